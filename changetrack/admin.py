@@ -1,0 +1,64 @@
+"""Admin: configuration (clusters, services, aliases, dependencies, connections, tokens) and inspection."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from changetrack import models
+
+
+@admin.register(models.Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ("name", "env", "created_at")
+
+
+@admin.register(models.Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "namespace", "cluster", "team", "repository", "workload_kind")
+    list_filter = ("cluster", "team")
+    search_fields = ("name", "namespace", "repository")
+
+
+@admin.register(models.ServiceAlias)
+class ServiceAliasAdmin(admin.ModelAdmin):
+    list_display = ("source", "key", "value", "service")
+    autocomplete_fields = ("service",)
+
+
+@admin.register(models.Dependency)
+class DependencyAdmin(admin.ModelAdmin):
+    list_display = ("service", "depends_on", "provenance", "evidence", "confidence", "last_seen_at")
+    list_filter = ("provenance",)
+
+
+@admin.register(models.Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ("name", "integration", "enabled", "webhook_path", "last_delivery_at")
+    readonly_fields = ("webhook_path",)
+    exclude = ("secrets_encrypted", "secret_hashes")
+
+
+@admin.register(models.Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "integration", "event_type", "status", "received_at", "attempts", "error")
+    list_filter = ("status", "integration")
+    exclude = ("body",)
+    readonly_fields = ("connection", "integration", "event_type", "delivery_key", "headers", "received_at", "status",
+                       "error", "attempts", "records", "processed_at")
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
+        from django.utils import timezone
+
+        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+for model in (models.Change, models.Alert, models.HealthEpisode, models.Incident, models.Watermark):
+    admin.site.register(model)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ChangetrackConfig(AppConfig):
+    name = "changetrack"
+    verbose_name = "changetrack"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,1 @@
+"""Correlation: service graph + changes + alert → ranked suspects with reasons."""

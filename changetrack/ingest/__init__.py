@@ -1,0 +1,1 @@
+"""The path of every event: receiver (store the raw delivery) → pipeline (parse in batches) → store."""

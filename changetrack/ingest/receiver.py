@@ -1,0 +1,116 @@
+"""The one webhook receiver: ``POST /hooks/<slug>/<connection uuid>/``.
+
+Fixed order, fixed codes: unknown or disabled connection 404 → body too large 413 → verification 401 →
+malformed JSON or missing required field 400 → duplicate delivery 200 → store → enqueue → 202. An event type we
+do not use is stored as ignored and answered 202 (so vendors do not retry it). Processing happens later, in
+batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery waits for the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import connection as db
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from changetrack import partitions
+from changetrack.ingest import kick
+from changetrack.models import Connection, Delivery
+from integrations import registry
+from integrations.base import ParseError, UnsupportedEvent, VerificationError, parse_json
+
+logger = logging.getLogger(__name__)
+
+#: never stored: credentials travel in these
+SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-changetrack-token"}
+SENSITIVE_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth")
+
+
+def _problem(status: int, title: str, detail: str) -> JsonResponse:
+    return JsonResponse({"status": status, "title": title, "detail": detail}, status=status,
+                        content_type="application/problem+json")
+
+
+def storable_headers(request: HttpRequest) -> dict[str, str]:
+    """Request headers minus anything that may carry a credential."""
+    return {
+        name: value[:1000] for name, value in request.headers.items()
+        if name.lower() not in SENSITIVE_HEADERS and not any(w in name.lower() for w in SENSITIVE_WORDS)
+    }
+
+
+@csrf_exempt
+@require_POST
+def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonResponse:
+    integration = registry.get(slug)
+    conn = Connection.objects.filter(pk=connection_id, integration=slug, enabled=True).first()
+    if integration is None or conn is None:
+        return _problem(404, "Not Found", "no enabled connection with this URL")
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return _problem(413, "Payload Too Large", f"body is over the {limit}-byte limit")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _problem(413, "Payload Too Large", f"body is over the {limit}-byte limit")
+    if len(body) > limit:
+        return _problem(413, "Payload Too Large", f"body is over the {limit}-byte limit")
+    headers = request.headers
+    try:
+        integration.verify(headers, body, conn.secret_store())
+    except VerificationError as exc:
+        logger.info("ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)})
+        return _problem(401, "Unauthorized", str(exc))
+    status = Delivery.Status.PENDING
+    try:
+        payload = parse_json(body)
+        event_type = integration.event_type(headers, payload)
+        try:
+            integration.parse(event_type, payload, conn.config)
+        except UnsupportedEvent:
+            status = Delivery.Status.IGNORED
+        key = integration.delivery_key(headers, body, payload)[:255]
+    except ParseError as exc:
+        return _problem(400, "Bad Request", str(exc))
+    now = timezone.now()
+    delivery_id = _store(conn, slug, event_type[:100], key, storable_headers(request), body, now, status)
+    if delivery_id is None:
+        return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
+    if status == Delivery.Status.PENDING:
+        kick.request_drain()
+    return JsonResponse({"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202)
+
+
+_INSERT = """
+INSERT INTO changetrack_delivery
+    (connection_id, integration, event_type, delivery_key, headers, body, received_at, status, error, attempts, records)
+SELECT %s, %s, %s, %s, %s, %s, %s, %s, '', 0, 0
+WHERE NOT EXISTS (
+    SELECT 1 FROM changetrack_delivery
+    WHERE connection_id = %s AND delivery_key = %s AND received_at > %s
+)
+RETURNING id
+"""
+
+
+def _store(conn: Connection, slug: str, event_type: str, key: str, headers: dict[str, str], body: bytes,
+           now: object, status: str) -> int | None:
+    """Insert the delivery unless the same key arrived within the dedupe window; None for a duplicate."""
+    window_start = now - settings.DELIVERY_DEDUPE_WINDOW  # type: ignore[operator]
+    partitions.ensure_for("changetrack_delivery", [now])  # type: ignore[list-item]
+    with db.cursor() as cur:
+        cur.execute(_INSERT, [conn.pk, slug, event_type, key, json.dumps(headers), body, now, status,
+                              conn.pk, key, window_start])
+        row = cur.fetchone()
+    return row[0] if row else None

@@ -1,0 +1,224 @@
+"""Storing normalised records: bulk, idempotent on (source, external_id), safe under concurrent workers.
+
+Used by the webhook pipeline, the REST API and the collectors alike, so every path dedupes the same way.
+Concurrent writers of the same key are serialised with transaction-scoped advisory locks (the change table is
+partitioned, so a unique index on (source, external_id) alone is not available).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from changetrack import partitions
+from changetrack.models import Alert, Change, Dependency, Service
+from changetrack.resolution import ServiceResolver
+from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
+
+UPDATABLE_CHANGE_FIELDS = ("summary", "actor", "severity", "status", "ended_at", "details", "diff", "links",
+                           "commit_sha", "repository", "release_key", "updated_at")
+
+
+@dataclass
+class StoreResult:
+    """Ids in input order with whether each was created; ``alerts_to_rank`` are alerts that (re)opened."""
+
+    changes: list[tuple[int, bool]] = field(default_factory=list)
+    alerts: list[tuple[int, bool]] = field(default_factory=list)
+    dependencies: list[tuple[int, bool]] = field(default_factory=list)
+    alerts_to_rank: set[int] = field(default_factory=set)
+    late_changes: list[tuple[int, datetime]] = field(default_factory=list)
+
+
+def _lock_key(source: str, external_id: str) -> int:
+    digest = hashlib.blake2b(f"{source}\0{external_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock(keys: Sequence[tuple[str, str]]) -> None:
+    """Take advisory locks for the keys, in a fixed order so two batches never deadlock."""
+    ids = sorted({_lock_key(s, e) for s, e in keys})
+    if ids:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [ids])
+
+
+def release_key(sha: str) -> str:
+    sha = sha.strip().lower()
+    return sha[:12] if len(sha) >= 7 and all(c in "0123456789abcdef" for c in sha) else ""
+
+
+def store_records(records: Sequence[Record], *, update_existing: bool = True, resolver: ServiceResolver | None = None) -> StoreResult:
+    """Store a mixed batch in one transaction. Call outside any transaction (partitions are made first)."""
+    resolver = resolver or ServiceResolver()
+    changes = [r for r in records if isinstance(r, ChangeRecord)]
+    alerts = [r for r in records if isinstance(r, AlertRecord)]
+    deps = [r for r in records if isinstance(r, DependencyRecord)]
+    if changes:
+        partitions.ensure_for("changetrack_change", (r.occurred_at for r in changes))
+    result = StoreResult()
+    with transaction.atomic():
+        if changes:
+            result.changes, result.late_changes = store_changes(changes, resolver, update_existing=update_existing)
+        if alerts:
+            result.alerts, result.alerts_to_rank = store_alerts(alerts, resolver)
+        if deps:
+            result.dependencies = store_dependencies(deps, resolver)
+    return result
+
+
+def _change_row(rec: ChangeRecord, service: Service | None) -> Change:
+    return Change(
+        source=rec.source, external_id=rec.external_id, kind=rec.kind, occurred_at=rec.occurred_at,
+        ended_at=rec.ended_at, summary=rec.summary[:1024], actor=rec.actor[:255], severity=rec.severity,
+        status=rec.status, service=service, service_hint=rec.service.as_dict(), details=dict(rec.details),
+        diff=[dict(d) for d in rec.diff], links=[dict(link) for link in rec.links], commit_sha=rec.commit_sha[:64],
+        repository=rec.repository[:300], release_key=release_key(rec.commit_sha),
+    )
+
+
+def store_changes(records: Sequence[ChangeRecord], resolver: ServiceResolver, *, update_existing: bool) -> tuple[list[tuple[int, bool]], list[tuple[int, datetime]]]:
+    """Insert new changes, update known ones in place (rollout progress), return (id, created) in input order
+    and the new changes that arrived late (occurred well before they were stored)."""
+    keys = [(r.source, r.external_id) for r in records]
+    _lock(keys)
+    existing: dict[tuple[str, str], Change] = {}
+    for source in {s for s, _ in keys}:
+        ext_ids = [e for s, e in keys if s == source]
+        for row in Change.objects.filter(source=source, external_id__in=ext_ids):
+            existing[(row.source, row.external_id)] = row
+    latest: dict[tuple[str, str], ChangeRecord] = {}
+    for rec in records:
+        latest[(rec.source, rec.external_id)] = rec  # the last word of the batch wins
+    new_rows: dict[tuple[str, str], Change] = {}
+    updated: list[Change] = []
+    now = timezone.now()
+    for key, rec in latest.items():
+        service = resolver.resolve(rec.service, rec.source)
+        if key in existing:
+            if update_existing:
+                row = existing[key]
+                fresh = _change_row(rec, service or row.service)
+                for name in UPDATABLE_CHANGE_FIELDS:
+                    setattr(row, name, getattr(fresh, name))
+                row.updated_at = now
+                if service is not None:
+                    row.service = service
+                updated.append(row)
+        else:
+            new_rows[key] = _change_row(rec, service)
+    if new_rows:
+        Change.objects.bulk_create(list(new_rows.values()), batch_size=1000)
+    if updated:
+        Change.objects.bulk_update(updated, [*UPDATABLE_CHANGE_FIELDS, "service"], batch_size=500)
+    ids = [((existing.get(k) or new_rows[k]).pk, k in new_rows) for k in keys]
+    late_after = now - timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+    late = [(row.pk, row.occurred_at) for row in new_rows.values() if row.occurred_at < late_after]
+    return ids, late
+
+
+def store_alerts(records: Sequence[AlertRecord], resolver: ServiceResolver) -> tuple[list[tuple[int, bool]], set[int]]:
+    """Apply lifecycle events in time order. Returns (id, created) in input order and the alerts that opened
+    or re-opened (their suspects must be ranked)."""
+    keys = [(r.source, r.external_id) for r in records]
+    _lock(keys)
+    by_key: dict[tuple[str, str], Alert] = {}
+    for source in {s for s, _ in keys}:
+        for row in Alert.objects.filter(source=source, external_id__in=[e for s, e in keys if s == source]):
+            by_key[(row.source, row.external_id)] = row
+    created: set[tuple[str, str]] = set()
+    dirty: set[tuple[str, str]] = set()
+    opened: set[tuple[str, str]] = set()
+    for rec in sorted(records, key=lambda r: r.occurred_at):
+        key = (rec.source, rec.external_id)
+        alert = by_key.get(key)
+        if alert is None:
+            alert = _new_alert(rec, resolver.resolve(rec.service, rec.source))
+            by_key[key] = alert
+            created.add(key)
+            opened.add(key)
+        elif apply_transition(alert, rec):
+            opened.add(key)
+        dirty.add(key)
+    for key in created:
+        by_key[key].save()
+    for key in dirty - created:
+        by_key[key].save()
+    ids = [(by_key[k].pk, k in created) for k in keys]
+    to_rank = {by_key[k].pk for k in opened if by_key[k].status != Alert.Status.RESOLVED or k in created}
+    return ids, to_rank
+
+
+def _new_alert(rec: AlertRecord, service: Service | None) -> Alert:
+    started = rec.started_at or rec.occurred_at
+    events = [rec.event_id] if rec.event_id else []
+    return Alert(
+        source=rec.source, external_id=rec.external_id, title=rec.title[:1024], severity=rec.severity,
+        status=rec.status, started_at=started, last_event_at=rec.occurred_at,
+        acknowledged_at=rec.occurred_at if rec.status == Alert.Status.ACKNOWLEDGED else None,
+        resolved_at=rec.occurred_at if rec.status == Alert.Status.RESOLVED else None,
+        service=service, service_hint=rec.service.as_dict(), labels=dict(rec.labels),
+        details={**rec.details, "_events": events}, links=[dict(x) for x in rec.links], url=rec.url[:1000],
+    )
+
+
+def apply_transition(alert: Alert, rec: AlertRecord) -> bool:
+    """Move ``alert`` by one lifecycle event; returns True when the alert (re)opened. Replays of an event
+    already applied and events older than the last one applied do not move the state."""
+    events: list[str] = list(alert.details.get("_events", []))
+    if rec.event_id and rec.event_id in events:
+        return False
+    if rec.event_id:
+        alert.details = {**alert.details, "_events": (events + [rec.event_id])[-50:]}
+    if rec.started_at and rec.started_at < alert.started_at:
+        alert.started_at = rec.started_at
+    if rec.occurred_at < alert.last_event_at:
+        return False  # out of order: an older event never overrides a newer state
+    alert.last_event_at = rec.occurred_at
+    if rec.title:
+        alert.title = rec.title[:1024]
+    reopened = False
+    if rec.status == Alert.Status.TRIGGERED:
+        if alert.status == Alert.Status.RESOLVED:
+            alert.status, alert.resolved_at = Alert.Status.TRIGGERED, None
+            alert.trigger_count += 1
+            reopened = True
+        elif rec.retrigger:
+            alert.trigger_count += 1
+        alert.severity = rec.severity or alert.severity
+    elif rec.status == Alert.Status.ACKNOWLEDGED and alert.status != Alert.Status.RESOLVED:
+        alert.status, alert.acknowledged_at = Alert.Status.ACKNOWLEDGED, rec.occurred_at
+    elif rec.status == Alert.Status.RESOLVED and alert.status != Alert.Status.RESOLVED:
+        alert.status, alert.resolved_at = Alert.Status.RESOLVED, rec.occurred_at
+    return reopened
+
+
+def store_dependencies(records: Sequence[DependencyRecord], resolver: ServiceResolver) -> list[tuple[int, bool]]:
+    """Upsert edges; an edge seen again refreshes its evidence, confidence and last_seen_at."""
+    out: list[tuple[int, bool]] = []
+    for rec in records:
+        src = resolver.resolve(rec.service)
+        dst = resolver.resolve(rec.depends_on)
+        if src is None or dst is None or src.pk == dst.pk:
+            out.append((0, False))
+            continue
+        edge, created = Dependency.objects.update_or_create(
+            service=src, depends_on=dst, provenance=rec.provenance,
+            defaults={"evidence": rec.evidence[:500], "confidence": rec.confidence},
+        )
+        out.append((edge.pk, created))
+    return out
+
+
+def summarize(result: StoreResult) -> dict[str, Any]:
+    return {
+        "changes": len(result.changes), "alerts": len(result.alerts), "dependencies": len(result.dependencies),
+        "created": sum(c for _, c in result.changes) + sum(c for _, c in result.alerts),
+    }

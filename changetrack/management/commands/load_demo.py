@@ -1,0 +1,178 @@
+"""Demo data that tells a real story (idempotent; ``--reset`` reloads it relative to now).
+
+Two clusters, a dozen services with dependencies, a day of deploys, config and flag changes, CI runs and
+commits, and the classic incident: ``rest-api`` deployed with replicas cut from 50 to 5, and ten minutes later
+a Datadog alert on ``data-processor`` (which calls ``rest-api``), while data-processor's own deploy was ten
+hours earlier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import datetime, timedelta
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from changetrack.correlation import engine
+from changetrack.ingest.store import store_records
+from changetrack.models import Alert, Change, Cluster, Dependency, Service
+from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, ServiceHint
+
+DEMO = "demo"
+# (cluster, namespace, name, team, repository)
+SERVICES = [
+    ("prod-us", "shop", "frontend", "web", "acme/frontend"),
+    ("prod-us", "shop", "checkout", "payments", "acme/checkout"),
+    ("prod-us", "shop", "cart", "payments", "acme/cart"),
+    ("prod-us", "shop", "catalog", "catalog", "acme/catalog"),
+    ("prod-us", "shop", "rest-api", "platform", "acme/rest-api"),
+    ("prod-us", "shop", "data-processor", "data", "acme/data-processor"),
+    ("prod-us", "shop", "payments", "payments", "acme/payments"),
+    ("prod-us", "platform", "auth", "platform", "acme/auth"),
+    ("prod-us", "platform", "notifications", "platform", "acme/notifications"),
+    ("prod-us", "data", "search", "catalog", "acme/search"),
+    ("prod-eu", "shop", "frontend", "web", "acme/frontend"),
+    ("prod-eu", "shop", "rest-api", "platform", "acme/rest-api"),
+]
+# service depends on depends_on, with evidence
+EDGES = [
+    ("frontend", "checkout", "kubernetes", "env var CHECKOUT_URL"),
+    ("frontend", "catalog", "kubernetes", "env var CATALOG_URL"),
+    ("frontend", "auth", "kubernetes", "env var AUTH_URL"),
+    ("checkout", "cart", "kubernetes", "env var CART_URL"),
+    ("checkout", "payments", "declared", "declared via API"),
+    ("checkout", "rest-api", "kubernetes", "env var REST_API_URL"),
+    ("data-processor", "rest-api", "kubernetes", "env var REST_API_URL"),
+    ("rest-api", "auth", "kubernetes", "ConfigMap rest-api-config key AUTH_HOST"),
+    ("catalog", "search", "kubernetes", "env var SEARCH_URL"),
+    ("payments", "notifications", "declared", "declared via API"),
+]
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a fake commit id, not security
+
+
+class Command(BaseCommand):
+    help = "Load the demo story (two clusters, ~12 services, a day of changes, one incident)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--reset", action="store_true", help="delete the demo data and load it again")
+
+    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+        if opts["reset"]:
+            self._reset()
+        elif Alert.objects.filter(source=DEMO).exists():
+            self.stdout.write("Demo data already loaded (use --reset to reload it relative to now).")
+            return
+        now = timezone.now().replace(second=0, microsecond=0)
+        services = self._services()
+        records = [*self._background(now, services), *self._incident(now)]
+        result = store_records(records, update_existing=False)
+        alert_ids = [aid for aid, _ in result.alerts]
+        for alert_id in alert_ids:
+            engine.rank_and_store(alert_id)
+        self.stdout.write(f"Demo loaded: {len(services)} services, {len(result.changes)} changes, {len(alert_ids)} alerts.")
+
+    def _reset(self) -> None:
+        with transaction.atomic():
+            Alert.objects.filter(source=DEMO).delete()
+            Change.objects.filter(external_id__startswith="demo-").delete()
+            Dependency.objects.filter(service__cluster__name__in=["prod-us", "prod-eu"]).delete()
+
+    def _services(self) -> list[Service]:
+        out = []
+        Cluster.objects.get_or_create(name="prod-us", defaults={"env": "prod,production"})
+        Cluster.objects.get_or_create(name="prod-eu", defaults={"env": "prod-eu"})
+        for cluster, ns, name, team, repo in SERVICES:
+            svc, _ = Service.objects.update_or_create(
+                cluster=Cluster.objects.get(name=cluster), namespace=ns, name=name,
+                defaults={"team": team, "repository": repo, "workload_kind": "Deployment",
+                          "labels": {"app.kubernetes.io/name": name, "team": team}},
+            )
+            out.append(svc)
+        by_name = {(s.cluster.name, s.name): s for s in out if s.cluster}
+        for src, dst, prov, evidence in EDGES:
+            Dependency.objects.update_or_create(
+                service=by_name[("prod-us", src)], depends_on=by_name[("prod-us", dst)], provenance=prov,
+                defaults={"evidence": evidence, "confidence": 1.0 if prov == "declared" else 0.9},
+            )
+        return out
+
+    def _background(self, now: datetime, services: list[Service]) -> list[ChangeRecord]:
+        rng = random.Random(42)
+        people = ["dana.kim@example.com", "maya.ortiz@example.com", "lee.chen@example.com", "sam.patel@example.com"]
+        out: list[ChangeRecord] = []
+        for i in range(60):
+            svc = rng.choice(services)
+            if svc.name in ("rest-api", "data-processor") and svc.cluster and svc.cluster.name == "prod-us":
+                continue  # their story is told in _incident
+            at = now - timedelta(minutes=rng.randint(90, 24 * 60))
+            hint = ServiceHint(name=svc.name, namespace=svc.namespace, cluster=svc.cluster.name if svc.cluster else "")
+            sha = _sha(f"{svc.pk}-{i}")
+            kind = rng.choice(["deploy", "deploy", "config", "feature_flag", "ci", "commit", "autoscale", "scale"])
+            out.append(self._change(kind, i, at, svc, hint, sha, rng.choice(people), rng))
+        return out
+
+    def _change(self, kind: str, i: int, at: datetime, svc: Service, hint: ServiceHint, sha: str, who: str,
+                rng: random.Random) -> ChangeRecord:
+        base = {"external_id": f"demo-{kind}-{i}", "occurred_at": at, "service": hint, "kind": kind}
+        if kind == "deploy":
+            old, new = f"1.{i}.0", f"1.{i}.1"
+            return ChangeRecord(source="kubernetes", summary=f"Deploy {svc.name} {new}", actor=who, status="succeeded",
+                                diff=({"path": "spec.template.spec.containers[app].image", "before": f"ghcr.io/acme/{svc.name}:{old}",
+                                       "after": f"ghcr.io/acme/{svc.name}:{new}"},),
+                                commit_sha=sha, repository=svc.repository, ended_at=at + timedelta(minutes=3), **base)
+        if kind == "config":
+            return ChangeRecord(source="kubernetes", summary=f"ConfigMap {svc.name}-config changed", actor="helm",
+                                diff=({"path": "data.LOG_LEVEL", "before": "info", "after": "debug"},), **base)
+        if kind == "feature_flag":
+            return ChangeRecord(source="launchdarkly", summary=f"Turned on flag {svc.name}-new-ui in production", actor=who,
+                                diff=({"path": "environments.production.on", "before": False, "after": True},), **base)
+        if kind == "ci":
+            return ChangeRecord(source="jenkins", summary=f"{svc.name}-build #{100 + i} SUCCESS", actor=who, status="succeeded",
+                                commit_sha=sha, repository=svc.repository, **base)
+        if kind == "commit":
+            return ChangeRecord(source="github", summary=f"Merge pull request #{400 + i} into main", actor=who,
+                                commit_sha=sha, repository=svc.repository, **base)
+        if kind == "autoscale":
+            n = rng.randint(3, 8)
+            return ChangeRecord(source="kubernetes", summary=f"HPA scaled {svc.name} {n} → {n + 1}", actor="horizontal-pod-autoscaler",
+                                diff=({"path": "spec.replicas", "before": n, "after": n + 1},), **base)
+        return ChangeRecord(source="kubernetes", summary=f"Scaled {svc.name} 4 → 6", actor=who,
+                            diff=({"path": "spec.replicas", "before": 4, "after": 6},), **base)
+
+    def _incident(self, now: datetime) -> list[ChangeRecord | AlertRecord]:
+        rest = ServiceHint(name="rest-api", namespace="shop", cluster="prod-us")
+        proc = ServiceHint(name="data-processor", namespace="shop", cluster="prod-us")
+        sha = _sha("rest-api-2.14.0")
+        deploy_at = now - timedelta(minutes=20)
+        alert_at = now - timedelta(minutes=10)
+        return [
+            ChangeRecord(source="kubernetes", external_id="demo-dp-deploy", kind="deploy", occurred_at=now - timedelta(hours=10, minutes=10),
+                         summary="Deploy data-processor 3.2.0", service=proc, actor="lee.chen@example.com", status="succeeded",
+                         diff=({"path": "spec.template.spec.containers[worker].image", "before": "ghcr.io/acme/data-processor:3.1.4",
+                                "after": "ghcr.io/acme/data-processor:3.2.0"},), commit_sha=_sha("dp-3.2.0"), repository="acme/data-processor"),
+            ChangeRecord(source="github", external_id="demo-rest-commit", kind="commit", occurred_at=deploy_at - timedelta(minutes=25),
+                         summary="Reduce rest-api footprint (#512)", service=rest, actor="sam.patel@example.com", commit_sha=sha, repository="acme/rest-api"),
+            ChangeRecord(source="jenkins", external_id="demo-rest-ci", kind="ci", occurred_at=deploy_at - timedelta(minutes=15),
+                         summary="rest-api-deploy #318 SUCCESS", service=rest, actor="sam.patel@example.com", status="succeeded",
+                         commit_sha=sha, repository="acme/rest-api"),
+            ChangeRecord(source="kubernetes", external_id="demo-rest-deploy", kind="deploy", occurred_at=deploy_at,
+                         ended_at=deploy_at + timedelta(minutes=2), summary="Deploy rest-api 2.14.0 (replicas 50 → 5)", service=rest,
+                         actor="sam.patel@example.com (kubectl)", status="succeeded", commit_sha=sha, repository="acme/rest-api",
+                         diff=({"path": "spec.replicas", "before": 50, "after": 5},
+                               {"path": "spec.template.spec.containers[api].image", "before": "ghcr.io/acme/rest-api:2.13.2",
+                                "after": "ghcr.io/acme/rest-api:2.14.0"}),
+                         details={"rollout": {"revision": 42, "status": "completed", "duration_seconds": 118}}),
+            ChangeRecord(source="kubernetes", external_id="demo-proc-autoscale", kind="autoscale", occurred_at=alert_at - timedelta(minutes=3),
+                         summary="HPA scaled data-processor 6 → 8", service=proc, actor="horizontal-pod-autoscaler",
+                         diff=({"path": "spec.replicas", "before": 6, "after": 8},)),
+            AlertRecord(source=DEMO, external_id="demo-dd-cycle-1", title="data-processor error rate above 5%", status="triggered",
+                        occurred_at=alert_at, started_at=alert_at, service=proc, severity="critical",
+                        labels={"service": "data-processor", "env": "prod"}, url="https://app.datadoghq.com/monitors/48213377"),
+            DependencyRecord(service=proc, depends_on=rest, provenance="kubernetes", evidence="env var REST_API_URL", confidence=0.9),
+        ]

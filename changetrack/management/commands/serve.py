@@ -1,0 +1,68 @@
+"""Run web (gunicorn), Celery worker and Celery beat together until Ctrl-C; print the URL and login."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from changetrack import embedded
+
+
+class Command(BaseCommand):
+    help = "Start web + worker + beat (the second half of `make run`)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "3")))
+
+    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+        from django.core.management import call_command
+
+        call_command("ensure_superuser")
+        bin_dir = Path(sys.executable).parent
+        env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
+        beat_schedule = str(embedded.DATA_DIR / "celerybeat-schedule")
+        commands = {
+            "web": [str(bin_dir / "gunicorn"), "changetrack.wsgi:application", "--bind", f"{opts['host']}:{opts['port']}",
+                    "--workers", str(opts["web_workers"]), "--threads", "4", "--access-logfile", "-", "--timeout", "60"],
+            "worker": [str(bin_dir / "celery"), "-A", "changetrack", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            "beat": [str(bin_dir / "celery"), "-A", "changetrack", "beat", "--loglevel", "INFO", "--schedule", beat_schedule],
+        }
+        procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+        url = f"http://{opts['host']}:{opts['port']}/"
+        self.stdout.write(self.style.SUCCESS(f"\nchangetrack is running at {url}"))
+        self.stdout.write(f"Log in with the credentials printed above (also in {embedded.DATA_DIR / 'admin-login.txt'}).")
+        self.stdout.write("Press Ctrl-C to stop web, worker and beat.\n")
+        stop = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            while not stop:
+                for name, proc in procs.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with {proc.returncode}; restarting it")
+                        procs[name] = subprocess.Popen(commands[name], env=env)
+                time.sleep(1)
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        _ = settings

@@ -1,0 +1,30 @@
+"""Answer 503 with Retry-After while the database is unreachable, instead of a 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseUnavailableMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            logger.warning("db.unavailable", extra={"path": request.path, "error": type(exception).__name__})
+            response = JsonResponse(
+                {"status": 503, "title": "Service Unavailable", "detail": "the database is unreachable; retry shortly"},
+                status=503, content_type="application/problem+json",
+            )
+            response["Retry-After"] = "5"
+            return response
+        return None

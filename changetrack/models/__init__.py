@@ -1,0 +1,16 @@
+"""The data model, one module per concern. Import from here: ``from changetrack.models import Change``."""
+
+from changetrack.models.alerts import Alert, Incident
+from changetrack.models.changes import Change, ChangeKind, Severity
+from changetrack.models.correlation import Feedback, Suspect
+from changetrack.models.deliveries import Connection, Delivery
+from changetrack.models.graph import Dependency
+from changetrack.models.health import HealthEpisode
+from changetrack.models.services import Cluster, Service, ServiceAlias
+from changetrack.models.state import Watermark
+from changetrack.models.tokens import ApiToken
+
+__all__ = [
+    "Alert", "ApiToken", "Change", "ChangeKind", "Cluster", "Connection", "Delivery", "Dependency",
+    "Feedback", "HealthEpisode", "Incident", "Service", "ServiceAlias", "Severity", "Suspect", "Watermark",
+]

@@ -1,0 +1,41 @@
+"""Stored results of the correlation engine and the feedback that teaches it."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Suspect(models.Model):
+    """One ranked suspect change for an alert, as last computed. Replaced wholesale on recomputation."""
+
+    alert = models.ForeignKey("changetrack.Alert", on_delete=models.CASCADE, related_name="suspects")
+    change = models.ForeignKey("changetrack.Change", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    rank = models.PositiveIntegerField()
+    score = models.FloatField()
+    hops = models.PositiveSmallIntegerField(default=0)
+    path = models.JSONField(default=list)
+    components = models.JSONField(default=dict)
+    reasons = models.JSONField(default=list)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["alert", "rank"]
+        constraints = [models.UniqueConstraint(fields=["alert", "rank"], name="suspect_rank_unique")]
+
+
+class Feedback(models.Model):
+    """A responder's verdict on one suspect: it ``caused`` the alert, or it is ``unrelated``."""
+
+    class Verdict(models.TextChoices):
+        CAUSED = "caused"
+        UNRELATED = "unrelated"
+
+    alert = models.ForeignKey("changetrack.Alert", on_delete=models.CASCADE, related_name="feedback")
+    change = models.ForeignKey("changetrack.Change", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    author = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [models.UniqueConstraint(fields=["alert", "change"], name="feedback_unique")]

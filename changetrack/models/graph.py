@@ -1,0 +1,34 @@
+"""The service graph: ``service`` depends on (calls, consumes from) ``depends_on``."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Dependency(models.Model):
+    """A directed edge with where it came from. One row per (service, depends_on, provenance); ``evidence``
+    says what showed it ("env var REST_API_URL", "declared via API", "12 alerts followed changes")."""
+
+    class Provenance(models.TextChoices):
+        DECLARED = "declared"
+        KUBERNETES = "kubernetes"
+        LEARNED = "learned"
+
+    service = models.ForeignKey("changetrack.Service", on_delete=models.CASCADE, related_name="dependencies")
+    depends_on = models.ForeignKey("changetrack.Service", on_delete=models.CASCADE, related_name="dependents")
+    provenance = models.CharField(max_length=20, choices=Provenance.choices)
+    evidence = models.CharField(max_length=500, blank=True, default="")
+    confidence = models.FloatField(default=1.0)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "dependencies"
+        constraints = [
+            models.UniqueConstraint(fields=["service", "depends_on", "provenance"], name="dependency_unique"),
+            models.CheckConstraint(condition=~models.Q(service=models.F("depends_on")), name="dependency_not_self"),
+        ]
+        indexes = [models.Index(fields=["depends_on"], name="dependency_reverse")]
+
+    def __str__(self) -> str:
+        return f"{self.service} → {self.depends_on} ({self.provenance})"

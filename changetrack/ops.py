@@ -1,0 +1,42 @@
+"""Operational endpoints: liveness, readiness (database and broker), Prometheus metrics."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+from changetrack.ingest import kick
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        kick.client().ping()
+        checks["broker"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["broker"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    registry = CollectorRegistry()
+    deliveries = Gauge("changetrack_deliveries", "Deliveries by status (last day partitions)", ["status"], registry=registry)
+    with connection.cursor() as cur:
+        cur.execute("SELECT status, count(*) FROM changetrack_delivery WHERE received_at > now() - interval '1 day' GROUP BY status")
+        for status, count in cur.fetchall():
+            deliveries.labels(status=status).set(count)
+        cur.execute("SELECT count(*) FROM changetrack_alert WHERE status <> 'resolved'")
+        Gauge("changetrack_open_alerts", "Open alerts", registry=registry).set(cur.fetchone()[0])
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,106 @@
+"""Service resolution: the single place that maps what a source knows onto a ``Service``.
+
+Order: alias rules (source-specific before any-source) → exact identity (cluster, namespace, name) → name
+narrowed by namespace and cluster/env → repository. Authoritative sources (Kubernetes, the API) create a
+service they name precisely; other sources leave the record unmapped rather than guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from changetrack.models import Cluster, Service, ServiceAlias
+from integrations.base import ServiceHint
+
+
+class AmbiguousService(Exception):
+    """A bare name matches several services; ``candidates`` lists them."""
+
+    def __init__(self, name: str, candidates: list[Service]):
+        self.name = name
+        self.candidates = candidates
+        listed = ", ".join(s.qualified_name for s in candidates)
+        super().__init__(f"service {name!r} is ambiguous: it matches {listed}; give namespace and cluster")
+
+
+@dataclass
+class ServiceResolver:
+    """Resolves hints with a per-instance cache; build one per batch or request."""
+
+    def __post_init__(self) -> None:
+        self._cache: dict[tuple[str, ServiceHint], Service | None] = {}
+        self._aliases: dict[tuple[str, str, str], int] | None = None
+        self._clusters: dict[str, Cluster] | None = None
+
+    def resolve(self, hint: ServiceHint, source: str = "") -> Service | None:
+        """The service for ``hint`` or None (unmapped). Raises ``AmbiguousService`` only for creating sources."""
+        key = (source, hint)
+        if key not in self._cache:
+            self._cache[key] = self._resolve(hint, source)
+        return self._cache[key]
+
+    def _resolve(self, hint: ServiceHint, source: str) -> Service | None:
+        service_id = self._alias(hint, source)
+        if service_id is not None:
+            return Service.objects.select_related("cluster").get(pk=service_id)
+        if hint.name:
+            return self._by_name(hint)
+        if hint.repository:
+            matches = list(Service.objects.select_related("cluster").filter(repository__iexact=hint.repository)[:2])
+            return matches[0] if len(matches) == 1 else None
+        return None
+
+    def _alias(self, hint: ServiceHint, source: str) -> int | None:
+        if self._aliases is None:
+            self._aliases = {(a.source, a.key, a.value.lower()): a.service_id for a in ServiceAlias.objects.all()}
+        if not self._aliases:
+            return None
+        pairs = [*hint.keys, ("name", hint.name), ("repo", hint.repository)]
+        for scope in (source, ""):
+            for k, v in pairs:
+                if v and (scope, k, v.lower()) in self._aliases:
+                    return self._aliases[(scope, k, v.lower())]
+        return None
+
+    def _cluster(self, hint: ServiceHint) -> Cluster | None:
+        if self._clusters is None:
+            self._clusters = {c.name.lower(): c for c in Cluster.objects.all()}
+        if hint.cluster:
+            return self._clusters.get(hint.cluster.lower())
+        if hint.env:
+            env = hint.env.lower()
+            for cluster in self._clusters.values():
+                if env in cluster.env_names or env == cluster.name.lower():
+                    return cluster
+        return None
+
+    def _by_name(self, hint: ServiceHint) -> Service | None:
+        cluster = self._cluster(hint)
+        qs = Service.objects.select_related("cluster").filter(name=hint.name)
+        if hint.namespace:
+            qs = qs.filter(namespace=hint.namespace)
+        if hint.cluster:
+            qs = qs.filter(cluster=cluster) if cluster else qs.none()
+        elif cluster is not None:
+            narrowed = qs.filter(cluster=cluster)
+            qs = narrowed if narrowed.exists() else qs
+        matches = list(qs[:10])
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            exact = [s for s in matches if s.namespace == hint.namespace and (s.cluster.name if s.cluster else "") == hint.cluster]
+            if len(exact) == 1:
+                return exact[0]
+            if hint.create:
+                raise AmbiguousService(hint.name, matches)
+            return None
+        if not hint.create:
+            return None
+        if hint.cluster and cluster is None:
+            cluster, _ = Cluster.objects.get_or_create(name=hint.cluster)
+            self._clusters = None
+        service, _ = Service.objects.get_or_create(
+            cluster=cluster if hint.cluster else None, namespace=hint.namespace, name=hint.name,
+            defaults={"workload_kind": hint.workload_kind, "repository": hint.repository},
+        )
+        return service

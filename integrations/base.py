@@ -1,0 +1,244 @@
+"""The integration contract and the records integrations produce.
+
+Integrations touch no ORM, no Celery and no network in ``verify``/``parse``: storage, dedupe and correlation
+live in ``changetrack``. Records are frozen dataclasses; ``(source, external_id)`` is the idempotency key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Union
+
+
+class VerificationError(Exception):
+    """The request is not from the configured sender (bad or missing signature/secret): answered 401."""
+
+
+class ParseError(Exception):
+    """The payload is not what the vendor documents (missing key, wrong type): answered 400."""
+
+
+class UnsupportedEvent(Exception):
+    """A well-formed event we do not turn into records: stored as ignored, answered 202."""
+
+
+@dataclass(frozen=True)
+class ServiceHint:
+    """What a source knows about the service a record belongs to. Every field is optional.
+
+    ``keys`` carries extra (key, value) pairs matched against ``ServiceAlias`` rules, e.g.
+    (("flag_tag", "checkout"), ("pagerduty_service", "checkout-api"))."""
+
+    name: str = ""
+    namespace: str = ""
+    cluster: str = ""
+    env: str = ""
+    repository: str = ""
+    workload_kind: str = ""
+    keys: tuple[tuple[str, str], ...] = ()
+    create: bool = False  # the source is authoritative (Kubernetes, API): create the service if missing
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in (
+            ("name", self.name), ("namespace", self.namespace), ("cluster", self.cluster), ("env", self.env),
+            ("repository", self.repository), ("workload_kind", self.workload_kind),
+        ) if v}
+        if self.keys:
+            out["keys"] = [list(kv) for kv in self.keys]
+        return out
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """A change, normalised. ``diff`` is a list of {path, before, after[, redacted]}."""
+
+    source: str
+    external_id: str
+    kind: str
+    occurred_at: datetime
+    summary: str
+    service: ServiceHint
+    actor: str = ""
+    severity: str = "info"
+    status: str = ""
+    ended_at: datetime | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    diff: tuple[Mapping[str, Any], ...] = ()
+    links: tuple[Mapping[str, str], ...] = ()
+    commit_sha: str = ""
+    repository: str = ""
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One event in an alert's lifecycle. ``status``: triggered, acknowledged or resolved. ``retrigger`` marks
+    a repeat within an open cycle (Datadog Re-Triggered) so it is counted."""
+
+    source: str
+    external_id: str
+    title: str
+    status: str
+    occurred_at: datetime
+    service: ServiceHint
+    severity: str = "error"
+    started_at: datetime | None = None
+    retrigger: bool = False
+    event_id: str = ""
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    links: tuple[Mapping[str, str], ...] = ()
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class DependencyRecord:
+    """``service`` depends on ``depends_on``; ``provenance`` is declared, kubernetes or learned."""
+
+    service: ServiceHint
+    depends_on: ServiceHint
+    provenance: str
+    evidence: str = ""
+    confidence: float = 1.0
+
+
+Record = Union[ChangeRecord, AlertRecord, DependencyRecord]
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """A field of a connection's setup form. ``secret`` fields are never shown back; ``hashed`` secrets are
+    only compared (stored as a hash), the others are needed in clear (HMAC keys, API tokens)."""
+
+    name: str
+    label: str
+    secret: bool = False
+    hashed: bool = False
+    required: bool = False
+    help: str = ""
+
+
+class Integration:
+    """Base class of every integration. Subclasses set the class attributes and implement the hooks."""
+
+    slug: ClassVar[str]
+    label: ClassVar[str]
+    emits: ClassVar[tuple[str, ...]] = ()
+    config_fields: ClassVar[tuple[ConfigField, ...]] = ()
+    #: vendor event type → parser; parsers take (payload, config) and return records
+    parsers: ClassVar[Mapping[str, Callable[..., list[Record]]]] = {}
+    #: event types that are well-formed but deliberately produce nothing (e.g. ``ping``)
+    ignored_events: ClassVar[frozenset[str]] = frozenset()
+    setup_instructions: ClassVar[str] = ""
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
+        """Raise ``VerificationError`` unless the request carries the connection's secret or signature.
+
+        ``headers`` is case-insensitive; ``raw_body`` the exact bytes received; ``secrets`` a SecretStore."""
+        raise NotImplementedError
+
+    def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
+        """The vendor event type of this delivery (a header or a payload field). Raises ``ParseError``."""
+        raise NotImplementedError
+
+    def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
+        """A key that is the same for retries of one delivery. Default: SHA-256 of the body."""
+        return hashlib.sha256(raw_body).hexdigest()
+
+    def parse(self, event_type: str, payload: Any, config: Mapping[str, Any] | None = None) -> list[Record]:
+        """Turn one delivery into records. Ignored events return ``[]``; unknown events raise
+        ``UnsupportedEvent``; a payload missing a required key raises ``ParseError``."""
+        if event_type in self.ignored_events:
+            return []
+        parser = self.parsers.get(event_type)
+        if parser is None:
+            raise UnsupportedEvent(f"{self.slug} event {event_type!r} is not supported")
+        return parser(payload, config or {})
+
+
+# --- helpers shared by integrations ------------------------------------------------------------------------
+
+
+def verify_hmac_sha256(secret: str | None, raw_body: bytes, provided_hex: str | None) -> None:
+    """Constant-time check of a hex HMAC-SHA256 of ``raw_body``; raises ``VerificationError``."""
+    if not secret:
+        raise VerificationError("this connection has no signing secret configured")
+    if not provided_hex:
+        raise VerificationError("signature header missing")
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), provided_hex.strip().lower().encode()):
+        raise VerificationError("signature does not match the body")
+
+
+def require(mapping: Any, *path: str | int) -> Any:
+    """``mapping[path[0]][path[1]]...`` or ``ParseError`` naming the missing key (strict reads)."""
+    current = mapping
+    walked: list[str] = []
+    for key in path:
+        walked.append(str(key))
+        try:
+            current = current[key]
+        except (KeyError, IndexError, TypeError):
+            raise ParseError(f"missing required field {'.'.join(walked)!r}") from None
+    return current
+
+
+def require_str(mapping: Any, *path: str | int) -> str:
+    value = require(mapping, *path)
+    if not isinstance(value, str) or not value:
+        raise ParseError(f"field {'.'.join(map(str, path))!r} must be a non-empty string")
+    return value
+
+
+def parse_time(value: Any, field_name: str = "timestamp") -> datetime:
+    """RFC 3339 / ISO 8601 with offset, or epoch seconds/milliseconds (numbers or digit strings)."""
+    if isinstance(value, bool):
+        raise ParseError(f"field {field_name!r} is not a time")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        number = float(value)
+        if number > 1e17:  # nanoseconds (Opsgenie updatedAt)
+            number /= 1e9
+        elif number > 1e11:  # milliseconds
+            number /= 1e3
+        try:
+            return datetime.fromtimestamp(number, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ParseError(f"field {field_name!r} is out of range") from None
+    if not isinstance(value, str):
+        raise ParseError(f"field {field_name!r} is not a time")
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]  # +0000 → +00:00 (PagerDuty change events)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParseError(f"field {field_name!r} is not an RFC 3339 time: {value[:64]!r}") from None
+    if parsed.tzinfo is None:
+        raise ParseError(f"field {field_name!r} has no UTC offset: {value[:64]!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_json(raw_body: bytes) -> Any:
+    """Decode a JSON body or raise ``ParseError`` (invalid UTF-8, invalid JSON, too deep)."""
+    try:
+        return json.loads(raw_body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ParseError("body is not valid UTF-8") from None
+    except RecursionError:
+        raise ParseError("body is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def tags_to_dict(tags: Iterable[str]) -> dict[str, str]:
+    """``["service:checkout", "env:prod", "monitor"]`` → ``{"service": "checkout", "env": "prod", "monitor": ""}``."""
+    out: dict[str, str] = {}
+    for tag in tags:
+        key, _, value = tag.strip().partition(":")
+        if key:
+            out.setdefault(key, value)
+    return out

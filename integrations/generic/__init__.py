@@ -1,0 +1,82 @@
+"""A generic JSON webhook: our own change/alert format (the same bodies as the REST API), shared secret.
+
+Useful for scripts that cannot hold an API token, and the reference implementation of the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.base import (
+    AlertRecord,
+    ChangeRecord,
+    ConfigField,
+    Integration,
+    ParseError,
+    Record,
+    ServiceHint,
+    VerificationError,
+    parse_time,
+    require,
+    require_str,
+)
+
+KINDS = {"deploy", "rollback", "config", "secret", "feature_flag", "scale", "autoscale", "ci", "commit", "infra",
+         "db_migration", "custom"}
+
+
+def _hint(ref: Any) -> ServiceHint:
+    if isinstance(ref, str) and ref:
+        return ServiceHint(name=ref, create=True)
+    if isinstance(ref, Mapping) and isinstance(ref.get("name"), str) and ref["name"]:
+        return ServiceHint(name=ref["name"], namespace=str(ref.get("namespace") or ""), cluster=str(ref.get("cluster") or ""), create=True)
+    raise ParseError("field 'service' must be a name or an object with a name")
+
+
+def parse_change(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    kind = require_str(payload, "kind")
+    if kind not in KINDS:
+        raise ParseError(f"field 'kind' must be one of {', '.join(sorted(KINDS))}")
+    summary = require_str(payload, "summary")[:1024]
+    occurred = parse_time(require(payload, "timestamp"))
+    external_id = require_str(payload, "external_id")
+    return [ChangeRecord(
+        source="generic", external_id=external_id, kind=kind, occurred_at=occurred, summary=summary,
+        service=_hint(require(payload, "service")), actor=str(payload.get("actor") or ""),
+        details=payload.get("details") if isinstance(payload.get("details"), dict) else {},
+    )]
+
+
+def parse_alert(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    status = require_str(payload, "status")
+    if status not in {"triggered", "resolved"}:
+        raise ParseError("field 'status' must be triggered or resolved")
+    return [AlertRecord(
+        source="generic", external_id=require_str(payload, "external_id"), title=require_str(payload, "title")[:1024],
+        status=status, occurred_at=parse_time(require(payload, "timestamp")), service=_hint(require(payload, "service")),
+        severity=str(payload.get("severity") or "error"),
+    )]
+
+
+class GenericIntegration(Integration):
+    slug = "generic"
+    label = "Generic JSON"
+    emits = ("changes", "alerts")
+    config_fields = (ConfigField("token", "Shared secret (header X-Changetrack-Token)", secret=True, hashed=True, required=True),)
+    parsers = {"change": parse_change, "alert": parse_alert}
+    setup_instructions = (
+        "POST JSON to the webhook URL with header X-Changetrack-Token: <secret>. "
+        'Body: {"type": "change", "service": ..., "kind": ..., "summary": ..., "timestamp": ..., "external_id": ...}'
+    )
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
+        if not secrets.matches("token", headers.get("X-Changetrack-Token")):
+            raise VerificationError("missing or wrong X-Changetrack-Token")
+
+    def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
+        if not isinstance(payload, dict):
+            raise ParseError("body must be a JSON object")
+        return require_str(payload, "type")
+
+    def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
+        return f"{payload.get('type')}:{payload.get('external_id')}:{payload.get('status', '')}"

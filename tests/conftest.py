@@ -1,0 +1,54 @@
+"""Shared fixtures. Tests run against the real (embedded or configured) PostgreSQL and Redis.
+
+Tests use Redis database 1 so a `make run` in the same checkout (database 0) never takes their tasks.
+"""
+
+from __future__ import annotations
+
+import os
+
+if not os.environ.get("REDIS_URL"):
+    from changetrack import embedded
+
+    os.environ["REDIS_URL"] = embedded.redis_url() + "?db=1"
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def redis_client():
+    from changetrack.ingest import kick
+
+    client = kick.client()
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, redis_client):
+    """A real Celery worker (solo pool, in a thread) consuming from the real Redis broker.
+
+    Tests using it must commit their data (``transactional_db``) so the worker's connection sees it."""
+    from celery.contrib.testing.worker import start_worker
+
+    from changetrack.celery import app
+
+    app.conf.task_always_eager = False
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=30) as worker:
+        yield worker
+
+
+@pytest.fixture
+def connection_factory(db):
+    from changetrack.models import Connection
+
+    def make(integration: str = "generic", clear: dict[str, str] | None = None, hashed: dict[str, str] | None = None,
+             config: dict | None = None, **kw):
+        conn = Connection(integration=integration, name=kw.pop("name", f"{integration} test"), config=config or {}, **kw)
+        conn.set_secrets(clear or {}, hashed or {})
+        conn.save()
+        return conn
+
+    return make

@@ -83,3 +83,20 @@ def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:
         ])
         Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=timezone.now())
     return ranked
+
+
+def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
+    """The stored suspects of ``alert``, recomputed first if any change in its window was stored or updated
+    since they were computed (late arrivals). This is what the API and the pages read."""
+    stale = alert.suspects_computed_at is None
+    if not stale and alert.service_id is not None:
+        hood = neighbourhood(alert.service_id)
+        window = timedelta(minutes=int(alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)))
+        skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+        stale = Change.objects.filter(
+            service_id__in=list(hood), occurred_at__gte=alert.started_at - window,
+            occurred_at__lte=alert.started_at + skew, updated_at__gt=alert.suspects_computed_at,
+        ).exists()
+    if stale:
+        rank_and_store(alert.pk)
+    return list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])

@@ -130,10 +130,8 @@ def configure_environment() -> None:
     """Fill ``DATABASE_URL`` and ``REDIS_URL`` from the embedded servers when they are not set."""
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = postgres_url()
-        os.environ.setdefault("CHANGETRACK_EMBEDDED", "1")
     if not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = redis_url()
-        os.environ.setdefault("CHANGETRACK_EMBEDDED", "1")
 
 
 def stop_postgres() -> None:

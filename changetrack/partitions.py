@@ -95,6 +95,7 @@ def maintain(today: date | None = None) -> dict[str, dict[str, list[str]]]:
             day = datetime.strptime(suffix, "%Y%m%d").date()
             if day < low:
                 with connection.cursor() as cur:
+                    cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # flush deferred FK checks queued on its rows
                     cur.execute(f'DROP TABLE "{name}"')
                 _known.discard(name)
                 dropped.append(name)

@@ -40,7 +40,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 embedded.configure_environment()
-EMBEDDED = os.environ.get("CHANGETRACK_EMBEDDED") == "1"
+EMBEDDED = str(embedded.PG_DIR) in os.environ["DATABASE_URL"]  # development against the embedded server
 
 DEBUG = _env_bool("DEBUG", default=EMBEDDED)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")

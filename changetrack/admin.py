@@ -43,8 +43,19 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("id", "integration", "event_type", "status", "received_at", "attempts", "error")
     list_filter = ("status", "integration")
     exclude = ("body",)
-    readonly_fields = ("connection", "integration", "event_type", "delivery_key", "headers", "received_at", "status",
-                       "error", "attempts", "records", "processed_at")
+    readonly_fields = (
+        "connection",
+        "integration",
+        "event_type",
+        "delivery_key",
+        "headers",
+        "received_at",
+        "status",
+        "error",
+        "attempts",
+        "records",
+        "processed_at",
+    )
 
 
 @admin.register(models.ApiToken)

@@ -9,13 +9,13 @@ test suite of one checkout all reach the same servers. Starting is idempotent an
 from __future__ import annotations
 
 import fcntl
-import warnings
 import os
 import subprocess
 import time
+import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CHANGETRACK_DATA_DIR", BASE_DIR / ".data"))
@@ -53,7 +53,7 @@ def _tune_postgres(server: object) -> None:
     conf = PG_DIR / "postgresql.auto.conf"
     with open(conf, "a") as handle:
         handle.write("max_connections = 300\nshared_buffers = '256MB'\n")
-    from pgserver._commands import pg_ctl  # the wheel's own pg_ctl, run as its own system user
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # the wheel's own pg_ctl
 
     pg_ctl(["-w", "restart", "-m", "fast"], pgdata=PG_DIR, user=getattr(server, "system_user", None))
 
@@ -98,14 +98,22 @@ def start_redis() -> None:
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
     args = [
         redis_server_binary(),
-        "--port", "0",
-        "--unixsocket", str(redis_socket()),
-        "--unixsocketperm", "700",
-        "--dir", str(REDIS_DIR),
-        "--appendonly", "yes",
-        "--daemonize", "yes",
-        "--pidfile", str(REDIS_DIR / "redis.pid"),
-        "--logfile", str(REDIS_DIR / "redis.log"),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(redis_socket()),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(REDIS_DIR),
+        "--appendonly",
+        "yes",
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        str(REDIS_DIR / "redis.pid"),
+        "--logfile",
+        str(REDIS_DIR / "redis.log"),
     ]
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
@@ -147,7 +155,7 @@ def start_postgres() -> None:
 def _pg_ctl(args: list[str]) -> None:
     import pwd
 
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     user = "pgserver" if os.geteuid() == 0 and _user_exists("pgserver") else None
     pg_ctl(args, pgdata=PG_DIR, user=user)

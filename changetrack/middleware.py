@@ -23,7 +23,8 @@ class DatabaseUnavailableMiddleware:
             logger.warning("db.unavailable", extra={"path": request.path, "error": type(exception).__name__})
             response = JsonResponse(
                 {"status": 503, "title": "Service Unavailable", "detail": "the database is unreachable; retry shortly"},
-                status=503, content_type="application/problem+json",
+                status=503,
+                content_type="application/problem+json",
             )
             response["Retry-After"] = "5"
             return response

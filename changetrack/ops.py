@@ -32,9 +32,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 def metrics(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry()
-    deliveries = Gauge("changetrack_deliveries", "Deliveries by status (last day partitions)", ["status"], registry=registry)
+    deliveries = Gauge(
+        "changetrack_deliveries", "Deliveries by status (last day partitions)", ["status"], registry=registry
+    )
     with connection.cursor() as cur:
-        cur.execute("SELECT status, count(*) FROM changetrack_delivery WHERE received_at > now() - interval '1 day' GROUP BY status")
+        cur.execute(
+            "SELECT status, count(*) FROM changetrack_delivery WHERE received_at > now() - interval '1 day' GROUP BY status"
+        )
         for status, count in cur.fetchall():
             deliveries.labels(status=status).set(count)
         cur.execute("SELECT count(*) FROM changetrack_alert WHERE status <> 'resolved'")

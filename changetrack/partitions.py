@@ -100,7 +100,10 @@ def maintain(today: date | None = None) -> dict[str, dict[str, list[str]]]:
                 _known.discard(name)
                 dropped.append(name)
         with connection.cursor() as cur:  # the DEFAULT partition holds only out-of-window stragglers
-            cur.execute(f'DELETE FROM "{table}_default" WHERE "{column}" < %s', [datetime(low.year, low.month, low.day, tzinfo=timezone.utc)])
+            cur.execute(
+                f'DELETE FROM "{table}_default" WHERE "{column}" < %s',
+                [datetime(low.year, low.month, low.day, tzinfo=timezone.utc)],
+            )
         report[table] = {"created": created, "dropped": dropped}
     return report
 

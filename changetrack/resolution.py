@@ -88,7 +88,11 @@ class ServiceResolver:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            exact = [s for s in matches if s.namespace == hint.namespace and (s.cluster.name if s.cluster else "") == hint.cluster]
+            exact = [
+                s
+                for s in matches
+                if s.namespace == hint.namespace and (s.cluster.name if s.cluster else "") == hint.cluster
+            ]
             if len(exact) == 1:
                 return exact[0]
             if hint.create:
@@ -100,7 +104,9 @@ class ServiceResolver:
             cluster, _ = Cluster.objects.get_or_create(name=hint.cluster)
             self._clusters = None
         service, _ = Service.objects.get_or_create(
-            cluster=cluster if hint.cluster else None, namespace=hint.namespace, name=hint.name,
+            cluster=cluster if hint.cluster else None,
+            namespace=hint.namespace,
+            name=hint.name,
             defaults={"workload_kind": hint.workload_kind, "repository": hint.repository},
         )
         return service

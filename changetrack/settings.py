@@ -48,7 +48,9 @@ if not SECRET_KEY:
     if not (DEBUG or EMBEDDED):
         raise ImproperlyConfigured("SECRET_KEY must be set in production (DEBUG off, external database)")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 try:
@@ -138,6 +140,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # Celery: Redis broker, late acks so a killed worker's batch is redelivered.
+
 
 def _broker_url(url: str) -> str:
     """kombu spells a unix-socket Redis ``redis+socket://path?virtual_host=N`` where redis-py says ``unix://path?db=N``."""

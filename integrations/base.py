@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 
 class VerificationError(Exception):
@@ -44,10 +44,18 @@ class ServiceHint:
     create: bool = False  # the source is authoritative (Kubernetes, API): create the service if missing
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: v for k, v in (
-            ("name", self.name), ("namespace", self.namespace), ("cluster", self.cluster), ("env", self.env),
-            ("repository", self.repository), ("workload_kind", self.workload_kind),
-        ) if v}
+        out: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("name", self.name),
+                ("namespace", self.namespace),
+                ("cluster", self.cluster),
+                ("env", self.env),
+                ("repository", self.repository),
+                ("workload_kind", self.workload_kind),
+            )
+            if v
+        }
         if self.keys:
             out["keys"] = [list(kv) for kv in self.keys]
         return out
@@ -106,7 +114,7 @@ class DependencyRecord:
     confidence: float = 1.0
 
 
-Record = Union[ChangeRecord, AlertRecord, DependencyRecord]
+Record = ChangeRecord | AlertRecord | DependencyRecord
 
 
 @dataclass(frozen=True)

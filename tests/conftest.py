@@ -35,8 +35,9 @@ def celery_worker(transactional_db, redis_client):
     from changetrack.celery import app
 
     app.conf.task_always_eager = False
-    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=30) as worker:
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ) as worker:
         yield worker
 
 
@@ -44,9 +45,16 @@ def celery_worker(transactional_db, redis_client):
 def connection_factory(db):
     from changetrack.models import Connection
 
-    def make(integration: str = "generic", clear: dict[str, str] | None = None, hashed: dict[str, str] | None = None,
-             config: dict | None = None, **kw):
-        conn = Connection(integration=integration, name=kw.pop("name", f"{integration} test"), config=config or {}, **kw)
+    def make(
+        integration: str = "generic",
+        clear: dict[str, str] | None = None,
+        hashed: dict[str, str] | None = None,
+        config: dict | None = None,
+        **kw,
+    ):
+        conn = Connection(
+            integration=integration, name=kw.pop("name", f"{integration} test"), config=config or {}, **kw
+        )
         conn.set_secrets(clear or {}, hashed or {})
         conn.save()
         return conn

@@ -17,8 +17,14 @@ from integrations.base import ChangeRecord, ServiceHint
 
 
 def _change(ext, at, hint=None):
-    return ChangeRecord(source="test", external_id=ext, kind="deploy", occurred_at=at, summary=ext,
-                        service=hint or ServiceHint(name="svc", namespace="ns", cluster="c1", create=True))
+    return ChangeRecord(
+        source="test",
+        external_id=ext,
+        kind="deploy",
+        occurred_at=at,
+        summary=ext,
+        service=hint or ServiceHint(name="svc", namespace="ns", cluster="c1", create=True),
+    )
 
 
 @pytest.mark.django_db
@@ -54,8 +60,15 @@ def test_a_change_far_outside_the_window_goes_to_the_default_partition_and_moves
 def test_the_same_change_stored_twice_is_one_row_and_updates_in_place():
     now = datetime.now(timezone.utc)
     first = store_records([_change("rollout-1", now)])
-    updated = ChangeRecord(source="test", external_id="rollout-1", kind="deploy", occurred_at=now, summary="done",
-                           status="succeeded", service=ServiceHint(name="svc", namespace="ns", cluster="c1", create=True))
+    updated = ChangeRecord(
+        source="test",
+        external_id="rollout-1",
+        kind="deploy",
+        occurred_at=now,
+        summary="done",
+        status="succeeded",
+        service=ServiceHint(name="svc", namespace="ns", cluster="c1", create=True),
+    )
     second = store_records([updated])
     assert first.changes[0][0] == second.changes[0][0] and second.changes[0][1] is False
     row = Change.objects.get(external_id="rollout-1")
@@ -103,13 +116,19 @@ def test_metrics_are_prometheus_text(client):
     assert response.status_code == 200 and b"changetrack_open_alerts" in response.content
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"DATABASE_URL": "mysql://u:p@h/db"}, "DATABASE_URL must point to PostgreSQL"),
-    ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
-    ({"WEBHOOK_MAX_BODY_BYTES": "lots"}, "WEBHOOK_MAX_BODY_BYTES must be an integer"),
-    ({"REDIS_URL": "http://x"}, "REDIS_URL must start with"),
-    ({"DATABASE_URL": "postgres://u:p@127.0.0.1:1/db", "DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY must be set"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"DATABASE_URL": "mysql://u:p@h/db"}, "DATABASE_URL must point to PostgreSQL"),
+        ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({"WEBHOOK_MAX_BODY_BYTES": "lots"}, "WEBHOOK_MAX_BODY_BYTES must be an integer"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL must start with"),
+        (
+            {"DATABASE_URL": "postgres://u:p@127.0.0.1:1/db", "DEBUG": "false", "SECRET_KEY": ""},
+            "SECRET_KEY must be set",
+        ),
+    ],
+)
 def test_bad_settings_fail_fast_with_a_clear_message(env, message):
     full = {**os.environ, "SECRET_KEY": "k" * 50, **env}
     proc = subprocess.run([sys.executable, "manage.py", "check"], env=full, capture_output=True, text=True, timeout=60)

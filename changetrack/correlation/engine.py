@@ -49,10 +49,16 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     if alert.service_id is None:
         return []
     hood = neighbourhood(alert.service_id)
-    window = timedelta(minutes=int(alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)))
+    window = timedelta(
+        minutes=int(
+            alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
+        )
+    )
     skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
     changes = Change.objects.select_related("service").filter(
-        service_id__in=list(hood), occurred_at__gte=alert.started_at - window, occurred_at__lte=alert.started_at + skew,
+        service_id__in=list(hood),
+        occurred_at__gte=alert.started_at - window,
+        occurred_at__lte=alert.started_at + skew,
     )
     names = {sid: n for sid, n in alert.service.__class__.objects.filter(pk__in=list(hood)).values_list("id", "name")}
     out = []
@@ -62,9 +68,16 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
         time_score = math.exp(-minutes / 240)
         graph_score = 1.0 / (1 + hops)
         score = round(0.6 * time_score + 0.4 * graph_score, 4)
-        out.append(Ranked(change, score, hops, [names.get(i, str(i)) for i in path],
-                          {"time": round(time_score, 3), "graph": round(graph_score, 3)},
-                          [f"{change.kind} {int(minutes)} min before the alert"]))
+        out.append(
+            Ranked(
+                change,
+                score,
+                hops,
+                [names.get(i, str(i)) for i in path],
+                {"time": round(time_score, 3), "graph": round(graph_score, 3)},
+                [f"{change.kind} {int(minutes)} min before the alert"],
+            )
+        )
     out.sort(key=lambda r: (-r.score, -r.change.occurred_at.timestamp()))
     return out[:limit]
 
@@ -76,11 +89,21 @@ def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:
     ranked = rank(alert, limit)
     with transaction.atomic():
         Suspect.objects.filter(alert=alert).delete()
-        Suspect.objects.bulk_create([
-            Suspect(alert=alert, change_id=r.change.pk, rank=i, score=r.score, hops=r.hops, path=r.path,
-                    components=r.components, reasons=r.reasons)
-            for i, r in enumerate(ranked, start=1)
-        ])
+        Suspect.objects.bulk_create(
+            [
+                Suspect(
+                    alert=alert,
+                    change_id=r.change.pk,
+                    rank=i,
+                    score=r.score,
+                    hops=r.hops,
+                    path=r.path,
+                    components=r.components,
+                    reasons=r.reasons,
+                )
+                for i, r in enumerate(ranked, start=1)
+            ]
+        )
         Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=timezone.now())
     return ranked
 
@@ -91,11 +114,17 @@ def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     stale = alert.suspects_computed_at is None
     if not stale and alert.service_id is not None:
         hood = neighbourhood(alert.service_id)
-        window = timedelta(minutes=int(alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)))
+        window = timedelta(
+            minutes=int(
+                alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
+            )
+        )
         skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
         stale = Change.objects.filter(
-            service_id__in=list(hood), occurred_at__gte=alert.started_at - window,
-            occurred_at__lte=alert.started_at + skew, updated_at__gt=alert.suspects_computed_at,
+            service_id__in=list(hood),
+            occurred_at__gte=alert.started_at - window,
+            occurred_at__lte=alert.started_at + skew,
+            updated_at__gt=alert.suspects_computed_at,
         ).exists()
     if stale:
         rank_and_store(alert.pk)

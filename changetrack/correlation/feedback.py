@@ -9,4 +9,6 @@ def record(alert: Alert, change_id: int, verdict: str, author: str = "") -> tupl
     """Store (or replace) the verdict for (alert, change). Returns (feedback, created)."""
     if verdict not in Feedback.Verdict.values:
         raise ValueError(f"verdict must be one of {', '.join(Feedback.Verdict.values)}")
-    return Feedback.objects.update_or_create(alert=alert, change_id=change_id, defaults={"verdict": verdict, "author": author[:200]})
+    return Feedback.objects.update_or_create(
+        alert=alert, change_id=change_id, defaults={"verdict": verdict, "author": author[:200]}
+    )

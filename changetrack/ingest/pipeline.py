@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from changetrack.ingest.store import StoreResult, store_records
-from changetrack.models import Connection, Delivery
+from changetrack.models import Connection
 from changetrack.resolution import AmbiguousService, ServiceResolver
 from integrations import registry
 from integrations.base import ParseError, Record, UnsupportedEvent, parse_json
@@ -88,8 +88,11 @@ def _parse(slug: str, event_type: str, body: bytes, config: dict[str, Any]) -> l
     return integration.parse(event_type, parse_json(body), config)
 
 
-def _store_parsed(parsed: list[tuple[tuple[int, Any], list[Record]]], marks: dict[str, list[tuple[int, Any, int, str]]],
-                  outcome: BatchOutcome) -> None:
+def _store_parsed(
+    parsed: list[tuple[tuple[int, Any], list[Record]]],
+    marks: dict[str, list[tuple[int, Any, int, str]]],
+    outcome: BatchOutcome,
+) -> None:
     """Store all records at once; if that fails, store delivery by delivery to isolate the bad one."""
     resolver = ServiceResolver()
     try:
@@ -149,7 +152,9 @@ def drain(max_batches: int = 1000) -> BatchOutcome:
             break
     after_store(total.alerts_to_rank, total.late_changes)
     if total.claimed:
-        logger.info("ingest.drain.done", extra={"claimed": total.claimed, "processed": total.processed, "failed": total.failed})
+        logger.info(
+            "ingest.drain.done", extra={"claimed": total.claimed, "processed": total.processed, "failed": total.failed}
+        )
     return total
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -34,14 +35,16 @@ SENSITIVE_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth")
 
 
 def _problem(status: int, title: str, detail: str) -> JsonResponse:
-    return JsonResponse({"status": status, "title": title, "detail": detail}, status=status,
-                        content_type="application/problem+json")
+    return JsonResponse(
+        {"status": status, "title": title, "detail": detail}, status=status, content_type="application/problem+json"
+    )
 
 
 def storable_headers(request: HttpRequest) -> dict[str, str]:
     """Request headers minus anything that may carry a credential."""
     return {
-        name: value[:1000] for name, value in request.headers.items()
+        name: value[:1000]
+        for name, value in request.headers.items()
         if name.lower() not in SENSITIVE_HEADERS and not any(w in name.lower() for w in SENSITIVE_WORDS)
     }
 
@@ -70,7 +73,9 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     try:
         integration.verify(headers, body, conn.secret_store())
     except VerificationError as exc:
-        logger.info("ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)})
+        logger.info(
+            "ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)}
+        )
         return _problem(401, "Unauthorized", str(exc))
     status = Delivery.Status.PENDING
     try:
@@ -89,7 +94,9 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
     if status == Delivery.Status.PENDING:
         kick.request_drain()
-    return JsonResponse({"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202)
+    return JsonResponse(
+        {"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202
+    )
 
 
 _INSERT = """
@@ -104,13 +111,23 @@ RETURNING id
 """
 
 
-def _store(conn: Connection, slug: str, event_type: str, key: str, headers: dict[str, str], body: bytes,
-           now: object, status: str) -> int | None:
+def _store(
+    conn: Connection,
+    slug: str,
+    event_type: str,
+    key: str,
+    headers: dict[str, str],
+    body: bytes,
+    now: datetime,
+    status: str,
+) -> int | None:
     """Insert the delivery unless the same key arrived within the dedupe window; None for a duplicate."""
-    window_start = now - settings.DELIVERY_DEDUPE_WINDOW  # type: ignore[operator]
-    partitions.ensure_for("changetrack_delivery", [now])  # type: ignore[list-item]
+    window_start = now - settings.DELIVERY_DEDUPE_WINDOW
+    partitions.ensure_for("changetrack_delivery", [now])
     with db.cursor() as cur:
-        cur.execute(_INSERT, [conn.pk, slug, event_type, key, json.dumps(headers), body, now, status,
-                              conn.pk, key, window_start])
+        cur.execute(
+            _INSERT,
+            [conn.pk, slug, event_type, key, json.dumps(headers), body, now, status, conn.pk, key, window_start],
+        )
         row = cur.fetchone()
     return row[0] if row else None

@@ -22,8 +22,20 @@ from changetrack.models import Alert, Change, Dependency, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
 
-UPDATABLE_CHANGE_FIELDS = ("summary", "actor", "severity", "status", "ended_at", "details", "diff", "links",
-                           "commit_sha", "repository", "release_key", "updated_at")
+UPDATABLE_CHANGE_FIELDS = (
+    "summary",
+    "actor",
+    "severity",
+    "status",
+    "ended_at",
+    "details",
+    "diff",
+    "links",
+    "commit_sha",
+    "repository",
+    "release_key",
+    "updated_at",
+)
 
 
 @dataclass
@@ -55,7 +67,9 @@ def release_key(sha: str) -> str:
     return sha[:12] if len(sha) >= 7 and all(c in "0123456789abcdef" for c in sha) else ""
 
 
-def store_records(records: Sequence[Record], *, update_existing: bool = True, resolver: ServiceResolver | None = None) -> StoreResult:
+def store_records(
+    records: Sequence[Record], *, update_existing: bool = True, resolver: ServiceResolver | None = None
+) -> StoreResult:
     """Store a mixed batch in one transaction. Call outside any transaction (partitions are made first)."""
     resolver = resolver or ServiceResolver()
     changes = [r for r in records if isinstance(r, ChangeRecord)]
@@ -76,15 +90,29 @@ def store_records(records: Sequence[Record], *, update_existing: bool = True, re
 
 def _change_row(rec: ChangeRecord, service: Service | None) -> Change:
     return Change(
-        source=rec.source, external_id=rec.external_id, kind=rec.kind, occurred_at=rec.occurred_at,
-        ended_at=rec.ended_at, summary=rec.summary[:1024], actor=rec.actor[:255], severity=rec.severity,
-        status=rec.status, service=service, service_hint=rec.service.as_dict(), details=dict(rec.details),
-        diff=[dict(d) for d in rec.diff], links=[dict(link) for link in rec.links], commit_sha=rec.commit_sha[:64],
-        repository=rec.repository[:300], release_key=release_key(rec.commit_sha),
+        source=rec.source,
+        external_id=rec.external_id,
+        kind=rec.kind,
+        occurred_at=rec.occurred_at,
+        ended_at=rec.ended_at,
+        summary=rec.summary[:1024],
+        actor=rec.actor[:255],
+        severity=rec.severity,
+        status=rec.status,
+        service=service,
+        service_hint=rec.service.as_dict(),
+        details=dict(rec.details),
+        diff=[dict(d) for d in rec.diff],
+        links=[dict(link) for link in rec.links],
+        commit_sha=rec.commit_sha[:64],
+        repository=rec.repository[:300],
+        release_key=release_key(rec.commit_sha),
     )
 
 
-def store_changes(records: Sequence[ChangeRecord], resolver: ServiceResolver, *, update_existing: bool) -> tuple[list[tuple[int, bool]], list[tuple[int, datetime]]]:
+def store_changes(
+    records: Sequence[ChangeRecord], resolver: ServiceResolver, *, update_existing: bool
+) -> tuple[list[tuple[int, bool]], list[tuple[int, datetime]]]:
     """Insert new changes, update known ones in place (rollout progress), return (id, created) in input order
     and the new changes that arrived late (occurred well before they were stored)."""
     keys = [(r.source, r.external_id) for r in records]
@@ -160,12 +188,21 @@ def _new_alert(rec: AlertRecord, service: Service | None) -> Alert:
     started = rec.started_at or rec.occurred_at
     events = [rec.event_id] if rec.event_id else []
     return Alert(
-        source=rec.source, external_id=rec.external_id, title=rec.title[:1024], severity=rec.severity,
-        status=rec.status, started_at=started, last_event_at=rec.occurred_at,
+        source=rec.source,
+        external_id=rec.external_id,
+        title=rec.title[:1024],
+        severity=rec.severity,
+        status=rec.status,
+        started_at=started,
+        last_event_at=rec.occurred_at,
         acknowledged_at=rec.occurred_at if rec.status == Alert.Status.ACKNOWLEDGED else None,
         resolved_at=rec.occurred_at if rec.status == Alert.Status.RESOLVED else None,
-        service=service, service_hint=rec.service.as_dict(), labels=dict(rec.labels),
-        details={**rec.details, "_events": events}, links=[dict(x) for x in rec.links], url=rec.url[:1000],
+        service=service,
+        service_hint=rec.service.as_dict(),
+        labels=dict(rec.labels),
+        details={**rec.details, "_events": events},
+        links=[dict(x) for x in rec.links],
+        url=rec.url[:1000],
     )
 
 
@@ -210,7 +247,9 @@ def store_dependencies(records: Sequence[DependencyRecord], resolver: ServiceRes
             out.append((0, False))
             continue
         edge, created = Dependency.objects.update_or_create(
-            service=src, depends_on=dst, provenance=rec.provenance,
+            service=src,
+            depends_on=dst,
+            provenance=rec.provenance,
             defaults={"evidence": rec.evidence[:500], "confidence": rec.confidence},
         )
         out.append((edge.pk, created))
@@ -219,6 +258,8 @@ def store_dependencies(records: Sequence[DependencyRecord], resolver: ServiceRes
 
 def summarize(result: StoreResult) -> dict[str, Any]:
     return {
-        "changes": len(result.changes), "alerts": len(result.alerts), "dependencies": len(result.dependencies),
+        "changes": len(result.changes),
+        "alerts": len(result.alerts),
+        "dependencies": len(result.dependencies),
         "created": sum(c for _, c in result.changes) + sum(c for _, c in result.alerts),
     }

@@ -11,6 +11,20 @@ from changetrack.models.state import Watermark
 from changetrack.models.tokens import ApiToken
 
 __all__ = [
-    "Alert", "ApiToken", "Change", "ChangeKind", "Cluster", "Connection", "Delivery", "Dependency",
-    "Feedback", "HealthEpisode", "Incident", "Service", "ServiceAlias", "Severity", "Suspect", "Watermark",
+    "Alert",
+    "ApiToken",
+    "Change",
+    "ChangeKind",
+    "Cluster",
+    "Connection",
+    "Delivery",
+    "Dependency",
+    "Feedback",
+    "HealthEpisode",
+    "Incident",
+    "Service",
+    "ServiceAlias",
+    "Severity",
+    "Suspect",
+    "Watermark",
 ]

@@ -44,7 +44,9 @@ class Alert(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField()
     trigger_count = models.PositiveIntegerField(default=1)
-    service = models.ForeignKey("changetrack.Service", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    service = models.ForeignKey(
+        "changetrack.Service", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
     service_hint = models.JSONField(default=dict, blank=True)
     labels = models.JSONField(default=dict, blank=True)
     details = models.JSONField(default=dict, blank=True)

@@ -22,6 +22,9 @@ class Suspect(models.Model):
         ordering = ["alert", "rank"]
         constraints = [models.UniqueConstraint(fields=["alert", "rank"], name="suspect_rank_unique")]
 
+    def __str__(self) -> str:
+        return f"#{self.rank} change {self.change_id} for alert {self.alert_id} ({self.score:.2f})"
+
 
 class Feedback(models.Model):
     """A responder's verdict on one suspect: it ``caused`` the alert, or it is ``unrelated``."""
@@ -39,3 +42,6 @@ class Feedback(models.Model):
     class Meta:
         verbose_name_plural = "feedback"
         constraints = [models.UniqueConstraint(fields=["alert", "change"], name="feedback_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: change {self.change_id} for alert {self.alert_id}"

@@ -10,7 +10,9 @@ class Cluster(models.Model):
     cluster in other tools (Datadog ``env:prod``), comma-separated."""
 
     name = models.CharField(max_length=100, unique=True)
-    env = models.CharField(max_length=200, blank=True, default="", help_text="comma-separated env names, e.g. prod,production")
+    env = models.CharField(
+        max_length=200, blank=True, default="", help_text="comma-separated env names, e.g. prod,production"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -37,7 +39,8 @@ class Service(models.Model):
     owner = models.CharField(max_length=200, blank=True, default="")
     repository = models.CharField(max_length=300, blank=True, default="", help_text="owner/name on GitHub")
     settings = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='e.g. {"correlation_window_minutes": 720, "correlation_window_by_kind": {"config": 120}}',
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -46,7 +49,9 @@ class Service(models.Model):
     class Meta:
         ordering = ["name", "namespace"]
         constraints = [
-            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="service_identity", nulls_distinct=False),
+            models.UniqueConstraint(
+                fields=["cluster", "namespace", "name"], name="service_identity", nulls_distinct=False
+            ),
         ]
         indexes = [models.Index(fields=["name"]), models.Index(fields=["team"])]
 

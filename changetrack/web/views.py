@@ -51,5 +51,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     change = get_object_or_404(Change.objects.select_related("service"), pk=pk)
     siblings = []
     if change.release_key:
-        siblings = list(Change.objects.filter(release_key=change.release_key).exclude(pk=change.pk).select_related("service")[:20])
+        siblings = list(
+            Change.objects.filter(release_key=change.release_key).exclude(pk=change.pk).select_related("service")[:20]
+        )
     return render(request, "web/change.html", {"change": change, "siblings": siblings})

@@ -21,15 +21,32 @@ from integrations.base import (
     require_str,
 )
 
-KINDS = {"deploy", "rollback", "config", "secret", "feature_flag", "scale", "autoscale", "ci", "commit", "infra",
-         "db_migration", "custom"}
+KINDS = {
+    "deploy",
+    "rollback",
+    "config",
+    "secret",
+    "feature_flag",
+    "scale",
+    "autoscale",
+    "ci",
+    "commit",
+    "infra",
+    "db_migration",
+    "custom",
+}
 
 
 def _hint(ref: Any) -> ServiceHint:
     if isinstance(ref, str) and ref:
         return ServiceHint(name=ref, create=True)
     if isinstance(ref, Mapping) and isinstance(ref.get("name"), str) and ref["name"]:
-        return ServiceHint(name=ref["name"], namespace=str(ref.get("namespace") or ""), cluster=str(ref.get("cluster") or ""), create=True)
+        return ServiceHint(
+            name=ref["name"],
+            namespace=str(ref.get("namespace") or ""),
+            cluster=str(ref.get("cluster") or ""),
+            create=True,
+        )
     raise ParseError("field 'service' must be a name or an object with a name")
 
 
@@ -40,29 +57,44 @@ def parse_change(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     summary = require_str(payload, "summary")[:1024]
     occurred = parse_time(require(payload, "timestamp"))
     external_id = require_str(payload, "external_id")
-    return [ChangeRecord(
-        source="generic", external_id=external_id, kind=kind, occurred_at=occurred, summary=summary,
-        service=_hint(require(payload, "service")), actor=str(payload.get("actor") or ""),
-        details=payload.get("details") if isinstance(payload.get("details"), dict) else {},
-    )]
+    return [
+        ChangeRecord(
+            source="generic",
+            external_id=external_id,
+            kind=kind,
+            occurred_at=occurred,
+            summary=summary,
+            service=_hint(require(payload, "service")),
+            actor=str(payload.get("actor") or ""),
+            details=payload.get("details") if isinstance(payload.get("details"), dict) else {},
+        )
+    ]
 
 
 def parse_alert(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     status = require_str(payload, "status")
     if status not in {"triggered", "resolved"}:
         raise ParseError("field 'status' must be triggered or resolved")
-    return [AlertRecord(
-        source="generic", external_id=require_str(payload, "external_id"), title=require_str(payload, "title")[:1024],
-        status=status, occurred_at=parse_time(require(payload, "timestamp")), service=_hint(require(payload, "service")),
-        severity=str(payload.get("severity") or "error"),
-    )]
+    return [
+        AlertRecord(
+            source="generic",
+            external_id=require_str(payload, "external_id"),
+            title=require_str(payload, "title")[:1024],
+            status=status,
+            occurred_at=parse_time(require(payload, "timestamp")),
+            service=_hint(require(payload, "service")),
+            severity=str(payload.get("severity") or "error"),
+        )
+    ]
 
 
 class GenericIntegration(Integration):
     slug = "generic"
     label = "Generic JSON"
     emits = ("changes", "alerts")
-    config_fields = (ConfigField("token", "Shared secret (header X-Changetrack-Token)", secret=True, hashed=True, required=True),)
+    config_fields = (
+        ConfigField("token", "Shared secret (header X-Changetrack-Token)", secret=True, hashed=True, required=True),
+    )
     parsers = {"change": parse_change, "alert": parse_alert}
     setup_instructions = (
         "POST JSON to the webhook URL with header X-Changetrack-Token: <secret>. "

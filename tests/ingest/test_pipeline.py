@@ -13,8 +13,14 @@ TOKEN = "s3cret-token"
 
 
 def change(external_id, **over):
-    body = {"type": "change", "service": {"name": "api", "namespace": "shop", "cluster": "prod"}, "kind": "deploy",
-            "summary": f"Deploy {external_id}", "timestamp": "2026-11-21T10:04:00Z", "external_id": external_id}
+    body = {
+        "type": "change",
+        "service": {"name": "api", "namespace": "shop", "cluster": "prod"},
+        "kind": "deploy",
+        "summary": f"Deploy {external_id}",
+        "timestamp": "2026-11-21T10:04:00Z",
+        "external_id": external_id,
+    }
     body.update(over)
     return json.dumps(body)
 
@@ -49,8 +55,14 @@ def test_a_delivery_that_fails_is_kept_with_its_error_and_can_be_replayed(client
     conn = connection_factory(hashed={"token": TOKEN})
     post(client, conn, change("ok-1"))
     # Stored as the receiver would, but with a body the parser rejects (e.g. an integration bug fixed later).
-    Delivery.objects.create(connection=conn, integration="generic", event_type="change", body=b'{"type": "change"}',
-                            headers={}, received_at=Delivery.objects.get().received_at)
+    Delivery.objects.create(
+        connection=conn,
+        integration="generic",
+        event_type="change",
+        body=b'{"type": "change"}',
+        headers={},
+        received_at=Delivery.objects.get().received_at,
+    )
     outcome = pipeline.drain()
     assert (outcome.processed, outcome.failed) == (1, 1)
     failed = Delivery.objects.get(status="failed")
@@ -68,8 +80,16 @@ def test_an_alert_lifecycle_is_applied_in_order(client, connection_factory, redi
     conn = connection_factory(hashed={"token": TOKEN})
 
     def alert(status, ts):
-        return json.dumps({"type": "alert", "service": "api", "title": "Errors", "status": status,
-                           "timestamp": ts, "external_id": "cycle-1"})
+        return json.dumps(
+            {
+                "type": "alert",
+                "service": "api",
+                "title": "Errors",
+                "status": status,
+                "timestamp": ts,
+                "external_id": "cycle-1",
+            }
+        )
 
     post(client, conn, alert("resolved", "2026-11-21T10:20:00Z"))
     post(client, conn, alert("triggered", "2026-11-21T10:00:00Z"))
@@ -92,7 +112,9 @@ def test_a_real_worker_turns_a_posted_delivery_into_a_change(client, connection_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_the_broker_down_deliveries_are_stored_and_the_sweep_processes_them(client, connection_factory, redis_client, settings):
+def test_with_the_broker_down_deliveries_are_stored_and_the_sweep_processes_them(
+    client, connection_factory, redis_client, settings
+):
     from changetrack.ingest import kick, tasks
 
     conn = connection_factory(hashed={"token": TOKEN})

@@ -13,8 +13,14 @@ TOKEN = "s3cret-token"
 
 
 def change_body(external_id="rel-1", **over):
-    body = {"type": "change", "service": {"name": "api", "namespace": "shop", "cluster": "prod"}, "kind": "deploy",
-            "summary": "Deploy api 1.2", "timestamp": "2026-11-21T10:04:00Z", "external_id": external_id}
+    body = {
+        "type": "change",
+        "service": {"name": "api", "namespace": "shop", "cluster": "prod"},
+        "kind": "deploy",
+        "summary": "Deploy api 1.2",
+        "timestamp": "2026-11-21T10:04:00Z",
+        "external_id": external_id,
+    }
     body.update(over)
     return json.dumps(body)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.utils import timezone
 from changetrack.correlation import engine
 from changetrack.ingest.store import store_records
 from changetrack.models import Alert, Change, Cluster, Dependency, Service
-from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, ServiceHint
+from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record, ServiceHint
 
 DEMO = "demo"
 # (cluster, namespace, name, team, repository)
@@ -75,7 +76,9 @@ class Command(BaseCommand):
         alert_ids = [aid for aid, _ in result.alerts]
         for alert_id in alert_ids:
             engine.rank_and_store(alert_id)
-        self.stdout.write(f"Demo loaded: {len(services)} services, {len(result.changes)} changes, {len(alert_ids)} alerts.")
+        self.stdout.write(
+            f"Demo loaded: {len(services)} services, {len(result.changes)} changes, {len(alert_ids)} alerts."
+        )
 
     def _reset(self) -> None:
         with transaction.atomic():
@@ -89,15 +92,23 @@ class Command(BaseCommand):
         Cluster.objects.get_or_create(name="prod-eu", defaults={"env": "prod-eu"})
         for cluster, ns, name, team, repo in SERVICES:
             svc, _ = Service.objects.update_or_create(
-                cluster=Cluster.objects.get(name=cluster), namespace=ns, name=name,
-                defaults={"team": team, "repository": repo, "workload_kind": "Deployment",
-                          "labels": {"app.kubernetes.io/name": name, "team": team}},
+                cluster=Cluster.objects.get(name=cluster),
+                namespace=ns,
+                name=name,
+                defaults={
+                    "team": team,
+                    "repository": repo,
+                    "workload_kind": "Deployment",
+                    "labels": {"app.kubernetes.io/name": name, "team": team},
+                },
             )
             out.append(svc)
         by_name = {(s.cluster.name, s.name): s for s in out if s.cluster}
         for src, dst, prov, evidence in EDGES:
             Dependency.objects.update_or_create(
-                service=by_name[("prod-us", src)], depends_on=by_name[("prod-us", dst)], provenance=prov,
+                service=by_name[("prod-us", src)],
+                depends_on=by_name[("prod-us", dst)],
+                provenance=prov,
                 defaults={"evidence": evidence, "confidence": 1.0 if prov == "declared" else 0.9},
             )
         return out
@@ -117,62 +128,175 @@ class Command(BaseCommand):
             out.append(self._change(kind, i, at, svc, hint, sha, rng.choice(people), rng))
         return out
 
-    def _change(self, kind: str, i: int, at: datetime, svc: Service, hint: ServiceHint, sha: str, who: str,
-                rng: random.Random) -> ChangeRecord:
-        base = {"external_id": f"demo-{kind}-{i}", "occurred_at": at, "service": hint, "kind": kind}
+    def _change(
+        self, kind: str, i: int, at: datetime, svc: Service, hint: ServiceHint, sha: str, who: str, rng: random.Random
+    ) -> ChangeRecord:
+        base: dict[str, Any] = {"external_id": f"demo-{kind}-{i}", "occurred_at": at, "service": hint, "kind": kind}
         if kind == "deploy":
             old, new = f"1.{i}.0", f"1.{i}.1"
-            return ChangeRecord(source="kubernetes", summary=f"Deploy {svc.name} {new}", actor=who, status="succeeded",
-                                diff=({"path": "spec.template.spec.containers[app].image", "before": f"ghcr.io/acme/{svc.name}:{old}",
-                                       "after": f"ghcr.io/acme/{svc.name}:{new}"},),
-                                commit_sha=sha, repository=svc.repository, ended_at=at + timedelta(minutes=3), **base)
+            return ChangeRecord(
+                source="kubernetes",
+                summary=f"Deploy {svc.name} {new}",
+                actor=who,
+                status="succeeded",
+                diff=(
+                    {
+                        "path": "spec.template.spec.containers[app].image",
+                        "before": f"ghcr.io/acme/{svc.name}:{old}",
+                        "after": f"ghcr.io/acme/{svc.name}:{new}",
+                    },
+                ),
+                commit_sha=sha,
+                repository=svc.repository,
+                ended_at=at + timedelta(minutes=3),
+                **base,
+            )
         if kind == "config":
-            return ChangeRecord(source="kubernetes", summary=f"ConfigMap {svc.name}-config changed", actor="helm",
-                                diff=({"path": "data.LOG_LEVEL", "before": "info", "after": "debug"},), **base)
+            return ChangeRecord(
+                source="kubernetes",
+                summary=f"ConfigMap {svc.name}-config changed",
+                actor="helm",
+                diff=({"path": "data.LOG_LEVEL", "before": "info", "after": "debug"},),
+                **base,
+            )
         if kind == "feature_flag":
-            return ChangeRecord(source="launchdarkly", summary=f"Turned on flag {svc.name}-new-ui in production", actor=who,
-                                diff=({"path": "environments.production.on", "before": False, "after": True},), **base)
+            return ChangeRecord(
+                source="launchdarkly",
+                summary=f"Turned on flag {svc.name}-new-ui in production",
+                actor=who,
+                diff=({"path": "environments.production.on", "before": False, "after": True},),
+                **base,
+            )
         if kind == "ci":
-            return ChangeRecord(source="jenkins", summary=f"{svc.name}-build #{100 + i} SUCCESS", actor=who, status="succeeded",
-                                commit_sha=sha, repository=svc.repository, **base)
+            return ChangeRecord(
+                source="jenkins",
+                summary=f"{svc.name}-build #{100 + i} SUCCESS",
+                actor=who,
+                status="succeeded",
+                commit_sha=sha,
+                repository=svc.repository,
+                **base,
+            )
         if kind == "commit":
-            return ChangeRecord(source="github", summary=f"Merge pull request #{400 + i} into main", actor=who,
-                                commit_sha=sha, repository=svc.repository, **base)
+            return ChangeRecord(
+                source="github",
+                summary=f"Merge pull request #{400 + i} into main",
+                actor=who,
+                commit_sha=sha,
+                repository=svc.repository,
+                **base,
+            )
         if kind == "autoscale":
             n = rng.randint(3, 8)
-            return ChangeRecord(source="kubernetes", summary=f"HPA scaled {svc.name} {n} → {n + 1}", actor="horizontal-pod-autoscaler",
-                                diff=({"path": "spec.replicas", "before": n, "after": n + 1},), **base)
-        return ChangeRecord(source="kubernetes", summary=f"Scaled {svc.name} 4 → 6", actor=who,
-                            diff=({"path": "spec.replicas", "before": 4, "after": 6},), **base)
+            return ChangeRecord(
+                source="kubernetes",
+                summary=f"HPA scaled {svc.name} {n} → {n + 1}",
+                actor="horizontal-pod-autoscaler",
+                diff=({"path": "spec.replicas", "before": n, "after": n + 1},),
+                **base,
+            )
+        return ChangeRecord(
+            source="kubernetes",
+            summary=f"Scaled {svc.name} 4 → 6",
+            actor=who,
+            diff=({"path": "spec.replicas", "before": 4, "after": 6},),
+            **base,
+        )
 
-    def _incident(self, now: datetime) -> list[ChangeRecord | AlertRecord]:
+    def _incident(self, now: datetime) -> list[Record]:
         rest = ServiceHint(name="rest-api", namespace="shop", cluster="prod-us")
         proc = ServiceHint(name="data-processor", namespace="shop", cluster="prod-us")
         sha = _sha("rest-api-2.14.0")
         deploy_at = now - timedelta(minutes=20)
         alert_at = now - timedelta(minutes=10)
         return [
-            ChangeRecord(source="kubernetes", external_id="demo-dp-deploy", kind="deploy", occurred_at=now - timedelta(hours=10, minutes=10),
-                         summary="Deploy data-processor 3.2.0", service=proc, actor="lee.chen@example.com", status="succeeded",
-                         diff=({"path": "spec.template.spec.containers[worker].image", "before": "ghcr.io/acme/data-processor:3.1.4",
-                                "after": "ghcr.io/acme/data-processor:3.2.0"},), commit_sha=_sha("dp-3.2.0"), repository="acme/data-processor"),
-            ChangeRecord(source="github", external_id="demo-rest-commit", kind="commit", occurred_at=deploy_at - timedelta(minutes=25),
-                         summary="Reduce rest-api footprint (#512)", service=rest, actor="sam.patel@example.com", commit_sha=sha, repository="acme/rest-api"),
-            ChangeRecord(source="jenkins", external_id="demo-rest-ci", kind="ci", occurred_at=deploy_at - timedelta(minutes=15),
-                         summary="rest-api-deploy #318 SUCCESS", service=rest, actor="sam.patel@example.com", status="succeeded",
-                         commit_sha=sha, repository="acme/rest-api"),
-            ChangeRecord(source="kubernetes", external_id="demo-rest-deploy", kind="deploy", occurred_at=deploy_at,
-                         ended_at=deploy_at + timedelta(minutes=2), summary="Deploy rest-api 2.14.0 (replicas 50 → 5)", service=rest,
-                         actor="sam.patel@example.com (kubectl)", status="succeeded", commit_sha=sha, repository="acme/rest-api",
-                         diff=({"path": "spec.replicas", "before": 50, "after": 5},
-                               {"path": "spec.template.spec.containers[api].image", "before": "ghcr.io/acme/rest-api:2.13.2",
-                                "after": "ghcr.io/acme/rest-api:2.14.0"}),
-                         details={"rollout": {"revision": 42, "status": "completed", "duration_seconds": 118}}),
-            ChangeRecord(source="kubernetes", external_id="demo-proc-autoscale", kind="autoscale", occurred_at=alert_at - timedelta(minutes=3),
-                         summary="HPA scaled data-processor 6 → 8", service=proc, actor="horizontal-pod-autoscaler",
-                         diff=({"path": "spec.replicas", "before": 6, "after": 8},)),
-            AlertRecord(source=DEMO, external_id="demo-dd-cycle-1", title="data-processor error rate above 5%", status="triggered",
-                        occurred_at=alert_at, started_at=alert_at, service=proc, severity="critical",
-                        labels={"service": "data-processor", "env": "prod"}, url="https://app.datadoghq.com/monitors/48213377"),
-            DependencyRecord(service=proc, depends_on=rest, provenance="kubernetes", evidence="env var REST_API_URL", confidence=0.9),
+            ChangeRecord(
+                source="kubernetes",
+                external_id="demo-dp-deploy",
+                kind="deploy",
+                occurred_at=now - timedelta(hours=10, minutes=10),
+                summary="Deploy data-processor 3.2.0",
+                service=proc,
+                actor="lee.chen@example.com",
+                status="succeeded",
+                diff=(
+                    {
+                        "path": "spec.template.spec.containers[worker].image",
+                        "before": "ghcr.io/acme/data-processor:3.1.4",
+                        "after": "ghcr.io/acme/data-processor:3.2.0",
+                    },
+                ),
+                commit_sha=_sha("dp-3.2.0"),
+                repository="acme/data-processor",
+            ),
+            ChangeRecord(
+                source="github",
+                external_id="demo-rest-commit",
+                kind="commit",
+                occurred_at=deploy_at - timedelta(minutes=25),
+                summary="Reduce rest-api footprint (#512)",
+                service=rest,
+                actor="sam.patel@example.com",
+                commit_sha=sha,
+                repository="acme/rest-api",
+            ),
+            ChangeRecord(
+                source="jenkins",
+                external_id="demo-rest-ci",
+                kind="ci",
+                occurred_at=deploy_at - timedelta(minutes=15),
+                summary="rest-api-deploy #318 SUCCESS",
+                service=rest,
+                actor="sam.patel@example.com",
+                status="succeeded",
+                commit_sha=sha,
+                repository="acme/rest-api",
+            ),
+            ChangeRecord(
+                source="kubernetes",
+                external_id="demo-rest-deploy",
+                kind="deploy",
+                occurred_at=deploy_at,
+                ended_at=deploy_at + timedelta(minutes=2),
+                summary="Deploy rest-api 2.14.0 (replicas 50 → 5)",
+                service=rest,
+                actor="sam.patel@example.com (kubectl)",
+                status="succeeded",
+                commit_sha=sha,
+                repository="acme/rest-api",
+                diff=(
+                    {"path": "spec.replicas", "before": 50, "after": 5},
+                    {
+                        "path": "spec.template.spec.containers[api].image",
+                        "before": "ghcr.io/acme/rest-api:2.13.2",
+                        "after": "ghcr.io/acme/rest-api:2.14.0",
+                    },
+                ),
+                details={"rollout": {"revision": 42, "status": "completed", "duration_seconds": 118}},
+            ),
+            ChangeRecord(
+                source="kubernetes",
+                external_id="demo-proc-autoscale",
+                kind="autoscale",
+                occurred_at=alert_at - timedelta(minutes=3),
+                summary="HPA scaled data-processor 6 → 8",
+                service=proc,
+                actor="horizontal-pod-autoscaler",
+                diff=({"path": "spec.replicas", "before": 6, "after": 8},),
+            ),
+            AlertRecord(
+                source=DEMO,
+                external_id="demo-dd-cycle-1",
+                title="data-processor error rate above 5%",
+                status="triggered",
+                occurred_at=alert_at,
+                started_at=alert_at,
+                service=proc,
+                severity="critical",
+                labels={"service": "data-processor", "env": "prod"},
+                url="https://app.datadoghq.com/monitors/48213377",
+            ),
+            DependencyRecord(
+                service=proc, depends_on=rest, provenance="kubernetes", evidence="env var REST_API_URL", confidence=0.9
+            ),
         ]

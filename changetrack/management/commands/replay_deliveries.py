@@ -44,4 +44,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{count} deliveries marked pending; the workers will process them.")
             return
         out = pipeline.drain()
-        self.stdout.write(f"{count} deliveries replayed: {out.processed} processed, {out.failed} failed, {out.ignored} ignored.")
+        self.stdout.write(
+            f"{count} deliveries replayed: {out.processed} processed, {out.failed} failed, {out.ignored} ignored."
+        )

@@ -31,15 +31,47 @@ class Command(BaseCommand):
         env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
         beat_schedule = str(embedded.DATA_DIR / "celerybeat-schedule")
         commands = {
-            "web": [str(bin_dir / "gunicorn"), "changetrack.wsgi:application", "--bind", f"{opts['host']}:{opts['port']}",
-                    "--workers", str(opts["web_workers"]), "--threads", "4", "--access-logfile", "-", "--timeout", "60"],
-            "worker": [str(bin_dir / "celery"), "-A", "changetrack", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-            "beat": [str(bin_dir / "celery"), "-A", "changetrack", "beat", "--loglevel", "INFO", "--schedule", beat_schedule],
+            "web": [
+                str(bin_dir / "gunicorn"),
+                "changetrack.wsgi:application",
+                "--bind",
+                f"{opts['host']}:{opts['port']}",
+                "--workers",
+                str(opts["web_workers"]),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--timeout",
+                "60",
+            ],
+            "worker": [
+                str(bin_dir / "celery"),
+                "-A",
+                "changetrack",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
+            "beat": [
+                str(bin_dir / "celery"),
+                "-A",
+                "changetrack",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                beat_schedule,
+            ],
         }
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
         url = f"http://{opts['host']}:{opts['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\nchangetrack is running at {url}"))
-        self.stdout.write(f"Log in with the credentials printed above (also in {embedded.DATA_DIR / 'admin-login.txt'}).")
+        self.stdout.write(
+            f"Log in with the credentials printed above (also in {embedded.DATA_DIR / 'admin-login.txt'})."
+        )
         self.stdout.write("Press Ctrl-C to stop web, worker and beat.\n")
         stop = False
 

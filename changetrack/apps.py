@@ -5,3 +5,6 @@ class ChangetrackConfig(AppConfig):
     name = "changetrack"
     verbose_name = "changetrack"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from changetrack import signals  # noqa: F401 - connects the receivers

@@ -110,3 +110,38 @@ class ServiceResolver:
             defaults={"workload_kind": hint.workload_kind, "repository": hint.repository},
         )
         return service
+
+
+def remap_unmapped(days: int = 30, limit: int = 20000) -> int:
+    """Give unmapped changes and alerts a service now that rules may match them (after an alias or a service
+    is added). Returns how many records were mapped."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from changetrack.models import Alert, Change
+
+    since = timezone.now() - timedelta(days=days)
+    resolver = ServiceResolver()
+    mapped = 0
+    for model, time_field in ((Change, "occurred_at"), (Alert, "started_at")):
+        rows = model.objects.filter(service__isnull=True, **{f"{time_field}__gte": since}).only(
+            "id", "source", "service_hint", time_field
+        )
+        for row in rows[:limit]:
+            hint = _hint_from_dict(row.service_hint)
+            service = resolver.resolve(hint, row.source) if hint else None
+            if service is not None:
+                model.objects.filter(pk=row.pk).update(service=service)
+                mapped += 1
+    return mapped
+
+
+def _hint_from_dict(data: dict) -> ServiceHint | None:  # type: ignore[type-arg]
+    if not isinstance(data, dict) or not data:
+        return None
+    keys = tuple(tuple(kv) for kv in data.get("keys", []) if isinstance(kv, list | tuple) and len(kv) == 2)
+    fields = {
+        k: str(data[k]) for k in ("name", "namespace", "cluster", "env", "repository", "workload_kind") if data.get(k)
+    }
+    return ServiceHint(keys=keys, **fields)  # type: ignore[arg-type]

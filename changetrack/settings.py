@@ -75,7 +75,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
-    "changetrack",
+    "changetrack.apps.ChangetrackConfig",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +165,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-deliveries": {"task": "changetrack.ingest.tasks.sweep_deliveries", "schedule": 10.0},
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
+    "remap-unmapped": {"task": "changetrack.ingest.tasks.remap_unmapped", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {

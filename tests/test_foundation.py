@@ -146,3 +146,22 @@ def test_the_demo_tells_the_incident_story():
     assert Service.objects.filter(cluster__name__in=["prod-us", "prod-eu"]).count() == 12
     call_command("load_demo")  # idempotent
     assert Alert.objects.filter(source="demo").count() == 1
+
+
+@pytest.mark.django_db
+def test_adding_an_alias_maps_records_that_arrived_unmapped():
+    from changetrack.resolution import remap_unmapped
+
+    result = store_records(
+        [
+            _change(
+                "late-map",
+                datetime.now(timezone.utc),
+                ServiceHint(name="checkout-svc", keys=(("pagerduty_service", "Checkout"),)),
+            )
+        ]
+    )
+    target = Service.objects.create(name="checkout", namespace="shop")
+    ServiceAlias.objects.create(key="pagerduty_service", value="checkout", service=target)
+    assert remap_unmapped() == 1
+    assert Change.objects.get(pk=result.changes[0][0]).service == target

@@ -31,3 +31,11 @@ def sweep_deliveries() -> int:
 @shared_task
 def maintain_partitions() -> dict[str, dict[str, list[str]]]:
     return partitions.maintain()
+
+
+@shared_task
+def remap_unmapped() -> int:
+    """Map records that arrived before a rule or service that now matches them."""
+    from changetrack import resolution
+
+    return resolution.remap_unmapped()

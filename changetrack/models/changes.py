@@ -72,6 +72,7 @@ class Change(models.Model):
             models.Index(fields=["source", "external_id"], name="change_source_extid"),
             models.Index(fields=["kind", "-occurred_at"], name="change_kind_time"),
             models.Index(fields=["release_key"], condition=~models.Q(release_key=""), name="change_release"),
+            models.Index(fields=["-occurred_at"], condition=models.Q(service__isnull=True), name="change_unmapped"),
         ]
 
     def __str__(self) -> str:

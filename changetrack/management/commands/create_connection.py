@@ -1,0 +1,35 @@
+"""Create a webhook connection from the command line; prints its URL and any generated secret once."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from changetrack.connections import ConnectionError_, create_connection
+
+
+class Command(BaseCommand):
+    help = "Create a connection: manage.py create_connection SLUG NAME [--set field=value ...] [--base-url URL]"
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("slug", help="integration slug, e.g. github")
+        parser.add_argument("name")
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="FIELD=VALUE", help="a config or secret field"
+        )
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="public URL of this changetrack")
+
+    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+        values = {}
+        for item in opts["set"]:
+            field, sep, value = item.partition("=")
+            if not sep or not field:
+                raise CommandError(f"--set expects FIELD=VALUE, got {item!r}")
+            values[field.strip()] = value
+        try:
+            new = create_connection(opts["slug"], opts["name"], values)
+        except ConnectionError_ as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Connection {new.connection.name!r} ({new.connection.integration}) created.")
+        self.stdout.write(f"Webhook URL: {opts['base_url'].rstrip('/')}{new.connection.webhook_path}")
+        for field, value in new.generated.items():
+            self.stdout.write(f"Generated {field} (shown once, store it in the sender now): {value}")

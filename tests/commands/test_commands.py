@@ -1,0 +1,55 @@
+"""Management commands: useful output, clear errors, never a traceback for bad input."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from changetrack.models import Connection
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_connection_generates_a_secret_shows_it_once_and_stores_only_its_hash():
+    out = StringIO()
+    call_command("create_connection", "generic", "scripts", stdout=out)
+    text = out.getvalue()
+    conn = Connection.objects.get(name="scripts")
+    assert conn.webhook_path in text
+    secret = text.split("store it in the sender now): ")[1].strip()
+    assert secret not in str(conn.secret_hashes) and secret not in conn.secrets_encrypted
+    assert conn.secret_store().matches("token", secret)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope", "x"], "unknown integration 'nope'"),
+        (["generic", "x", "--set", "colour=blue"], "unknown field(s) for generic: colour"),
+        (["generic", "x", "--set", "novalue"], "--set expects FIELD=VALUE"),
+    ],
+)
+def test_create_connection_rejects_bad_input_with_a_clear_message(args, message):
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call_command("create_connection", *args)
+
+
+def test_replay_with_a_malformed_connection_id_is_a_clear_error():
+    with pytest.raises(CommandError, match="not a connection UUID"):
+        call_command("replay_deliveries", "--connection", "not-a-uuid")
+
+
+def test_maintain_partitions_reports_what_it_did():
+    out = StringIO()
+    call_command("maintain_partitions", stdout=out)
+    assert "changetrack_change: created" in out.getvalue()
+
+
+def test_ensure_superuser_prints_a_login_once_created(tmp_path, monkeypatch):
+    from changetrack import embedded
+
+    monkeypatch.setattr(embedded, "DATA_DIR", tmp_path)
+    out = StringIO()
+    call_command("ensure_superuser", stdout=out)
+    assert "username: admin" in out.getvalue() and "password: " in out.getvalue()

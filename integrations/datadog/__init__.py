@@ -101,7 +101,8 @@ def _record(payload: Any, *, status: str, sev: str, retrigger: bool = False, sta
     occurred = parse_time(require_str(payload, "date"), "date")
     title = _TITLE_PREFIX.sub("", require_str(payload, "title")) or payload["title"]
     transition = require_str(payload, "transition")
-    org = payload.get("org") if isinstance(payload.get("org"), Mapping) else {}
+    raw_org = payload.get("org")
+    org: Mapping[str, Any] = raw_org if isinstance(raw_org, Mapping) else {}
     details = {
         "transition": transition, "monitor_id": _text(payload, "monitor_id"), "priority": _text(payload, "priority"),
         "alert_type": _text(payload, "alert_type"), "scope": _text(payload, "scope"),

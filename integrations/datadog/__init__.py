@@ -54,27 +54,25 @@ def split_tags(text: str) -> dict[str, str]:
     return tags_to_dict(t for t in text.split(",") if t.strip())
 
 
-def service_hint(payload: Mapping[str, Any]) -> ServiceHint:
-    """From the alert's scope (the group that fired) first, then the monitor's tags."""
-    scope = split_tags(_text(payload, "scope"))
-    tags = split_tags(_text(payload, "tags"))
+def service_hint_from_tags(*sources: Mapping[str, str], monitor: str = "") -> ServiceHint:
+    """Service, env, namespace and cluster from ``service:``/``env:``/``kube_namespace:``/``kube_cluster_name:``
+    tags, the first source that has each winning; the Datadog service and monitor become alias keys."""
 
-    def pick(*names: str) -> str:
-        for source in (scope, tags):
-            for name in names:
-                if source.get(name):
-                    return source[name]
-        return ""
+    def pick(name: str) -> str:
+        return next((source[name] for source in sources if source.get(name)), "")
 
     name = pick("service")
-    keys: list[tuple[str, str]] = []
-    if name:
-        keys.append(("datadog_service", name))
-    monitor = _text(payload, "monitor_id")
+    keys = [("datadog_service", name)] if name else []
     if monitor:
         keys.append(("datadog_monitor", monitor))
     return ServiceHint(name=name, env=pick("env"), namespace=pick("kube_namespace"),
                        cluster=pick("kube_cluster_name"), keys=tuple(keys))
+
+
+def service_hint(payload: Mapping[str, Any]) -> ServiceHint:
+    """From the alert's scope (the group that fired) first, then the monitor's tags."""
+    return service_hint_from_tags(split_tags(_text(payload, "scope")), split_tags(_text(payload, "tags")),
+                                  monitor=_text(payload, "monitor_id"))
 
 
 def severity(payload: Mapping[str, Any], default: str = "error") -> str:
@@ -156,6 +154,12 @@ class DatadogIntegration(Integration):
     config_fields = (
         ConfigField("token", f"Shared secret (sent by Datadog in the {TOKEN_HEADER} custom header)", secret=True,
                     hashed=True, required=True, help="Stored as a hash; shown once when the connection is created."),
+        ConfigField("events_query", "Events API query for changes (optional), e.g. tags:change_kind:deploy",
+                    help="When set, Datadog events matching it are polled every minute and stored as changes."),
+        ConfigField("site", "Datadog site for the Events API", help="datadoghq.com (default), datadoghq.eu, us3.datadoghq.com..."),
+        ConfigField("api_key", "API key (Events API polling only)", secret=True, help="Stored encrypted."),
+        ConfigField("app_key", "Application key with events_read (Events API polling only)", secret=True,
+                    help="Stored encrypted."),
     )
     parsers = {
         "Triggered": parse_triggered, "Re-Triggered": parse_retriggered, "Renotify": parse_retriggered,
@@ -170,7 +174,10 @@ class DatadogIntegration(Integration):
         f'3. Custom headers: {{"{TOKEN_HEADER}": "<the secret shown once>"}}. Encode as: JSON.\n'
         "4. Add @webhook-changetrack to the message of every monitor whose alerts we should see. Tag monitors "
         "(or group them) by service:, env: and kube_namespace: so alerts map to services; unmapped alerts are "
-        "kept and can be mapped later with a datadog_service or datadog_monitor alias."
+        "kept and can be mapped later with a datadog_service or datadog_monitor alias.\n"
+        "Optional, changes from Datadog events: set an events query (e.g. tags:change_kind:deploy), the site, an "
+        "API key and an application key with events_read. Matching events become changes (kind from a "
+        "change_kind: tag, else custom; service from service:/env:/kube_namespace: tags)."
     )
 
     def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:

@@ -155,4 +155,6 @@ def test_the_setup_instructions_show_the_documented_template():
                            reverse=True):
         rendered = rendered.replace(variable, "x")
     assert set(json.loads(rendered)) == set(fixture_json("datadog", "triggered"))
-    assert {f.name: (f.secret, f.hashed) for f in integration.config_fields} == {"token": (True, True)}
+    fields = {f.name: (f.secret, f.hashed) for f in integration.config_fields}
+    assert fields["token"] == (True, True)
+    assert fields["api_key"] == fields["app_key"] == (True, False)

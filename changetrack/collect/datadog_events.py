@@ -59,8 +59,11 @@ def _save(conn: Connection, state: dict[str, Any]) -> None:
 def _since(state: dict[str, Any], conn: Connection, now: datetime) -> datetime:
     if state.get("since"):
         return datetime.fromisoformat(state["since"]) - OVERLAP
-    minutes = conn.config.get("events_lookback_minutes") or DEFAULT_LOOKBACK_MINUTES
-    return now - timedelta(minutes=int(minutes))
+    try:
+        minutes = int(conn.config.get("events_lookback_minutes") or DEFAULT_LOOKBACK_MINUTES)
+    except (TypeError, ValueError):  # a hand-edited config: fall back rather than stop polling
+        minutes = DEFAULT_LOOKBACK_MINUTES
+    return now - timedelta(minutes=max(1, minutes))
 
 
 def poll_connection(conn: Connection, *, session: requests.Session | None = None, now: datetime | None = None,

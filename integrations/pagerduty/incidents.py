@@ -20,6 +20,10 @@ def _ref_summary(value: Any) -> str:
     return str(value.get("summary") or "") if isinstance(value, Mapping) else ""
 
 
+def _ref_summaries(value: Any) -> list[str]:
+    return [_ref_summary(v) for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
 def service_hint(data: Mapping[str, Any]) -> ServiceHint:
     """The PagerDuty service's name (its ``summary``) as the name and as a ``pagerduty_service`` alias key."""
     service = require(data, "service")
@@ -57,8 +61,7 @@ def _incident(payload: Any, status: str, *, reopened: bool = False) -> list[Reco
                 "urgency": str(data.get("urgency") or ""), "priority": priority},
         details={
             "event_type": require_str(event, "event_type"), "agent": _ref_summary(event.get("agent")),
-            "assignees": [_ref_summary(a) for a in data.get("assignees") or [] if isinstance(a, Mapping)],
-            "teams": [_ref_summary(t) for t in data.get("teams") or [] if isinstance(t, Mapping)],
+            "assignees": _ref_summaries(data.get("assignees")), "teams": _ref_summaries(data.get("teams")),
             "escalation_policy": _ref_summary(data.get("escalation_policy")),
             "resolve_reason": data.get("resolve_reason") if isinstance(data.get("resolve_reason"), (str, type(None))) else None,
             "reopened": reopened,

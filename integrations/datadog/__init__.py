@@ -83,6 +83,8 @@ def severity(payload: Mapping[str, Any], default: str = "error") -> str:
 
 def _text(payload: Mapping[str, Any], key: str) -> str:
     """An optional template field; the template quotes every variable, so anything else is malformed."""
+    if not isinstance(payload, Mapping):
+        raise ParseError("body must be a JSON object")
     value = payload.get(key, "")
     if value is None:
         return ""

@@ -108,3 +108,16 @@ def test_every_vendor_integration_documents_its_setup_and_config(slug: str):
     for field in integration.config_fields:
         assert not field.hashed or field.secret, f"{slug}.{field.name}: a hashed field must be secret"
     assert integration.parsers, f"{slug} has no parsers"
+
+
+@pytest.mark.parametrize("slug", sorted(registry.INTEGRATIONS))
+def test_no_parser_crashes_on_a_body_of_the_wrong_shape(slug: str):
+    from integrations.base import ParseError
+
+    integration = registry.get(slug)
+    for event_type in integration.parsers:
+        for payload in ([], None, "text", 3, {}, {"unexpected": {"nested": [1, 2]}}):
+            try:
+                integration.parse(event_type, payload, {})
+            except (ParseError, UnsupportedEvent):
+                continue

@@ -157,6 +157,13 @@ class Integration:
         """A key that is the same for retries of one delivery. Default: SHA-256 of the body."""
         return hashlib.sha256(raw_body).hexdigest()
 
+    def storable_body(self, raw_body: bytes, payload: Any) -> bytes:
+        """The body as stored with the delivery (and parsed again by the pipeline). Default: unchanged.
+
+        Override to drop a credential a vendor puts inside the body (PagerDuty Change Events' ``routing_key``);
+        the result must still parse to the same records."""
+        return raw_body
+
     def parse(self, event_type: str, payload: Any, config: Mapping[str, Any] | None = None) -> list[Record]:
         """Turn one delivery into records. Ignored events return ``[]``; unknown events raise
         ``UnsupportedEvent``; a payload missing a required key raises ``ParseError``."""

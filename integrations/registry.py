@@ -20,6 +20,10 @@ def _load() -> None:
 
     register(GenericIntegration())
     # Vendor integrations register here, one line each.
+    from integrations.datadog import DatadogIntegration; register(DatadogIntegration())  # noqa: E702, I001
+    from integrations.pagerduty import PagerDutyIntegration; register(PagerDutyIntegration())  # noqa: E702, I001
+    from integrations.alertmanager import AlertmanagerIntegration; register(AlertmanagerIntegration())  # noqa: E702, I001
+    from integrations.opsgenie import OpsgenieIntegration; register(OpsgenieIntegration())  # noqa: E702, I001
 
 
 _load()

@@ -86,6 +86,7 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         except UnsupportedEvent:
             status = Delivery.Status.IGNORED
         key = integration.delivery_key(headers, body, payload)[:255]
+        body = integration.storable_body(body, payload)  # e.g. without a credential carried in the body
     except ParseError as exc:
         return _problem(400, "Bad Request", str(exc))
     now = timezone.now()

@@ -1,0 +1,196 @@
+"""Datadog monitor notifications through the Webhooks integration, with the payload template we document.
+
+Datadog has no signature and no delivery-ID header (https://docs.datadoghq.com/integrations/webhooks/): the
+webhook carries our shared secret in a custom header, and the template carries ``$ID`` (one per notification,
+the same on a retry: our delivery key) and ``$ALERT_CYCLE_KEY`` (one per trigger→recovery cycle: the alert's
+``external_id``).
+
+Transitions (``$ALERT_TRANSITION``) map onto the alert lifecycle like this:
+- ``Triggered`` opens (or re-opens) the cycle with the severity of ``alert_type``/``priority``.
+- ``Re-Triggered``, ``Renotify``, ``Re-Warn`` and ``Re-No Data`` repeat within an open cycle: counted as
+  re-triggers (``trigger_count``), never as new alerts.
+- ``Warn`` and ``No Data`` are degraded states: the cycle is open (status triggered) with severity ``warning``
+  and ``details.state`` saying which; an escalation to ``Triggered`` in the same cycle raises the severity.
+- ``Recovered`` resolves the cycle.
+- Anything else (``Null``, future values) is unsupported: stored as ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.base import (
+    AlertRecord,
+    ConfigField,
+    Integration,
+    ParseError,
+    Record,
+    ServiceHint,
+    parse_time,
+    require_str,
+    tags_to_dict,
+)
+from integrations.shared_secret import TOKEN_HEADER, check_shared_secret
+
+#: The body to paste into the webhook's "Payload" field. Variables substitute as text, so all are quoted.
+PAYLOAD_TEMPLATE = (
+    '{"id":"$ID","date":"$DATE","title":"$EVENT_TITLE","transition":"$ALERT_TRANSITION",'
+    '"alert_type":"$ALERT_TYPE","monitor_id":"$ALERT_ID","cycle_key":"$ALERT_CYCLE_KEY",'
+    '"aggreg_key":"$AGGREG_KEY","priority":"$ALERT_PRIORITY","scope":"$ALERT_SCOPE","status":"$ALERT_STATUS",'
+    '"tags":"$TAGS","link":"$LINK","org":{"id":"$ORG_ID","name":"$ORG_NAME"}}'
+)
+
+ALERT_TYPE_SEVERITY = {"error": "error", "warning": "warning", "info": "info", "success": "info"}
+
+#: "[Triggered on {service:checkout}] p99 latency" → "p99 latency": the title stays stable across the cycle
+_TITLE_PREFIX = re.compile(r"^\s*\[(?:P[1-5]\]\s*\[)?(?:Triggered|Re-Triggered|Recovered|Warn|Re-Warn|No Data|"
+                           r"Re-No Data|Renotify)(?: on [^\]]*)?\]\s*")
+
+
+def split_tags(text: str) -> dict[str, str]:
+    """``"env:prod, service:checkout"`` → ``{"env": "prod", "service": "checkout"}`` (``$TAGS``/``$ALERT_SCOPE``)."""
+    return tags_to_dict(t for t in text.split(",") if t.strip())
+
+
+def service_hint_from_tags(*sources: Mapping[str, str], monitor: str = "") -> ServiceHint:
+    """Service, env, namespace and cluster from ``service:``/``env:``/``kube_namespace:``/``kube_cluster_name:``
+    tags, the first source that has each winning; the Datadog service and monitor become alias keys."""
+
+    def pick(name: str) -> str:
+        return next((source[name] for source in sources if source.get(name)), "")
+
+    name = pick("service")
+    keys = [("datadog_service", name)] if name else []
+    if monitor:
+        keys.append(("datadog_monitor", monitor))
+    return ServiceHint(name=name, env=pick("env"), namespace=pick("kube_namespace"),
+                       cluster=pick("kube_cluster_name"), keys=tuple(keys))
+
+
+def service_hint(payload: Mapping[str, Any]) -> ServiceHint:
+    """From the alert's scope (the group that fired) first, then the monitor's tags."""
+    return service_hint_from_tags(split_tags(_text(payload, "scope")), split_tags(_text(payload, "tags")),
+                                  monitor=_text(payload, "monitor_id"))
+
+
+def severity(payload: Mapping[str, Any], default: str = "error") -> str:
+    if _text(payload, "priority").upper() == "P1":
+        return "critical"
+    return ALERT_TYPE_SEVERITY.get(_text(payload, "alert_type").lower(), default)
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    """An optional template field; the template quotes every variable, so anything else is malformed."""
+    if not isinstance(payload, Mapping):
+        raise ParseError("body must be a JSON object")
+    value = payload.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ParseError(f"field {key!r} must be a string (the template quotes every variable)")
+    return value.strip()
+
+
+def _record(payload: Any, *, status: str, sev: str, retrigger: bool = False, state: str = "") -> list[Record]:
+    if not isinstance(payload, Mapping):
+        raise ParseError("body must be a JSON object")
+    event_id = require_str(payload, "id")
+    cycle_key = require_str(payload, "cycle_key")
+    occurred = parse_time(require_str(payload, "date"), "date")
+    title = _TITLE_PREFIX.sub("", require_str(payload, "title")) or payload["title"]
+    transition = require_str(payload, "transition")
+    raw_org = payload.get("org")
+    org: Mapping[str, Any] = raw_org if isinstance(raw_org, Mapping) else {}
+    details = {
+        "transition": transition, "monitor_id": _text(payload, "monitor_id"), "priority": _text(payload, "priority"),
+        "alert_type": _text(payload, "alert_type"), "scope": _text(payload, "scope"),
+        "status": _text(payload, "status")[:2000], "aggreg_key": _text(payload, "aggreg_key"),
+        "org": {"id": str(org.get("id") or ""), "name": str(org.get("name") or "")},
+    }
+    if state:
+        details["state"] = state
+    link = _text(payload, "link")
+    return [AlertRecord(
+        source="datadog", external_id=cycle_key, title=title[:1024], status=status, occurred_at=occurred,
+        service=service_hint(payload), severity=sev, started_at=occurred if status == "triggered" and not retrigger else None,
+        retrigger=retrigger, event_id=event_id, labels=split_tags(_text(payload, "tags")), details=details,
+        links=({"href": link, "text": "Datadog event"},) if link else (), url=link,
+    )]
+
+
+def parse_triggered(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    return _record(payload, status="triggered", sev=severity(payload))
+
+
+def parse_retriggered(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    """Re-Triggered / Renotify: the same cycle, notified again."""
+    return _record(payload, status="triggered", sev=severity(payload), retrigger=True)
+
+
+def parse_warn(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    return _record(payload, status="triggered", sev="warning", state="warn")
+
+
+def parse_rewarn(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    return _record(payload, status="triggered", sev="warning", retrigger=True, state="warn")
+
+
+def parse_no_data(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    return _record(payload, status="triggered", sev="warning", state="no_data")
+
+
+def parse_re_no_data(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    return _record(payload, status="triggered", sev="warning", retrigger=True, state="no_data")
+
+
+def parse_recovered(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    return _record(payload, status="resolved", sev=severity(payload, "info"))
+
+
+class DatadogIntegration(Integration):
+    slug = "datadog"
+    label = "Datadog"
+    emits = ("alerts",)
+    config_fields = (
+        ConfigField("token", f"Shared secret (sent by Datadog in the {TOKEN_HEADER} custom header)", secret=True,
+                    hashed=True, required=True, help="Stored as a hash; shown once when the connection is created."),
+        ConfigField("events_query", "Events API query for changes (optional), e.g. tags:change_kind:deploy",
+                    help="When set, Datadog events matching it are polled every minute and stored as changes."),
+        ConfigField("site", "Datadog site for the Events API", help="datadoghq.com (default), datadoghq.eu, us3.datadoghq.com..."),
+        ConfigField("api_key", "API key (Events API polling only)", secret=True, help="Stored encrypted."),
+        ConfigField("app_key", "Application key with events_read (Events API polling only)", secret=True,
+                    help="Stored encrypted."),
+    )
+    parsers = {
+        "Triggered": parse_triggered, "Re-Triggered": parse_retriggered, "Renotify": parse_retriggered,
+        "Warn": parse_warn, "Re-Warn": parse_rewarn, "No Data": parse_no_data, "Re-No Data": parse_re_no_data,
+        "Recovered": parse_recovered,
+    }
+    setup_instructions = (
+        "In Datadog: Integrations → Webhooks → New webhook (or POST /api/v1/integration/webhooks/configuration/webhooks).\n"
+        "1. Name: changetrack. URL: this connection's webhook URL.\n"
+        "2. Payload (paste exactly, keep every variable quoted):\n"
+        f"{PAYLOAD_TEMPLATE}\n"
+        f'3. Custom headers: {{"{TOKEN_HEADER}": "<the secret shown once>"}}. Encode as: JSON.\n'
+        "4. Add @webhook-changetrack to the message of every monitor whose alerts we should see. Tag monitors "
+        "(or group them) by service:, env: and kube_namespace: so alerts map to services; unmapped alerts are "
+        "kept and can be mapped later with a datadog_service or datadog_monitor alias.\n"
+        "Optional, changes from Datadog events: set an events query (e.g. tags:change_kind:deploy), the site, an "
+        "API key and an application key with events_read. Matching events become changes (kind from a "
+        "change_kind: tag, else custom; service from service:/env:/kube_namespace: tags)."
+    )
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
+        check_shared_secret(headers, secrets)
+
+    def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
+        if not isinstance(payload, Mapping):
+            raise ParseError("body must be a JSON object (install the documented payload template)")
+        return require_str(payload, "transition")
+
+    def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
+        # $ID is one per notification and the same on Datadog's retries
+        event_id = payload.get("id") if isinstance(payload, Mapping) else None
+        return event_id if isinstance(event_id, str) and event_id else super().delivery_key(headers, raw_body, payload)

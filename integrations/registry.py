@@ -20,6 +20,15 @@ def _load() -> None:
 
     register(GenericIntegration())
     # Vendor integrations register here, one line each.
+    from integrations.argocd import ArgoCDIntegration
+    from integrations.github import GitHubIntegration
+    from integrations.jenkins import JenkinsIntegration
+    from integrations.launchdarkly import LaunchDarklyIntegration
+
+    register(GitHubIntegration())
+    register(LaunchDarklyIntegration())
+    register(JenkinsIntegration())
+    register(ArgoCDIntegration())
 
 
 _load()

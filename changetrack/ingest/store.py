@@ -50,9 +50,16 @@ def _lock(keys: Sequence[tuple[str, str]]) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [ids])
 
 
+#: details keys added after storage by enrichment tasks (GitHub commit ranges); a later update of the same change
+#: from its source (rollout progress) does not carry them, so it must not erase them
+ENRICHMENT_KEYS = ("commit_range",)
+
+
 def release_key(sha: str) -> str:
+    """The first 7 hex chars of a commit SHA: Argo CD, Jenkins and image tags often carry only the short SHA
+    (``git rev-parse --short`` gives 7), and it must link to the full SHA GitHub reports."""
     sha = sha.strip().lower()
-    return sha[:12] if len(sha) >= 7 and all(c in "0123456789abcdef" for c in sha) else ""
+    return sha[:7] if len(sha) >= 7 and all(c in "0123456789abcdef" for c in sha) else ""
 
 
 def store_records(records: Sequence[Record], *, update_existing: bool = True, resolver: ServiceResolver | None = None) -> StoreResult:
@@ -106,6 +113,8 @@ def store_changes(records: Sequence[ChangeRecord], resolver: ServiceResolver, *,
             if update_existing:
                 row = existing[key]
                 fresh = _change_row(rec, service or row.service)
+                kept = {k: row.details[k] for k in ENRICHMENT_KEYS if k in (row.details or {}) and k not in fresh.details}
+                fresh.details = {**fresh.details, **kept}
                 for name in UPDATABLE_CHANGE_FIELDS:
                     setattr(row, name, getattr(fresh, name))
                 row.updated_at = now

@@ -162,6 +162,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-deliveries": {"task": "changetrack.ingest.tasks.sweep_deliveries", "schedule": 10.0},
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
+    "github-poll": {"task": "integrations.github.poll", "schedule": 300.0},
+    "github-commit-ranges": {"task": "integrations.github.attach_pending_commit_ranges", "schedule": 60.0},
+    "launchdarkly-poll": {"task": "integrations.launchdarkly.poll", "schedule": 300.0},
 }
 
 REST_FRAMEWORK = {

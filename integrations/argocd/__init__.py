@@ -75,20 +75,38 @@ def parse_sync(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     repo_url = str(payload.get("repoURL") or "")
     sha = commit_sha(revision)
     url = str(payload.get("url") or "")
-    details = {"app": app, "project": str(payload.get("project") or ""), "revision": revision, "operation_phase": phase,
-               "health": health, "sync_status": str(payload.get("syncStatus") or ""), "repo_url": repo_url,
-               "message": str(payload.get("message") or "")[:1000]}
+    details: dict[str, Any] = {
+        "app": app,
+        "project": str(payload.get("project") or ""),
+        "revision": revision,
+        "operation_phase": phase,
+        "health": health,
+        "sync_status": str(payload.get("syncStatus") or ""),
+        "repo_url": repo_url,
+        "message": str(payload.get("message") or "")[:1000],
+    }
     if ended is not None:
         details["duration_seconds"] = max(0, int((ended - started).total_seconds()))
-    return [ChangeRecord(
-        source="argocd", external_id=f"{app}@{revision}", kind="deploy", occurred_at=started, ended_at=ended,
-        summary=f"Argo CD sync of {app} to {revision[:12]}: {phase}, {health}"[:1024],
-        service=ServiceHint(namespace=namespace, repository=repository_from_url(repo_url), keys=(("argocd_app", app),)),
-        actor=str(payload.get("initiatedBy") or ""), status=status,
-        severity="warning" if status == "failed" else "info", details=details,
-        links=({"title": "Application in Argo CD", "url": url},) if url else (),
-        commit_sha=sha, repository=repository_from_url(repo_url),
-    )]
+    return [
+        ChangeRecord(
+            source="argocd",
+            external_id=f"{app}@{revision}",
+            kind="deploy",
+            occurred_at=started,
+            ended_at=ended,
+            summary=f"Argo CD sync of {app} to {revision[:12]}: {phase}, {health}"[:1024],
+            service=ServiceHint(
+                namespace=namespace, repository=repository_from_url(repo_url), keys=(("argocd_app", app),)
+            ),
+            actor=str(payload.get("initiatedBy") or ""),
+            status=status,
+            severity="warning" if status == "failed" else "info",
+            details=details,
+            links=({"title": "Application in Argo CD", "url": url},) if url else (),
+            commit_sha=sha,
+            repository=repository_from_url(repo_url),
+        )
+    ]
 
 
 class ArgoCDIntegration(Integration):
@@ -102,7 +120,7 @@ class ArgoCDIntegration(Integration):
     setup_instructions = (
         "Add to the argocd-notifications-cm ConfigMap (and the secret to argocd-notifications-secret as "
         "changetrack-token), then subscribe applications with the annotation "
-        "notifications.argoproj.io/subscribe.on-sync-succeeded.changetrack: \"\" (and the other triggers):\n"
+        'notifications.argoproj.io/subscribe.on-sync-succeeded.changetrack: "" (and the other triggers):\n'
         + TEMPLATE
         + "Applications map to services by ServiceAlias key 'argocd_app', else by repository and namespace."
     )

@@ -50,8 +50,16 @@ def parse_push(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     if not items:  # a push that moved the branch to an existing commit (e.g. a fast-forward to a merged ref)
         items = [records.push_commit(require(payload, "head_commit"))]
     pusher = require(payload, "pusher")
-    return [records.commits_change(repo, branch, items, str(pusher.get("name") or "") if isinstance(pusher, Mapping) else "",
-                                   compare_url=str(payload.get("compare") or ""), forced=bool(payload.get("forced")))]
+    return [
+        records.commits_change(
+            repo,
+            branch,
+            items,
+            str(pusher.get("name") or "") if isinstance(pusher, Mapping) else "",
+            compare_url=str(payload.get("compare") or ""),
+            forced=bool(payload.get("forced")),
+        )
+    ]
 
 
 def parse_pull_request(payload: Any, config: Mapping[str, Any]) -> list[Record]:
@@ -67,8 +75,11 @@ def parse_deployment(payload: Any, config: Mapping[str, Any]) -> list[Record]:
 
 
 def parse_deployment_status(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    return [records.deployment_change(_repository(payload), require(payload, "deployment"),
-                                      require(payload, "deployment_status"))]
+    return [
+        records.deployment_change(
+            _repository(payload), require(payload, "deployment"), require(payload, "deployment_status")
+        )
+    ]
 
 
 def parse_workflow_run(payload: Any, config: Mapping[str, Any]) -> list[Record]:
@@ -84,15 +95,27 @@ class GitHubIntegration(Integration):
     label = "GitHub"
     emits = ("changes",)
     config_fields = (
-        ConfigField("webhook_secret", "Webhook secret", secret=True, required=True,
-                    help="The secret set on the GitHub webhook; kept encrypted (needed to compute the HMAC)."),
-        ConfigField("token", "API token (for polling and commit ranges)", secret=True,
-                    help="Fine-grained token with read access to contents, pull requests, actions, deployments."),
+        ConfigField(
+            "webhook_secret",
+            "Webhook secret",
+            secret=True,
+            required=True,
+            help="The secret set on the GitHub webhook; kept encrypted (needed to compute the HMAC).",
+        ),
+        ConfigField(
+            "token",
+            "API token (for polling and commit ranges)",
+            secret=True,
+            help="Fine-grained token with read access to contents, pull requests, actions, deployments.",
+        ),
         ConfigField("api_url", "API URL", help="https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise."),
     )
     parsers = {
-        "push": parse_push, "pull_request": parse_pull_request, "deployment": parse_deployment,
-        "deployment_status": parse_deployment_status, "workflow_run": parse_workflow_run,
+        "push": parse_push,
+        "pull_request": parse_pull_request,
+        "deployment": parse_deployment,
+        "deployment_status": parse_deployment_status,
+        "workflow_run": parse_workflow_run,
     }
     ignored_events = frozenset({"ping"})
     setup_instructions = (

@@ -58,14 +58,32 @@ class RepoPoll:
     error: str = ""
 
 
-def client(token: str, api_url: str = "", *, backoff: float = 0.5, max_wait: float = 10.0, timeout: int = 15,
-           min_interval: float = 0.25) -> Github:
+def client(
+    token: str,
+    api_url: str = "",
+    *,
+    backoff: float = 0.5,
+    max_wait: float = 10.0,
+    timeout: int = 15,
+    min_interval: float = 0.25,
+) -> Github:
     """A PyGithub client that retries 5xx a few times with backoff and never waits long for a rate limit.
     ``min_interval`` is PyGithub's pause between requests (its default), which keeps clear of secondary limits."""
-    retry = GithubRetry(total=3, backoff_factor=backoff, max_rate_limit_wait=max_wait,
-                        respect_retry_after_header=False, secondary_rate_wait=60)
-    return Github(auth=Auth.Token(token), base_url=(api_url or DEFAULT_API_URL).rstrip("/"), per_page=100,
-                  timeout=timeout, retry=retry, seconds_between_requests=min_interval)
+    retry = GithubRetry(
+        total=3,
+        backoff_factor=backoff,
+        max_rate_limit_wait=max_wait,
+        respect_retry_after_header=False,
+        secondary_rate_wait=60,
+    )
+    return Github(
+        auth=Auth.Token(token),
+        base_url=(api_url or DEFAULT_API_URL).rstrip("/"),
+        per_page=100,
+        timeout=timeout,
+        retry=retry,
+        seconds_between_requests=min_interval,
+    )
 
 
 def _header(headers: Any, name: str) -> str:
@@ -97,13 +115,17 @@ def classify(exc: Exception, now: datetime) -> RateLimited | None:
     if isinstance(exc, (RateLimitExceededExceedsMaxWait, RateLimitExceededException)):
         return RateLimited(rate_limit_resume(exc, now), "rate limited")
     if isinstance(exc, GithubException):
-        if exc.status == 429 or (exc.status == 403 and (_header(exc.headers, "Retry-After")
-                                                         or _header(exc.headers, "X-RateLimit-Remaining") == "0")):
+        if exc.status == 429 or (
+            exc.status == 403
+            and (_header(exc.headers, "Retry-After") or _header(exc.headers, "X-RateLimit-Remaining") == "0")
+        ):
             return RateLimited(rate_limit_resume(exc, now), f"rate limited ({exc.status})")
         if exc.status >= 500:
             return RateLimited(now + TRANSIENT_PAUSE, f"GitHub error {exc.status}")
         return None
-    if isinstance(exc, (requests.exceptions.RetryError, requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+    if isinstance(
+        exc, (requests.exceptions.RetryError, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+    ):
         return RateLimited(now + TRANSIENT_PAUSE, f"GitHub unreachable: {type(exc).__name__}")
     return None
 
@@ -119,8 +141,12 @@ def _login(user: Any) -> dict[str, str] | None:
 def _commit_dict(c: Any) -> dict[str, Any]:
     """The REST shape ``records.rest_commit`` reads, from attributes the list response already carries."""
     git = c.commit
-    return {"sha": c.sha, "html_url": c.html_url, "author": _login(c.author),
-            "commit": {"message": git.message, "author": {"name": git.author.name, "date": _iso(git.author.date)}}}
+    return {
+        "sha": c.sha,
+        "html_url": c.html_url,
+        "author": _login(c.author),
+        "commit": {"message": git.message, "author": {"name": git.author.name, "date": _iso(git.author.date)}},
+    }
 
 
 def poll_commits(repo: Any, branch: str, since: datetime, known: set[str]) -> list[ChangeRecord]:
@@ -144,11 +170,21 @@ def poll_pulls(repo: Any, branch: str, since: datetime) -> list[ChangeRecord]:
             break  # sorted by update time: everything after is older
         if pr.merged_at is None:
             continue
-        out.append(records.pull_request_change(repo.full_name, {
-            "number": pr.number, "merged_at": _iso(pr.merged_at), "merge_commit_sha": pr.merge_commit_sha,
-            "title": pr.title, "base": {"ref": pr.base.ref}, "head": {"ref": pr.head.ref}, "user": _login(pr.user),
-            "html_url": pr.html_url,
-        }))
+        out.append(
+            records.pull_request_change(
+                repo.full_name,
+                {
+                    "number": pr.number,
+                    "merged_at": _iso(pr.merged_at),
+                    "merge_commit_sha": pr.merge_commit_sha,
+                    "title": pr.title,
+                    "base": {"ref": pr.base.ref},
+                    "head": {"ref": pr.head.ref},
+                    "user": _login(pr.user),
+                    "html_url": pr.html_url,
+                },
+            )
+        )
     return out
 
 
@@ -158,13 +194,28 @@ def poll_runs(repo: Any, since: datetime) -> list[ChangeRecord]:
     for run in repo.get_workflow_runs(created=created):
         if run.event in {"pull_request", "pull_request_target", "merge_group"}:
             continue
-        out.append(records.workflow_run_change(repo.full_name, {
-            "id": run.id, "name": run.name, "display_title": run.display_title, "run_number": run.run_number,
-            "run_attempt": run.run_attempt, "event": run.event, "status": run.status, "conclusion": run.conclusion,
-            "head_sha": run.head_sha, "head_branch": run.head_branch, "html_url": run.html_url,
-            "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
-            "run_started_at": _iso(run.run_started_at), "actor": _login(run.actor),
-        }))
+        out.append(
+            records.workflow_run_change(
+                repo.full_name,
+                {
+                    "id": run.id,
+                    "name": run.name,
+                    "display_title": run.display_title,
+                    "run_number": run.run_number,
+                    "run_attempt": run.run_attempt,
+                    "event": run.event,
+                    "status": run.status,
+                    "conclusion": run.conclusion,
+                    "head_sha": run.head_sha,
+                    "head_branch": run.head_branch,
+                    "html_url": run.html_url,
+                    "created_at": _iso(run.created_at),
+                    "updated_at": _iso(run.updated_at),
+                    "run_started_at": _iso(run.run_started_at),
+                    "actor": _login(run.actor),
+                },
+            )
+        )
     return out
 
 
@@ -173,20 +224,36 @@ def poll_deployments(repo: Any, since: datetime) -> list[ChangeRecord]:
     for dep in repo.get_deployments():
         if dep.created_at < since - UPDATE_LOOKBACK:
             break  # newest first
-        deployment = {"id": dep.id, "sha": dep.sha, "ref": dep.ref, "task": dep.task, "environment": dep.environment,
-                      "description": dep.description, "creator": _login(dep.creator), "created_at": _iso(dep.created_at),
-                      "statuses_url": dep.statuses_url, "production_environment": dep.production_environment}
+        deployment = {
+            "id": dep.id,
+            "sha": dep.sha,
+            "ref": dep.ref,
+            "task": dep.task,
+            "environment": dep.environment,
+            "description": dep.description,
+            "creator": _login(dep.creator),
+            "created_at": _iso(dep.created_at),
+            "statuses_url": dep.statuses_url,
+            "production_environment": dep.production_environment,
+        }
         status = None
         for s in dep.get_statuses():  # newest first: the first is the current state
-            status = {"state": s.state, "created_at": _iso(s.created_at), "description": s.description,
-                      "log_url": s.log_url, "environment_url": s.environment_url, "target_url": s.target_url}
+            status = {
+                "state": s.state,
+                "created_at": _iso(s.created_at),
+                "description": s.description,
+                "log_url": s.log_url,
+                "environment_url": s.environment_url,
+                "target_url": s.target_url,
+            }
             break
         out.append(records.deployment_change(repo.full_name, deployment, status))
     return out
 
 
-def poll_repository(gh: Github, full_name: str, since: datetime, known_shas: Iterable[str] = (),
-                    now: datetime | None = None) -> RepoPoll:
+def poll_repository(
+    gh: Github, full_name: str, since: datetime, known_shas: Iterable[str] = (), now: datetime | None = None
+) -> RepoPoll:
     """Everything new in ``full_name`` since ``since``. Never raises for GitHub trouble: a rate limit or outage
     sets ``resume_after``; a missing repository or a payload we cannot read sets ``error``."""
     now = now or datetime.now(UTC)
@@ -206,8 +273,10 @@ def poll_repository(gh: Github, full_name: str, since: datetime, known_shas: Ite
             result.error = f"GitHub error: {exc}"[:500]
         else:
             result.resume_after, result.error = limited.resume_after, str(limited)
-        logger.warning("github.poll.stopped", extra={"repository": full_name, "error": result.error,
-                                                     "resume_after": _iso(result.resume_after)})
+        logger.warning(
+            "github.poll.stopped",
+            extra={"repository": full_name, "error": result.error, "resume_after": _iso(result.resume_after)},
+        )
         return result
     if not result.error:
         result.polled_until = now
@@ -228,11 +297,23 @@ def commit_range(gh: Github, full_name: str, base: str, head: str) -> dict[str, 
             if len(commits) >= MAX_RANGE_COMMITS:
                 break
             commits.append(records.rest_commit(_commit_dict(c)))
-        files = [{"filename": f.filename, "status": f.status, "additions": f.additions, "deletions": f.deletions}
-                 for f in cmp.files[:MAX_RANGE_FILES]]
-        return {"from": base, "to": head, "repository": full_name, "status": status, "ahead_by": cmp.ahead_by,
-                "behind_by": cmp.behind_by, "total_commits": cmp.total_commits, "url": cmp.html_url,
-                "commits": commits, "files": files, "truncated": cmp.total_commits > len(commits)}
+        files = [
+            {"filename": f.filename, "status": f.status, "additions": f.additions, "deletions": f.deletions}
+            for f in cmp.files[:MAX_RANGE_FILES]
+        ]
+        return {
+            "from": base,
+            "to": head,
+            "repository": full_name,
+            "status": status,
+            "ahead_by": cmp.ahead_by,
+            "behind_by": cmp.behind_by,
+            "total_commits": cmp.total_commits,
+            "url": cmp.html_url,
+            "commits": commits,
+            "files": files,
+            "truncated": cmp.total_commits > len(commits),
+        }
     except (GithubException, requests.exceptions.RequestException) as exc:
         limited = classify(exc, now)
         if limited is not None:

@@ -18,12 +18,27 @@ SOURCE = "github"
 MAX_COMMITS = 100  # a push carries up to 2048; the first hundred are enough to read, the count is kept
 
 #: GitHub deployment states → our change status (REST adds queued, in_progress, inactive)
-DEPLOY_STATUS = {"pending": "in_progress", "queued": "in_progress", "in_progress": "in_progress",
-                 "success": "succeeded", "failure": "failed", "error": "failed", "inactive": "inactive"}
+DEPLOY_STATUS = {
+    "pending": "in_progress",
+    "queued": "in_progress",
+    "in_progress": "in_progress",
+    "success": "succeeded",
+    "failure": "failed",
+    "error": "failed",
+    "inactive": "inactive",
+}
 #: workflow run conclusions → our change status
-RUN_CONCLUSION = {"success": "succeeded", "failure": "failed", "timed_out": "failed", "startup_failure": "failed",
-                  "cancelled": "cancelled", "skipped": "skipped", "neutral": "succeeded", "stale": "cancelled",
-                  "action_required": "in_progress"}
+RUN_CONCLUSION = {
+    "success": "succeeded",
+    "failure": "failed",
+    "timed_out": "failed",
+    "startup_failure": "failed",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+    "neutral": "succeeded",
+    "stale": "cancelled",
+    "action_required": "in_progress",
+}
 
 
 def hint(repository: str, env: str = "") -> ServiceHint:
@@ -39,9 +54,11 @@ def push_commit(commit: Mapping[str, Any]) -> dict[str, Any]:
     """One commit of a push payload, trimmed to what the change page shows."""
     author = require(commit, "author")
     return {
-        "sha": require_str(commit, "id"), "message": str(require(commit, "message"))[:2000],
+        "sha": require_str(commit, "id"),
+        "message": str(require(commit, "message"))[:2000],
         "author": str(author.get("username") or author.get("name") or "") if isinstance(author, Mapping) else "",
-        "timestamp": str(require(commit, "timestamp")), "url": str(commit.get("url") or ""),
+        "timestamp": str(require(commit, "timestamp")),
+        "url": str(commit.get("url") or ""),
         "files": [*commit.get("added", []), *commit.get("modified", []), *commit.get("removed", [])][:50],
     }
 
@@ -50,14 +67,22 @@ def rest_commit(commit: Mapping[str, Any]) -> dict[str, Any]:
     """One commit of ``GET /repos/{o}/{r}/commits`` or a comparison: ``author`` (the GitHub user) may be null."""
     git = require(commit, "commit")
     return {
-        "sha": require_str(commit, "sha"), "message": str(require(git, "message"))[:2000],
+        "sha": require_str(commit, "sha"),
+        "message": str(require(git, "message"))[:2000],
         "author": _login(commit.get("author")) or str(require(git, "author", "name")),
-        "timestamp": str(require(git, "author", "date")), "url": str(commit.get("html_url") or ""),
+        "timestamp": str(require(git, "author", "date")),
+        "url": str(commit.get("html_url") or ""),
     }
 
 
-def commits_change(repository: str, branch: str, commits: Sequence[Mapping[str, Any]], actor: str,
-                   compare_url: str = "", forced: bool = False) -> ChangeRecord:
+def commits_change(
+    repository: str,
+    branch: str,
+    commits: Sequence[Mapping[str, Any]],
+    actor: str,
+    compare_url: str = "",
+    forced: bool = False,
+) -> ChangeRecord:
     """The default branch moved to the newest of ``commits`` (oldest first). Keyed on the head SHA, so the
     push webhook and the poller seeing the same head store one change."""
     if not commits:
@@ -66,15 +91,26 @@ def commits_change(repository: str, branch: str, commits: Sequence[Mapping[str, 
     first_line = head["message"].splitlines()[0] if head["message"] else head["sha"][:7]
     more = f" (+{len(commits) - 1} more)" if len(commits) > 1 else ""
     details: dict[str, Any] = {
-        "branch": branch, "commit_count": len(commits), "forced": forced,
-        "commits": list(commits[-MAX_COMMITS:]), "shas": [c["sha"] for c in commits],
+        "branch": branch,
+        "commit_count": len(commits),
+        "forced": forced,
+        "commits": list(commits[-MAX_COMMITS:]),
+        "shas": [c["sha"] for c in commits],
     }
     links = ({"title": "Compare on GitHub", "url": compare_url},) if compare_url else ()
     return ChangeRecord(
-        source=SOURCE, external_id=f"commits:{repository}:{head['sha']}", kind="commit",
+        source=SOURCE,
+        external_id=f"commits:{repository}:{head['sha']}",
+        kind="commit",
         occurred_at=parse_time(head["timestamp"], "commits[].timestamp"),
-        summary=f"{repository}@{branch}: {first_line}{more}"[:1024], service=hint(repository), actor=actor or head["author"],
-        status="succeeded", details=details, links=links, commit_sha=head["sha"], repository=repository,
+        summary=f"{repository}@{branch}: {first_line}{more}"[:1024],
+        service=hint(repository),
+        actor=actor or head["author"],
+        status="succeeded",
+        details=details,
+        links=links,
+        commit_sha=head["sha"],
+        repository=repository,
     )
 
 
@@ -88,14 +124,24 @@ def pull_request_change(repository: str, pr: Mapping[str, Any]) -> ChangeRecord:
     title = require_str(pr, "title")
     base = require_str(pr, "base", "ref")
     return ChangeRecord(
-        source=SOURCE, external_id=f"pr:{repository}#{number}", kind="commit",
+        source=SOURCE,
+        external_id=f"pr:{repository}#{number}",
+        kind="commit",
         occurred_at=parse_time(merged_at, "pull_request.merged_at"),
-        summary=f"Merged #{number} into {base}: {title}"[:1024], service=hint(repository),
-        actor=_login(pr.get("merged_by")) or _login(require(pr, "user")), status="succeeded",
-        details={"number": number, "base": base, "head": str(require(pr, "head", "ref")),
-                 "author": _login(pr.get("user")), "merged_by": _login(pr.get("merged_by"))},
+        summary=f"Merged #{number} into {base}: {title}"[:1024],
+        service=hint(repository),
+        actor=_login(pr.get("merged_by")) or _login(require(pr, "user")),
+        status="succeeded",
+        details={
+            "number": number,
+            "base": base,
+            "head": str(require(pr, "head", "ref")),
+            "author": _login(pr.get("user")),
+            "merged_by": _login(pr.get("merged_by")),
+        },
         links=({"title": f"PR #{number}", "url": str(pr.get("html_url") or "")},),
-        commit_sha=sha, repository=repository,
+        commit_sha=sha,
+        repository=repository,
     )
 
 
@@ -118,15 +164,28 @@ def deployment_change(repository: str, deployment: Mapping[str, Any], status: Ma
                 links.append({"title": name.replace("_", " "), "url": status[name]})
                 break
     return ChangeRecord(
-        source=SOURCE, external_id=f"deployment:{repository}:{dep_id}", kind="deploy",
-        occurred_at=parse_time(require(deployment, "created_at"), "deployment.created_at"), ended_at=ended,
-        summary=f"Deploy {repository}@{ref} ({sha[:7]}) to {env}: {state}"[:1024], service=hint(repository, env),
-        actor=_login(deployment.get("creator")), status=DEPLOY_STATUS[state],
+        source=SOURCE,
+        external_id=f"deployment:{repository}:{dep_id}",
+        kind="deploy",
+        occurred_at=parse_time(require(deployment, "created_at"), "deployment.created_at"),
+        ended_at=ended,
+        summary=f"Deploy {repository}@{ref} ({sha[:7]}) to {env}: {state}"[:1024],
+        service=hint(repository, env),
+        actor=_login(deployment.get("creator")),
+        status=DEPLOY_STATUS[state],
         severity="warning" if DEPLOY_STATUS[state] == "failed" else "info",
-        details={"deployment_id": dep_id, "environment": env, "ref": ref, "task": str(deployment.get("task") or ""),
-                 "state": state, "description": str((status or deployment).get("description") or "")[:500],
-                 "production_environment": bool(deployment.get("production_environment"))},
-        links=tuple(link for link in links if link["url"]), commit_sha=sha, repository=repository,
+        details={
+            "deployment_id": dep_id,
+            "environment": env,
+            "ref": ref,
+            "task": str(deployment.get("task") or ""),
+            "state": state,
+            "description": str((status or deployment).get("description") or "")[:500],
+            "production_environment": bool(deployment.get("production_environment")),
+        },
+        links=tuple(link for link in links if link["url"]),
+        commit_sha=sha,
+        repository=repository,
     )
 
 
@@ -138,9 +197,14 @@ def workflow_run_change(repository: str, run: Mapping[str, Any]) -> ChangeRecord
     started = parse_time(run.get("run_started_at") or require(run, "created_at"), "workflow_run.run_started_at")
     ended: datetime | None = None
     details: dict[str, Any] = {
-        "run_id": run_id, "workflow": str(require(run, "name")), "run_number": run.get("run_number"),
-        "run_attempt": run.get("run_attempt"), "event": str(run.get("event") or ""), "branch": str(run.get("head_branch") or ""),
-        "github_status": status, "conclusion": conclusion,
+        "run_id": run_id,
+        "workflow": str(require(run, "name")),
+        "run_number": run.get("run_number"),
+        "run_attempt": run.get("run_attempt"),
+        "event": str(run.get("event") or ""),
+        "branch": str(run.get("head_branch") or ""),
+        "github_status": status,
+        "conclusion": conclusion,
     }
     if status == "completed":
         if not isinstance(conclusion, str) or not conclusion:
@@ -152,10 +216,18 @@ def workflow_run_change(repository: str, run: Mapping[str, Any]) -> ChangeRecord
         ours = "in_progress"
     title = str(run.get("display_title") or run["name"])
     return ChangeRecord(
-        source=SOURCE, external_id=f"run:{repository}:{run_id}", kind="ci", occurred_at=started, ended_at=ended,
+        source=SOURCE,
+        external_id=f"run:{repository}:{run_id}",
+        kind="ci",
+        occurred_at=started,
+        ended_at=ended,
         summary=f"{run['name']} #{run.get('run_number')} on {repository}: {title} ({conclusion or status})"[:1024],
-        service=hint(repository), actor=_login(run.get("triggering_actor")) or _login(run.get("actor")), status=ours,
-        severity="warning" if ours == "failed" else "info", details=details,
+        service=hint(repository),
+        actor=_login(run.get("triggering_actor")) or _login(run.get("actor")),
+        status=ours,
+        severity="warning" if ours == "failed" else "info",
+        details=details,
         links=({"title": "Workflow run", "url": str(run.get("html_url") or "")},),
-        commit_sha=require_str(run, "head_sha"), repository=repository,
+        commit_sha=require_str(run, "head_sha"),
+        repository=repository,
     )

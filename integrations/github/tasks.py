@@ -54,14 +54,17 @@ def repositories(conn: Connection) -> list[str]:
     if isinstance(configured, list) and configured:
         return sorted({str(r) for r in configured if r})
     mapped = set(Service.objects.exclude(repository="").values_list("repository", flat=True))
-    mapped |= set(ServiceAlias.objects.filter(Q(source="") | Q(source="github"), key="repo").values_list("value", flat=True))
+    mapped |= set(
+        ServiceAlias.objects.filter(Q(source="") | Q(source="github"), key="repo").values_list("value", flat=True)
+    )
     return sorted(mapped)
 
 
 def _known_shas(repository: str, since: datetime) -> set[str]:
     """SHAs already stored in commit changes of ``repository`` (from pushes or earlier polls)."""
-    rows = Change.objects.filter(source="github", kind="commit", repository=repository,
-                                 occurred_at__gte=since - timedelta(days=1)).values_list("details", flat=True)
+    rows = Change.objects.filter(
+        source="github", kind="commit", repository=repository, occurred_at__gte=since - timedelta(days=1)
+    ).values_list("details", flat=True)
     return {sha for details in rows for sha in (details or {}).get("shas", []) if isinstance(sha, str)}
 
 
@@ -104,7 +107,10 @@ def poll_github() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for conn in Connection.objects.filter(integration="github", enabled=True):
         out[str(conn.pk)] = poll_connection(conn)
-        logger.info("github.poll.done", extra={"connection": str(conn.pk), **{k: v for k, v in out[str(conn.pk)].items() if k != "errors"}})
+        logger.info(
+            "github.poll.done",
+            extra={"connection": str(conn.pk), **{k: v for k, v in out[str(conn.pk)].items() if k != "errors"}},
+        )
     return out
 
 
@@ -130,19 +136,29 @@ def attach_range(change_id: int, **client_options: Any) -> str:
     if target is None:
         return "no range"
     repository, base, head = target
-    conn = next((c for c in Connection.objects.filter(integration="github", enabled=True) if c.secret_store().get("token")), None)
+    conn = next(
+        (c for c in Connection.objects.filter(integration="github", enabled=True) if c.secret_store().get("token")),
+        None,
+    )
     if conn is None:
         return "no github token"
     gh = poller.client(conn.secret_store().get("token") or "", str(conn.config.get("api_url") or ""), **client_options)
     try:
         found = poller.commit_range(gh, repository, base, head)
     except GithubException as exc:  # unknown repository or SHA (422): record it so the sweep does not retry forever
-        found = {"from": base, "to": head, "repository": repository, "error": f"GitHub {exc.status}: {exc.message or exc.data}"[:300]}
+        found = {
+            "from": base,
+            "to": head,
+            "repository": repository,
+            "error": f"GitHub {exc.status}: {exc.message or exc.data}"[:300],
+        }
     with transaction.atomic():
         _lock([(change.source, change.external_id)])  # the same lock store_records takes for this change
         row = Change.objects.select_for_update().get(pk=change.pk, occurred_at=change.occurred_at)
         # An enrichment, not a new version of the change: store_records keeps this key across source updates.
-        Change.objects.filter(pk=row.pk, occurred_at=row.occurred_at).update(details={**row.details, "commit_range": found})
+        Change.objects.filter(pk=row.pk, occurred_at=row.occurred_at).update(
+            details={**row.details, "commit_range": found}
+        )
     return "attached"
 
 
@@ -159,7 +175,9 @@ def attach_commit_range(self: Any, change_id: int) -> str:
 def pending_ranges(now: datetime | None = None, limit: int = 50) -> list[int]:
     """Recent changes with ``details.commits.from/to`` whose range is not attached yet (or is stale)."""
     now = now or datetime.now(UTC)
-    candidates = Change.objects.filter(occurred_at__gte=now - RANGE_SWEEP_WINDOW, details__commits__has_key="from").order_by("-occurred_at")[:500]
+    candidates = Change.objects.filter(
+        occurred_at__gte=now - RANGE_SWEEP_WINDOW, details__commits__has_key="from"
+    ).order_by("-occurred_at")[:500]
     out: list[int] = []
     for change in candidates:
         target = _range_of(change)

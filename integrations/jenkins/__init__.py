@@ -29,7 +29,13 @@ from integrations.base import (
 from integrations.gitref import commit_sha, repository_from_url
 
 #: Jenkins ``Result`` → our status; FINALIZED comes after post-build steps, so it has the last word.
-RESULT = {"SUCCESS": "succeeded", "UNSTABLE": "failed", "FAILURE": "failed", "NOT_BUILT": "skipped", "ABORTED": "cancelled"}
+RESULT = {
+    "SUCCESS": "succeeded",
+    "UNSTABLE": "failed",
+    "FAILURE": "failed",
+    "NOT_BUILT": "skipped",
+    "ABORTED": "cancelled",
+}
 
 
 def _basic_password(header: str | None) -> str | None:
@@ -64,20 +70,40 @@ def parse_build(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     sha = commit_sha(scm.get("commit"))
     branch = str(scm.get("branch") or "")
     params = build.get("parameters") if isinstance(build.get("parameters"), Mapping) else {}
-    culprits = scm.get("culprits") if isinstance(scm.get("culprits"), list) else []
+    culprits: list[Any] = scm["culprits"] if isinstance(scm.get("culprits"), list) else []
     url = str(build.get("full_url") or "")
-    return [ChangeRecord(
-        source="jenkins", external_id=f"{job}#{number}", kind="ci", occurred_at=started, ended_at=ended,
-        summary=f"Jenkins {payload.get('display_name') or job} #{number}: {status.replace('_', ' ')}"
-        + (f" ({sha[:7]} on {branch})" if sha else ""),
-        service=ServiceHint(repository=repository, env=str(params.get("ENVIRONMENT") or ""), keys=(("jenkins_job", job),)),
-        actor=", ".join(str(c) for c in culprits[:3]), status=status,
-        severity="warning" if status == "failed" else "info",
-        details={"job": job, "number": number, "phase": phase, "result": build.get("status"), "branch": branch,
-                 "duration_seconds": duration, "parameters": {str(k): str(v)[:200] for k, v in list(params.items())[:30]},
-                 "files": [str(f) for f in (scm.get("changes") or [])][:50] if isinstance(scm.get("changes"), list) else []},
-        links=({"title": f"Build #{number}", "url": url},) if url else (), commit_sha=sha, repository=repository,
-    )]
+    return [
+        ChangeRecord(
+            source="jenkins",
+            external_id=f"{job}#{number}",
+            kind="ci",
+            occurred_at=started,
+            ended_at=ended,
+            summary=f"Jenkins {payload.get('display_name') or job} #{number}: {status.replace('_', ' ')}"
+            + (f" ({sha[:7]} on {branch})" if sha else ""),
+            service=ServiceHint(
+                repository=repository, env=str(params.get("ENVIRONMENT") or ""), keys=(("jenkins_job", job),)
+            ),
+            actor=", ".join(str(c) for c in culprits[:3]),
+            status=status,
+            severity="warning" if status == "failed" else "info",
+            details={
+                "job": job,
+                "number": number,
+                "phase": phase,
+                "result": build.get("status"),
+                "branch": branch,
+                "duration_seconds": duration,
+                "parameters": {str(k): str(v)[:200] for k, v in list(params.items())[:30]},
+                "files": [str(f) for f in (scm.get("changes") or [])][:50]
+                if isinstance(scm.get("changes"), list)
+                else [],
+            },
+            links=({"title": f"Build #{number}", "url": url},) if url else (),
+            commit_sha=sha,
+            repository=repository,
+        )
+    ]
 
 
 class JenkinsIntegration(Integration):
@@ -85,8 +111,14 @@ class JenkinsIntegration(Integration):
     label = "Jenkins"
     emits = ("changes",)
     config_fields = (
-        ConfigField("token", "Shared secret", secret=True, hashed=True, required=True,
-                    help="Put it in the notification URL as https://jenkins:<secret>@host/... (HTTP Basic)."),
+        ConfigField(
+            "token",
+            "Shared secret",
+            secret=True,
+            hashed=True,
+            required=True,
+            help="Put it in the notification URL as https://jenkins:<secret>@host/... (HTTP Basic).",
+        ),
     )
     parsers = {"STARTED": parse_build, "COMPLETED": parse_build, "FINALIZED": parse_build}
     #: QUEUED comes with STARTED at the start of a build and says nothing more

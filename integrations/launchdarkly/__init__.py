@@ -30,11 +30,18 @@ class LaunchDarklyIntegration(Integration):
     label = "LaunchDarkly"
     emits = ("changes",)
     config_fields = (
-        ConfigField("signing_secret", "Webhook signing secret", secret=True, required=True,
-                    help="The secret of the signed webhook; kept encrypted (needed to compute the HMAC)."),
+        ConfigField(
+            "signing_secret",
+            "Webhook signing secret",
+            secret=True,
+            required=True,
+            help="The secret of the signed webhook; kept encrypted (needed to compute the HMAC).",
+        ),
         ConfigField("api_token", "API access token (reader role, for the audit-log poller)", secret=True),
         ConfigField("api_url", "API URL", help="https://app.launchdarkly.com (default)."),
-        ConfigField("spec", "Audit-log resource specifier", help="e.g. proj/*:env/production:flag/* (default: all flags)."),
+        ConfigField(
+            "spec", "Audit-log resource specifier", help="e.g. proj/*:env/production:flag/* (default: all flags)."
+        ),
     )
     parsers = {"flag": parse_flag}
     setup_instructions = (

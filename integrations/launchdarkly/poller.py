@@ -52,11 +52,18 @@ class AuditPoll:
 def session(token: str, *, backoff: float = 0.5, timeout: float = 15.0) -> requests.Session:
     """A session sending the raw access token (no ``Bearer``) and retrying 5xx; 429 is handled by the caller."""
     s = requests.Session()
-    retry = Retry(total=3, backoff_factor=backoff, status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
-                  respect_retry_after_header=False)
+    retry = Retry(
+        total=3,
+        backoff_factor=backoff,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=False,
+    )
     s.mount("https://", HTTPAdapter(max_retries=retry))
     s.mount("http://", HTTPAdapter(max_retries=retry))
-    s.headers.update({"Authorization": token, "Accept": "application/json", "User-Agent": "changetrack-auditlog-poller"})
+    s.headers.update(
+        {"Authorization": token, "Accept": "application/json", "User-Agent": "changetrack-auditlog-poller"}
+    )
     s.request = _with_timeout(s.request, timeout)  # type: ignore[method-assign]
     return s
 
@@ -65,6 +72,7 @@ def _with_timeout(request: Any, timeout: float) -> Any:
     def wrapped(method: str, url: str, **kw: Any) -> Any:
         kw.setdefault("timeout", timeout)
         return request(method, url, **kw)
+
     return wrapped
 
 
@@ -93,7 +101,9 @@ def _get(s: requests.Session, url: str, now: datetime, params: dict[str, Any] | 
         raise ParseError(f"LaunchDarkly answered non-JSON for {url}") from None
 
 
-def poll_audit_log(s: requests.Session, api_url: str, watermark: int, spec: str = "", now: datetime | None = None) -> AuditPoll:
+def poll_audit_log(
+    s: requests.Session, api_url: str, watermark: int, spec: str = "", now: datetime | None = None
+) -> AuditPoll:
     """Flag entries newer than ``watermark`` (epoch ms), newest first, each fetched in full. Never raises for
     LaunchDarkly trouble: sets ``resume_after`` (429, outage) or ``error`` (unexpected answer)."""
     now = now or datetime.now(UTC)

@@ -17,8 +17,16 @@ ENV_FIELDS = ("on", "offVariation", "fallthrough", "rules", "targets", "contextT
 #: flag-wide settings (an entry without an environment, e.g. updateName, updateTags)
 FLAG_FIELDS = ("name", "tags", "variations", "archived", "temporary")
 #: actions that turn a flag off or roll it back tend to be responses, the others risks
-RISKY_ACTIONS = {"updateOn", "updateFallthrough", "updateRules", "updateTargets", "updateOffVariation",
-                 "updatePrerequisites", "updateFlagVariations", "copyFlagConfigFrom"}
+RISKY_ACTIONS = {
+    "updateOn",
+    "updateFallthrough",
+    "updateRules",
+    "updateTargets",
+    "updateOffVariation",
+    "updatePrerequisites",
+    "updateFlagVariations",
+    "copyFlagConfigFrom",
+}
 
 
 def parse_resource(resource: str) -> dict[str, str]:
@@ -43,7 +51,11 @@ def _variation_names(flag: Mapping[str, Any]) -> list[str]:
 def _readable(value: Any, names: list[str]) -> Any:
     """Rollout weights (0–100000) → percentages by variation name, so "10% → 50%" is what the diff shows."""
     if isinstance(value, Mapping):
-        out = {k: _readable(v, names) for k, v in value.items() if k not in {"_id", "version", "salt", "sel", "trackEvents"}}
+        out = {
+            k: _readable(v, names)
+            for k, v in value.items()
+            if k not in {"_id", "version", "salt", "sel", "trackEvents"}
+        }
         rollout = value.get("rollout")
         if isinstance(rollout, Mapping) and isinstance(rollout.get("variations"), list):
             pct: dict[str, float] = {}
@@ -52,7 +64,10 @@ def _readable(value: Any, names: list[str]) -> Any:
                     index = item["variation"]
                     name = names[index] if 0 <= index < len(names) else str(index)
                     pct[name] = round(float(item.get("weight") or 0) / 1000, 3)
-            out["rollout"] = {"percentages": pct, **({"bucketBy": rollout["bucketBy"]} if rollout.get("bucketBy") else {})}
+            out["rollout"] = {
+                "percentages": pct,
+                **({"bucketBy": rollout["bucketBy"]} if rollout.get("bucketBy") else {}),
+            }
         return out
     if isinstance(value, list):
         return [_readable(v, names) for v in value]
@@ -71,7 +86,9 @@ def flag_diff(before: Any, after: Any, env: str) -> list[dict[str, Any]]:
         for name in ENV_FIELDS:
             b, a = b_env.get(name), a_env.get(name)
             if b != a:
-                diff.append({"path": f"environments.{env}.{name}", "before": _readable(b, names), "after": _readable(a, names)})
+                diff.append(
+                    {"path": f"environments.{env}.{name}", "before": _readable(b, names), "after": _readable(a, names)}
+                )
     for name in FLAG_FIELDS:
         b, a = before.get(name), after.get(name)
         if b != a and (before or after):
@@ -108,7 +125,11 @@ def flag_change(entry: Any) -> ChangeRecord:
     action = require_str(accesses, 0, "action")
     current = entry.get("currentVersion")
     previous = entry.get("previousVersion")
-    tags = [str(t) for t in (current or previous or {}).get("tags") or []] if isinstance(current or previous, Mapping) else []
+    tags = (
+        [str(t) for t in (current or previous or {}).get("tags") or []]
+        if isinstance(current or previous, Mapping)
+        else []
+    )
     keys = (("flag", flag_key), *(("flag_tag", t) for t in tags))
     verb = str(entry.get("titleVerb") or entry.get("shortDescription") or action)
     who = actor(entry)
@@ -118,12 +139,25 @@ def flag_change(entry: Any) -> ChangeRecord:
     if isinstance(site, Mapping) and site.get("href"):
         links.append({"title": "Flag in LaunchDarkly", "url": "https://app.launchdarkly.com" + str(site["href"])})
     return ChangeRecord(
-        source=SOURCE, external_id=entry_id, kind="feature_flag", occurred_at=parse_time(require(entry, "date"), "date"),
-        summary=summary[:1024], service=ServiceHint(env=env, keys=keys), actor=who,
-        severity="warning" if action in RISKY_ACTIONS and env else "info", status="succeeded",
-        details={"flag": flag_key, "flag_name": str(entry.get("name") or ""), "project": resource.get("proj", ""),
-                 "environment": env, "actions": [str(a.get("action")) for a in accesses if isinstance(a, Mapping)],
-                 "comment": str(entry.get("comment") or "")[:1000], "tags": tags,
-                 "versions_included": previous is not None or current is not None},
-        diff=tuple(flag_diff(previous, current, env)), links=tuple(links),
+        source=SOURCE,
+        external_id=entry_id,
+        kind="feature_flag",
+        occurred_at=parse_time(require(entry, "date"), "date"),
+        summary=summary[:1024],
+        service=ServiceHint(env=env, keys=keys),
+        actor=who,
+        severity="warning" if action in RISKY_ACTIONS and env else "info",
+        status="succeeded",
+        details={
+            "flag": flag_key,
+            "flag_name": str(entry.get("name") or ""),
+            "project": resource.get("proj", ""),
+            "environment": env,
+            "actions": [str(a.get("action")) for a in accesses if isinstance(a, Mapping)],
+            "comment": str(entry.get("comment") or "")[:1000],
+            "tags": tags,
+            "versions_included": previous is not None or current is not None,
+        },
+        diff=tuple(flag_diff(previous, current, env)),
+        links=tuple(links),
     )

@@ -41,8 +41,13 @@ def poll_connection(conn: Connection, now: datetime | None = None, **session_opt
     after = state.get("after")
     if not isinstance(after, int):
         after = int((now - FIRST_POLL_LOOKBACK).timestamp() * 1000)
-    result = poller.poll_audit_log(poller.session(token, **session_options), str(conn.config.get("api_url") or ""),
-                                   after, str(conn.config.get("spec") or ""), now=now)
+    result = poller.poll_audit_log(
+        poller.session(token, **session_options),
+        str(conn.config.get("api_url") or ""),
+        after,
+        str(conn.config.get("spec") or ""),
+        now=now,
+    )
     if result.records:
         store_records(result.records)
     new_state: dict[str, Any] = {"after": result.newest if result.newest is not None else after}
@@ -63,5 +68,7 @@ def poll_launchdarkly() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for conn in Connection.objects.filter(integration="launchdarkly", enabled=True):
         out[str(conn.pk)] = poll_connection(conn)
-        logger.info("launchdarkly.poll.done", extra={"connection": str(conn.pk), "records": out[str(conn.pk)].get("records", 0)})
+        logger.info(
+            "launchdarkly.poll.done", extra={"connection": str(conn.pk), "records": out[str(conn.pk)].get("records", 0)}
+        )
     return out

@@ -45,7 +45,12 @@ def test_a_succeeded_healthy_sync_updates_the_same_deploy(client, conn):
 def test_a_failed_sync_on_a_short_revision_is_failed(client, conn):
     send(client, conn, "sync_failed")
     change = drain_and_get("argocd", "checkout-api-prod@7d1e2f3")
-    assert (change.status, change.severity, change.commit_sha, change.release_key) == ("failed", "warning", "7d1e2f3", "7d1e2f3")
+    assert (change.status, change.severity, change.commit_sha, change.release_key) == (
+        "failed",
+        "warning",
+        "7d1e2f3",
+        "7d1e2f3",
+    )
     assert "failed to apply" in change.details["message"] and change.actor == "dana.kim@example.com"
 
 
@@ -68,8 +73,16 @@ def test_a_wrong_or_missing_secret_is_rejected(client, conn, token):
     assert post(client, conn, fixture_bytes("argocd", "sync_running"), **headers).status_code == 401
 
 
-@pytest.mark.parametrize("mutate", [lambda p: p.pop("app"), lambda p: p.pop("revision"), lambda p: p.update(source="flux"),
-                                    lambda p: p.update(startedAt="2024-09-23 19:31"), lambda p: p.pop("operationPhase")])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.pop("app"),
+        lambda p: p.pop("revision"),
+        lambda p: p.update(source="flux"),
+        lambda p: p.update(startedAt="2024-09-23 19:31"),
+        lambda p: p.pop("operationPhase"),
+    ],
+)
 def test_a_malformed_body_is_a_400(client, conn, mutate):
     payload = json.loads(fixture_bytes("argocd", "sync_succeeded_healthy"))
     mutate(payload)

@@ -54,22 +54,44 @@ class FakeGitHub:
 
     # --- state -----------------------------------------------------------------------------------------------
     def add_repo(self, full_name: str, default_branch: str = "main") -> dict[str, Any]:
-        repo = {"full_name": full_name, "default_branch": default_branch, "commits": [], "pulls": [], "runs": [],
-                "deployments": [], "statuses": {}, "compares": {}}
+        repo = {
+            "full_name": full_name,
+            "default_branch": default_branch,
+            "commits": [],
+            "pulls": [],
+            "runs": [],
+            "deployments": [],
+            "statuses": {},
+            "compares": {},
+        }
         self.repos[full_name] = repo
         return repo
 
-    def fail(self, pattern: str, status: int, headers: dict[str, str] | None = None, body: dict[str, Any] | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self,
+        pattern: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        times: int = 1,
+    ) -> None:
         self.failures.append(Failure(pattern, status, headers or {}, body or {"message": "error"}, times))
 
     def rate_limit(self, pattern: str, reset: int, status: int = 403, times: int = 1) -> None:
         """A primary rate limit as GitHub sends it: 403 (or 429) with X-RateLimit-Remaining 0 and the reset time."""
-        headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Used": "5000",
-                   "X-RateLimit-Reset": str(reset), "X-RateLimit-Resource": "core"}
-        body = {"message": "API rate limit exceeded for user ID 4455667. If you reach out to GitHub Support for help, "
-                "please include the request ID.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
-                "status": str(status)}
+        headers = {
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Used": "5000",
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Resource": "core",
+        }
+        body = {
+            "message": "API rate limit exceeded for user ID 4455667. If you reach out to GitHub Support for help, "
+            "please include the request ID.",
+            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            "status": str(status),
+        }
         self.fail(pattern, status, headers, body, times)
 
     def paths(self, needle: str) -> list[str]:
@@ -92,9 +114,16 @@ class FakeGitHub:
         base = f"{self.url}/repos/{repo['full_name']}"
         if rest == "":
             owner, name = repo["full_name"].split("/")
-            return 200, {"id": 512345678, "name": name, "full_name": repo["full_name"], "default_branch": repo["default_branch"],
-                         "private": True, "url": base, "html_url": f"https://github.com/{repo['full_name']}",
-                         "owner": {"login": owner, "id": 9912345, "type": "Organization"}}
+            return 200, {
+                "id": 512345678,
+                "name": name,
+                "full_name": repo["full_name"],
+                "default_branch": repo["default_branch"],
+                "private": True,
+                "url": base,
+                "html_url": f"https://github.com/{repo['full_name']}",
+                "owner": {"login": owner, "id": 9912345, "type": "Organization"},
+            }
         if rest == "/commits":
             since = _ts(query["since"]) if "since" in query else None
             return 200, [c for c in repo["commits"] if since is None or _ts(c["commit"]["committer"]["date"]) >= since]
@@ -120,7 +149,7 @@ def _page(items: list[Any], query: dict[str, str], default: int = 30) -> tuple[l
     per_page = int(query.get("per_page", default))
     page = int(query.get("page", 1))
     last = max(1, -(-len(items) // per_page))
-    return items[(page - 1) * per_page: page * per_page], page, last
+    return items[(page - 1) * per_page : page * per_page], page, last
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -139,7 +168,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(failure.status, failure.body, failure.headers)
         status, body = self.fake.route(parts.path, query)
         headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": "1900000000"}
-        list_key = "workflow_runs" if isinstance(body, dict) and "workflow_runs" in body else "commits" if isinstance(body, dict) and "commits" in body else None
+        list_key = (
+            "workflow_runs"
+            if isinstance(body, dict) and "workflow_runs" in body
+            else "commits"
+            if isinstance(body, dict) and "commits" in body
+            else None
+        )
         items = body if isinstance(body, list) else body[list_key] if list_key else None
         if status == 200 and items is not None:
             default = 250 if list_key == "commits" else 30

@@ -27,8 +27,12 @@ def service(db):
 
 
 def send(client, conn, event: str, body: bytes, secret: str = SECRET, delivery: str | None = None, **extra: str):
-    headers = {"HTTP_X_GITHUB_EVENT": event, "HTTP_X_GITHUB_DELIVERY": delivery or new_delivery_id(),
-               "HTTP_X_HUB_SIGNATURE_256": "sha256=" + hmac_hex(secret, body), "HTTP_USER_AGENT": "GitHub-Hookshot/7d4c1a2"}
+    headers = {
+        "HTTP_X_GITHUB_EVENT": event,
+        "HTTP_X_GITHUB_DELIVERY": delivery or new_delivery_id(),
+        "HTTP_X_HUB_SIGNATURE_256": "sha256=" + hmac_hex(secret, body),
+        "HTTP_USER_AGENT": "GitHub-Hookshot/7d4c1a2",
+    }
     headers.update(extra)
     return post(client, conn, body, **headers)
 
@@ -41,8 +45,11 @@ def test_the_shared_test_vector_verifies():
         def get(self, name):
             return "gh-secret"
 
-    GitHubIntegration().verify({"X-Hub-Signature-256": "sha256=9e6d4225fc6bccb3d5bd84a4530f51533a3ac187a75cc40b7d7bc8b024807518"},
-                               body, Secrets())
+    GitHubIntegration().verify(
+        {"X-Hub-Signature-256": "sha256=9e6d4225fc6bccb3d5bd84a4530f51533a3ac187a75cc40b7d7bc8b024807518"},
+        body,
+        Secrets(),
+    )
 
 
 def test_a_push_to_the_default_branch_is_one_commit_change_listing_its_commits(client, conn, service):
@@ -169,8 +176,15 @@ def test_a_redelivery_with_the_same_delivery_id_is_a_duplicate(client, conn, ser
     assert Delivery.objects.count() == 1 and Change.objects.count() == 1
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[]", json.dumps({"ref": "refs/heads/main"}).encode(),
-                                  json.dumps({**json.loads(fixture_bytes("github", "push")), "commits": [{"id": "x"}]}).encode()])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        json.dumps({"ref": "refs/heads/main"}).encode(),
+        json.dumps({**json.loads(fixture_bytes("github", "push")), "commits": [{"id": "x"}]}).encode(),
+    ],
+)
 def test_a_malformed_push_is_a_400(client, conn, body):
     response = send(client, conn, "push", body)
     assert response.status_code == 400 and response.json()["detail"]
@@ -179,6 +193,11 @@ def test_a_malformed_push_is_a_400(client, conn, body):
 
 def test_a_delivery_without_an_event_header_is_a_400(client, conn):
     body = fixture_bytes("github", "push")
-    response = post(client, conn, body, HTTP_X_GITHUB_DELIVERY=new_delivery_id(),
-                    HTTP_X_HUB_SIGNATURE_256="sha256=" + hmac_hex(SECRET, body))
+    response = post(
+        client,
+        conn,
+        body,
+        HTTP_X_GITHUB_DELIVERY=new_delivery_id(),
+        HTTP_X_HUB_SIGNATURE_256="sha256=" + hmac_hex(SECRET, body),
+    )
     assert response.status_code == 400

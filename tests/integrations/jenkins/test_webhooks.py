@@ -40,7 +40,9 @@ def test_a_started_build_is_a_ci_change_in_progress(client, conn):
     assert send(client, conn, "build_started").status_code == 202
     change = drain_and_get("jenkins", "checkout-api-deploy#318")
     assert (change.kind, change.status, change.ended_at) == ("ci", "in_progress", None)
-    assert change.commit_sha == SHA and change.repository == "acme/checkout-api" and change.service.name == "checkout-api"
+    assert (
+        change.commit_sha == SHA and change.repository == "acme/checkout-api" and change.service.name == "checkout-api"
+    )
 
 
 def test_a_finalized_build_updates_the_same_change_with_result_and_duration(client, conn):
@@ -49,7 +51,10 @@ def test_a_finalized_build_updates_the_same_change_with_result_and_duration(clie
     assert send(client, conn, "build_finalized").status_code == 202
     change = drain_and_get("jenkins", "checkout-api-deploy#318")
     assert change.status == "succeeded" and change.details["duration_seconds"] == 184
-    assert change.details["phase"] == "FINALIZED" and change.details["files"] == ["config/timeouts.yaml", "src/checkout/client.py"]
+    assert change.details["phase"] == "FINALIZED" and change.details["files"] == [
+        "config/timeouts.yaml",
+        "src/checkout/client.py",
+    ]
     assert change.actor == "Dana Kim" and Change.objects.filter(source="jenkins").count() == 1
 
 
@@ -83,9 +88,16 @@ def test_the_same_phase_of_the_same_build_is_a_duplicate(client, conn):
     assert send(client, conn, "build_started").status_code == 202
 
 
-@pytest.mark.parametrize("mutate", [lambda p: p.pop("name"), lambda p: p["build"].pop("number"),
-                                    lambda p: p["build"].update(number="318"), lambda p: p["build"].pop("status"),
-                                    lambda p: p["build"].update(timestamp=None)])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.pop("name"),
+        lambda p: p["build"].pop("number"),
+        lambda p: p["build"].update(number="318"),
+        lambda p: p["build"].pop("status"),
+        lambda p: p["build"].update(timestamp=None),
+    ],
+)
 def test_a_malformed_build_is_a_400(client, conn, mutate):
     payload = json.loads(fixture_bytes("jenkins", "build_finalized"))
     mutate(payload)

@@ -49,7 +49,11 @@ class FakeAuditLog:
                 one = re.fullmatch(r"/api/v2/auditlog/([0-9a-f]+)", parts.path)
                 if one:
                     found = [e for e in fake.entries if e["_id"] == one.group(1)]
-                    return self._send(200, found[0]) if found else self._send(404, {"code": "not_found", "message": "Not Found"})
+                    return (
+                        self._send(200, found[0])
+                        if found
+                        else self._send(404, {"code": "not_found", "message": "Not Found"})
+                    )
                 if parts.path != "/api/v2/auditlog":
                     return self._send(404, {"code": "not_found", "message": "Not Found"})
                 limit = int(query.get("limit", 10))
@@ -58,10 +62,16 @@ class FakeAuditLog:
                 before, after = int(query.get("before", 10**15)), int(query.get("after", 0))
                 matching = sorted((e for e in fake.entries if after < e["date"] < before), key=lambda e: -e["date"])
                 page = matching[:limit]
-                items = [{k: v for k, v in e.items() if k not in {"delta", "previousVersion", "currentVersion"}} for e in page]
+                items = [
+                    {k: v for k, v in e.items() if k not in {"delta", "previousVersion", "currentVersion"}}
+                    for e in page
+                ]
                 links: dict[str, Any] = {"self": {"href": self.path, "type": "application/json"}}
                 if len(matching) > limit:
-                    links["next"] = {"href": f"/api/v2/auditlog?before={page[-1]['date']}&limit={limit}&after={after}", "type": "application/json"}
+                    links["next"] = {
+                        "href": f"/api/v2/auditlog?before={page[-1]['date']}&limit={limit}&after={after}",
+                        "type": "application/json",
+                    }
                 self._send(200, {"items": items, "_links": links, "totalCount": len(matching)})
 
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -96,8 +106,9 @@ def fake():
 
 @pytest.fixture
 def conn(connection_factory, fake):
-    return connection_factory("launchdarkly", clear={"signing_secret": "ld-secret", "api_token": TOKEN},
-                              config={"api_url": fake.url})
+    return connection_factory(
+        "launchdarkly", clear={"signing_secret": "ld-secret", "api_token": TOKEN}, config={"api_url": fake.url}
+    )
 
 
 def poll(conn, now=NOW):
@@ -115,7 +126,9 @@ def test_a_poll_pages_through_the_log_and_fetches_each_flag_entry_in_full(conn, 
     assert summary["records"] == 45 and summary["pages"] == 3
     assert Change.objects.filter(source="launchdarkly").count() == 45
     change = Change.objects.get(external_id=ids[0])
-    assert change.diff == [{"path": "environments.production.on", "before": False, "after": True}]  # from the full entry
+    assert change.diff == [
+        {"path": "environments.production.on", "before": False, "after": True}
+    ]  # from the full entry
     assert all("limit=20" in p for p in fake.requests if p.startswith("/api/v2/auditlog?"))
     assert state(conn) == {"after": NOW_MS - 60_000}
 

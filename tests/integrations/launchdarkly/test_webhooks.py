@@ -31,8 +31,9 @@ def test_the_shared_test_vector_verifies():
         def get(self, name):
             return "ld-secret"
 
-    LaunchDarklyIntegration().verify({"X-LD-Signature": "606c299b957b6e38d4fbb376844d47afc6bfa7a1ece9a30ae9eb2958cc49e11b"},
-                                     body, Secrets())
+    LaunchDarklyIntegration().verify(
+        {"X-LD-Signature": "606c299b957b6e38d4fbb376844d47afc6bfa7a1ece9a30ae9eb2958cc49e11b"}, body, Secrets()
+    )
 
 
 def test_a_flag_turned_on_is_a_flag_change_with_before_and_after(client, conn):
@@ -95,8 +96,12 @@ def test_a_member_entry_is_stored_as_ignored(client, conn):
 @pytest.mark.parametrize("how", ["wrong secret", "truncated", "other body", "missing", "prefixed"])
 def test_a_bad_or_missing_signature_is_rejected(client, conn, how):
     body = fixture_bytes("launchdarkly", "flag_updated_on")
-    signature = {"wrong secret": hmac_hex("pd-secret", body), "truncated": hmac_hex(SECRET, body)[:-1],
-                 "other body": hmac_hex(SECRET, body[:-1]), "prefixed": "sha256=" + hmac_hex(SECRET, body)}.get(how)
+    signature = {
+        "wrong secret": hmac_hex("pd-secret", body),
+        "truncated": hmac_hex(SECRET, body)[:-1],
+        "other body": hmac_hex(SECRET, body[:-1]),
+        "prefixed": "sha256=" + hmac_hex(SECRET, body),
+    }.get(how)
     headers = {"HTTP_X_LD_SIGNATURE": signature} if signature else {}
     assert post(client, conn, body, **headers).status_code == 401
     assert Delivery.objects.count() == 0
@@ -108,10 +113,16 @@ def test_a_replayed_entry_is_a_duplicate(client, conn):
     assert send(client, conn, body).status_code == 200
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda e: e.pop("_id"), lambda e: e.pop("accesses"), lambda e: e.update(accesses=[]),
-    lambda e: e.update(date="yesterday"), lambda e: e.update(accesses=[{"action": "updateOn", "resource": "proj/web-store:env/production"}]),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e.pop("_id"),
+        lambda e: e.pop("accesses"),
+        lambda e: e.update(accesses=[]),
+        lambda e: e.update(date="yesterday"),
+        lambda e: e.update(accesses=[{"action": "updateOn", "resource": "proj/web-store:env/production"}]),
+    ],
+)
 def test_a_malformed_flag_entry_is_a_400(client, conn, mutate):
     entry = json.loads(fixture_bytes("launchdarkly", "flag_updated_on"))
     mutate(entry)

@@ -84,6 +84,8 @@ def parse_sync(payload: Any, config: Mapping[str, Any]) -> list[Record]:
         "sync_status": str(payload.get("syncStatus") or ""),
         "repo_url": repo_url,
         "message": str(payload.get("message") or "")[:1000],
+        # a retried sync of the same revision starts later; within one operation, Running comes first
+        "_order": [started.isoformat(), 0 if phase == "Running" else 1],
     }
     if ended is not None:
         details["duration_seconds"] = max(0, int((ended - started).total_seconds()))

@@ -155,8 +155,12 @@ def deployment_change(repository: str, deployment: Mapping[str, Any], status: Ma
     if state not in DEPLOY_STATUS:
         raise ParseError(f"unknown deployment state {state!r}")
     ended: datetime | None = None
-    if status is not None and DEPLOY_STATUS[state] in {"succeeded", "failed"}:
-        ended = parse_time(require(status, "created_at"), "deployment_status.created_at")
+    order: list[Any] = [0, ""]  # the deployment itself comes before any of its statuses
+    if status is not None:
+        status_at = parse_time(require(status, "created_at"), "deployment_status.created_at")
+        order = [1, status_at.isoformat()]
+        if DEPLOY_STATUS[state] in {"succeeded", "failed"}:
+            ended = status_at
     links = [{"title": "Deployment statuses", "url": str(deployment.get("statuses_url") or "")}]
     if status is not None:
         for name in ("log_url", "environment_url", "target_url"):
@@ -182,6 +186,7 @@ def deployment_change(repository: str, deployment: Mapping[str, Any], status: Ma
             "state": state,
             "description": str((status or deployment).get("description") or "")[:500],
             "production_environment": bool(deployment.get("production_environment")),
+            "_order": order,  # deliveries can arrive out of order: an older state never overwrites a newer one
         },
         links=tuple(link for link in links if link["url"]),
         commit_sha=sha,
@@ -214,6 +219,9 @@ def workflow_run_change(repository: str, run: Mapping[str, Any]) -> ChangeRecord
         details["duration_seconds"] = max(0, int((ended - started).total_seconds()))
     else:
         ours = "in_progress"
+    rank = {"completed": 2, "in_progress": 1}.get(status, 0)
+    updated = parse_time(require(run, "updated_at"), "workflow_run.updated_at").isoformat()
+    details["_order"] = [run.get("run_attempt") or 1, rank, updated]
     title = str(run.get("display_title") or run["name"])
     return ChangeRecord(
         source=SOURCE,

@@ -28,6 +28,7 @@ from integrations.base import (
 )
 from integrations.gitref import commit_sha, repository_from_url
 
+PHASE_ORDER = {"QUEUED": 0, "STARTED": 1, "COMPLETED": 2, "FINALIZED": 3}
 #: Jenkins ``Result`` → our status; FINALIZED comes after post-build steps, so it has the last word.
 RESULT = {
     "SUCCESS": "succeeded",
@@ -91,6 +92,7 @@ def parse_build(payload: Any, config: Mapping[str, Any]) -> list[Record]:
                 "job": job,
                 "number": number,
                 "phase": phase,
+                "_order": [PHASE_ORDER.get(phase, 0)],  # the plugin posts asynchronously: STARTED may come late
                 "result": build.get("status"),
                 "branch": branch,
                 "duration_seconds": duration,

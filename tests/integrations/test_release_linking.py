@@ -84,3 +84,62 @@ def test_a_push_a_jenkins_build_an_argo_sync_and_a_deploy_of_one_commit_are_link
         ("kubernetes", "deploy"),
     ]
     assert Change.objects.get(source="argocd", commit_sha=OTHER).release_key == OTHER[:7]
+
+
+def _drain_after(client, conn, body: bytes, **headers: str) -> None:
+    assert post(client, conn, body, **headers).status_code == 202
+    pipeline.drain()
+
+
+def test_a_late_older_update_never_overwrites_a_newer_state(client, connection_factory, redis_client):
+    gh = connection_factory("github", clear={"webhook_secret": "gh"})
+    jenkins = connection_factory("jenkins", hashed={"token": "jk"})
+    argo = connection_factory("argocd", hashed={"token": "ar"})
+
+    def github(event: str, name: str) -> None:
+        body = json.dumps(fixture("github", name)).encode()
+        _drain_after(
+            client,
+            gh,
+            body,
+            HTTP_X_GITHUB_EVENT=event,
+            HTTP_X_GITHUB_DELIVERY=new_delivery_id(),
+            HTTP_X_HUB_SIGNATURE_256="sha256=" + hmac_hex("gh", body),
+        )
+
+    github("deployment_status", "deployment_status_success")
+    github("deployment", "deployment")  # the creation event arrives after its success status
+    github("workflow_run", "workflow_run_completed")
+    github("workflow_run", "workflow_run_in_progress")
+    _drain_after(
+        client, jenkins, json.dumps(fixture("jenkins", "build_finalized")).encode(), HTTP_X_CHANGETRACK_TOKEN="jk"
+    )
+    _drain_after(
+        client, jenkins, json.dumps(fixture("jenkins", "build_started")).encode(), HTTP_X_CHANGETRACK_TOKEN="jk"
+    )
+    _drain_after(
+        client, argo, json.dumps(fixture("argocd", "sync_succeeded_healthy")).encode(), HTTP_X_CHANGETRACK_TOKEN="ar"
+    )
+    _drain_after(client, argo, json.dumps(fixture("argocd", "sync_running")).encode(), HTTP_X_CHANGETRACK_TOKEN="ar")
+    statuses = dict(Change.objects.filter(kind__in=["deploy", "ci"]).values_list("external_id", "status"))
+    assert statuses == {
+        "deployment:acme/checkout-api:1502938475": "succeeded",
+        "run:acme/checkout-api:11012345678": "succeeded",
+        "checkout-api-deploy#318": "succeeded",
+        "checkout-api-prod@4c7e91b2d0f3a5c6e8b9a1d2f3e4c5b6a7d8e9f0": "succeeded",
+    }
+
+
+def test_a_retried_argo_sync_of_the_same_revision_moves_the_change_again(client, connection_factory, redis_client):
+    argo = connection_factory("argocd", hashed={"token": "ar"})
+    failed = {**fixture("argocd", "sync_failed")}
+    _drain_after(client, argo, json.dumps(failed).encode(), HTTP_X_CHANGETRACK_TOKEN="ar")
+    retry = {
+        **failed,
+        "operationPhase": "Running",
+        "healthStatus": "Progressing",
+        "startedAt": "2024-09-23T20:10:00Z",
+        "finishedAt": "",
+    }
+    _drain_after(client, argo, json.dumps(retry).encode(), HTTP_X_CHANGETRACK_TOKEN="ar")
+    assert Change.objects.get(source="argocd").status == "in_progress"

@@ -50,6 +50,10 @@ def _login(user: Any) -> str:
     return user["login"] if isinstance(user, Mapping) and isinstance(user.get("login"), str) else ""
 
 
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def push_commit(commit: Mapping[str, Any]) -> dict[str, Any]:
     """One commit of a push payload, trimmed to what the change page shows."""
     author = require(commit, "author")
@@ -59,7 +63,7 @@ def push_commit(commit: Mapping[str, Any]) -> dict[str, Any]:
         "author": str(author.get("username") or author.get("name") or "") if isinstance(author, Mapping) else "",
         "timestamp": str(require(commit, "timestamp")),
         "url": str(commit.get("url") or ""),
-        "files": [*commit.get("added", []), *commit.get("modified", []), *commit.get("removed", [])][:50],
+        "files": [f for k in ("added", "modified", "removed") for f in _strings(commit.get(k))][:50],
     }
 
 

@@ -29,6 +29,15 @@ RISKY_ACTIONS = {
 }
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """Flag versions are informational (the diff): a part of the wrong type reads as absent, not as a crash."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def parse_resource(resource: str) -> dict[str, str]:
     """``proj/web-store:env/production:flag/new-checkout`` → {proj: web-store, env: production, flag: new-checkout}.
     A segment may carry a tag list after ``;`` (``flag/key;tag1,tag2``), which is dropped."""
@@ -42,7 +51,7 @@ def parse_resource(resource: str) -> dict[str, str]:
 
 def _variation_names(flag: Mapping[str, Any]) -> list[str]:
     names: list[str] = []
-    for i, v in enumerate(flag.get("variations") or []):
+    for i, v in enumerate(_list(flag.get("variations"))):
         label = v.get("name") if isinstance(v, Mapping) else None
         names.append(str(label) if label else (repr(v.get("value")) if isinstance(v, Mapping) else str(i)))
     return names
@@ -63,7 +72,9 @@ def _readable(value: Any, names: list[str]) -> Any:
                 if isinstance(item, Mapping) and isinstance(item.get("variation"), int):
                     index = item["variation"]
                     name = names[index] if 0 <= index < len(names) else str(index)
-                    pct[name] = round(float(item.get("weight") or 0) / 1000, 3)
+                    weight = item.get("weight")
+                    ok = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+                    pct[name] = round(float(weight) / 1000, 3) if ok else 0.0
             out["rollout"] = {
                 "percentages": pct,
                 **({"bucketBy": rollout["bucketBy"]} if rollout.get("bucketBy") else {}),
@@ -76,13 +87,12 @@ def _readable(value: Any, names: list[str]) -> Any:
 
 def flag_diff(before: Any, after: Any, env: str) -> list[dict[str, Any]]:
     """Paths that differ between the two flag versions, for ``env`` (or flag-wide when env is empty)."""
-    before = before if isinstance(before, Mapping) else {}
-    after = after if isinstance(after, Mapping) else {}
+    before, after = _mapping(before), _mapping(after)
     names = _variation_names(after) or _variation_names(before)
     diff: list[dict[str, Any]] = []
     if env:
-        b_env = (before.get("environments") or {}).get(env) or {}
-        a_env = (after.get("environments") or {}).get(env) or {}
+        b_env = _mapping(_mapping(before.get("environments")).get(env))
+        a_env = _mapping(_mapping(after.get("environments")).get(env))
         for name in ENV_FIELDS:
             b, a = b_env.get(name), a_env.get(name)
             if b != a:
@@ -125,11 +135,7 @@ def flag_change(entry: Any) -> ChangeRecord:
     action = require_str(accesses, 0, "action")
     current = entry.get("currentVersion")
     previous = entry.get("previousVersion")
-    tags = (
-        [str(t) for t in (current or previous or {}).get("tags") or []]
-        if isinstance(current or previous, Mapping)
-        else []
-    )
+    tags = [t for t in _list(_mapping(current or previous).get("tags")) if isinstance(t, str) and t]
     keys = (("flag", flag_key), *(("flag_tag", t) for t in tags))
     verb = str(entry.get("titleVerb") or entry.get("shortDescription") or action)
     who = actor(entry)

@@ -122,7 +122,10 @@ def poll_audit_log(
             reached = not items
             for item in items:
                 date = item.get("date") if isinstance(item, dict) else None
-                if not isinstance(date, int) or date <= watermark:
+                if not isinstance(date, int):
+                    result.skipped.append(f"an item without an integer date: {str(item)[:80]}")
+                    continue
+                if date <= watermark:
                     reached = True
                     break
                 newest = max(newest, date)
@@ -132,12 +135,19 @@ def poll_audit_log(
                         result.records.append(flag_change(entry))
                     except ParseError as exc:  # one odd entry must not stall the watermark forever
                         result.skipped.append(f"{item['_id']}: {exc}")
-            nxt = ((page.get("_links") or {}).get("next") or {}).get("href")
-            if reached or not nxt:
+            links = page.get("_links") if isinstance(page.get("_links"), dict) else {}
+            nxt_link = links.get("next") if isinstance(links, dict) else None
+            nxt = nxt_link.get("href") if isinstance(nxt_link, dict) else None
+            if reached or (not nxt and len(items) < PAGE_LIMIT):
                 url = None
                 result.newest = newest
-            else:
+            elif nxt:
                 url, params = urljoin(base + "/", nxt), None
+            else:  # a full page without a next link: continue before the oldest entry seen (the documented fallback)
+                oldest = min(i["date"] for i in items if isinstance(i, dict) and isinstance(i.get("date"), int))
+                url, params = f"{base}/api/v2/auditlog", {"limit": PAGE_LIMIT, "before": oldest, "after": watermark}
+                if spec:
+                    params["spec"] = spec
     except RateLimited as exc:
         result.resume_after, result.error = exc.resume_after, str(exc)
     except (ParseError, KeyError) as exc:

@@ -73,8 +73,9 @@ def _readable(value: Any, names: list[str]) -> Any:
                     index = item["variation"]
                     name = names[index] if 0 <= index < len(names) else str(index)
                     weight = item.get("weight")
-                    ok = isinstance(weight, (int, float)) and not isinstance(weight, bool)
-                    pct[name] = round(float(weight) / 1000, 3) if ok else 0.0
+                    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                        weight = 0
+                    pct[name] = round(float(weight) / 1000, 3)
             out["rollout"] = {
                 "percentages": pct,
                 **({"bucketBy": rollout["bucketBy"]} if rollout.get("bucketBy") else {}),

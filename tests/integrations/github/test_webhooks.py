@@ -201,3 +201,18 @@ def test_a_delivery_without_an_event_header_is_a_400(client, conn):
         HTTP_X_HUB_SIGNATURE_256="sha256=" + hmac_hex(SECRET, body),
     )
     assert response.status_code == 400
+
+
+def test_a_deployment_of_a_repository_running_in_two_clusters_maps_by_environment(client, conn):
+    from changetrack.models import Cluster
+
+    prod = Cluster.objects.create(name="prod-us", env="prod,production")
+    staging = Cluster.objects.create(name="staging", env="staging")
+    in_prod = Service.objects.create(
+        cluster=prod, namespace="payments", name="checkout-api", repository="acme/checkout-api"
+    )
+    Service.objects.create(cluster=staging, namespace="payments", name="checkout-api", repository="acme/checkout-api")
+    send(client, conn, "deployment", fixture_bytes("github", "deployment"))
+    send(client, conn, "push", fixture_bytes("github", "push"))
+    assert drain_and_get("github", "deployment:acme/checkout-api:1502938475").service == in_prod
+    assert Change.objects.get(kind="commit").service is None  # a push has no environment: not guessed

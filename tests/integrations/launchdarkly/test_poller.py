@@ -30,6 +30,7 @@ class FakeAuditLog:
         self.entries: list[dict[str, Any]] = []
         self.failures: list[list[Any]] = []  # [pattern, status, headers, times]
         self.requests: list[str] = []
+        self.omit_next = False
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,7 +68,7 @@ class FakeAuditLog:
                     for e in page
                 ]
                 links: dict[str, Any] = {"self": {"href": self.path, "type": "application/json"}}
-                if len(matching) > limit:
+                if len(matching) > limit and not fake.omit_next:
                     links["next"] = {
                         "href": f"/api/v2/auditlog?before={page[-1]['date']}&limit={limit}&after={after}",
                         "type": "application/json",
@@ -190,3 +191,11 @@ def test_an_odd_entry_is_skipped_and_does_not_stall_the_poll(conn, fake):
     summary = poll(conn)
     assert summary["records"] == 1 and summary["skipped"][0].startswith(odd)
     assert Change.objects.filter(external_id=good).exists() and state(conn)["after"] == NOW_MS - 60_000
+
+
+def test_without_a_next_link_a_full_page_continues_before_its_oldest_entry(conn, fake):
+    fake.omit_next = True
+    ids = [fake.add(n, NOW_MS - n * 60_000) for n in range(1, 26)]
+    summary = poll(conn)
+    assert summary["records"] == 25 and summary["pages"] == 2
+    assert set(Change.objects.values_list("external_id", flat=True)) == set(ids)

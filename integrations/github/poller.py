@@ -149,6 +149,15 @@ def _commit_dict(c: Any) -> dict[str, Any]:
     }
 
 
+def _add(out: list[ChangeRecord], build: Any, *args: Any) -> None:
+    """Append ``build(*args)``; an object GitHub returned in an unexpected shape is logged and skipped, so one
+    odd run or deployment cannot hold the repository's watermark back forever."""
+    try:
+        out.append(build(*args))
+    except ParseError as exc:
+        logger.warning("github.poll.skipped", extra={"builder": build.__name__, "error": str(exc)})
+
+
 def poll_commits(repo: Any, branch: str, since: datetime, known: set[str]) -> list[ChangeRecord]:
     """New commits on ``branch`` since ``since`` (minus those already stored) as one change keyed on the newest."""
     found: list[dict[str, Any]] = []
@@ -156,7 +165,10 @@ def poll_commits(repo: Any, branch: str, since: datetime, known: set[str]) -> li
         if len(found) >= MAX_COMMITS_PER_POLL:
             break
         if c.sha not in known:
-            found.append(records.rest_commit(_commit_dict(c)))
+            try:
+                found.append(records.rest_commit(_commit_dict(c)))
+            except ParseError as exc:
+                logger.warning("github.poll.skipped", extra={"builder": "rest_commit", "error": str(exc)})
     if not found:
         return []
     found.reverse()  # the API lists newest first; a change lists oldest first, like a push
@@ -170,20 +182,20 @@ def poll_pulls(repo: Any, branch: str, since: datetime) -> list[ChangeRecord]:
             break  # sorted by update time: everything after is older
         if pr.merged_at is None:
             continue
-        out.append(
-            records.pull_request_change(
-                repo.full_name,
-                {
-                    "number": pr.number,
-                    "merged_at": _iso(pr.merged_at),
-                    "merge_commit_sha": pr.merge_commit_sha,
-                    "title": pr.title,
-                    "base": {"ref": pr.base.ref},
-                    "head": {"ref": pr.head.ref},
-                    "user": _login(pr.user),
-                    "html_url": pr.html_url,
-                },
-            )
+        _add(
+            out,
+            records.pull_request_change,
+            repo.full_name,
+            {
+                "number": pr.number,
+                "merged_at": _iso(pr.merged_at),
+                "merge_commit_sha": pr.merge_commit_sha,
+                "title": pr.title,
+                "base": {"ref": pr.base.ref},
+                "head": {"ref": pr.head.ref},
+                "user": _login(pr.user),
+                "html_url": pr.html_url,
+            },
         )
     return out
 
@@ -194,27 +206,27 @@ def poll_runs(repo: Any, since: datetime) -> list[ChangeRecord]:
     for run in repo.get_workflow_runs(created=created):
         if run.event in {"pull_request", "pull_request_target", "merge_group"}:
             continue
-        out.append(
-            records.workflow_run_change(
-                repo.full_name,
-                {
-                    "id": run.id,
-                    "name": run.name,
-                    "display_title": run.display_title,
-                    "run_number": run.run_number,
-                    "run_attempt": run.run_attempt,
-                    "event": run.event,
-                    "status": run.status,
-                    "conclusion": run.conclusion,
-                    "head_sha": run.head_sha,
-                    "head_branch": run.head_branch,
-                    "html_url": run.html_url,
-                    "created_at": _iso(run.created_at),
-                    "updated_at": _iso(run.updated_at),
-                    "run_started_at": _iso(run.run_started_at),
-                    "actor": _login(run.actor),
-                },
-            )
+        _add(
+            out,
+            records.workflow_run_change,
+            repo.full_name,
+            {
+                "id": run.id,
+                "name": run.name,
+                "display_title": run.display_title,
+                "run_number": run.run_number,
+                "run_attempt": run.run_attempt,
+                "event": run.event,
+                "status": run.status,
+                "conclusion": run.conclusion,
+                "head_sha": run.head_sha,
+                "head_branch": run.head_branch,
+                "html_url": run.html_url,
+                "created_at": _iso(run.created_at),
+                "updated_at": _iso(run.updated_at),
+                "run_started_at": _iso(run.run_started_at),
+                "actor": _login(run.actor),
+            },
         )
     return out
 
@@ -247,7 +259,7 @@ def poll_deployments(repo: Any, since: datetime) -> list[ChangeRecord]:
                 "target_url": s.target_url,
             }
             break
-        out.append(records.deployment_change(repo.full_name, deployment, status))
+        _add(out, records.deployment_change, repo.full_name, deployment, status)
     return out
 
 

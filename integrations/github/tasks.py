@@ -6,7 +6,6 @@ and store records through ``store_records`` like every other source.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,28 +16,14 @@ from django.db.models import Q
 from github import GithubException
 
 from changetrack.ingest.store import _lock, store_records
-from changetrack.models import Change, Connection, Service, ServiceAlias, Watermark
+from changetrack.models import Change, Connection, Service, ServiceAlias
 from integrations.github import poller
+from integrations.polling import load_state, save_state, single_run
 
 logger = logging.getLogger(__name__)
 
 FIRST_POLL_LOOKBACK = timedelta(days=1)
 RANGE_SWEEP_WINDOW = timedelta(days=1)
-
-
-def _state(key: str) -> dict[str, Any]:
-    row = Watermark.objects.filter(key=key).first()
-    if row is None or not row.value:
-        return {}
-    try:
-        value = json.loads(row.value)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _save_state(key: str, value: dict[str, Any]) -> None:
-    Watermark.objects.update_or_create(key=key, defaults={"value": json.dumps(value)})
 
 
 def _time(value: Any) -> datetime | None:
@@ -76,14 +61,14 @@ def poll_connection(conn: Connection, now: datetime | None = None, **client_opti
     if not token:
         return {"skipped": "no token"}
     conn_key = f"github:{conn.pk}"
-    resume = _time(_state(conn_key).get("resume_after"))
+    resume = _time(load_state(conn_key).get("resume_after"))
     if resume and resume > now:
         return {"skipped": "rate limited", "resume_after": resume.isoformat()}
     gh = poller.client(token, str(conn.config.get("api_url") or ""), **client_options)
     summary: dict[str, Any] = {"repositories": 0, "records": 0, "errors": {}}
     for full_name in repositories(conn):
         key = f"{conn_key}:{full_name}"
-        state = _state(key)
+        state = load_state(key)
         since = _time(state.get("since")) or now - FIRST_POLL_LOOKBACK
         result = poller.poll_repository(gh, full_name, since, _known_shas(full_name, since), now=now)
         if result.records:
@@ -91,11 +76,11 @@ def poll_connection(conn: Connection, now: datetime | None = None, **client_opti
         summary["repositories"] += 1
         summary["records"] += len(result.records)
         if result.polled_until is not None:
-            _save_state(key, {"since": result.polled_until.isoformat()})
+            save_state(key, {"since": result.polled_until.isoformat()})
         elif result.error:
             summary["errors"][full_name] = result.error
         if result.resume_after is not None:
-            _save_state(conn_key, {"resume_after": result.resume_after.isoformat()})
+            save_state(conn_key, {"resume_after": result.resume_after.isoformat()})
             summary["resume_after"] = result.resume_after.isoformat()
             break  # the limit is the token's: the other repositories would hit it too
     return summary
@@ -106,7 +91,8 @@ def poll_github() -> dict[str, Any]:
     """Beat entry: poll every enabled GitHub connection that has an API token."""
     out: dict[str, Any] = {}
     for conn in Connection.objects.filter(integration="github", enabled=True):
-        out[str(conn.pk)] = poll_connection(conn)
+        with single_run(f"github:{conn.pk}") as mine:
+            out[str(conn.pk)] = poll_connection(conn) if mine else {"skipped": "a poll is already running"}
         logger.info(
             "github.poll.done",
             extra={"connection": str(conn.pk), **{k: v for k, v in out[str(conn.pk)].items() if k != "errors"}},

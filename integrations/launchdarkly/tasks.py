@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,20 +9,12 @@ from typing import Any
 from celery import shared_task
 
 from changetrack.ingest.store import store_records
-from changetrack.models import Connection, Watermark
+from changetrack.models import Connection
 from integrations.launchdarkly import poller
+from integrations.polling import load_state, save_state, single_run
 
 logger = logging.getLogger(__name__)
 FIRST_POLL_LOOKBACK = timedelta(days=1)
-
-
-def _state(key: str) -> dict[str, Any]:
-    row = Watermark.objects.filter(key=key).first()
-    try:
-        value = json.loads(row.value) if row and row.value else {}
-    except ValueError:
-        value = {}
-    return value if isinstance(value, dict) else {}
 
 
 def poll_connection(conn: Connection, now: datetime | None = None, **session_options: Any) -> dict[str, Any]:
@@ -34,7 +25,7 @@ def poll_connection(conn: Connection, now: datetime | None = None, **session_opt
     if not token:
         return {"skipped": "no token"}
     key = f"launchdarkly:{conn.pk}"
-    state = _state(key)
+    state = load_state(key)
     resume = state.get("resume_after")
     if isinstance(resume, str) and datetime.fromisoformat(resume) > now:
         return {"skipped": "rate limited", "resume_after": resume}
@@ -53,7 +44,7 @@ def poll_connection(conn: Connection, now: datetime | None = None, **session_opt
     new_state: dict[str, Any] = {"after": result.newest if result.newest is not None else after}
     if result.resume_after is not None:
         new_state["resume_after"] = result.resume_after.isoformat()
-    Watermark.objects.update_or_create(key=key, defaults={"value": json.dumps(new_state)})
+    save_state(key, new_state)
     summary: dict[str, Any] = {"records": len(result.records), "pages": result.pages, "skipped": result.skipped}
     if result.error:
         summary["error"] = result.error
@@ -67,7 +58,8 @@ def poll_launchdarkly() -> dict[str, Any]:
     """Beat entry: poll every enabled LaunchDarkly connection that has an API token."""
     out: dict[str, Any] = {}
     for conn in Connection.objects.filter(integration="launchdarkly", enabled=True):
-        out[str(conn.pk)] = poll_connection(conn)
+        with single_run(f"launchdarkly:{conn.pk}") as mine:
+            out[str(conn.pk)] = poll_connection(conn) if mine else {"skipped": "a poll is already running"}
         logger.info(
             "launchdarkly.poll.done", extra={"connection": str(conn.pk), "records": out[str(conn.pk)].get("records", 0)}
         )

@@ -393,3 +393,22 @@ def test_the_beat_tasks_poll_and_attach_ranges_through_a_real_worker(celery_work
     attach_pending_commit_ranges.delay()
     attached = _wait_for(lambda: Change.objects.get(pk=change_id).details.get("commit_range"))
     assert [c["sha"] for c in attached["commits"]] == [sha(2), sha(3)]
+
+
+def test_an_odd_run_is_skipped_and_the_watermark_still_moves(conn, fake):
+    fake.repos[REPO]["runs"].append(run(7003, NOW - timedelta(minutes=5), status="completed", conclusion=None))
+    summary = poll(conn)
+    assert not summary["errors"] and Change.objects.filter(external_id=f"run:{REPO}:7001").exists()
+    assert not Change.objects.filter(external_id=f"run:{REPO}:7003").exists()
+    assert watermark(conn) == {"since": NOW.isoformat()}
+
+
+def test_a_poll_already_running_for_a_connection_is_not_started_twice(conn, fake, redis_client):
+    from integrations.github.tasks import poll_github
+    from integrations.polling import single_run
+
+    with single_run(f"github:{conn.pk}") as first:
+        assert first
+        assert poll_github.apply().get() == {str(conn.pk): {"skipped": "a poll is already running"}}
+    assert fake.requests == []
+    assert poll_github.apply().get()[str(conn.pk)]["repositories"] == 1

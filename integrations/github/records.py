@@ -111,6 +111,7 @@ def commits_change(
         service=hint(repository),
         actor=actor or head["author"],
         status="succeeded",
+        severity="warning" if forced else "info",  # history of the default branch was rewritten
         details=details,
         links=links,
         commit_sha=head["sha"],

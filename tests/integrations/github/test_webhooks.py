@@ -216,3 +216,11 @@ def test_a_deployment_of_a_repository_running_in_two_clusters_maps_by_environmen
     send(client, conn, "push", fixture_bytes("github", "push"))
     assert drain_and_get("github", "deployment:acme/checkout-api:1502938475").service == in_prod
     assert Change.objects.get(kind="commit").service is None  # a push has no environment: not guessed
+
+
+def test_a_forced_push_to_the_default_branch_is_flagged(client, conn):
+    payload = json.loads(fixture_bytes("github", "push"))
+    payload["forced"] = True
+    send(client, conn, "push", json.dumps(payload).encode())
+    change = drain_and_get("github", f"commits:acme/checkout-api:{SHA}")
+    assert change.severity == "warning" and change.details["forced"] is True

@@ -75,6 +75,10 @@ def parse_deployment(payload: Any, config: Mapping[str, Any]) -> list[Record]:
 
 
 def parse_deployment_status(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    # GitHub marks earlier successful deployments inactive when a newer one succeeds: that says nothing new
+    # about this deployment, and must not hide that it succeeded.
+    if require_str(payload, "deployment_status", "state") == "inactive":
+        raise UnsupportedEvent("deployment superseded (inactive)")
     return [
         records.deployment_change(
             _repository(payload), require(payload, "deployment"), require(payload, "deployment_status")

@@ -249,7 +249,9 @@ def poll_deployments(repo: Any, since: datetime) -> list[ChangeRecord]:
             "production_environment": dep.production_environment,
         }
         status = None
-        for s in dep.get_statuses():  # newest first: the first is the current state
+        for s in dep.get_statuses():  # newest first: the first one that is not "inactive" (superseded) is the state
+            if s.state == "inactive":
+                continue
             status = {
                 "state": s.state,
                 "created_at": _iso(s.created_at),

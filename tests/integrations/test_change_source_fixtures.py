@@ -23,6 +23,7 @@ SLUGS = ("github", "launchdarkly", "jenkins", "argocd")
 GITHUB_EVENTS = ("deployment_status", "deployment", "pull_request", "workflow_run", "check_suite", "push", "ping")
 UNSUPPORTED = {
     "github/push_tag",
+    "github/deployment_status_inactive",
     "github/pull_request_opened",
     "github/workflow_run_pull_request",
     "github/check_suite_completed",

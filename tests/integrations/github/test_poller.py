@@ -123,6 +123,15 @@ def fake():
         repo["statuses"] = {
             55: [
                 {
+                    "id": 3,
+                    "state": "inactive",
+                    "created_at": iso(NOW - timedelta(minutes=2)),
+                    "description": "",
+                    "log_url": "",
+                    "environment_url": "",
+                    "target_url": "",
+                },
+                {
                     "id": 2,
                     "state": "success",
                     "created_at": iso(NOW - timedelta(minutes=12)),

@@ -224,3 +224,11 @@ def test_a_forced_push_to_the_default_branch_is_flagged(client, conn):
     send(client, conn, "push", json.dumps(payload).encode())
     change = drain_and_get("github", f"commits:acme/checkout-api:{SHA}")
     assert change.severity == "warning" and change.details["forced"] is True
+
+
+def test_a_deployment_made_inactive_by_a_newer_one_stays_succeeded(client, conn, service):
+    send(client, conn, "deployment_status", fixture_bytes("github", "deployment_status_success"))
+    pipeline.drain()
+    response = send(client, conn, "deployment_status", fixture_bytes("github", "deployment_status_inactive"))
+    assert response.status_code == 202 and last_delivery().status == Delivery.Status.IGNORED
+    assert drain_and_get("github", "deployment:acme/checkout-api:1502938475").status == "succeeded"

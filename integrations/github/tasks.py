@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from github import GithubException
 
+from changetrack.ingest import pipeline
 from changetrack.ingest.store import _lock, store_records
 from changetrack.models import Change, Connection, Service, ServiceAlias
 from integrations.github import poller
@@ -72,7 +73,9 @@ def poll_connection(conn: Connection, now: datetime | None = None, **client_opti
         since = _time(state.get("since")) or now - FIRST_POLL_LOOKBACK
         result = poller.poll_repository(gh, full_name, since, _known_shas(full_name, since), now=now)
         if result.records:
-            store_records(result.records)
+            stored = store_records(result.records)
+            # polled changes are often late (a missed webhook): alerts they may explain get re-ranked
+            pipeline.after_store(set(), stored.late_changes)
         summary["repositories"] += 1
         summary["records"] += len(result.records)
         if result.polled_until is not None:

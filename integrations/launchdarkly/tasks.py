@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import shared_task
 
+from changetrack.ingest import pipeline
 from changetrack.ingest.store import store_records
 from changetrack.models import Connection
 from integrations.launchdarkly import poller
@@ -40,7 +41,8 @@ def poll_connection(conn: Connection, now: datetime | None = None, **session_opt
         now=now,
     )
     if result.records:
-        store_records(result.records)
+        stored = store_records(result.records)
+        pipeline.after_store(set(), stored.late_changes)  # late flag changes may explain open alerts
     new_state: dict[str, Any] = {"after": result.newest if result.newest is not None else after}
     if result.resume_after is not None:
         new_state["resume_after"] = result.resume_after.isoformat()

@@ -421,3 +421,31 @@ def test_a_poll_already_running_for_a_connection_is_not_started_twice(conn, fake
         assert poll_github.apply().get() == {str(conn.pk): {"skipped": "a poll is already running"}}
     assert fake.requests == []
     assert poll_github.apply().get()[str(conn.pk)]["repositories"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deploy_found_late_by_the_poller_becomes_a_suspect_of_an_open_alert(celery_worker, conn, fake):
+    from changetrack.models import Alert, Suspect
+    from integrations.base import AlertRecord
+
+    service = Service.objects.get(repository=REPO)
+    started = NOW - timedelta(minutes=8)  # after the deploy (15 min ago), before the poll
+    store_records(
+        [
+            AlertRecord(
+                source="datadog",
+                external_id="cycle-1",
+                title="checkout 5xx",
+                status="triggered",
+                occurred_at=started,
+                service=ServiceHint(name=service.name, namespace=service.namespace),
+            )
+        ]
+    )
+    alert = Alert.objects.get(external_id="cycle-1")
+    from integrations.github.tasks import poll_github
+
+    poll_github.delay()
+    deploy = _wait_for(lambda: Change.objects.filter(external_id=f"deployment:{REPO}:55").first())
+    assert deploy is not None
+    assert _wait_for(lambda: Suspect.objects.filter(alert=alert, change_id=deploy.pk).exists())

@@ -167,6 +167,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
     "remap-unmapped": {"task": "changetrack.ingest.tasks.remap_unmapped", "schedule": 3600.0},
     "poll-datadog-events": {"task": "changetrack.collect.tasks.poll_datadog_events", "schedule": 60.0},
+    "github-poll": {"task": "integrations.github.poll", "schedule": 300.0},
+    "github-commit-ranges": {"task": "integrations.github.attach_pending_commit_ranges", "schedule": 60.0},
+    "launchdarkly-poll": {"task": "integrations.launchdarkly.poll", "schedule": 300.0},
 }
 
 REST_FRAMEWORK = {

@@ -16,14 +16,29 @@ def get(slug: str) -> Integration | None:
 
 
 def _load() -> None:
+    # One line per integration: import inside the function so `integrations.base` stays import-cycle free.
+    from integrations.alertmanager import AlertmanagerIntegration
+    from integrations.argocd import ArgoCDIntegration
+    from integrations.datadog import DatadogIntegration
     from integrations.generic import GenericIntegration
+    from integrations.github import GitHubIntegration
+    from integrations.jenkins import JenkinsIntegration
+    from integrations.launchdarkly import LaunchDarklyIntegration
+    from integrations.opsgenie import OpsgenieIntegration
+    from integrations.pagerduty import PagerDutyIntegration
 
-    register(GenericIntegration())
-    # Vendor integrations register here, one line each.
-    from integrations.datadog import DatadogIntegration; register(DatadogIntegration())  # noqa: E702, I001
-    from integrations.pagerduty import PagerDutyIntegration; register(PagerDutyIntegration())  # noqa: E702, I001
-    from integrations.alertmanager import AlertmanagerIntegration; register(AlertmanagerIntegration())  # noqa: E702, I001
-    from integrations.opsgenie import OpsgenieIntegration; register(OpsgenieIntegration())  # noqa: E702, I001
+    for integration in (
+        GenericIntegration(),
+        GitHubIntegration(),
+        LaunchDarklyIntegration(),
+        JenkinsIntegration(),
+        ArgoCDIntegration(),
+        DatadogIntegration(),
+        PagerDutyIntegration(),
+        AlertmanagerIntegration(),
+        OpsgenieIntegration(),
+    ):
+        register(integration)
 
 
 _load()

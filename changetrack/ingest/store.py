@@ -8,7 +8,7 @@ partitioned, so a unique index on (source, external_id) alone is not available).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,9 +62,30 @@ def _lock(keys: Sequence[tuple[str, str]]) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [ids])
 
 
+#: details keys added after storage by enrichment tasks (GitHub commit ranges); a later update of the same change
+#: from its source (rollout progress) does not carry them, so it must not erase them
+ENRICHMENT_KEYS = ("commit_range",)
+
+
+def _is_stale(current: Any, incoming: Any) -> bool:
+    """True when ``incoming`` reports older progress than ``current`` (both carry ``details["_order"]``, a
+    sortable list a source sets when its updates can arrive out of order: a deployment after its status,
+    a Jenkins STARTED after FINALIZED). Sources without it keep "the last one stored wins"."""
+    a = current.get("_order") if isinstance(current, dict) else None
+    b = incoming.get("_order") if isinstance(incoming, Mapping) else None
+    if not isinstance(a, list) or not isinstance(b, list):
+        return False
+    try:
+        return bool(b < a)
+    except TypeError:  # shapes changed between versions of a source: do not guess
+        return False
+
+
 def release_key(sha: str) -> str:
+    """The first 7 hex chars of a commit SHA: Argo CD, Jenkins and image tags often carry only the short SHA
+    (``git rev-parse --short`` gives 7), and it must link to the full SHA GitHub reports."""
     sha = sha.strip().lower()
-    return sha[:12] if len(sha) >= 7 and all(c in "0123456789abcdef" for c in sha) else ""
+    return sha[:7] if len(sha) >= 7 and all(c in "0123456789abcdef" for c in sha) else ""
 
 
 def store_records(
@@ -124,16 +145,20 @@ def store_changes(
             existing[(row.source, row.external_id)] = row
     latest: dict[tuple[str, str], ChangeRecord] = {}
     for rec in records:
-        latest[(rec.source, rec.external_id)] = rec  # the last word of the batch wins
+        key = (rec.source, rec.external_id)
+        if key not in latest or not _is_stale(latest[key].details, rec.details):
+            latest[key] = rec  # the last word of the batch wins, unless it is older progress
     new_rows: dict[tuple[str, str], Change] = {}
     updated: list[Change] = []
     now = timezone.now()
     for key, rec in latest.items():
         service = resolver.resolve(rec.service, rec.source)
         if key in existing:
-            if update_existing:
+            if update_existing and not _is_stale(existing[key].details, rec.details):
                 row = existing[key]
                 fresh = _change_row(rec, service or row.service)
+                kept = {k: row.details[k] for k in ENRICHMENT_KEYS if k in (row.details or {}) and k not in fresh.details}
+                fresh.details = {**fresh.details, **kept}
                 for name in UPDATABLE_CHANGE_FIELDS:
                     setattr(row, name, getattr(fresh, name))
                 row.updated_at = now

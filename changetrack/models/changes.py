@@ -38,7 +38,7 @@ class Change(models.Model):
     """A change on a service's timeline.
 
     ``service`` is null when the source's hint matched no service (shown as "unmapped"; ``service_hint`` keeps
-    what the source said so it can be re-mapped). ``release_key`` (first 12 hex chars of a commit SHA) links the
+    what the source said so it can be re-mapped). ``release_key`` (first 7 hex chars of a commit SHA, so short SHAs link) links the
     changes of one release across sources. ``status`` tracks progress for rollouts and CI (in_progress,
     succeeded, failed)."""
 

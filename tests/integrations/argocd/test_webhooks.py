@@ -1,0 +1,90 @@
+"""Argo CD notifications (our template body) through the real receiver and pipeline, one test per fixture."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from changetrack.ingest import pipeline
+from changetrack.models import Change, Delivery, Service, ServiceAlias
+from tests.integrations.hooks import drain_and_get, fixture_bytes, last_delivery, post
+
+pytestmark = pytest.mark.django_db
+SECRET = "argo-shared-secret"
+REV = "4c7e91b2d0f3a5c6e8b9a1d2f3e4c5b6a7d8e9f0"
+
+
+@pytest.fixture
+def conn(connection_factory, redis_client):
+    return connection_factory("argocd", hashed={"token": SECRET})
+
+
+def send(client, conn, name: str, secret: str = SECRET):
+    return post(client, conn, fixture_bytes("argocd", name), HTTP_X_CHANGETRACK_TOKEN=secret)
+
+
+def test_a_running_sync_is_a_deploy_in_progress(client, conn):
+    assert send(client, conn, "sync_running").status_code == 202
+    change = drain_and_get("argocd", f"checkout-api-prod@{REV}")
+    assert (change.kind, change.status, change.ended_at) == ("deploy", "in_progress", None)
+    assert change.commit_sha == REV and change.repository == "acme/deploy-manifests"
+
+
+def test_a_succeeded_healthy_sync_updates_the_same_deploy(client, conn):
+    svc = Service.objects.create(name="checkout-api", namespace="payments")
+    ServiceAlias.objects.create(source="argocd", key="argocd_app", value="checkout-api-prod", service=svc)
+    send(client, conn, "sync_running")
+    pipeline.drain()
+    assert send(client, conn, "sync_succeeded_healthy").status_code == 202
+    change = drain_and_get("argocd", f"checkout-api-prod@{REV}")
+    assert change.status == "succeeded" and change.details["duration_seconds"] == 97 and change.service == svc
+    assert change.actor == "automated" and Change.objects.filter(source="argocd").count() == 1
+
+
+def test_a_failed_sync_on_a_short_revision_is_failed(client, conn):
+    send(client, conn, "sync_failed")
+    change = drain_and_get("argocd", "checkout-api-prod@7d1e2f3")
+    assert (change.status, change.severity, change.commit_sha, change.release_key) == (
+        "failed",
+        "warning",
+        "7d1e2f3",
+        "7d1e2f3",
+    )
+    assert "failed to apply" in change.details["message"] and change.actor == "dana.kim@example.com"
+
+
+def test_an_app_deleted_notification_is_stored_as_ignored(client, conn):
+    response = send(client, conn, "app_deleted")
+    assert response.status_code == 202 and last_delivery().status == Delivery.Status.IGNORED
+
+
+def test_health_turning_healthy_after_the_sync_is_not_dropped_as_a_duplicate(client, conn):
+    progressing = {**json.loads(fixture_bytes("argocd", "sync_succeeded_healthy")), "healthStatus": "Progressing"}
+    assert post(client, conn, json.dumps(progressing).encode(), HTTP_X_CHANGETRACK_TOKEN=SECRET).status_code == 202
+    assert send(client, conn, "sync_succeeded_healthy").status_code == 202
+    assert send(client, conn, "sync_succeeded_healthy").status_code == 200
+    assert drain_and_get("argocd", f"checkout-api-prod@{REV}").status == "succeeded"
+
+
+@pytest.mark.parametrize("token", ["wrong", SECRET + " ", None])
+def test_a_wrong_or_missing_secret_is_rejected(client, conn, token):
+    headers = {"HTTP_X_CHANGETRACK_TOKEN": token} if token is not None else {}
+    assert post(client, conn, fixture_bytes("argocd", "sync_running"), **headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.pop("app"),
+        lambda p: p.pop("revision"),
+        lambda p: p.update(source="flux"),
+        lambda p: p.update(startedAt="2024-09-23 19:31"),
+        lambda p: p.pop("operationPhase"),
+    ],
+)
+def test_a_malformed_body_is_a_400(client, conn, mutate):
+    payload = json.loads(fixture_bytes("argocd", "sync_succeeded_healthy"))
+    mutate(payload)
+    response = post(client, conn, json.dumps(payload).encode(), HTTP_X_CHANGETRACK_TOKEN=SECRET)
+    assert response.status_code == 400 and Delivery.objects.count() == 0

@@ -1,0 +1,105 @@
+"""Jenkins Notification plugin deliveries through the real receiver and pipeline, one test per fixture."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from changetrack.ingest import pipeline
+from changetrack.models import Change, Connection, Delivery, Service
+from tests.integrations.hooks import drain_and_get, fixture_bytes, post
+
+pytestmark = pytest.mark.django_db
+SECRET = "jenkins-shared-secret"
+SHA = "9f2c1e7b4a6d8c0e2f4a6b8c0d2e4f6a8b0c2d4e"
+
+
+@pytest.fixture
+def conn(connection_factory, redis_client):
+    return connection_factory("jenkins", hashed={"token": SECRET})
+
+
+def basic(password: str) -> str:
+    return "Basic " + base64.b64encode(f"jenkins:{password}".encode()).decode()
+
+
+def send(client, conn, name: str, secret: str = SECRET):
+    # The plugin only supports credentials in the URL, which the HTTP client sends as Basic auth.
+    return post(client, conn, fixture_bytes("jenkins", name), HTTP_AUTHORIZATION=basic(secret))
+
+
+def test_the_secret_is_stored_only_as_a_hash(conn):
+    stored = Connection.objects.get(pk=conn.pk)
+    assert SECRET not in json.dumps(stored.secret_hashes) and stored.secrets_encrypted == ""
+
+
+def test_a_started_build_is_a_ci_change_in_progress(client, conn):
+    Service.objects.create(name="checkout-api", namespace="payments", repository="acme/checkout-api")
+    assert send(client, conn, "build_started").status_code == 202
+    change = drain_and_get("jenkins", "checkout-api-deploy#318")
+    assert (change.kind, change.status, change.ended_at) == ("ci", "in_progress", None)
+    assert (
+        change.commit_sha == SHA and change.repository == "acme/checkout-api" and change.service.name == "checkout-api"
+    )
+
+
+def test_a_finalized_build_updates_the_same_change_with_result_and_duration(client, conn):
+    send(client, conn, "build_started")
+    pipeline.drain()
+    assert send(client, conn, "build_finalized").status_code == 202
+    change = drain_and_get("jenkins", "checkout-api-deploy#318")
+    assert change.status == "succeeded" and change.details["duration_seconds"] == 184
+    assert change.details["phase"] == "FINALIZED" and change.details["files"] == [
+        "config/timeouts.yaml",
+        "src/checkout/client.py",
+    ]
+    assert change.actor == "Dana Kim" and Change.objects.filter(source="jenkins").count() == 1
+
+
+def test_a_completed_failed_build_is_failed(client, conn):
+    send(client, conn, "build_completed_failure")
+    change = drain_and_get("jenkins", "checkout-api-deploy#319")
+    assert (change.status, change.severity, change.details["result"]) == ("failed", "warning", "FAILURE")
+
+
+def test_a_queued_build_makes_nothing(client, conn):
+    assert send(client, conn, "build_queued").status_code == 202
+    pipeline.drain()
+    assert Change.objects.count() == 0
+
+
+def test_the_token_header_is_accepted_too(client, conn):
+    response = post(client, conn, fixture_bytes("jenkins", "build_started"), HTTP_X_CHANGETRACK_TOKEN=SECRET)
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize("auth", [basic("wrong"), basic(SECRET[:-1]), "Basic !!!", "Bearer " + SECRET, None])
+def test_a_wrong_or_missing_secret_is_rejected(client, conn, auth):
+    headers = {"HTTP_AUTHORIZATION": auth} if auth else {}
+    assert post(client, conn, fixture_bytes("jenkins", "build_started"), **headers).status_code == 401
+    assert Delivery.objects.count() == 0
+
+
+def test_the_same_phase_of_the_same_build_is_a_duplicate(client, conn):
+    assert send(client, conn, "build_finalized").status_code == 202
+    assert send(client, conn, "build_finalized").status_code == 200
+    assert send(client, conn, "build_started").status_code == 202
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.pop("name"),
+        lambda p: p["build"].pop("number"),
+        lambda p: p["build"].update(number="318"),
+        lambda p: p["build"].pop("status"),
+        lambda p: p["build"].update(timestamp=None),
+    ],
+)
+def test_a_malformed_build_is_a_400(client, conn, mutate):
+    payload = json.loads(fixture_bytes("jenkins", "build_finalized"))
+    mutate(payload)
+    response = post(client, conn, json.dumps(payload).encode(), HTTP_AUTHORIZATION=basic(SECRET))
+    assert response.status_code == 400 and Delivery.objects.count() == 0

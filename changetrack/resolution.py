@@ -48,7 +48,9 @@ class ServiceResolver:
         if hint.repository:
             matches = list(Service.objects.select_related("cluster").filter(repository__iexact=hint.repository)[:10])
             cluster = self._cluster(hint) if len(matches) > 1 else None
-            if cluster is not None:  # one repository deployed to several clusters: the env picks one (GitHub deployments)
+            if (
+                cluster is not None
+            ):  # one repository deployed to several clusters: the env picks one (GitHub deployments)
                 matches = [s for s in matches if s.cluster_id == cluster.pk]
             return matches[0] if len(matches) == 1 else None
         return None

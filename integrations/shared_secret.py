@@ -38,8 +38,7 @@ def presented_secret(headers: Mapping[str, str]) -> tuple[str | None, str | None
     return None, None
 
 
-def check_shared_secret(headers: Mapping[str, str], secrets: Any, name: str = "token",
-                        username: str = "") -> None:
+def check_shared_secret(headers: Mapping[str, str], secrets: Any, name: str = "token", username: str = "") -> None:
     """Raise ``VerificationError`` unless the request presents the connection's secret ``name``.
 
     ``username``: when set, HTTP Basic auth must also use this user name (compared in constant time)."""

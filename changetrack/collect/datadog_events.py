@@ -66,8 +66,13 @@ def _since(state: dict[str, Any], conn: Connection, now: datetime) -> datetime:
     return now - timedelta(minutes=max(1, minutes))
 
 
-def poll_connection(conn: Connection, *, session: requests.Session | None = None, now: datetime | None = None,
-                    client: EventsClient | None = None) -> PollOutcome:
+def poll_connection(
+    conn: Connection,
+    *,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+    client: EventsClient | None = None,
+) -> PollOutcome:
     """One polling run for one connection. Never raises for API trouble: it is recorded in the watermark."""
     now = now or timezone.now()
     outcome = PollOutcome()
@@ -78,8 +83,12 @@ def poll_connection(conn: Connection, *, session: requests.Session | None = None
     secrets = conn.secret_store()
     newest = datetime.fromisoformat(state["since"]) if state.get("since") else _since(state, conn, now)
     try:
-        client = client or EventsClient(api_base(str(conn.config.get("site") or "")), secrets.get("api_key") or "",
-                                        secrets.get("app_key") or "", session=session)
+        client = client or EventsClient(
+            api_base(str(conn.config.get("site") or "")),
+            secrets.get("api_key") or "",
+            secrets.get("app_key") or "",
+            session=session,
+        )
         for page in client.pages(query, _since(state, conn, now)):
             outcome.events += len(page)
             records: list[ChangeRecord] = []
@@ -97,8 +106,13 @@ def poll_connection(conn: Connection, *, session: requests.Session | None = None
             _save(conn, state)  # progress after every page
     except RateLimited as exc:
         outcome.rate_limited = True
-        _save(conn, {**state, "since": newest.isoformat(), "retry_at": (now + timedelta(seconds=exc.retry_after)).isoformat()})
-        logger.info("collect.datadog_events.rate_limited", extra={"connection": str(conn.pk), "retry_after": exc.retry_after})
+        _save(
+            conn,
+            {**state, "since": newest.isoformat(), "retry_at": (now + timedelta(seconds=exc.retry_after)).isoformat()},
+        )
+        logger.info(
+            "collect.datadog_events.rate_limited", extra={"connection": str(conn.pk), "retry_after": exc.retry_after}
+        )
     except PollError as exc:
         outcome.error = str(exc)
         _save(conn, {**state, "since": newest.isoformat(), "error": str(exc)})

@@ -157,7 +157,9 @@ def store_changes(
             if update_existing and not _is_stale(existing[key].details, rec.details):
                 row = existing[key]
                 fresh = _change_row(rec, service or row.service)
-                kept = {k: row.details[k] for k in ENRICHMENT_KEYS if k in (row.details or {}) and k not in fresh.details}
+                kept = {
+                    k: row.details[k] for k in ENRICHMENT_KEYS if k in (row.details or {}) and k not in fresh.details
+                }
                 fresh.details = {**fresh.details, **kept}
                 for name in UPDATABLE_CHANGE_FIELDS:
                     setattr(row, name, getattr(fresh, name))

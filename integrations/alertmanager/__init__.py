@@ -28,9 +28,20 @@ from integrations.base import (
 )
 from integrations.shared_secret import check_shared_secret
 
-SEVERITY = {"critical": "critical", "page": "critical", "fatal": "critical", "error": "error", "high": "error",
-            "major": "error", "warning": "warning", "warn": "warning", "minor": "warning", "info": "info",
-            "low": "info", "none": "info"}
+SEVERITY = {
+    "critical": "critical",
+    "page": "critical",
+    "fatal": "critical",
+    "error": "error",
+    "high": "error",
+    "major": "error",
+    "warning": "warning",
+    "warn": "warning",
+    "minor": "warning",
+    "info": "info",
+    "low": "info",
+    "none": "info",
+}
 #: Deployment pods are <deployment>-<replicaset hash>-<5 chars>; the deployment name is the service
 _DEPLOYMENT_POD = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*?)-[a-z0-9]{5,10}-[a-z0-9]{5}$")
 
@@ -44,8 +55,15 @@ def _labels(alert: Mapping[str, Any], key: str) -> dict[str, str]:
 
 def service_name(labels: Mapping[str, str]) -> str:
     """The most specific workload label; then a deployment pod's name; then the scrape job."""
-    for key in ("service", "app_kubernetes_io_name", "app.kubernetes.io/name", "app", "deployment", "statefulset",
-                "daemonset"):
+    for key in (
+        "service",
+        "app_kubernetes_io_name",
+        "app.kubernetes.io/name",
+        "app",
+        "deployment",
+        "statefulset",
+        "daemonset",
+    ):
         if labels.get(key):
             return labels[key]
     match = _DEPLOYMENT_POD.match(labels.get("pod", ""))
@@ -56,9 +74,13 @@ def service_name(labels: Mapping[str, str]) -> str:
 
 def service_hint(labels: Mapping[str, str]) -> ServiceHint:
     keys = [(f"prometheus_{k}", labels[k]) for k in ("job", "service", "app") if labels.get(k)]
-    return ServiceHint(name=service_name(labels), namespace=labels.get("namespace", ""),
-                       cluster=labels.get("cluster", ""), env=labels.get("env", "") or labels.get("environment", ""),
-                       keys=tuple(keys))
+    return ServiceHint(
+        name=service_name(labels),
+        namespace=labels.get("namespace", ""),
+        cluster=labels.get("cluster", ""),
+        env=labels.get("env", "") or labels.get("environment", ""),
+        keys=tuple(keys),
+    )
 
 
 def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
@@ -79,14 +101,25 @@ def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
     generator = str(alert.get("generatorURL") or "")
     title = annotations.get("summary") or labels.get("alertname") or fingerprint
     return AlertRecord(
-        source="alertmanager", external_id=external_id, title=title[:1024],
-        status="triggered" if status == "firing" else "resolved", occurred_at=occurred, service=service_hint(labels),
-        severity=SEVERITY.get(labels.get("severity", "").lower(), "error"), started_at=starts,
-        event_id=f"{external_id}:{status}", labels=labels,
-        details={"annotations": annotations, "group_key": str(group.get("groupKey") or ""),
-                 "receiver": str(group.get("receiver") or ""), "external_url": str(group.get("externalURL") or ""),
-                 "truncated_alerts": group.get("truncatedAlerts") or 0},
-        links=({"href": generator, "text": "Prometheus"},) if generator else (), url=generator,
+        source="alertmanager",
+        external_id=external_id,
+        title=title[:1024],
+        status="triggered" if status == "firing" else "resolved",
+        occurred_at=occurred,
+        service=service_hint(labels),
+        severity=SEVERITY.get(labels.get("severity", "").lower(), "error"),
+        started_at=starts,
+        event_id=f"{external_id}:{status}",
+        labels=labels,
+        details={
+            "annotations": annotations,
+            "group_key": str(group.get("groupKey") or ""),
+            "receiver": str(group.get("receiver") or ""),
+            "external_url": str(group.get("externalURL") or ""),
+            "truncated_alerts": group.get("truncatedAlerts") or 0,
+        },
+        links=({"href": generator, "text": "Prometheus"},) if generator else (),
+        url=generator,
     )
 
 
@@ -103,8 +136,14 @@ class AlertmanagerIntegration(Integration):
     label = "Prometheus Alertmanager"
     emits = ("alerts",)
     config_fields = (
-        ConfigField("token", "Password (Basic auth) or bearer credential", secret=True, hashed=True, required=True,
-                    help="Stored as a hash. Any Basic auth user name is accepted unless one is set below."),
+        ConfigField(
+            "token",
+            "Password (Basic auth) or bearer credential",
+            secret=True,
+            hashed=True,
+            required=True,
+            help="Stored as a hash. Any Basic auth user name is accepted unless one is set below.",
+        ),
         ConfigField("basic_username", "Basic auth user name (optional)", secret=True),
     )
     parsers = {"firing": parse_group, "resolved": parse_group}

@@ -45,8 +45,10 @@ PAYLOAD_TEMPLATE = (
 ALERT_TYPE_SEVERITY = {"error": "error", "warning": "warning", "info": "info", "success": "info"}
 
 #: "[Triggered on {service:checkout}] p99 latency" → "p99 latency": the title stays stable across the cycle
-_TITLE_PREFIX = re.compile(r"^\s*\[(?:P[1-5]\]\s*\[)?(?:Triggered|Re-Triggered|Recovered|Warn|Re-Warn|No Data|"
-                           r"Re-No Data|Renotify)(?: on [^\]]*)?\]\s*")
+_TITLE_PREFIX = re.compile(
+    r"^\s*\[(?:P[1-5]\]\s*\[)?(?:Triggered|Re-Triggered|Recovered|Warn|Re-Warn|No Data|"
+    r"Re-No Data|Renotify)(?: on [^\]]*)?\]\s*"
+)
 
 
 def split_tags(text: str) -> dict[str, str]:
@@ -65,14 +67,20 @@ def service_hint_from_tags(*sources: Mapping[str, str], monitor: str = "") -> Se
     keys = [("datadog_service", name)] if name else []
     if monitor:
         keys.append(("datadog_monitor", monitor))
-    return ServiceHint(name=name, env=pick("env"), namespace=pick("kube_namespace"),
-                       cluster=pick("kube_cluster_name"), keys=tuple(keys))
+    return ServiceHint(
+        name=name,
+        env=pick("env"),
+        namespace=pick("kube_namespace"),
+        cluster=pick("kube_cluster_name"),
+        keys=tuple(keys),
+    )
 
 
 def service_hint(payload: Mapping[str, Any]) -> ServiceHint:
     """From the alert's scope (the group that fired) first, then the monitor's tags."""
-    return service_hint_from_tags(split_tags(_text(payload, "scope")), split_tags(_text(payload, "tags")),
-                                  monitor=_text(payload, "monitor_id"))
+    return service_hint_from_tags(
+        split_tags(_text(payload, "scope")), split_tags(_text(payload, "tags")), monitor=_text(payload, "monitor_id")
+    )
 
 
 def severity(payload: Mapping[str, Any], default: str = "error") -> str:
@@ -104,20 +112,36 @@ def _record(payload: Any, *, status: str, sev: str, retrigger: bool = False, sta
     raw_org = payload.get("org")
     org: Mapping[str, Any] = raw_org if isinstance(raw_org, Mapping) else {}
     details = {
-        "transition": transition, "monitor_id": _text(payload, "monitor_id"), "priority": _text(payload, "priority"),
-        "alert_type": _text(payload, "alert_type"), "scope": _text(payload, "scope"),
-        "status": _text(payload, "status")[:2000], "aggreg_key": _text(payload, "aggreg_key"),
+        "transition": transition,
+        "monitor_id": _text(payload, "monitor_id"),
+        "priority": _text(payload, "priority"),
+        "alert_type": _text(payload, "alert_type"),
+        "scope": _text(payload, "scope"),
+        "status": _text(payload, "status")[:2000],
+        "aggreg_key": _text(payload, "aggreg_key"),
         "org": {"id": str(org.get("id") or ""), "name": str(org.get("name") or "")},
     }
     if state:
         details["state"] = state
     link = _text(payload, "link")
-    return [AlertRecord(
-        source="datadog", external_id=cycle_key, title=title[:1024], status=status, occurred_at=occurred,
-        service=service_hint(payload), severity=sev, started_at=occurred if status == "triggered" and not retrigger else None,
-        retrigger=retrigger, event_id=event_id, labels=split_tags(_text(payload, "tags")), details=details,
-        links=({"href": link, "text": "Datadog event"},) if link else (), url=link,
-    )]
+    return [
+        AlertRecord(
+            source="datadog",
+            external_id=cycle_key,
+            title=title[:1024],
+            status=status,
+            occurred_at=occurred,
+            service=service_hint(payload),
+            severity=sev,
+            started_at=occurred if status == "triggered" and not retrigger else None,
+            retrigger=retrigger,
+            event_id=event_id,
+            labels=split_tags(_text(payload, "tags")),
+            details=details,
+            links=({"href": link, "text": "Datadog event"},) if link else (),
+            url=link,
+        )
+    ]
 
 
 def parse_triggered(payload: Any, config: Mapping[str, Any]) -> list[Record]:
@@ -154,18 +178,40 @@ class DatadogIntegration(Integration):
     label = "Datadog"
     emits = ("alerts",)
     config_fields = (
-        ConfigField("token", f"Shared secret (sent by Datadog in the {TOKEN_HEADER} custom header)", secret=True,
-                    hashed=True, required=True, help="Stored as a hash; shown once when the connection is created."),
-        ConfigField("events_query", "Events API query for changes (optional), e.g. tags:change_kind:deploy",
-                    help="When set, Datadog events matching it are polled every minute and stored as changes."),
-        ConfigField("site", "Datadog site for the Events API", help="datadoghq.com (default), datadoghq.eu, us3.datadoghq.com..."),
+        ConfigField(
+            "token",
+            f"Shared secret (sent by Datadog in the {TOKEN_HEADER} custom header)",
+            secret=True,
+            hashed=True,
+            required=True,
+            help="Stored as a hash; shown once when the connection is created.",
+        ),
+        ConfigField(
+            "events_query",
+            "Events API query for changes (optional), e.g. tags:change_kind:deploy",
+            help="When set, Datadog events matching it are polled every minute and stored as changes.",
+        ),
+        ConfigField(
+            "site",
+            "Datadog site for the Events API",
+            help="datadoghq.com (default), datadoghq.eu, us3.datadoghq.com...",
+        ),
         ConfigField("api_key", "API key (Events API polling only)", secret=True, help="Stored encrypted."),
-        ConfigField("app_key", "Application key with events_read (Events API polling only)", secret=True,
-                    help="Stored encrypted."),
+        ConfigField(
+            "app_key",
+            "Application key with events_read (Events API polling only)",
+            secret=True,
+            help="Stored encrypted.",
+        ),
     )
     parsers = {
-        "Triggered": parse_triggered, "Re-Triggered": parse_retriggered, "Renotify": parse_retriggered,
-        "Warn": parse_warn, "Re-Warn": parse_rewarn, "No Data": parse_no_data, "Re-No Data": parse_re_no_data,
+        "Triggered": parse_triggered,
+        "Re-Triggered": parse_retriggered,
+        "Renotify": parse_retriggered,
+        "Warn": parse_warn,
+        "Re-Warn": parse_rewarn,
+        "No Data": parse_no_data,
+        "Re-No Data": parse_re_no_data,
         "Recovered": parse_recovered,
     }
     setup_instructions = (

@@ -24,10 +24,21 @@ import requests
 from integrations.base import ChangeRecord, ParseError, parse_time, require, require_str, tags_to_dict
 from integrations.datadog import service_hint_from_tags
 
-KINDS = {"deploy", "rollback", "config", "secret", "feature_flag", "scale", "autoscale", "ci", "commit", "infra",
-         "db_migration", "custom"}
-SITES = {"datadoghq.com", "datadoghq.eu", "us3.datadoghq.com", "us5.datadoghq.com", "ap1.datadoghq.com",
-         "ddog-gov.com"}
+KINDS = {
+    "deploy",
+    "rollback",
+    "config",
+    "secret",
+    "feature_flag",
+    "scale",
+    "autoscale",
+    "ci",
+    "commit",
+    "infra",
+    "db_migration",
+    "custom",
+}
+SITES = {"datadoghq.com", "datadoghq.eu", "us3.datadoghq.com", "us5.datadoghq.com", "ap1.datadoghq.com", "ddog-gov.com"}
 
 
 class RateLimited(Exception):
@@ -60,15 +71,16 @@ class EventsClient:
     session: requests.Session | None = None
     timeout: float = 10.0
     retries: int = 3
-    backoff: Callable[[int], None] = lambda attempt: time.sleep(min(2.0, 0.25 * 2 ** attempt))
+    backoff: Callable[[int], None] = lambda attempt: time.sleep(min(2.0, 0.25 * 2**attempt))
 
     def _get(self, params: Mapping[str, str]) -> Mapping[str, Any]:
         session = self.session or requests.Session()
         headers = {"DD-API-KEY": self.api_key, "DD-APPLICATION-KEY": self.app_key, "Accept": "application/json"}
         for attempt in range(self.retries + 1):
             try:
-                response = session.get(f"{self.base_url}/api/v2/events", params=params, headers=headers,
-                                       timeout=self.timeout)
+                response = session.get(
+                    f"{self.base_url}/api/v2/events", params=params, headers=headers, timeout=self.timeout
+                )
             except requests.RequestException as exc:
                 if attempt == self.retries:
                     raise PollError(f"Datadog unreachable: {type(exc).__name__}") from None
@@ -90,10 +102,17 @@ class EventsClient:
             return body
         raise PollError("unreachable")  # the loop always returns or raises
 
-    def pages(self, query: str, since: datetime, limit: int = 100, max_pages: int = 20) -> Iterator[list[Mapping[str, Any]]]:
+    def pages(
+        self, query: str, since: datetime, limit: int = 100, max_pages: int = 20
+    ) -> Iterator[list[Mapping[str, Any]]]:
         """Event pages in time order from ``since`` (inclusive), following ``meta.page.after``."""
-        params = {"filter[query]": query, "filter[from]": str(int(since.timestamp() * 1000)), "filter[to]": "now",
-                  "sort": "timestamp", "page[limit]": str(limit)}
+        params = {
+            "filter[query]": query,
+            "filter[from]": str(int(since.timestamp() * 1000)),
+            "filter[to]": "now",
+            "sort": "timestamp",
+            "page[limit]": str(limit),
+        }
         for _ in range(max_pages):
             body = self._get(params)
             data = body.get("data") or []
@@ -134,9 +153,13 @@ def event_to_change(event: Any) -> ChangeRecord:
         raise ParseError(f"Datadog event {event_id} has neither a title nor a message")
     kind = tag_map.get("change_kind", "").lower()
     return ChangeRecord(
-        source="datadog", external_id=f"event:{event_id}", kind=kind if kind in KINDS else "custom",
-        occurred_at=parse_time(require(attributes, "timestamp"), "attributes.timestamp"), summary=title[:1024],
-        service=service_hint_from_tags(tag_map), actor=tag_map.get("author", "") or tag_map.get("user", ""),
+        source="datadog",
+        external_id=f"event:{event_id}",
+        kind=kind if kind in KINDS else "custom",
+        occurred_at=parse_time(require(attributes, "timestamp"), "attributes.timestamp"),
+        summary=title[:1024],
+        service=service_hint_from_tags(tag_map),
+        actor=tag_map.get("author", "") or tag_map.get("user", ""),
         details={"message": message[:4000], "tags": tags[:100]},
         commit_sha=tag_map.get("git.commit.sha", "") or tag_map.get("sha", ""),
         repository=tag_map.get("git.repository_url", "") or tag_map.get("repository", ""),

@@ -63,7 +63,8 @@ def parse_build(payload: Any, config: Mapping[str, Any]) -> list[Record]:
         result = require_str(build, "status")
         status = RESULT.get(result, result.lower()[:20])
         duration_ms = build.get("duration")
-        if isinstance(duration_ms, int) and duration_ms > 0:
+        # A build longer than a year is a corrupt value, not a duration: ignore it rather than overflow.
+        if isinstance(duration_ms, int) and not isinstance(duration_ms, bool) and 0 < duration_ms < 366 * 86_400_000:
             duration = duration_ms // 1000
             ended = started + timedelta(milliseconds=duration_ms)
     scm = build.get("scm") if isinstance(build.get("scm"), Mapping) else {}

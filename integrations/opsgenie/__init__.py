@@ -53,8 +53,12 @@ def service_hint(alert: Mapping[str, Any]) -> ServiceHint:
     tags = tags_to_dict(str(t) for t in raw_tags) if isinstance(raw_tags, list) else {}
     entity = str(alert.get("entity") or "")
     keys = [("opsgenie_entity", entity)] if entity else []
-    return ServiceHint(name=tags.get("service") or entity, env=tags.get("env", ""),
-                       namespace=tags.get("namespace", ""), keys=tuple(keys))
+    return ServiceHint(
+        name=tags.get("service") or entity,
+        env=tags.get("env", ""),
+        namespace=tags.get("namespace", ""),
+        keys=tuple(keys),
+    )
 
 
 def _record(payload: Any, status: str) -> list[Record]:
@@ -64,8 +68,12 @@ def _record(payload: Any, status: str) -> list[Record]:
     created = parse_time(alert["createdAt"], "alert.createdAt") if alert.get("createdAt") else None
     alias = str(alert.get("alias") or "")
     details: dict[str, Any] = {
-        "action": require_str(payload, "action"), "alert_id": alert_id, "tiny_id": str(alert.get("tinyId") or ""),
-        "alias": alias, "source": str(alert.get("source") or ""), "user": str(alert.get("username") or ""),
+        "action": require_str(payload, "action"),
+        "alert_id": alert_id,
+        "tiny_id": str(alert.get("tinyId") or ""),
+        "alias": alias,
+        "source": str(alert.get("source") or ""),
+        "user": str(alert.get("username") or ""),
         "priority": str(alert.get("priority") or ""),
     }
     for optional in ("note", "description"):
@@ -74,12 +82,21 @@ def _record(payload: Any, status: str) -> list[Record]:
     if isinstance(alert.get("details"), Mapping):
         details["details"] = dict(alert["details"])
     raw_tags = alert.get("tags")
-    return [AlertRecord(
-        source="opsgenie", external_id=alias or alert_id, title=require_str(alert, "message")[:1024], status=status,
-        occurred_at=occurred, service=service_hint(alert), severity=severity(alert.get("priority")),
-        started_at=created if status == "triggered" else None, event_id=event_key(payload),
-        labels=tags_to_dict(str(t) for t in raw_tags) if isinstance(raw_tags, list) else {}, details=details,
-    )]
+    return [
+        AlertRecord(
+            source="opsgenie",
+            external_id=alias or alert_id,
+            title=require_str(alert, "message")[:1024],
+            status=status,
+            occurred_at=occurred,
+            service=service_hint(alert),
+            severity=severity(alert.get("priority")),
+            started_at=created if status == "triggered" else None,
+            event_id=event_key(payload),
+            labels=tags_to_dict(str(t) for t in raw_tags) if isinstance(raw_tags, list) else {},
+            details=details,
+        )
+    ]
 
 
 def parse_create(payload: Any, config: Mapping[str, Any]) -> list[Record]:
@@ -99,13 +116,19 @@ class OpsgenieIntegration(Integration):
     label = "Opsgenie"
     emits = ("alerts",)
     config_fields = (
-        ConfigField("token", f"Shared secret (custom header {TOKEN_HEADER})", secret=True, hashed=True,
-                    required=True, help="Stored as a hash; shown once when the connection is created."),
+        ConfigField(
+            "token",
+            f"Shared secret (custom header {TOKEN_HEADER})",
+            secret=True,
+            hashed=True,
+            required=True,
+            help="Stored as a hash; shown once when the connection is created.",
+        ),
     )
     parsers = {"Create": parse_create, "Acknowledge": parse_acknowledge, "Close": parse_close}
     setup_instructions = (
         "In Opsgenie: Settings → Integrations → Add integration → Webhook. Webhook URL: this connection's URL. "
-        "Turn on \"Add Alert Description to Payload\" and \"Add Alert Details to Payload\". Custom headers: "
+        'Turn on "Add Alert Description to Payload" and "Add Alert Details to Payload". Custom headers: '
         f"{TOKEN_HEADER} = <the secret shown once>. Alert actions to forward: Create, Acknowledge, Close "
         "(others are accepted and ignored). Tag alerts service:<name> and env:<env>, or set the alert's "
         "entity to the service name, so alerts map to services; unmapped alerts are kept."

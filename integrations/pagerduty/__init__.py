@@ -58,11 +58,20 @@ class PagerDutyIntegration(Integration):
     label = "PagerDuty"
     emits = ("alerts", "changes")
     config_fields = (
-        ConfigField("signing_secret", "Webhook signing secret (from the v3 webhook subscription)", secret=True,
-                    required=True, help="Needed in clear to compute the HMAC; stored encrypted."),
-        ConfigField("routing_key", "Integration key your pipelines put in Change Events (routing_key)",
-                    secret=True, hashed=True,
-                    help="Only compared, stored as a hash. Without it, Change Events are refused (401)."),
+        ConfigField(
+            "signing_secret",
+            "Webhook signing secret (from the v3 webhook subscription)",
+            secret=True,
+            required=True,
+            help="Needed in clear to compute the HMAC; stored encrypted.",
+        ),
+        ConfigField(
+            "routing_key",
+            "Integration key your pipelines put in Change Events (routing_key)",
+            secret=True,
+            hashed=True,
+            help="Only compared, stored as a hash. Without it, Change Events are refused (401).",
+        ),
         ConfigField("change_service", "Service for Change Events that name none in custom_details.service"),
     )
     parsers = {
@@ -114,8 +123,9 @@ class PagerDutyIntegration(Integration):
         # X-Webhook-Id is the same on every retry; event.id also dedupes across subscriptions
         event = payload.get("event") if isinstance(payload, Mapping) else None
         event_id = event.get("id") if isinstance(event, Mapping) else None
-        return headers.get("X-Webhook-Id") or (event_id if isinstance(event_id, str) and event_id else
-                                                super().delivery_key(headers, raw_body, payload))
+        return headers.get("X-Webhook-Id") or (
+            event_id if isinstance(event_id, str) and event_id else super().delivery_key(headers, raw_body, payload)
+        )
 
     def storable_body(self, raw_body: bytes, payload: Any) -> bytes:
         return change_events.redact(payload) if change_events.is_change_event(payload) else raw_body

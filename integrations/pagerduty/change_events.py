@@ -22,8 +22,20 @@ from typing import Any
 
 from integrations.base import ChangeRecord, ParseError, Record, ServiceHint, parse_time, require, require_str
 
-KINDS = {"deploy", "rollback", "config", "secret", "feature_flag", "scale", "autoscale", "ci", "commit", "infra",
-         "db_migration", "custom"}
+KINDS = {
+    "deploy",
+    "rollback",
+    "config",
+    "secret",
+    "feature_flag",
+    "scale",
+    "autoscale",
+    "ci",
+    "commit",
+    "infra",
+    "db_migration",
+    "custom",
+}
 REDACTED = "[redacted]"
 
 
@@ -37,8 +49,12 @@ def redact(payload: Mapping[str, Any]) -> bytes:
 
 
 def external_id(payload: Mapping[str, Any]) -> str:
-    canonical = json.dumps({"payload": payload.get("payload"), "links": payload.get("links")}, sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {"payload": payload.get("payload"), "links": payload.get("links")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return "change:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
@@ -77,13 +93,21 @@ def parse_change_event(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     source = str(body.get("source") or "")
     name = _detail(details, "service") or str(config.get("change_service") or "")
     keys = (("pagerduty_change_source", source),) if source else ()
-    hint = ServiceHint(name=name, env=_detail(details, "environment", "env"), namespace=_detail(details, "namespace"),
-                       keys=keys)
-    return [ChangeRecord(
-        source="pagerduty", external_id=external_id(payload), kind=kind if kind in KINDS else "custom",
-        occurred_at=occurred, summary=summary, service=hint,
-        actor=_detail(details, "actor", "author", "user", "triggered_by")[:255],
-        details={"source": source, "custom_details": dict(details)}, links=_links(payload),
-        commit_sha=_detail(details, "sha", "commit", "commit_sha", "revision"),
-        repository=_detail(details, "repository", "repo"),
-    )]
+    hint = ServiceHint(
+        name=name, env=_detail(details, "environment", "env"), namespace=_detail(details, "namespace"), keys=keys
+    )
+    return [
+        ChangeRecord(
+            source="pagerduty",
+            external_id=external_id(payload),
+            kind=kind if kind in KINDS else "custom",
+            occurred_at=occurred,
+            summary=summary,
+            service=hint,
+            actor=_detail(details, "actor", "author", "user", "triggered_by")[:255],
+            details={"source": source, "custom_details": dict(details)},
+            links=_links(payload),
+            commit_sha=_detail(details, "sha", "commit", "commit_sha", "revision"),
+            repository=_detail(details, "repository", "repo"),
+        )
+    ]

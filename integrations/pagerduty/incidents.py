@@ -53,21 +53,39 @@ def _incident(payload: Any, status: str, *, reopened: bool = False) -> list[Reco
     created = parse_time(data["created_at"], "event.data.created_at") if data.get("created_at") else None
     html_url = str(data.get("html_url") or "")
     priority = _ref_summary(data.get("priority"))
-    return [AlertRecord(
-        source="pagerduty", external_id=require_str(data, "id"), title=require_str(data, "title")[:1024],
-        status=status, occurred_at=occurred, service=service_hint(data), severity=severity(data),
-        started_at=created, retrigger=False, event_id=require_str(event, "id"),
-        labels={"incident_key": str(data.get("incident_key") or ""), "number": data.get("number"),
-                "urgency": str(data.get("urgency") or ""), "priority": priority},
-        details={
-            "event_type": require_str(event, "event_type"), "agent": _ref_summary(event.get("agent")),
-            "assignees": _ref_summaries(data.get("assignees")), "teams": _ref_summaries(data.get("teams")),
-            "escalation_policy": _ref_summary(data.get("escalation_policy")),
-            "resolve_reason": data.get("resolve_reason") if isinstance(data.get("resolve_reason"), (str, type(None))) else None,
-            "reopened": reopened,
-        },
-        links=({"href": html_url, "text": "PagerDuty incident"},) if html_url else (), url=html_url,
-    )]
+    return [
+        AlertRecord(
+            source="pagerduty",
+            external_id=require_str(data, "id"),
+            title=require_str(data, "title")[:1024],
+            status=status,
+            occurred_at=occurred,
+            service=service_hint(data),
+            severity=severity(data),
+            started_at=created,
+            retrigger=False,
+            event_id=require_str(event, "id"),
+            labels={
+                "incident_key": str(data.get("incident_key") or ""),
+                "number": data.get("number"),
+                "urgency": str(data.get("urgency") or ""),
+                "priority": priority,
+            },
+            details={
+                "event_type": require_str(event, "event_type"),
+                "agent": _ref_summary(event.get("agent")),
+                "assignees": _ref_summaries(data.get("assignees")),
+                "teams": _ref_summaries(data.get("teams")),
+                "escalation_policy": _ref_summary(data.get("escalation_policy")),
+                "resolve_reason": data.get("resolve_reason")
+                if isinstance(data.get("resolve_reason"), (str, type(None)))
+                else None,
+                "reopened": reopened,
+            },
+            links=({"href": html_url, "text": "PagerDuty incident"},) if html_url else (),
+            url=html_url,
+        )
+    ]
 
 
 def parse_incident_triggered(payload: Any, config: Mapping[str, Any]) -> list[Record]:

@@ -29,8 +29,9 @@ def _check(response) -> None:
         assert response.json()["detail"]
 
 
-@pytest.mark.parametrize("slug,fixture", [("datadog", "triggered"), ("opsgenie", "create"),
-                                          ("alertmanager", "group_firing")])
+@pytest.mark.parametrize(
+    "slug,fixture", [("datadog", "triggered"), ("opsgenie", "create"), ("alertmanager", "group_firing")]
+)
 def test_shared_secret_receivers_answer_bad_bodies_with_400(client, connection_factory, redis_client, slug, fixture):
     conn = connection_factory(slug, hashed={"token": "s"})
     headers = {"X-Changetrack-Token": "s"}
@@ -38,12 +39,18 @@ def test_shared_secret_receivers_answer_bad_bodies_with_400(client, connection_f
     nested = dict(base)
     bodies = SHAPES + _mutations(base)
     if slug == "alertmanager":
-        bodies += [json.dumps({**nested, "alerts": [{**base["alerts"][0], k: w}]}).encode()
-                   for k in base["alerts"][0] for w in (None, 3, [], "", {})]
+        bodies += [
+            json.dumps({**nested, "alerts": [{**base["alerts"][0], k: w}]}).encode()
+            for k in base["alerts"][0]
+            for w in (None, 3, [], "", {})
+        ]
         bodies += [json.dumps({**nested, "alerts": [1, "x", None]}).encode()]
     if slug == "opsgenie":
-        bodies += [json.dumps({**nested, "alert": {**base["alert"], k: w}}).encode()
-                   for k in base["alert"] for w in (None, 3, [], "", {}, True)]
+        bodies += [
+            json.dumps({**nested, "alert": {**base["alert"], k: w}}).encode()
+            for k in base["alert"]
+            for w in (None, 3, [], "", {}, True)
+        ]
     for body in bodies:
         _check(post(client, conn, body, headers))
     from tests.integrations.helpers import drain
@@ -56,8 +63,11 @@ def test_pagerduty_answers_bad_signed_bodies_with_400(client, connection_factory
     conn = connection_factory("pagerduty", clear={"signing_secret": "k"}, hashed={"routing_key": "r"})
     base = fixture_json("pagerduty", "incident_triggered")
     bodies = list(SHAPES) + _mutations(base) + _mutations(base["event"])
-    bodies += [json.dumps({"event": {**base["event"], "data": {**base["event"]["data"], k: w}}}).encode()
-               for k in base["event"]["data"] for w in (None, 3, [], "", {}, True)]
+    bodies += [
+        json.dumps({"event": {**base["event"], "data": {**base["event"]["data"], k: w}}}).encode()
+        for k in base["event"]["data"]
+        for w in (None, 3, [], "", {}, True)
+    ]
     for body in bodies:
         _check(post(client, conn, body, {"X-PagerDuty-Signature": f"v1={hmac_hex('k', body)}"}))
     change = fixture_json("pagerduty", "change_event")

@@ -27,7 +27,10 @@ def test_datadog_and_pagerduty_deliveries_are_processed_by_the_worker(client, co
     for name in ("triggered", "re_triggered", "recovered"):
         assert post(client, datadog, fixture_body("datadog", name), {"X-Changetrack-Token": "dd"}).status_code == 202
     body = fixture_body("pagerduty", "incident_triggered")
-    headers = {**fixture_headers("pagerduty", "incident_triggered"), "X-PagerDuty-Signature": f"v1={hmac_hex('pd', body)}"}
+    headers = {
+        **fixture_headers("pagerduty", "incident_triggered"),
+        "X-PagerDuty-Signature": f"v1={hmac_hex('pd', body)}",
+    }
     assert post(client, pagerduty, body, headers).status_code == 202
 
     assert _wait_for(lambda: not Delivery.objects.filter(status="pending").exists())

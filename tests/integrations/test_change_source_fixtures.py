@@ -29,10 +29,14 @@ UNSUPPORTED = {
     "github/check_suite_completed",
     "launchdarkly/member_invited",
     "argocd/app_deleted",
+    "jenkins/build_deleted_unsupported",
 }
 EMPTY = {"github/ping", "jenkins/build_queued"}
 FIXTURES = sorted(
-    f"{p.parent.parent.name}/{p.stem}" for slug in SLUGS for p in (HERE / slug / "fixtures").glob("*.json")
+    f"{p.parent.parent.name}/{p.stem}"
+    for slug in SLUGS
+    for p in (HERE / slug / "fixtures").glob("*.json")
+    if not p.name.endswith(".headers.json")
 )
 
 

@@ -54,7 +54,9 @@ def _check_record(record: object, slug: str) -> None:
 
 def test_every_integration_with_fixtures_is_registered():
     folders = {p.parent.parent.name for p in FIXTURES}
-    assert folders <= set(registry.INTEGRATIONS), f"fixtures for unregistered integrations: {folders - set(registry.INTEGRATIONS)}"
+    assert folders <= set(registry.INTEGRATIONS), (
+        f"fixtures for unregistered integrations: {folders - set(registry.INTEGRATIONS)}"
+    )
 
 
 def _raises_unsupported(path: Path) -> bool:
@@ -69,7 +71,11 @@ def _raises_unsupported(path: Path) -> bool:
 
 def test_every_integration_with_fixtures_has_an_unsupported_event_fixture():
     with_fixtures = {p.parent.parent.name for p in FIXTURES}
-    have = {p.parent.parent.name for p in FIXTURES if p.parent.parent.name in registry.INTEGRATIONS and _raises_unsupported(p)}
+    have = {
+        p.parent.parent.name
+        for p in FIXTURES
+        if p.parent.parent.name in registry.INTEGRATIONS and _raises_unsupported(p)
+    }
     assert with_fixtures <= have, f"no fixture of an unsupported event for {sorted(with_fixtures - have)}"
 
 

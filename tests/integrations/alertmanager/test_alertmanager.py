@@ -24,8 +24,12 @@ def conn(connection_factory):
 
 
 def _deliver(client, conn, name: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> int:
-    status = post(client, conn, fixture_body("alertmanager", name) if body is None else body,
-                  BEARER if headers is None else headers).status_code
+    status = post(
+        client,
+        conn,
+        fixture_body("alertmanager", name) if body is None else body,
+        BEARER if headers is None else headers,
+    ).status_code
     drain()
     return status
 
@@ -109,14 +113,18 @@ def test_basic_auth_checks_the_user_name_when_one_is_configured(client, connecti
     assert _deliver(client, conn, "group_firing", {"Authorization": basic("am", SECRET)}) == 202
 
 
-@pytest.mark.parametrize("headers", [
-    {"Authorization": "Bearer wrong"},
-    {"Authorization": f"Bearer {SECRET[:-3]}"},
-    {"Authorization": basic("alertmanager", "wrong")},
-    {"Authorization": "Basic !!!not-base64"},
-    {"Authorization": f"Token {SECRET}"},
-    {},
-], ids=["wrong bearer", "truncated bearer", "wrong basic", "garbled basic", "unknown scheme", "missing"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {SECRET[:-3]}"},
+        {"Authorization": basic("alertmanager", "wrong")},
+        {"Authorization": "Basic !!!not-base64"},
+        {"Authorization": f"Token {SECRET}"},
+        {},
+    ],
+    ids=["wrong bearer", "truncated bearer", "wrong basic", "garbled basic", "unknown scheme", "missing"],
+)
 def test_it_rejects_missing_or_wrong_credentials(client, conn, redis_client, headers):
     assert _deliver(client, conn, "group_firing", headers) == 401
     assert not Delivery.objects.exists()

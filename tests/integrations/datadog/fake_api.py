@@ -16,9 +16,16 @@ APP_KEY = "dd-app-key-test"
 
 
 def event(event_id: str, at: str, title: str, tags: list[str], message: str = "") -> dict[str, Any]:
-    return {"id": event_id, "type": "event",
-            "attributes": {"timestamp": at, "tags": tags, "message": message or f"%%% \n{title}\n %%%",
-                           "attributes": {"title": title, "evt": {"id": event_id, "source_id": 1}, "priority": "normal"}}}
+    return {
+        "id": event_id,
+        "type": "event",
+        "attributes": {
+            "timestamp": at,
+            "tags": tags,
+            "message": message or f"%%% \n{title}\n %%%",
+            "attributes": {"title": title, "evt": {"id": event_id, "source_id": 1}, "priority": "normal"},
+        },
+    }
 
 
 class FakeDatadog:
@@ -34,9 +41,12 @@ class FakeDatadog:
         since = int(params.get("filter[from]", "0"))
         limit = int(params.get("page[limit]", "10"))
         start = int(params.get("page[cursor]", "0") or 0)
-        selected = [e for e in sorted(self.events, key=lambda e: e["attributes"]["timestamp"])
-                    if datetime.fromisoformat(e["attributes"]["timestamp"].replace("Z", "+00:00")).timestamp() * 1000 >= since]
-        chunk = selected[start:start + limit]
+        selected = [
+            e
+            for e in sorted(self.events, key=lambda e: e["attributes"]["timestamp"])
+            if datetime.fromisoformat(e["attributes"]["timestamp"].replace("Z", "+00:00")).timestamp() * 1000 >= since
+        ]
+        chunk = selected[start : start + limit]
         more = start + limit < len(selected)
         meta: dict[str, Any] = {"page": {"after": str(start + limit)} if more else {}, "status": "done", "elapsed": 3}
         body = {"data": chunk, "meta": meta}
@@ -64,8 +74,14 @@ def _handler(fake: FakeDatadog) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             params = {k: v[0] for k, v in parse_qs(url.query).items()}
             with fake.lock:
-                fake.requests.append({"path": url.path, "params": params, "api_key": self.headers.get("DD-API-KEY"),
-                                      "app_key": self.headers.get("DD-APPLICATION-KEY")})
+                fake.requests.append(
+                    {
+                        "path": url.path,
+                        "params": params,
+                        "api_key": self.headers.get("DD-API-KEY"),
+                        "app_key": self.headers.get("DD-APPLICATION-KEY"),
+                    }
+                )
                 failure = fake.failures.pop(0) if fake.failures else None
             if url.path != "/api/v2/events":
                 return self._send(404, {"errors": ["Not found"]})
@@ -73,7 +89,9 @@ def _handler(fake: FakeDatadog) -> type[BaseHTTPRequestHandler]:
                 return self._send(403, {"errors": ["Forbidden"]})
             if failure:
                 status, headers = failure
-                return self._send(status, {"errors": ["Too many requests" if status == 429 else "Internal error"]}, headers)
+                return self._send(
+                    status, {"errors": ["Too many requests" if status == 429 else "Internal error"]}, headers
+                )
             with fake.lock:
                 body = fake.page(params)
             self._send(200, body)

@@ -118,12 +118,16 @@ def test_the_secret_works_as_a_bearer_token_too(client, conn, redis_client):
     assert _deliver(client, conn, "triggered", {"Authorization": f"Bearer {SECRET}"}) == 202
 
 
-@pytest.mark.parametrize("headers", [
-    {"X-Changetrack-Token": "wrong"},
-    {"X-Changetrack-Token": SECRET[:-1]},
-    {"Authorization": "Bearer wrong"},
-    {},
-], ids=["wrong secret", "truncated secret", "wrong bearer", "missing header"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Changetrack-Token": "wrong"},
+        {"X-Changetrack-Token": SECRET[:-1]},
+        {"Authorization": "Bearer wrong"},
+        {},
+    ],
+    ids=["wrong secret", "truncated secret", "wrong bearer", "missing header"],
+)
 def test_it_rejects_a_missing_or_wrong_secret(client, conn, redis_client, headers):
     assert _deliver(client, conn, "triggered", headers) == 401
     assert not Delivery.objects.exists()
@@ -151,8 +155,9 @@ def test_the_setup_instructions_show_the_documented_template():
     integration = registry.get("datadog")
     assert PAYLOAD_TEMPLATE in integration.setup_instructions
     rendered = PAYLOAD_TEMPLATE
-    for variable in sorted({w for w in PAYLOAD_TEMPLATE.replace('"', " ").split() if w.startswith("$")}, key=len,
-                           reverse=True):
+    for variable in sorted(
+        {w for w in PAYLOAD_TEMPLATE.replace('"', " ").split() if w.startswith("$")}, key=len, reverse=True
+    ):
         rendered = rendered.replace(variable, "x")
     assert set(json.loads(rendered)) == set(fixture_json("datadog", "triggered"))
     fields = {f.name: (f.secret, f.hashed) for f in integration.config_fields}

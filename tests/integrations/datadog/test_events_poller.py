@@ -25,9 +25,12 @@ def api():
 @pytest.fixture
 def conn(connection_factory, api):
     _, url = api
-    return connection_factory("datadog", clear={"api_key": API_KEY, "app_key": APP_KEY}, hashed={"token": "t"},
-                              config={"events_query": "tags:change_kind:deploy", "site": url,
-                                      "events_lookback_minutes": 120})
+    return connection_factory(
+        "datadog",
+        clear={"api_key": API_KEY, "app_key": APP_KEY},
+        hashed={"token": "t"},
+        config={"events_query": "tags:change_kind:deploy", "site": url, "events_lookback_minutes": 120},
+    )
 
 
 def _run(conn, url, now=NOW):
@@ -36,9 +39,15 @@ def _run(conn, url, now=NOW):
 
 
 def _events(n: int, start: datetime = NOW - timedelta(minutes=90)) -> list[dict]:
-    return [event(f"70000000000000{i:04d}", (start + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
-                  f"Deployed checkout v2.{i}", ["service:checkout", "env:prod", "change_kind:deploy", f"sha:abc{i:04d}def"])
-            for i in range(n)]
+    return [
+        event(
+            f"70000000000000{i:04d}",
+            (start + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
+            f"Deployed checkout v2.{i}",
+            ["service:checkout", "env:prod", "change_kind:deploy", f"sha:abc{i:04d}def"],
+        )
+        for i in range(n)
+    ]
 
 
 def test_it_pages_through_every_event_and_stores_them_as_changes(api, conn):
@@ -64,11 +73,19 @@ def test_a_second_run_resumes_from_the_watermark_and_stores_only_new_events(api,
     fake.events = _events(5)
     _run(conn, url)
     fake.requests.clear()
-    fake.events += [event("7999", (NOW + timedelta(minutes=3)).isoformat(), "Rolled back checkout",
-                          ["service:checkout", "change_kind:rollback"])]
+    fake.events += [
+        event(
+            "7999",
+            (NOW + timedelta(minutes=3)).isoformat(),
+            "Rolled back checkout",
+            ["service:checkout", "change_kind:rollback"],
+        )
+    ]
     outcome = _run(conn, url, now=NOW + timedelta(minutes=5))
     newest_before = NOW - timedelta(minutes=90) + timedelta(minutes=4)
-    assert int(fake.requests[0]["params"]["filter[from]"]) == int((newest_before - datadog_events.OVERLAP).timestamp() * 1000)
+    assert int(fake.requests[0]["params"]["filter[from]"]) == int(
+        (newest_before - datadog_events.OVERLAP).timestamp() * 1000
+    )
     assert outcome.stored == 1  # the overlapping event is fetched again but not stored twice
     assert Change.objects.filter(source="datadog").count() == 6
     assert Change.objects.get(external_id="event:7999").kind == "rollback"
@@ -134,16 +151,25 @@ def test_persistent_server_errors_are_recorded_without_raising(api, conn):
 
 def test_wrong_keys_are_an_error_not_a_crash(api, connection_factory):
     fake, url = api
-    conn = connection_factory("datadog", clear={"api_key": "nope", "app_key": "nope"}, hashed={"token": "t"},
-                              config={"events_query": "*", "site": url})
+    conn = connection_factory(
+        "datadog",
+        clear={"api_key": "nope", "app_key": "nope"},
+        hashed={"token": "t"},
+        config={"events_query": "*", "site": url},
+    )
     outcome = datadog_events.poll_connection(conn, now=NOW)
     assert "403" in outcome.error
 
 
 def test_an_event_without_a_title_or_message_is_skipped(api, conn):
     fake, url = api
-    fake.events = _events(2) + [{"id": "8000", "type": "event",
-                                 "attributes": {"timestamp": (NOW - timedelta(minutes=1)).isoformat(), "tags": []}}]
+    fake.events = _events(2) + [
+        {
+            "id": "8000",
+            "type": "event",
+            "attributes": {"timestamp": (NOW - timedelta(minutes=1)).isoformat(), "tags": []},
+        }
+    ]
     outcome = _run(conn, url)
     assert (outcome.stored, outcome.skipped) == (2, 1)
 

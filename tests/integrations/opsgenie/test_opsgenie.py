@@ -23,8 +23,9 @@ def conn(connection_factory):
 
 
 def _deliver(client, conn, name: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> int:
-    status = post(client, conn, fixture_body("opsgenie", name) if body is None else body,
-                  AUTH if headers is None else headers).status_code
+    status = post(
+        client, conn, fixture_body("opsgenie", name) if body is None else body, AUTH if headers is None else headers
+    ).status_code
     drain()
     return status
 
@@ -73,7 +74,10 @@ def test_create_with_service_tags_and_an_integer_priority(client, conn, redis_cl
     alert = Alert.objects.get(source="opsgenie", external_id="0d4b7e1c-2f3a-4b5c-9d8e-7f6a5b4c3d2e-1727140000000")
     assert alert.severity == "critical"
     assert (alert.service_hint["name"], alert.service_hint["env"], alert.service_hint["namespace"]) == (
-        "ledger", "prod", "payments")
+        "ledger",
+        "prod",
+        "payments",
+    )
 
 
 def test_a_create_after_a_close_reopens_the_same_alias(client, conn, redis_client):
@@ -96,9 +100,15 @@ def test_basic_auth_with_the_secret_is_accepted(client, conn, redis_client):
     assert _deliver(client, conn, "create", {"Authorization": basic("opsgenie", SECRET)}) == 202
 
 
-@pytest.mark.parametrize("headers", [
-    {"X-Changetrack-Token": "wrong"}, {"X-Changetrack-Token": SECRET[:5]}, {},
-], ids=["wrong secret", "truncated secret", "missing header"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Changetrack-Token": "wrong"},
+        {"X-Changetrack-Token": SECRET[:5]},
+        {},
+    ],
+    ids=["wrong secret", "truncated secret", "missing header"],
+)
 def test_it_rejects_a_missing_or_wrong_secret(client, conn, redis_client, headers):
     assert _deliver(client, conn, "create", headers) == 401
 

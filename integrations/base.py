@@ -238,15 +238,23 @@ def parse_time(value: Any, field_name: str = "timestamp") -> datetime:
 
 
 def parse_json(raw_body: bytes) -> Any:
-    """Decode a JSON body or raise ``ParseError`` (invalid UTF-8, invalid JSON, too deep)."""
+    """Decode a JSON body or raise ``ParseError`` (invalid UTF-8, invalid JSON, too deep, NaN/Infinity or
+    ``\\u0000``, which JSON allows or Python accepts but PostgreSQL cannot store)."""
     try:
-        return json.loads(raw_body.decode("utf-8"))
+        text = raw_body.decode("utf-8")
+        if "\\u0000" in text:
+            raise ParseError("body contains a NUL character (\\u0000), which cannot be stored")
+        return json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise ParseError("body is not valid UTF-8") from None
     except RecursionError:
         raise ParseError("body is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise ParseError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ParseError(f"body contains {name}, which is not valid JSON")
 
 
 def tags_to_dict(tags: Iterable[str]) -> dict[str, str]:

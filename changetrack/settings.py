@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "changetrack",
+    "changetrack.web",  # the pages (an app only for its template tags)
 ]
 
 MIDDLEWARE = [

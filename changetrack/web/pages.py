@@ -1,0 +1,129 @@
+"""The service explorer, a service's page with its timeline, and the "what changed" feed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+
+from changetrack.models import Alert, Change, ChangeKind, Cluster, HealthEpisode, Service
+from changetrack.web import timeline
+
+EXPLORER_LIMIT = 500
+FEED_LIMIT = 500
+FEED_MAX_MINUTES = 7 * 24 * 60
+
+
+def _count(qs) -> Coalesce:  # type: ignore[no-untyped-def]
+    """A correlated COUNT(*) subquery (cheaper than a join + GROUP BY over the whole change table)."""
+    return Coalesce(Subquery(qs.order_by().values("service_id").annotate(n=Count("*")).values("n")[:1],
+                             output_field=IntegerField()), Value(0))
+
+
+def explorer_rows(params: dict[str, str]) -> list[Service]:
+    since = timezone.now() - timedelta(hours=24)
+    last = Change.objects.filter(service_id=OuterRef("pk")).order_by("-occurred_at")
+    qs = Service.objects.select_related("cluster").annotate(
+        open_alerts=_count(Alert.objects.filter(service_id=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)),
+        active_episodes=_count(HealthEpisode.objects.filter(service_id=OuterRef("pk"), ended_at__isnull=True)),
+        changes_24h=_count(Change.objects.filter(service_id=OuterRef("pk"), occurred_at__gte=since)),
+        last_change=Subquery(last.values("occurred_at")[:1]),
+        last_change_summary=Subquery(last.values("summary")[:1]),
+        last_change_id=Subquery(last.values("id")[:1]),
+    )
+    if params.get("cluster"):
+        qs = qs.filter(cluster__name=params["cluster"])
+    if params.get("namespace"):
+        qs = qs.filter(namespace=params["namespace"])
+    if params.get("team"):
+        qs = qs.filter(team=params["team"])
+    if params.get("q"):
+        term = params["q"].strip()[:200]
+        qs = qs.filter(Q(name__icontains=term) | Q(namespace__icontains=term) | Q(team__icontains=term)
+                       | Q(repository__icontains=term) | Q(aliases__value__icontains=term)).distinct()
+    if params.get("health") == "unhealthy":
+        qs = qs.filter(Q(open_alerts__gt=0) | Q(active_episodes__gt=0))
+    return list(qs.order_by("cluster__name", "namespace", "name")[:EXPLORER_LIMIT])
+
+
+@login_required
+def service_list(request: HttpRequest) -> HttpResponse:
+    params = {k: request.GET.get(k, "") for k in ("cluster", "namespace", "team", "q", "health")}
+    rows = explorer_rows(params)
+    context = {
+        "services": rows, "params": params, "limited": len(rows) >= EXPLORER_LIMIT,
+        "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
+        "namespaces": Service.objects.exclude(namespace="").values_list("namespace", flat=True).distinct().order_by("namespace"),
+        "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
+        "filtered": any(params.values()),
+    }
+    template = "web/_services_rows.html" if request.headers.get("HX-Request") else "web/services.html"
+    return render(request, template, context)
+
+
+@login_required
+def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
+    q = timeline.parse_query(request.GET, default_depth=1)
+    data = timeline.timeline(service, q)
+    return render(request, "web/service.html", {
+        "service": service, "data": data, "events": timeline.event_rows(data), "q": q, "kinds": ChangeKind.values, "presets": list(timeline.PRESETS),
+        "json_url": reverse("web:service_timeline", args=[service.pk]),
+        "dependencies": service.dependencies.select_related("depends_on", "depends_on__cluster").order_by("depends_on__name"),
+        "dependents": service.dependents.select_related("service", "service__cluster").order_by("service__name"),
+    })
+
+
+@login_required
+def service_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
+    service = get_object_or_404(Service, pk=pk)
+    q = timeline.parse_query(request.GET, default_depth=1)
+    return JsonResponse(timeline.timeline(service, q))
+
+
+def feed_rows(params: dict[str, str], minutes: int) -> list[Change]:
+    since = timezone.now() - timedelta(minutes=minutes)
+    qs = Change.objects.select_related("service", "service__cluster").filter(occurred_at__gte=since)
+    if params.get("kind") in ChangeKind.values:
+        qs = qs.filter(kind=params["kind"])
+    if params.get("source"):
+        qs = qs.filter(source=params["source"][:50])
+    if params.get("cluster"):
+        qs = qs.filter(service__cluster__name=params["cluster"])
+    if params.get("namespace"):
+        qs = qs.filter(service__namespace=params["namespace"])
+    if params.get("team"):
+        qs = qs.filter(service__team=params["team"])
+    if params.get("q"):
+        term = params["q"].strip()[:200]
+        qs = qs.filter(Q(summary__icontains=term) | Q(actor__icontains=term) | Q(service__name__icontains=term))
+    return list(qs.order_by("-occurred_at", "-id")[:FEED_LIMIT])
+
+
+@login_required
+def feed(request: HttpRequest) -> HttpResponse:
+    """Every change in the last N minutes across every service: where a lost responder starts."""
+    params = {k: request.GET.get(k, "") for k in ("kind", "source", "cluster", "namespace", "team", "q")}
+    try:
+        minutes = max(1, min(FEED_MAX_MINUTES, int(request.GET.get("minutes") or 60)))
+    except ValueError:
+        minutes = 60
+    rows = feed_rows(params, minutes)
+    since = timezone.now() - timedelta(minutes=minutes)
+    alerts = (Alert.objects.select_related("service").filter(Q(started_at__gte=since) | ~Q(status=Alert.Status.RESOLVED))
+              .order_by("-started_at")[:50])
+    context = {
+        "changes": rows, "alerts": alerts, "params": params, "minutes": minutes, "limited": len(rows) >= FEED_LIMIT,
+        "kinds": ChangeKind.values, "minute_choices": [15, 60, 240, 1440],
+        "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
+        "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
+        "filtered": any(params.values()),
+    }
+    template = "web/_feed_rows.html" if request.headers.get("HX-Request") else "web/feed.html"
+    return render(request, template, context)

@@ -131,5 +131,5 @@ def delivery_metrics(request: HttpRequest) -> HttpResponse:
         "metrics": metrics, "peak": peak, "days": days, "team": team, "service_param": service_param,
         "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
         "services": Service.objects.select_related("cluster").order_by("name")[:1000], "scope_count": len(ids),
-        "bars": [(d, n, f, round(100 * n / peak)) for d, n, f in metrics.daily],
+        "bars": [(d, n, f, round(100 * n / peak)) for d, n, f in metrics.daily] if any(n for _, n, _ in metrics.daily) else [],
     })

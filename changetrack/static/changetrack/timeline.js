@@ -34,6 +34,7 @@
     this.rangeEl = box.querySelector("[data-range]");
     this.form = box.querySelector("[data-tl-form]");
     this.src = box.dataset.src;
+    this.clipId = "tl-clip-" + Math.random().toString(36).slice(2);
     this.apply(JSON.parse(document.getElementById(box.dataset.dataId).textContent));
     this.bind();
     this.render();
@@ -223,7 +224,7 @@
     var clampX = function (t) { return Math.max(self.labelW, Math.min(self.labelW + self.plotW, x(t))); };
     var laneY = function (id) { return AXIS_H + (self.lanes[id] || 0) * LANE_H; };
     var out = ['<svg xmlns="http://www.w3.org/2000/svg" width="' + W + '" height="' + H + '" role="img" aria-label="Timeline of ' + lanes.length + ' service(s)">'];
-    out.push('<defs><clipPath id="plot-clip"><rect x="' + this.labelW + '" y="0" width="' + this.plotW + '" height="' + H + '"/></clipPath></defs>');
+    out.push('<defs><clipPath id="' + this.clipId + '"><rect x="' + this.labelW + '" y="0" width="' + (W - this.labelW) + '" height="' + H + '"/></clipPath></defs>');
     lanes.forEach(function (l, i) { out.push('<rect class="lane-bg" x="0" y="' + (AXIS_H + i * LANE_H) + '" width="' + W + '" height="' + LANE_H + '" fill="' + (i % 2 ? "#fafbfc" : "#fff") + '"/>'); });
     var ticks = this.ticks();
     ticks.list.forEach(function (t) {
@@ -232,7 +233,7 @@
       out.push('<line class="tick" x1="' + tx + '" x2="' + tx + '" y1="' + (AXIS_H - 4) + '" y2="' + H + '"/>');
       out.push('<text class="tick-label" x="' + tx + '" y="' + (AXIS_H - 9) + '" text-anchor="middle"' + (midnight ? ' font-weight="600"' : "") + ">" + esc(label) + "</text>");
     });
-    out.push('<g clip-path="url(#plot-clip)">');
+    out.push('<g clip-path="url(#' + this.clipId + ')">');
     var now = Date.now(), lo = this.since, hi = this.until;
     d.alerts.forEach(function (a, i) {
       var s = Date.parse(a.start), e = a.end ? Date.parse(a.end) : now;

@@ -5,59 +5,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
-from changetrack.models import Alert, Change, ChangeKind, Cluster, HealthEpisode, Service
-from changetrack.web import timeline
+from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
+from changetrack.web import explorer, timeline
 
-EXPLORER_LIMIT = 500
 FEED_LIMIT = 500
 FEED_MAX_MINUTES = 7 * 24 * 60
-
-
-def _count(qs) -> Coalesce:  # type: ignore[no-untyped-def]
-    """A correlated COUNT(*) subquery (cheaper than a join + GROUP BY over the whole change table)."""
-    return Coalesce(Subquery(qs.order_by().values("service_id").annotate(n=Count("*")).values("n")[:1],
-                             output_field=IntegerField()), Value(0))
-
-
-def explorer_rows(params: dict[str, str]) -> list[Service]:
-    since = timezone.now() - timedelta(hours=24)
-    last = Change.objects.filter(service_id=OuterRef("pk")).order_by("-occurred_at")
-    qs = Service.objects.select_related("cluster").annotate(
-        open_alerts=_count(Alert.objects.filter(service_id=OuterRef("pk")).exclude(status=Alert.Status.RESOLVED)),
-        active_episodes=_count(HealthEpisode.objects.filter(service_id=OuterRef("pk"), ended_at__isnull=True)),
-        changes_24h=_count(Change.objects.filter(service_id=OuterRef("pk"), occurred_at__gte=since)),
-        last_change=Subquery(last.values("occurred_at")[:1]),
-        last_change_summary=Subquery(last.values("summary")[:1]),
-        last_change_id=Subquery(last.values("id")[:1]),
-    )
-    if params.get("cluster"):
-        qs = qs.filter(cluster__name=params["cluster"])
-    if params.get("namespace"):
-        qs = qs.filter(namespace=params["namespace"])
-    if params.get("team"):
-        qs = qs.filter(team=params["team"])
-    if params.get("q"):
-        term = params["q"].strip()[:200]
-        qs = qs.filter(Q(name__icontains=term) | Q(namespace__icontains=term) | Q(team__icontains=term)
-                       | Q(repository__icontains=term) | Q(aliases__value__icontains=term)).distinct()
-    if params.get("health") == "unhealthy":
-        qs = qs.filter(Q(open_alerts__gt=0) | Q(active_episodes__gt=0))
-    return list(qs.order_by("cluster__name", "namespace", "name")[:EXPLORER_LIMIT])
 
 
 @login_required
 def service_list(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("cluster", "namespace", "team", "q", "health")}
-    rows = explorer_rows(params)
+    rows = explorer.rows(params)
     context = {
-        "services": rows, "params": params, "limited": len(rows) >= EXPLORER_LIMIT,
+        "services": rows, "params": params, "limited": len(rows) >= explorer.LIMIT,
         "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
         "namespaces": Service.objects.exclude(namespace="").values_list("namespace", flat=True).distinct().order_by("namespace"),
         "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),

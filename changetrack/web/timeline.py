@@ -9,18 +9,17 @@ per-partition ``(service, -occurred_at)`` index of the change table whatever its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from changetrack.correlation.engine import neighbourhood
-from changetrack.models import Alert, Change, ChangeKind, HealthEpisode, Service
+from changetrack.models import Alert, Change, ChangeKind, Dependency, HealthEpisode, Service
 
 PRESETS: dict[str, timedelta] = {
     "1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7),
@@ -31,6 +30,9 @@ MAX_DEPTH = 3
 MAX_LANES = 30
 MAX_CHANGES = 1500
 MAX_BANDS = 300
+LIST_ROWS = 100  # rows of the list rendered by the server; the script renders them all from the same data
+_HOOD_CACHE: dict[tuple[Any, ...], dict[int, tuple[int, list[int]]]] = {}
+_HOOD_CACHE_SIZE = 1024
 
 
 @dataclass
@@ -66,7 +68,7 @@ def _time(raw: str | None) -> datetime | None:
     if parsed is None:
         return None
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, dt_timezone.utc)
+        parsed = timezone.make_aware(parsed, UTC)
     return parsed
 
 
@@ -102,9 +104,29 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def graph_version() -> tuple[Any, ...]:
+    """Changes whenever an edge is added, removed or seen again (``last_seen_at`` is ``auto_now``)."""
+    agg = Dependency.objects.aggregate(n=Count("id"), top=Max("id"), seen=Max("last_seen_at"))
+    return (agg["n"], agg["top"], agg["seen"])
+
+
+def cached_neighbourhood(service_id: int, depth: int) -> dict[int, tuple[int, list[int]]]:
+    """``engine.neighbourhood`` (one query per hop and direction), remembered until the graph changes: the
+    alert page asks the engine for suspects too, and the graph changes far less often than pages are read."""
+    if depth <= 0:
+        return {service_id: (0, [service_id])}
+    key = (graph_version(), service_id, depth)
+    hood = _HOOD_CACHE.get(key)
+    if hood is None:
+        if len(_HOOD_CACHE) >= _HOOD_CACHE_SIZE:
+            _HOOD_CACHE.clear()
+        hood = _HOOD_CACHE[key] = neighbourhood(service_id, depth)
+    return hood
+
+
 def lanes_for(service: Service, depth: int) -> list[dict[str, Any]]:
     """The service first, then its neighbours by distance then name (at most ``MAX_LANES``)."""
-    hood = neighbourhood(service.pk, depth) if depth > 0 else {service.pk: (0, [service.pk])}
+    hood = cached_neighbourhood(service.pk, depth)
     rows = {s.pk: s for s in Service.objects.select_related("cluster").filter(pk__in=list(hood))}
     names = {pk: s.name for pk, s in rows.items()}
     ordered = sorted(rows.values(), key=lambda s: (hood[s.pk][0], s.name, s.pk))[:MAX_LANES]
@@ -180,8 +202,8 @@ def query_string(q: Query, **override: Any) -> str:
 
 
 def event_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Changes, alerts and health episodes of ``data`` merged newest first, for the list under the chart
-    (``timeline.js`` builds the same rows when it redraws)."""
+    """The newest ``LIST_ROWS`` changes, alerts and health episodes of ``data``, for the list under the chart
+    (``timeline.js`` rebuilds the whole list from the same data as soon as it runs)."""
     rows = [{"type": "change", "t": c["t"], "service": c["service"], "what": c["kind"], "summary": c["summary"],
              "url": c["url"], "actor": c["actor"], "source": c["source"]} for c in data["changes"]]
     rows += [{"type": "alert", "t": a["start"], "service": a["service"], "what": f"alert · {a['status']}",
@@ -189,4 +211,4 @@ def event_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     rows += [{"type": "health", "t": h["start"], "service": h["service"], "what": h["reason"], "summary": h["summary"],
               "url": "", "actor": "", "source": h["source"]} for h in data["health"]]
     rows.sort(key=lambda r: r["t"] or "", reverse=True)
-    return rows
+    return rows[:LIST_ROWS]

@@ -7,11 +7,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
-from changetrack.ingest.store import store_records
-from changetrack.models import Alert, Change, Cluster, Service
-from integrations.base import AlertRecord, ChangeRecord, ServiceHint
+from changetrack.models import Change, Service
 
 pytestmark = pytest.mark.django_db
 

@@ -41,7 +41,8 @@ def _components(raw: Any) -> list[tuple[str, float]]:
 def suspect_rows(alert: Alert) -> list[SuspectRow]:
     suspects = engine.current_suspects(alert, SUSPECT_LIMIT)
     ids = [s.change_id for s in suspects]
-    changes = {c.pk: c for c in Change.objects.select_related("service", "service__cluster").filter(pk__in=ids)}
+    changes = {c.pk: c for c in Change.objects.select_related("service").filter(pk__in=ids)
+               .only("id", "kind", "source", "summary", "actor", "occurred_at", "service__id", "service__name")}
     verdicts = dict(Feedback.objects.filter(alert=alert, change_id__in=ids).values_list("change_id", "verdict"))
     return [SuspectRow(s, changes.get(s.change_id), _components(s.components), verdicts.get(s.change_id, ""))
             for s in suspects]

@@ -29,7 +29,7 @@ class LastChange:
 
 
 def _filtered(params: dict[str, str]) -> Any:
-    qs = Service.objects.select_related("cluster")
+    qs = Service.objects.select_related("cluster").defer("labels", "settings")
     if params.get("cluster"):
         qs = qs.filter(cluster__name=params["cluster"])
     if params.get("namespace"):

@@ -55,7 +55,9 @@ def service_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
 
 def feed_rows(params: dict[str, str], minutes: int) -> list[Change]:
     since = timezone.now() - timedelta(minutes=minutes)
-    qs = Change.objects.select_related("service", "service__cluster").filter(occurred_at__gte=since)
+    qs = (Change.objects.select_related("service", "service__cluster").filter(occurred_at__gte=since)
+          .only("id", "occurred_at", "kind", "summary", "actor", "source", "service__id", "service__name",
+                "service__cluster__name"))
     if params.get("kind") in ChangeKind.values:
         qs = qs.filter(kind=params["kind"])
     if params.get("source"):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
 from changetrack.web import explorer, timeline
 
-FEED_LIMIT = 500
+FEED_LIMIT = 200
 FEED_MAX_MINUTES = 7 * 24 * 60
 
 

@@ -69,8 +69,12 @@ def login(page, base: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live(page, live_server, celery_worker, django_user_model):
+    from django.utils import timezone
+
     from changetrack.correlation.engine import current_suspects
+    from changetrack.ingest.store import store_records
     from changetrack.models import Alert, Change, Connection, Feedback
+    from integrations.base import ChangeRecord, ServiceHint
 
     django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
     call_command("load_demo", verbosity=0)
@@ -168,6 +172,15 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
     shot(page, "10-connection")
     page.goto(base + "/delivery/?team=platform")
     shot(page, "11-delivery")
+
+    # the feed refreshes itself (htmx) when the live poll reports a new change
+    page.goto(base + "/changes/?minutes=60")
+    page.wait_for_function("document.getElementById('live-status').classList.contains('on')")
+    store_records([ChangeRecord(source="api", external_id="e2e-flag", kind="feature_flag", occurred_at=timezone.now(),
+                                summary="Turned on flag checkout-express in production", actor="pm@example.com",
+                                service=ServiceHint(name="checkout", namespace="shop", cluster="prod-us"))])
+    page.wait_for_selector("#feed-rows >> text=Turned on flag checkout-express in production", timeout=20000)
+    shot(page, "12-what-changed-live")
     if not replica_cut_first:
         pytest.xfail("every step passed, but the ranking on this branch does not put the rest-api replica cut first "
                      "(the foundation engine scores time and distance only; the correlation issue adds magnitude and risk)")

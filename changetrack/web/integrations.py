@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -78,7 +78,8 @@ def integration_list(request: HttpRequest) -> HttpResponse:
     stats = {
         row["connection_id"]: row for row in Delivery.objects.filter(received_at__gte=since)
         .values("connection_id").annotate(total=Count("id"), failed=Count("id", filter=Q(status=Delivery.Status.FAILED)),
-                                          pending=Count("id", filter=Q(status=Delivery.Status.PENDING)))
+                                          pending=Count("id", filter=Q(status=Delivery.Status.PENDING)),
+                                          last=Max("received_at"))
     }
     rows = [(c, registry.get(c.integration), stats.get(c.pk, {})) for c in connections]
     return render(request, "web/integrations.html", {

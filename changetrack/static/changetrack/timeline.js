@@ -223,7 +223,7 @@
     var x = function (t) { return self.labelW + (t - self.since) / span * self.plotW; };
     var clampX = function (t) { return Math.max(self.labelW, Math.min(self.labelW + self.plotW, x(t))); };
     var laneY = function (id) { return AXIS_H + (self.lanes[id] || 0) * LANE_H; };
-    var out = ['<svg xmlns="http://www.w3.org/2000/svg" width="' + W + '" height="' + H + '" role="img" aria-label="Timeline of ' + lanes.length + ' service(s)">'];
+    var out = ['<svg xmlns="http://www.w3.org/2000/svg" width="' + W + '" height="' + H + '" aria-label="Timeline of ' + lanes.length + ' service(s)">'];
     out.push('<defs><clipPath id="' + this.clipId + '"><rect x="' + this.labelW + '" y="0" width="' + (W - this.labelW) + '" height="' + H + '"/></clipPath></defs>');
     lanes.forEach(function (l, i) { out.push('<rect class="lane-bg" x="0" y="' + (AXIS_H + i * LANE_H) + '" width="' + W + '" height="' + LANE_H + '" fill="' + (i % 2 ? "#fafbfc" : "#fff") + '"/>'); });
     var ticks = this.ticks();

@@ -81,7 +81,8 @@ def integration_list(request: HttpRequest) -> HttpResponse:
                                           pending=Count("id", filter=Q(status=Delivery.Status.PENDING)),
                                           last=Max("received_at"))
     }
-    rows = [(c, registry.get(c.integration), stats.get(c.pk, {})) for c in connections]
+    empty = {"total": 0, "failed": 0, "pending": 0, "last": None}
+    rows = [(c, registry.get(c.integration), stats.get(c.pk, empty)) for c in connections]
     return render(request, "web/integrations.html", {
         "rows": rows, "available": sorted(registry.INTEGRATIONS.values(), key=lambda i: i.label.lower()),
     })

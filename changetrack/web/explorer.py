@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from changetrack.models import Alert, HealthEpisode, Service
@@ -56,13 +57,15 @@ def last_changes(ids: list[int], since: datetime) -> tuple[dict[int, LastChange]
     last: dict[int, LastChange] = {}
     counts: dict[int, int] = {}
     with connection.cursor() as cur:
+        # the window count is computed before DISTINCT ON keeps each service's newest row: one row per service
         cur.execute(
-            "SELECT service_id, id, occurred_at, summary FROM changetrack_change WHERE service_id = ANY(%s) AND occurred_at >= %s",
+            "SELECT DISTINCT ON (service_id) service_id, id, occurred_at, summary, count(*) OVER (PARTITION BY service_id) "
+            "FROM changetrack_change WHERE service_id = ANY(%s) AND occurred_at >= %s "
+            "ORDER BY service_id, occurred_at DESC, id DESC",
             [ids, since])
-        for service_id, change_id, at, summary in cur.fetchall():
-            counts[service_id] = counts.get(service_id, 0) + 1
-            if service_id not in last or (at, change_id) > (last[service_id].at, last[service_id].id):
-                last[service_id] = LastChange(change_id, at, summary)
+        for service_id, change_id, at, summary, n in cur.fetchall():
+            counts[service_id] = n
+            last[service_id] = LastChange(change_id, at, summary)
         missing = [i for i in ids if i not in last]
         if missing:
             cur.execute(
@@ -85,7 +88,11 @@ def rows(params: dict[str, str]) -> list[Service]:
     alerts = _grouped(Alert.objects.filter(service_id__in=ids).exclude(status=Alert.Status.RESOLVED))
     episodes = _grouped(HealthEpisode.objects.filter(service_id__in=ids, ended_at__isnull=True))
     last, counts = last_changes(ids, timezone.now() - timedelta(hours=24))
+    service_url = reverse("web:service", args=[987654321]).replace("987654321", "{}")
+    change_url = reverse("web:change", args=[987654321]).replace("987654321", "{}")
     for s in services:
+        s.url = service_url.format(s.pk)  # type: ignore[attr-defined]
+        s.last_change_url = change_url.format(last[s.pk].id) if s.pk in last else ""  # type: ignore[attr-defined]
         s.open_alerts = alerts.get(s.pk, 0)  # type: ignore[attr-defined]
         s.active_episodes = episodes.get(s.pk, 0)  # type: ignore[attr-defined]
         s.changes_24h = counts.get(s.pk, 0)  # type: ignore[attr-defined]

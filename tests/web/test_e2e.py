@@ -118,6 +118,7 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
     # the timeline draws lanes and markers; times are in the viewer's zone with UTC on hover
     page.wait_for_selector("[data-canvas] svg a.marker")
     assert page.locator("[data-canvas] svg a.marker").count() >= 3
+    page.click("summary:has-text('List of these events')")  # folded under the chart on the alert page
     first_time = page.locator(".tl-list time").first
     assert first_time.get_attribute("title").endswith("UTC") and "UTC" not in first_time.inner_text()
     shot(page, "04-alert")
@@ -169,7 +170,9 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
     answer = requests.post(webhook_url, data=json.dumps(body), timeout=10,
                            headers={"Content-Type": "application/json", "X-Changetrack-Token": token})
     assert answer.status_code == 202
-    page.wait_for_selector(".tl-list >> text=Deploy rest-api 2.14.1 (replicas 5 → 50)", timeout=30000)
+    page.wait_for_selector("[data-canvas] a.marker[aria-label*='Deploy rest-api 2.14.1']", timeout=30000)
+    page.click("summary:has-text('List of these events')")
+    page.wait_for_selector(".tl-list >> text=Deploy rest-api 2.14.1 (replicas 5 → 50)")
     page.wait_for_selector("#live-toasts >> text=Deploy rest-api 2.14.1")
     assert page.evaluate("window.__notReloaded") is True
     new = Change.objects.get(source="generic", external_id="e2e-hotfix")

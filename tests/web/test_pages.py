@@ -141,3 +141,27 @@ def test_an_empty_window_says_so(web, demo):
 def test_an_unknown_service_is_a_404(web):
     assert web.get("/services/999999/").status_code == 404
     assert web.get("/services/999999/timeline.json").status_code == 404
+
+
+def test_pages_load_only_our_own_scripts_and_styles(web, demo):
+    rest = _service("rest-api")
+    text = web.get(f"/services/{rest.pk}/").content.decode()
+    sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', text)
+    assert sources and all(s.startswith("/static/changetrack/") for s in sources), sources
+    assert "/static/changetrack/vendor/htmx.min.js" in sources
+
+
+def test_the_vendored_htmx_keeps_its_license_header():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    vendor = Path(settings.BASE_DIR) / "changetrack" / "static" / "changetrack" / "vendor"
+    assert (vendor / "htmx.min.js").read_text()[:200].startswith("/*! htmx.org 2.0.11")
+    assert "Zero-Clause BSD" in (vendor / "htmx.LICENSE").read_text()
+
+
+def test_times_are_rendered_as_utc_time_elements_for_the_browser_to_localise(web, demo):
+    text = web.get("/changes/?minutes=60").content.decode()
+    stamps = re.findall(r'<time datetime="([^"]+)" title="([^"]+)"', text)
+    assert stamps and all(iso.endswith("+00:00") and title.endswith("UTC") for iso, title in stamps)

@@ -20,6 +20,8 @@ from django.utils import timezone
 from changetrack.models import Alert, HealthEpisode, Service
 
 LIMIT = 500
+#: "not resolved", spelled so the (status, -started_at) index can be used
+OPEN = (Alert.Status.TRIGGERED, Alert.Status.ACKNOWLEDGED)
 
 
 @dataclass
@@ -42,7 +44,7 @@ def _filtered(params: dict[str, str]) -> Any:
         qs = qs.filter(Q(name__icontains=term) | Q(namespace__icontains=term) | Q(team__icontains=term)
                        | Q(repository__icontains=term) | Q(aliases__value__icontains=term)).distinct()
     if params.get("health") == "unhealthy":
-        open_alerts = Alert.objects.exclude(status=Alert.Status.RESOLVED).filter(service__isnull=False).values("service_id")
+        open_alerts = Alert.objects.filter(status__in=OPEN, service__isnull=False).values("service_id")
         open_episodes = HealthEpisode.objects.filter(ended_at__isnull=True).values("service_id")
         qs = qs.filter(Q(pk__in=open_alerts) | Q(pk__in=open_episodes))
     return qs.order_by("cluster__name", "namespace", "name")
@@ -85,7 +87,7 @@ def rows(params: dict[str, str]) -> list[Service]:
     ids = [s.pk for s in services]
     if not ids:
         return []
-    alerts = _grouped(Alert.objects.filter(service_id__in=ids).exclude(status=Alert.Status.RESOLVED))
+    alerts = _grouped(Alert.objects.filter(service_id__in=ids, status__in=OPEN))
     episodes = _grouped(HealthEpisode.objects.filter(service_id__in=ids, ended_at__isnull=True))
     last, counts = last_changes(ids, timezone.now() - timedelta(hours=24))
     service_url = reverse("web:service", args=[987654321]).replace("987654321", "{}")

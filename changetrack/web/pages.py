@@ -84,7 +84,7 @@ def feed(request: HttpRequest) -> HttpResponse:
         minutes = 60
     rows = feed_rows(params, minutes)
     since = timezone.now() - timedelta(minutes=minutes)
-    alerts = (Alert.objects.select_related("service").filter(Q(started_at__gte=since) | ~Q(status=Alert.Status.RESOLVED))
+    alerts = (Alert.objects.select_related("service").filter(Q(started_at__gte=since) | Q(status__in=explorer.OPEN))
               .order_by("-started_at")[:50])
     context = {
         "changes": rows, "alerts": alerts, "params": params, "minutes": minutes, "limited": len(rows) >= FEED_LIMIT,

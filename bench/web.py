@@ -156,7 +156,8 @@ def run(n_changes: int, rounds: int) -> int:
         ("service page, 24 h, depth 1 (default)", rotate([f"/services/{s}/" for s in ids["services"]])),
         ("service page, 7 d, depth 3", rotate([f"/services/{s}/?range=7d&depth=3" for s in ids["services"]])),
         ("service timeline JSON, 24 h, depth 1", rotate([f"/services/{s}/timeline.json" for s in ids["services"]])),
-        ("alert page, 6 h, depth 2 (default)", rotate([f"/alerts/{a}/" for a in ids["alerts"]])),
+        ("alert page, 6 h, depth 1 (default)", rotate([f"/alerts/{a}/" for a in ids["alerts"]])),
+        ("alert page, 6 h, depth 2", rotate([f"/alerts/{a}/?depth=2" for a in ids["alerts"]])),
         ("what changed, last 60 min", rotate(["/changes/?minutes=60"])),
         ("service explorer (300 services)", rotate(["/"])),
     ]
@@ -167,7 +168,7 @@ def run(n_changes: int, rounds: int) -> int:
     print(f"{'page':<44} {'p50 ms':>8} {'p95 ms':>8} {'p50 / baseline':>15}")
     for name, (p50, p95) in timings.items():
         print(f"{name:<44} {p50:8.1f} {p95:8.1f} {p50 / base_p50:14.1f}x")
-    worst = max(timings["service page, 24 h, depth 1 (default)"][1], timings["alert page, 6 h, depth 2 (default)"][1])
+    worst = max(timings["service page, 24 h, depth 1 (default)"][1], timings["alert page, 6 h, depth 1 (default)"][1])
     verdict = "OK" if worst <= TARGET_P95_MS else "OVER TARGET"
     print(f"target: service and alert page p95 <= {TARGET_P95_MS:.0f} ms -> worst default-page p95 {worst:.1f} ms: {verdict}")
     return 0

@@ -63,7 +63,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context: dict[str, Any] = {"alert": alert, "rows": suspect_rows(alert), "lifecycle": _lifecycle(alert),
                                "kinds": ChangeKind.values, "presets": list(timeline.PRESETS)}
     if alert.service is not None:
-        q = timeline.parse_query(request.GET, default_depth=2, centre=alert.started_at, default_range="6h")
+        q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
         data = timeline.timeline(alert.service, q, focus=alert.started_at)
         context.update(q=q, data=data, events=timeline.event_rows(data),
                        json_url=reverse("web:alert_timeline", args=[alert.pk]))
@@ -77,7 +77,7 @@ def alert_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     alert = get_object_or_404(Alert.objects.select_related("service"), pk=pk)
     if alert.service is None:
         return JsonResponse({"detail": "this alert is not mapped to a service"}, status=404)
-    q = timeline.parse_query(request.GET, default_depth=2, centre=alert.started_at, default_range="6h")
+    q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
     return JsonResponse(timeline.timeline(alert.service, q, focus=alert.started_at))
 
 

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "changetrack.apps.ChangetrackConfig",
+    "changetrack.web",  # the pages (an app only for its template tags)
 ]
 
 MIDDLEWARE = [

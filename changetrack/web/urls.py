@@ -1,14 +1,25 @@
+"""Server-rendered pages (every one behind login) and the small JSON endpoints their scripts read."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import views
+from changetrack.web import alerts, changes, delivery, integrations, live, pages
 
 app_name = "web"
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.service_list, name="services"),
-    path("services/<int:pk>/", views.service_detail, name="service"),
-    path("alerts/<int:pk>/", views.alert_detail, name="alert"),
-    path("changes/<int:pk>/", views.change_detail, name="change"),
+    path("", pages.service_list, name="services"),
+    path("services/<int:pk>/", pages.service_detail, name="service"),
+    path("services/<int:pk>/timeline.json", pages.service_timeline_json, name="service_timeline"),
+    path("changes/", pages.feed, name="feed"),
+    path("changes/<int:pk>/", changes.change_detail, name="change"),
+    path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
+    path("alerts/<int:pk>/timeline.json", alerts.alert_timeline_json, name="alert_timeline"),
+    path("alerts/<int:pk>/feedback/", alerts.alert_feedback, name="alert_feedback"),
+    path("integrations/", integrations.integration_list, name="integrations"),
+    path("integrations/new/<slug:slug>/", integrations.connection_new, name="connection_new"),
+    path("integrations/<uuid:pk>/", integrations.connection_detail, name="connection"),
+    path("integrations/<uuid:pk>/replay/", integrations.connection_replay, name="connection_replay"),
+    path("delivery/", delivery.delivery_metrics, name="delivery"),
+    path("live.json", live.live, name="live"),
 ]

@@ -1,0 +1,71 @@
+/* changetrack pages: times in the viewer's timezone (UTC on hover) and the live poll. No framework. */
+(function () {
+  "use strict";
+  var fmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  var rel = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
+
+  function utcText(d) { return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
+
+  function ago(d) {
+    var s = (d.getTime() - Date.now()) / 1000, a = Math.abs(s);
+    if (!rel) { return fmt.format(d); }
+    if (a < 60) { return rel.format(Math.round(s), "second"); }
+    if (a < 3600) { return rel.format(Math.round(s / 60), "minute"); }
+    if (a < 86400) { return rel.format(Math.round(s / 3600), "hour"); }
+    return rel.format(Math.round(s / 86400), "day");
+  }
+
+  /* Rewrite every <time datetime> under root: local text, UTC (and local, for relative ones) on hover. */
+  function localise(root) {
+    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) { return; }
+      var local = fmt.format(d);
+      el.textContent = el.dataset.style === "ago" ? ago(d) : local;
+      el.title = (el.dataset.style === "ago" ? local + " · " : "") + utcText(d);
+    });
+  }
+
+  function toast(html) {
+    var box = document.getElementById("live-toasts");
+    if (!box) { return; }
+    var t = document.createElement("div");
+    t.className = "toast";
+    t.innerHTML = html;
+    box.appendChild(t);
+    while (box.children.length > 4) { box.removeChild(box.firstChild); }
+    setTimeout(function () { t.remove(); }, 9000);
+  }
+
+  function esc(s) { return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; }); }
+
+  /* Poll /live.json; new changes/alerts raise a toast and a "ct-live" event that pages listen to
+     (htmx: hx-trigger="ct-live from:body"; the timeline refetches). */
+  function startLive() {
+    var url = document.body.dataset.liveUrl;
+    if (!url) { return; }
+    var marks = null, dot = document.getElementById("live-status"), every = 4000;
+    function tick() {
+      if (document.hidden) { return setTimeout(tick, every); }
+      var q = marks ? "?change=" + marks.change + "&alert=" + marks.alert : "";
+      fetch(url + q, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+        .then(function (data) {
+          if (dot) { dot.classList.add("on"); dot.title = "Live: checking every " + every / 1000 + " s"; }
+          var fresh = marks !== null && (data.changes.length || data.alerts.length);
+          marks = { change: data.change, alert: data.alert };
+          if (!fresh) { return; }
+          data.alerts.slice(-2).forEach(function (a) { toast('New alert: <a href="' + esc(a.url) + '">' + esc(a.title) + "</a> " + esc(a.service)); });
+          data.changes.slice(-2).forEach(function (c) { toast("New " + esc(c.kind) + ': <a href="' + esc(c.url) + '">' + esc(c.summary) + "</a> " + esc(c.service)); });
+          document.body.dispatchEvent(new CustomEvent("ct-live", { detail: data }));
+        })
+        .catch(function () { if (dot) { dot.classList.remove("on"); dot.title = "Live updates paused (server unreachable)"; } })
+        .then(function () { setTimeout(tick, every); });
+    }
+    tick();
+  }
+
+  window.ct = { localise: localise, esc: esc };
+  document.addEventListener("DOMContentLoaded", function () { localise(document); startLive(); });
+  document.addEventListener("htmx:afterSwap", function (e) { localise(e.target); });
+})();

@@ -1,0 +1,308 @@
+/* The visual timeline: an SVG drawn from our own JSON (services/<id>/timeline.json, alerts/<id>/timeline.json).
+   One lane per service; changes are markers shaped and coloured by kind; alerts and health episodes are bands.
+   Presets, zoom (buttons, + / −, double-click, Ctrl+wheel) and pan (drag, arrow keys) change the window; the data
+   for the new window is fetched, and the list under the chart is rebuilt from the same data. */
+(function () {
+  "use strict";
+  var MIN = 60000, HOUR = 3600000, DAY = 86400000;
+  var PRESETS = { "1h": HOUR, "6h": 6 * HOUR, "24h": DAY, "7d": 7 * DAY };
+  var STEPS = [MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY];
+  var SHAPE = { deploy: "circle", rollback: "diamond", config: "square", secret: "square", feature_flag: "triangle",
+    scale: "diamond", autoscale: "small", ci: "square-small", commit: "small", infra: "square", db_migration: "triangle-down", custom: "circle" };
+  var LANE_H = 32, AXIS_H = 26;
+  var esc = function (s) { return window.ct ? window.ct.esc(s) : String(s); };
+  var hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  var md = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+  var full = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+  function shape(kind, x, y) {
+    var s = SHAPE[kind] || "circle";
+    if (s === "circle") { return '<circle cx="' + x + '" cy="' + y + '" r="6.5"'; }
+    if (s === "small") { return '<circle cx="' + x + '" cy="' + y + '" r="4.5"'; }
+    if (s === "square") { return '<rect x="' + (x - 6) + '" y="' + (y - 6) + '" width="12" height="12" rx="1.5"'; }
+    if (s === "square-small") { return '<rect x="' + (x - 4.5) + '" y="' + (y - 4.5) + '" width="9" height="9" rx="1"'; }
+    if (s === "diamond") { return '<path d="M' + x + " " + (y - 7.5) + " L" + (x + 7.5) + " " + y + " L" + x + " " + (y + 7.5) + " L" + (x - 7.5) + " " + y + ' Z"'; }
+    if (s === "triangle") { return '<path d="M' + x + " " + (y - 7.5) + " L" + (x + 7.5) + " " + (y + 6) + " L" + (x - 7.5) + " " + (y + 6) + ' Z"'; }
+    return '<path d="M' + x + " " + (y + 7.5) + " L" + (x + 7.5) + " " + (y - 6) + " L" + (x - 7.5) + " " + (y - 6) + ' Z"';
+  }
+
+  function Timeline(box) {
+    this.box = box;
+    this.canvas = box.querySelector("[data-canvas]");
+    this.tip = box.querySelector("[data-tip]");
+    this.list = box.querySelector("[data-list]");
+    this.rangeEl = box.querySelector("[data-range]");
+    this.form = box.querySelector("[data-tl-form]");
+    this.src = box.dataset.src;
+    this.clipId = "tl-clip-" + Math.random().toString(36).slice(2);
+    this.apply(JSON.parse(document.getElementById(box.dataset.dataId).textContent));
+    this.bind();
+    this.render();
+  }
+
+  Timeline.prototype.apply = function (data) {
+    this.data = data;
+    this.since = Date.parse(data.since);
+    this.until = Date.parse(data.until);
+    this.live = !!data.live;
+    this.focus = data.focus ? Date.parse(data.focus) : null;
+    this.lanes = {};
+    var self = this;
+    data.lanes.forEach(function (l, i) { self.lanes[l.id] = i; });
+    box_sources(this, data.sources_seen || []);
+  };
+
+  function box_sources(tl, seen) {
+    var menu = tl.box.querySelector("[data-sources]");
+    if (!menu) { return; }
+    var checked = {};
+    menu.querySelectorAll("input:checked").forEach(function (i) { checked[i.value] = true; });
+    (tl.data.sources || []).forEach(function (s) { checked[s] = true; });
+    menu.innerHTML = seen.length ? seen.map(function (s) {
+      return '<label><input type="checkbox" name="source" value="' + esc(s) + '"' + (checked[s] ? " checked" : "") + "> " + esc(s) + "</label>";
+    }).join("") : '<span class="muted">none in view</span>';
+  }
+
+  Timeline.prototype.params = function () {
+    var p = new URLSearchParams();
+    p.set("depth", this.form.querySelector("[data-depth]").value);
+    if (this.live) { p.set("span", String(Math.round((this.until - this.since) / 1000))); }
+    else { p.set("since", new Date(this.since).toISOString()); p.set("until", new Date(this.until).toISOString()); }
+    this.form.querySelectorAll("input[name=kind]:checked").forEach(function (i) { p.append("kind", i.value); });
+    this.form.querySelectorAll("input[name=source]:checked").forEach(function (i) { p.append("source", i.value); });
+    return p;
+  };
+
+  Timeline.prototype.fetch = function () {
+    var self = this, params = this.params();
+    if (this.pending) { this.pending.abort(); }
+    this.pending = new AbortController();
+    history.replaceState(null, "", location.pathname + "?" + params.toString() + location.hash);
+    this.box.setAttribute("aria-busy", "true");
+    return fetch(this.src + "?" + params.toString(), { signal: this.pending.signal, credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (data) { self.apply(data); self.render(); })
+      .catch(function (e) { if (e.name !== "AbortError" && self.rangeEl) { self.rangeEl.textContent = "Could not load the timeline (" + e.message + "); retrying on the next update."; } })
+      .then(function () { self.box.removeAttribute("aria-busy"); });
+  };
+
+  Timeline.prototype.setWindow = function (since, until, live) {
+    var span = Math.max(5 * MIN, Math.min(31 * DAY, until - since)), mid = (since + until) / 2;
+    this.since = mid - span / 2;
+    this.until = mid + span / 2;
+    this.live = !!live;
+    if (this.live) { this.until = Date.now(); this.since = this.until - span; }
+    this.render();
+    clearTimeout(this.debounce);
+    var self = this;
+    this.debounce = setTimeout(function () { self.fetch(); }, 180);
+  };
+
+  Timeline.prototype.zoom = function (factor, at) {
+    var span = this.until - this.since, anchor = at == null ? (this.live ? this.until : (this.since + this.until) / 2) : at;
+    var ratio = (anchor - this.since) / span, next = span * factor;
+    var since = anchor - ratio * next;
+    this.setWindow(since, since + next, this.live && at == null);
+  };
+
+  Timeline.prototype.pan = function (fraction) {
+    var shift = (this.until - this.since) * fraction;
+    this.setWindow(this.since + shift, this.until + shift, false);
+  };
+
+  Timeline.prototype.preset = function (key) {
+    var span = PRESETS[key];
+    if (this.live || (!this.focus && this.until >= Date.now() - MIN)) { return this.setWindow(Date.now() - span, Date.now(), true); }
+    var centre = this.focus || (this.since + this.until) / 2;
+    this.setWindow(centre - span / 2, centre + span / 2, false);
+  };
+
+  Timeline.prototype.bind = function () {
+    var self = this, form = this.form, canvas = this.canvas;
+    form.addEventListener("click", function (e) {
+      var b = e.target.closest("button");
+      if (!b) { return; }
+      if (b.dataset.preset) { e.preventDefault(); self.preset(b.dataset.preset); }
+      var act = b.dataset.act;
+      if (act === "zoom-in") { self.zoom(0.5); } else if (act === "zoom-out") { self.zoom(2); }
+      else if (act === "pan-left") { self.pan(-0.25); } else if (act === "pan-right") { self.pan(0.25); }
+      else if (act === "now") { var span = self.until - self.since; self.setWindow(Date.now() - span, Date.now(), true); }
+    });
+    form.addEventListener("change", function () { self.fetch(); });
+    form.addEventListener("submit", function (e) { e.preventDefault(); self.fetch(); });
+    canvas.addEventListener("keydown", function (e) {
+      if (e.target !== canvas) { return; }
+      if (e.key === "+" || e.key === "=") { self.zoom(0.5); } else if (e.key === "-" || e.key === "_") { self.zoom(2); }
+      else if (e.key === "ArrowLeft") { self.pan(-0.1); } else if (e.key === "ArrowRight") { self.pan(0.1); } else { return; }
+      e.preventDefault();
+    });
+    canvas.addEventListener("wheel", function (e) {
+      if (!(e.ctrlKey || e.metaKey)) { return; }  // plain wheel keeps scrolling the page
+      e.preventDefault();
+      self.zoom(e.deltaY < 0 ? 0.8 : 1.25, self.timeAt(e.clientX));
+    }, { passive: false });
+    canvas.addEventListener("dblclick", function (e) { if (!e.target.closest("a")) { self.zoom(0.5, self.timeAt(e.clientX)); } });
+    var drag = null;
+    canvas.addEventListener("pointerdown", function (e) { if (e.button === 0) { drag = { x: e.clientX, since: self.since, until: self.until, moved: false }; } });
+    window.addEventListener("pointermove", function (e) {
+      if (!drag) { return; }
+      var dx = e.clientX - drag.x;
+      if (Math.abs(dx) > 3) { drag.moved = true; canvas.classList.add("dragging"); }
+      if (!drag.moved) { return; }
+      var shift = -dx / self.plotW * (drag.until - drag.since);
+      self.since = drag.since + shift; self.until = drag.until + shift; self.live = false;
+      self.render();
+    });
+    window.addEventListener("pointerup", function () {
+      if (drag && drag.moved) { canvas.classList.remove("dragging"); self.setWindow(self.since, self.until, false); self.suppressClick = true; }
+      drag = null;
+    });
+    canvas.addEventListener("click", function (e) { if (self.suppressClick) { e.preventDefault(); self.suppressClick = false; } }, true);
+    canvas.addEventListener("mouseover", function (e) { self.showTip(e.target.closest("[data-tip-i]"), e); });
+    canvas.addEventListener("mousemove", function (e) { if (!self.tip.hidden) { self.placeTip(e.clientX, e.clientY); } });
+    canvas.addEventListener("mouseout", function (e) { if (!e.relatedTarget || !canvas.contains(e.relatedTarget)) { self.tip.hidden = true; } });
+    canvas.addEventListener("focusin", function (e) {
+      var a = e.target.closest("[data-tip-i]");
+      if (a) { var r = a.getBoundingClientRect(); self.showTip(a); self.placeTip(r.left + r.width / 2, r.bottom); }
+    });
+    canvas.addEventListener("focusout", function () { self.tip.hidden = true; });
+    document.body.addEventListener("ct-live", function () { if (self.live) { var span = self.until - self.since; self.until = Date.now(); self.since = self.until - span; } self.fetch(); });
+    window.addEventListener("resize", function () { self.render(); });
+    setInterval(function () { if (self.live && !document.hidden) { self.fetch(); } }, 60000);
+  };
+
+  Timeline.prototype.timeAt = function (clientX) {
+    var r = this.canvas.getBoundingClientRect();
+    return this.since + (clientX - r.left - this.labelW) / this.plotW * (this.until - this.since);
+  };
+
+  Timeline.prototype.item = function (key) {
+    var parts = key.split(":"), list = { c: this.data.changes, a: this.data.alerts, h: this.data.health }[parts[0]];
+    return list ? [parts[0], list[+parts[1]]] : null;
+  };
+
+  Timeline.prototype.showTip = function (el, e) {
+    if (!el) { this.tip.hidden = true; return; }
+    var found = this.item(el.dataset.tipI);
+    if (!found || !found[1]) { return; }
+    var k = found[0], it = found[1], lane = this.data.lanes[this.lanes[it.lane]], html;
+    var when = function (iso) { return iso ? full.format(new Date(iso)) : "ongoing"; };
+    if (k === "c") {
+      html = "<strong>" + esc(it.summary) + '</strong><div class="tip-meta">' + esc(it.kind) + " · " + esc(it.source) + " · " + esc(when(it.t)) +
+        "</div><div>" + esc(lane ? lane.name : "") + (it.actor ? " · by " + esc(it.actor) : "") + (it.status ? " · " + esc(it.status) : "") + "</div>";
+    } else if (k === "a") {
+      html = "<strong>Alert: " + esc(it.title) + '</strong><div class="tip-meta">' + esc(it.severity) + " · " + esc(it.status) + "</div><div>" + esc(when(it.start)) + " → " + esc(when(it.end)) + "</div>";
+    } else {
+      html = "<strong>" + esc(it.reason) + '</strong><div class="tip-meta">' + esc(it.summary) + "</div><div>" + esc(when(it.start)) + " → " + esc(when(it.end)) + "</div>";
+    }
+    this.tip.innerHTML = html;
+    this.tip.hidden = false;
+    if (e) { this.placeTip(e.clientX, e.clientY); }
+  };
+
+  Timeline.prototype.placeTip = function (cx, cy) {
+    var r = this.box.getBoundingClientRect(), w = this.tip.offsetWidth;
+    var left = Math.min(Math.max(cx - r.left + 12, 4), r.width - w - 4);
+    this.tip.style.left = left + "px";
+    this.tip.style.top = (cy - r.top + 14) + "px";
+  };
+
+  Timeline.prototype.ticks = function () {
+    var span = this.until - this.since, maxTicks = Math.max(2, Math.floor(this.plotW / 95)), step = STEPS[STEPS.length - 1];
+    for (var i = 0; i < STEPS.length; i++) { if (span / STEPS[i] <= maxTicks) { step = STEPS[i]; break; } }
+    var off = -new Date(this.since).getTimezoneOffset() * MIN, out = [];
+    for (var t = Math.ceil((this.since + off) / step) * step - off; t <= this.until; t += step) { out.push(t); }
+    return { list: out, step: step };
+  };
+
+  Timeline.prototype.render = function () {
+    var d = this.data, W = Math.max(this.canvas.clientWidth, 320), lanes = d.lanes;
+    this.labelW = Math.min(180, Math.round(W * 0.22));
+    this.plotW = W - this.labelW - 12;
+    var self = this, H = AXIS_H + lanes.length * LANE_H + 4, span = this.until - this.since;
+    var x = function (t) { return self.labelW + (t - self.since) / span * self.plotW; };
+    var clampX = function (t) { return Math.max(self.labelW, Math.min(self.labelW + self.plotW, x(t))); };
+    var laneY = function (id) { return AXIS_H + (self.lanes[id] || 0) * LANE_H; };
+    var out = ['<svg xmlns="http://www.w3.org/2000/svg" width="' + W + '" height="' + H + '" aria-label="Timeline of ' + lanes.length + ' service(s)">'];
+    out.push('<defs><clipPath id="' + this.clipId + '"><rect x="' + this.labelW + '" y="0" width="' + (W - this.labelW) + '" height="' + H + '"/></clipPath></defs>');
+    lanes.forEach(function (l, i) { out.push('<rect class="lane-bg" x="0" y="' + (AXIS_H + i * LANE_H) + '" width="' + W + '" height="' + LANE_H + '" fill="' + (i % 2 ? "#fafbfc" : "#fff") + '"/>'); });
+    var ticks = this.ticks();
+    ticks.list.forEach(function (t) {
+      var tx = x(t), dt = new Date(t), midnight = dt.getHours() === 0 && dt.getMinutes() === 0;
+      var label = ticks.step >= DAY ? md.format(dt) : (midnight ? md.format(dt) : hm.format(dt));
+      out.push('<line class="tick" x1="' + tx + '" x2="' + tx + '" y1="' + (AXIS_H - 4) + '" y2="' + H + '"/>');
+      out.push('<text class="tick-label" x="' + tx + '" y="' + (AXIS_H - 9) + '" text-anchor="middle"' + (midnight ? ' font-weight="600"' : "") + ">" + esc(label) + "</text>");
+    });
+    out.push('<g clip-path="url(#' + this.clipId + ')">');
+    var now = Date.now(), lo = this.since, hi = this.until;
+    d.alerts.forEach(function (a, i) {
+      var s = Date.parse(a.start), e = a.end ? Date.parse(a.end) : now;
+      if (e < lo || s > hi || !(a.lane in self.lanes)) { return; }
+      var x1 = clampX(s), x2 = Math.max(clampX(e), x1 + 3);
+      out.push('<a href="' + esc(a.url) + '" data-tip-i="a:' + i + '" aria-label="Alert ' + esc(a.title) + '"><rect class="band-alert" x="' + x1 + '" y="' + (laneY(a.lane) + 3) + '" width="' + (x2 - x1) + '" height="' + (LANE_H - 6) + '" rx="3"/></a>');
+    });
+    d.health.forEach(function (h, i) {
+      var s = Date.parse(h.start), e = h.end ? Date.parse(h.end) : now;
+      if (e < lo || s > hi || !(h.lane in self.lanes)) { return; }
+      var x1 = clampX(s), x2 = Math.max(clampX(e), x1 + 3);
+      out.push('<rect class="band-health" data-tip-i="h:' + i + '" tabindex="0" x="' + x1 + '" y="' + (laneY(h.lane) + LANE_H - 9) + '" width="' + (x2 - x1) + '" height="6" rx="2"/>');
+    });
+    if (now >= lo && now <= hi) { out.push('<line class="now-line" x1="' + x(now) + '" x2="' + x(now) + '" y1="' + AXIS_H + '" y2="' + H + '"/>'); }
+    if (this.focus && this.focus >= lo && this.focus <= hi) { out.push('<line class="focus-line" x1="' + x(this.focus) + '" x2="' + x(this.focus) + '" y1="' + (AXIS_H - 4) + '" y2="' + H + '"/>'); }
+    var shown = 0;
+    for (var i = d.changes.length - 1; i >= 0; i--) {  // oldest first so the newest is drawn on top
+      var c = d.changes[i], t = Date.parse(c.t);
+      if (t < lo || t > hi || !(c.lane in this.lanes)) { continue; }
+      shown++;
+      out.push('<a href="' + esc(c.url) + '" class="marker" data-tip-i="c:' + i + '" data-kind="' + esc(c.kind) + '" aria-label="' + esc(c.kind + ": " + c.summary) + '">' +
+        shape(c.kind, x(t).toFixed(1), laneY(c.lane) + LANE_H / 2) + ' class="m k-' + esc(c.kind) + '"/></a>');
+    }
+    out.push("</g>");
+    lanes.forEach(function (l, i) {
+      var y = AXIS_H + i * LANE_H + LANE_H / 2 + 4, name = l.name.length > 22 ? l.name.slice(0, 21) + "…" : l.name;
+      out.push('<a href="' + esc(l.url) + '"><text class="lane-label" x="8" y="' + y + '"' + (i === 0 ? ' font-weight="700"' : "") + ">" + esc(name) + "<title>" + esc(l.qualified + (l.hops ? " · " + l.hops + " hop(s): " + l.path.join(" → ") : "")) + "</title></text></a>");
+      if (l.hops) { out.push('<text class="lane-hops" x="' + (self.labelW - 6) + '" y="' + y + '" text-anchor="end">' + l.hops + "h</text>"); }
+    });
+    out.push('<line x1="' + this.labelW + '" x2="' + this.labelW + '" y1="0" y2="' + H + '" stroke="#d5dae3"/>');
+    out.push("</svg>");
+    this.canvas.innerHTML = out.join("");
+    this.canvas.dataset.shown = String(shown);
+    this.canvas.dataset.since = new Date(this.since).toISOString();
+    this.canvas.dataset.until = new Date(this.until).toISOString();
+    this.renderMeta();
+  };
+
+  Timeline.prototype.renderMeta = function () {
+    var span = this.until - this.since, self = this;
+    this.form.querySelectorAll("[data-preset]").forEach(function (b) {
+      var on = Math.abs(PRESETS[b.dataset.preset] - span) < MIN;
+      b.classList.toggle("on", on);
+      b.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    if (this.rangeEl) {
+      this.rangeEl.innerHTML = '<time datetime="' + new Date(this.since).toISOString() + '"></time> → <time datetime="' + new Date(this.until).toISOString() + '"></time>' +
+        (this.live ? " · live" : "") + (this.data.truncated ? " · showing the newest " + this.data.changes.length + " changes; zoom in for all" : "");
+    }
+    if (this.list && this.listData !== this.data) { this.listData = this.data; this.list.innerHTML = listHtml(this.data); }
+    if (window.ct) { window.ct.localise(this.box); }
+    void self;
+  };
+
+  function listHtml(d) {
+    var rows = [];
+    d.changes.forEach(function (c) { rows.push({ t: c.t, type: "change", service: c.service, what: '<span class="kdot k-' + esc(c.kind) + '"></span>' + esc(c.kind), summary: c.summary, url: c.url, actor: c.actor, source: c.source }); });
+    d.alerts.forEach(function (a) { rows.push({ t: a.start, type: "alert", service: a.service, what: '<span class="pill bad">alert · ' + esc(a.status) + "</span>", summary: a.title, url: a.url, actor: "", source: "" }); });
+    d.health.forEach(function (h) { rows.push({ t: h.start, type: "health", service: h.service, what: '<span class="pill warn">' + esc(h.reason) + "</span>", summary: h.summary, url: "", actor: "", source: h.source }); });
+    if (!rows.length) { return '<p class="empty">No changes, alerts or health episodes in this window' + ((d.kinds.length || d.sources.length) ? " with these filters" : "") + ". Try a wider range or a greater depth.</p>"; }
+    rows.sort(function (a, b) { return a.t < b.t ? 1 : a.t > b.t ? -1 : 0; });
+    return '<table class="grid events"><thead><tr><th scope="col">When</th><th scope="col">Service</th><th scope="col">What</th><th scope="col">Summary</th><th scope="col">Who</th><th scope="col">Source</th></tr></thead><tbody>' +
+      rows.map(function (r) {
+        return '<tr class="ev-' + r.type + '"><td><time datetime="' + esc(r.t) + '">' + esc(r.t) + "</time></td><td>" + esc(r.service) + "</td><td>" + r.what + "</td><td>" +
+          (r.url ? '<a href="' + esc(r.url) + '">' + esc(r.summary) + "</a>" : esc(r.summary)) + "</td><td>" + esc(r.actor) + '</td><td class="muted">' + esc(r.source) + "</td></tr>";
+      }).join("") + "</tbody></table>";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-timeline]").forEach(function (box) { box.timeline = new Timeline(box); });
+  });
+})();

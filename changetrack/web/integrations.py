@@ -1,0 +1,154 @@
+"""Connections: list, create (the form comes from the integration's ``config_fields``), inspect, replay.
+
+Secrets are shown exactly once, in the response to the creating POST (never stored in the session, never
+rendered again); afterwards the page only says which secrets are set.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Max, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from changetrack.ingest import kick
+from changetrack.models import Connection, Delivery
+from integrations import registry
+from integrations.base import ConfigField, Integration
+
+logger = logging.getLogger(__name__)
+DELIVERY_LIMIT = 50
+REPLAY_WINDOW = timedelta(days=14)
+
+
+def connection_form(integration: Integration) -> type[forms.Form]:
+    """A form class with a name field and one field per ``ConfigField``. A blank *hashed* secret (a shared
+    token we only compare) is generated for the user; a clear secret (an HMAC key, an API token) must be given."""
+    fields: dict[str, forms.Field] = {"name": forms.CharField(max_length=100, label="Connection name")}
+    for cf in integration.config_fields:
+        help_text = cf.help
+        if cf.secret and cf.hashed:
+            help_text = (help_text + " " if help_text else "") + "Leave blank to generate one. Shown once."
+        elif cf.secret:
+            help_text = (help_text + " " if help_text else "") + "Shown once after saving, never again."
+        widget = forms.PasswordInput(render_value=False) if cf.secret else forms.TextInput()
+        fields[f"cfg_{cf.name}"] = forms.CharField(
+            label=cf.label, required=cf.required and not (cf.secret and cf.hashed), max_length=2000,
+            help_text=help_text, widget=widget,
+        )
+    return type(f"{integration.slug.title()}ConnectionForm", (forms.Form,), fields)
+
+
+def _split(integration: Integration, cleaned: dict[str, Any]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(config, clear secrets, hashed secrets) from the cleaned form; blank hashed secrets are generated."""
+    config, clear, hashed = {}, {}, {}
+    for cf in integration.config_fields:
+        value = (cleaned.get(f"cfg_{cf.name}") or "").strip()
+        if cf.secret and cf.hashed:
+            hashed[cf.name] = value or secrets.token_urlsafe(24)
+        elif cf.secret:
+            if value:
+                clear[cf.name] = value
+        elif value:
+            config[cf.name] = value
+    return config, clear, hashed
+
+
+def _integration(slug: str) -> Integration:
+    integration = registry.get(slug)
+    if integration is None:
+        raise Http404("no such integration")
+    return integration
+
+
+@login_required
+def integration_list(request: HttpRequest) -> HttpResponse:
+    since = timezone.now() - timedelta(days=1)
+    connections = list(Connection.objects.order_by("integration", "name"))
+    stats = {
+        row["connection_id"]: row for row in Delivery.objects.filter(received_at__gte=since)
+        .values("connection_id").annotate(total=Count("id"), failed=Count("id", filter=Q(status=Delivery.Status.FAILED)),
+                                          pending=Count("id", filter=Q(status=Delivery.Status.PENDING)),
+                                          last=Max("received_at"))
+    }
+    empty = {"total": 0, "failed": 0, "pending": 0, "last": None}
+    rows = [(c, registry.get(c.integration), stats.get(c.pk, empty)) for c in connections]
+    return render(request, "web/integrations.html", {
+        "rows": rows, "available": sorted(registry.INTEGRATIONS.values(), key=lambda i: i.label.lower()),
+    })
+
+
+def _config_field(integration: Integration | None, name: str) -> ConfigField | None:
+    for cf in integration.config_fields if integration else ():
+        if cf.name == name:
+            return cf
+    return None
+
+
+@login_required
+def connection_new(request: HttpRequest, slug: str) -> HttpResponse:
+    integration = _integration(slug)
+    form_class = connection_form(integration)
+    form = form_class(request.POST or None, initial={"name": integration.label})
+    if request.method == "POST" and form.is_valid():
+        config, clear, hashed = _split(integration, form.cleaned_data)
+        conn = Connection(integration=slug, name=form.cleaned_data["name"], config=config)
+        conn.set_secrets(clear, hashed)
+        conn.save()
+        logger.info("web.connection.created", extra={"integration": slug, "connection": str(conn.pk)})
+        shown = [(_config_field(integration, k), v) for k, v in {**clear, **hashed}.items()]
+        response = render(request, "web/connection_created.html", {
+            "conn": conn, "integration": integration, "shown": shown,
+            "webhook_url": request.build_absolute_uri(conn.webhook_path),
+        })
+        response["Cache-Control"] = "no-store"  # the one page that holds a secret must not be cached
+        return response
+    return render(request, "web/connection_new.html", {"form": form, "integration": integration})
+
+
+@login_required
+def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    conn = _connection(pk)
+    integration = registry.get(conn.integration)
+    deliveries = list(Delivery.objects.filter(connection_id=conn.pk).order_by("-received_at", "-id")
+                      .only("id", "event_type", "received_at", "status", "error", "attempts", "records", "processed_at")[:DELIVERY_LIMIT])
+    secret_names = sorted({*conn.secret_hashes} | ({"(encrypted secrets)"} if conn.secrets_encrypted else set()))
+    labels = {cf.name: cf.label for cf in integration.config_fields} if integration else {}
+    return render(request, "web/connection.html", {
+        "conn": conn, "integration": integration, "deliveries": deliveries,
+        "webhook_url": request.build_absolute_uri(conn.webhook_path),
+        "config": [(labels.get(k, k), v) for k, v in sorted(conn.config.items())],
+        "secret_names": [labels.get(n, n) for n in secret_names],
+        "failed": sum(1 for d in deliveries if d.status == Delivery.Status.FAILED),
+    })
+
+
+def _connection(pk: str) -> Connection:
+    try:
+        return get_object_or_404(Connection, pk=pk)
+    except (ValueError, forms.ValidationError):  # not a UUID
+        raise Http404("no such connection") from None
+
+
+@login_required
+@require_POST
+def connection_replay(request: HttpRequest, pk: str) -> HttpResponse:
+    """Failed deliveries of the last two weeks go back to pending; a drain is requested to process them."""
+    conn = _connection(pk)
+    count = Delivery.objects.filter(connection_id=conn.pk, status=Delivery.Status.FAILED,
+                                    received_at__gte=timezone.now() - REPLAY_WINDOW).update(status=Delivery.Status.PENDING, error="")
+    if count:
+        kick.request_drain()
+    logger.info("web.deliveries.replayed", extra={"connection": str(conn.pk), "count": count})
+    messages.success(request, f"{count} failed deliveries queued for replay." if count else "No failed deliveries to replay.")
+    return redirect(reverse("web:connection", args=[conn.pk]))

@@ -1,0 +1,46 @@
+"""Template helpers: times the viewer's browser localises, safe links, bar widths."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+from changetrack.web.details import safe_url
+
+register = template.Library()
+
+
+@register.filter
+def when(value: datetime | str | None, style: str = "") -> str:
+    """``<time datetime=ISO title=UTC>`` with UTC text; ``static/changetrack/app.js`` rewrites the text in the
+    viewer's timezone and keeps UTC on hover. ``style="ago"`` asks for a relative time."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        return format_html('<time datetime="{}" data-style="{}">{}</time>', value, style, value)
+    utc = timezone.localtime(value, timezone.get_fixed_timezone(0))
+    text = utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return format_html('<time datetime="{}" title="{}" data-style="{}">{}</time>', utc.isoformat(), text, style, text)
+
+
+@register.filter
+def url_or_empty(value: Any) -> str:
+    return safe_url(value)
+
+
+@register.filter
+def percent(value: Any) -> int:
+    """A 0..1 score as a whole percentage for a bar width (clamped: a bad score never breaks the layout)."""
+    try:
+        return max(0, min(100, round(float(value) * 100)))
+    except (TypeError, ValueError):
+        return 0
+
+
+@register.filter
+def get(mapping: Any, key: Any) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -1,0 +1,221 @@
+"""End to end in real headless Chromium (Debian's package) against a live server, a real Celery worker,
+PostgreSQL and Redis: the responder's path through the demo incident.
+
+Screenshots of every page land in ``artifacts/screenshots/`` (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.core.management import call_command
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=(
+        "!!! BROWSER TESTS SKIPPED: /usr/bin/chromium is missing. Install it with `make e2e-deps` "
+        "(apt-get install chromium) to run the end-to-end tests. !!!")),
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, timezone_id="Europe/Paris")
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert errors == [], f"JavaScript errors on the pages: {errors}"
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def login(page, base: str) -> None:
+    page.goto(base + "/")
+    assert "/login/" in page.url
+    page.fill("#id_username", "oncall")
+    page.fill("#id_password", PASSWORD)
+    shot(page, "01-login")
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1:has-text('Services')")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live(page, live_server, celery_worker, django_user_model):
+    from django.utils import timezone
+
+    from changetrack.correlation.engine import current_suspects
+    from changetrack.ingest.store import store_records
+    from changetrack.models import Alert, Change, Connection, Feedback
+    from integrations.base import ChangeRecord, ServiceHint
+
+    django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
+    call_command("load_demo", verbosity=0)
+    alert = Alert.objects.get(source="demo", external_id="demo-dd-cycle-1")
+    deploy = Change.objects.get(external_id="demo-rest-deploy")
+    base = live_server.url
+
+    login(page, base)
+    assert page.locator("tbody tr").count() == 12
+    shot(page, "02-services")
+
+    # a platform engineer connects a script: the generated secret is shown once, on the creation page only
+    page.click("nav >> text=Integrations")
+    page.click("text=Generic JSON")
+    page.fill("#id_name", "deploy scripts")
+    shot(page, "09a-connection-new")
+    page.click("button:has-text('Create connection')")
+    token = page.locator("code.secret").inner_text().strip()
+    webhook_url = page.locator("#webhook-url").inner_text().strip()
+    assert len(token) >= 24 and webhook_url.startswith(base + "/hooks/generic/")
+    shot(page, "09b-connection-created")
+    page.click("text=I have copied them")
+    assert token not in page.content()
+
+    # the responder does not know where to look: "What changed" first, then the alert
+    page.click("nav >> text=What changed")
+    page.wait_for_selector("text=data-processor error rate above 5%")
+    shot(page, "03-what-changed")
+    page.click("text=data-processor error rate above 5%")
+    page.wait_for_selector("#suspects-h")
+    assert page.url.endswith(f"/alerts/{alert.pk}/")
+
+    # the suspects, in the engine's order, with the replica cut among them (first once the full ranking lands)
+    ranked = page.eval_on_selector_all(".suspect", "els => els.map(e => +e.dataset.change)")
+    assert ranked == [s.change_id for s in current_suspects(alert, 10)]
+    assert deploy.pk in ranked
+    replica_cut_first = ranked[0] == deploy.pk
+    row = page.locator(f".suspect[data-change='{deploy.pk}']")
+    assert "data-processor → rest-api" in row.inner_text()
+
+    # the timeline draws lanes and markers; times are in the viewer's zone with UTC on hover
+    page.wait_for_selector("[data-canvas] svg a.marker")
+    assert page.locator("[data-canvas] svg a.marker").count() >= 3
+    page.click("summary:has-text('List of these events')")  # folded under the chart on the alert page
+    first_time = page.locator(".tl-list time").first
+    assert first_time.get_attribute("title").endswith("UTC") and "UTC" not in first_time.inner_text()
+    shot(page, "04-alert")
+
+    # hover a marker: a summary appears
+    page.locator(f"[data-canvas] a.marker[href='/changes/{deploy.pk}/']").hover()
+    tip = page.locator("[data-tip]")
+    tip.wait_for(state="visible")
+    assert "replicas 50 → 5" in tip.inner_text()
+
+    # keyboard: the chart takes focus and "+" / "-" zoom it
+    canvas = page.locator("[data-canvas]")
+    start = _span(canvas)
+    canvas.focus()
+    with page.expect_response(re.compile(r"timeline\.json")):
+        page.keyboard.press("-")
+    assert abs(_span(canvas) - start * 2) < 2
+
+    # zoom in: half the span, fetched from the server for the new window, reflected in the URL
+    before = _span(canvas)
+    with page.expect_response(re.compile(r"/alerts/\d+/timeline\.json\?")) as resp:
+        page.click("button[data-act=zoom-in]")
+    assert resp.value.ok
+    assert abs(_span(canvas) - before / 2) < 2
+    assert "since=" in page.url and "until=" in page.url
+    shot(page, "05-alert-zoomed")
+
+    # open the diff of the replica cut
+    row.locator(".s-title a").click()
+    page.wait_for_selector("#diff-h")
+    diff = page.locator("table.diff").inner_text()
+    assert "spec.replicas" in diff and "50" in diff and "5" in diff
+    shot(page, "06-change")
+    page.go_back()
+    page.wait_for_selector("#suspects-h")
+
+    # "caused it" is stored
+    page.locator(f".suspect[data-change='{deploy.pk}'] button[value=caused]").click()
+    page.wait_for_selector(f".suspect.verdict-caused[data-change='{deploy.pk}']")
+    assert Feedback.objects.get(alert=alert, change_id=deploy.pk).verdict == "caused"
+    page.wait_for_selector("[data-canvas] svg a.marker")
+
+    # a change posted to the webhook receiver appears on the open page without a reload
+    conn = Connection.objects.get(name="deploy scripts")
+    page.evaluate("window.__notReloaded = true")
+    page.wait_for_function("document.getElementById('live-status').classList.contains('on')")
+    body = {"type": "change", "service": {"name": "rest-api", "namespace": "shop", "cluster": "prod-us"}, "kind": "deploy",
+            "summary": "Deploy rest-api 2.14.1 (replicas 5 → 50)", "timestamp": _now_iso(), "external_id": "e2e-hotfix"}
+    answer = requests.post(webhook_url, data=json.dumps(body), timeout=10,
+                           headers={"Content-Type": "application/json", "X-Changetrack-Token": token})
+    assert answer.status_code == 202
+    page.wait_for_selector("[data-canvas] a.marker[aria-label*='Deploy rest-api 2.14.1']", timeout=30000)
+    page.click("summary:has-text('List of these events')")
+    page.wait_for_selector(".tl-list >> text=Deploy rest-api 2.14.1 (replicas 5 → 50)")
+    page.wait_for_selector("#live-toasts >> text=Deploy rest-api 2.14.1")
+    assert page.evaluate("window.__notReloaded") is True
+    new = Change.objects.get(source="generic", external_id="e2e-hotfix")
+    assert page.locator(f"[data-canvas] a.marker[href='/changes/{new.pk}/']").count() == 1
+    shot(page, "07-alert-live")
+
+    # the other pages render for the same user
+    page.goto(base + f"/services/{deploy.service_id}/")
+    page.wait_for_selector("[data-canvas] svg a.marker")
+    with page.expect_response(re.compile(r"timeline\.json")):
+        page.click("button[data-preset='6h']")
+    assert abs(_span(canvas) - 6 * 3600) < 2
+    shot(page, "08-service")
+    page.goto(base + "/integrations/")
+    shot(page, "09-integrations")
+    page.goto(base + f"/integrations/{conn.pk}/")
+    assert token not in page.content() and "processed" in page.content()
+    shot(page, "10-connection")
+    page.goto(base + "/delivery/?team=platform")
+    shot(page, "11-delivery")
+
+    # the feed refreshes itself (htmx) when the live poll reports a new change
+    page.goto(base + "/changes/?minutes=60")
+    page.wait_for_function("document.getElementById('live-status').classList.contains('on')")
+    store_records([ChangeRecord(source="api", external_id="e2e-flag", kind="feature_flag", occurred_at=timezone.now(),
+                                summary="Turned on flag checkout-express in production", actor="pm@example.com",
+                                service=ServiceHint(name="checkout", namespace="shop", cluster="prod-us"))])
+    page.wait_for_selector("#feed-rows >> text=Turned on flag checkout-express in production", timeout=20000)
+    shot(page, "12-what-changed-live")
+    if not replica_cut_first:
+        pytest.xfail("every step passed, but the ranking on this branch does not put the rest-api replica cut first "
+                     "(the foundation engine scores time and distance only; the correlation issue adds magnitude and risk)")
+
+
+def _span(canvas) -> float:
+    from datetime import datetime
+
+    since = datetime.fromisoformat(canvas.get_attribute("data-since").replace("Z", "+00:00"))
+    until = datetime.fromisoformat(canvas.get_attribute("data-until").replace("Z", "+00:00"))
+    return (until - since).total_seconds()
+
+
+def _now_iso() -> str:
+    from django.utils import timezone
+
+    return timezone.now().isoformat()

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from changetrack.ingest.store import StoreResult, store_records
-from changetrack.models import Connection, Delivery
-from changetrack.resolution import AmbiguousService, ServiceResolver
+from changetrack.models import Connection
+from changetrack.resolution import ServiceResolver
 from integrations import registry
 from integrations.base import ParseError, Record, UnsupportedEvent, parse_json
 
@@ -68,6 +68,10 @@ def process_batch(limit: int | None = None, ids: list[int] | None = None) -> Bat
             except ParseError as exc:
                 marks["failed"].append((delivery_id, received_at, 0, str(exc)))
                 continue
+            except Exception as exc:  # noqa: BLE001 - a parser bug fails this delivery (replayable), never the batch
+                logger.exception("ingest.delivery.parser_crashed", extra={"delivery": delivery_id, "integration": slug})
+                marks["failed"].append((delivery_id, received_at, 0, f"parser crashed: {exc!r}"[:2000]))
+                continue
             parsed.append(((delivery_id, received_at), records))
         _store_parsed(parsed, marks, outcome)
         _mark(marks)
@@ -99,7 +103,9 @@ def _store_parsed(parsed: list[tuple[tuple[int, Any], list[Record]]], marks: dic
         for (did, at), recs in parsed:
             marks["processed"].append((did, at, len(recs), ""))
         return
-    except (DatabaseError, AmbiguousService, ValueError) as exc:
+    except (OperationalError, InterfaceError):
+        raise  # the database is going away: roll the batch back, it stays pending for the next drain
+    except Exception as exc:  # noqa: BLE001 - any record that cannot be stored: find which delivery it came from
         logger.warning("ingest.batch.isolating", extra={"error": repr(exc), "deliveries": len(parsed)})
     for (did, at), recs in parsed:
         try:
@@ -107,8 +113,10 @@ def _store_parsed(parsed: list[tuple[tuple[int, Any], list[Record]]], marks: dic
                 result = store_records(recs, resolver=ServiceResolver())
             _collect(result, outcome)
             marks["processed"].append((did, at, len(recs), ""))
-        except (DatabaseError, AmbiguousService, ValueError) as exc:
-            marks["failed"].append((did, at, 0, f"storing failed: {exc}"[:2000]))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. NUL in a string, RecursionError on deep JSON: fail this one only
+            marks["failed"].append((did, at, 0, f"storing failed: {exc!r}"[:2000]))
 
 
 def _collect(result: StoreResult, outcome: BatchOutcome) -> None:

@@ -8,6 +8,7 @@ batches (``changetrack.ingest.pipeline``); if the broker is down the stored deli
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -41,9 +42,32 @@ def _problem(status: int, title: str, detail: str) -> JsonResponse:
 def storable_headers(request: HttpRequest) -> dict[str, str]:
     """Request headers minus anything that may carry a credential."""
     return {
-        name: value[:1000] for name, value in request.headers.items()
+        name: storable_text(value[:1000]) for name, value in request.headers.items()
         if name.lower() not in SENSITIVE_HEADERS and not any(w in name.lower() for w in SENSITIVE_WORDS)
     }
+
+
+def _pg_safe(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates, both of which JSON strings may carry."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_text(text: str) -> str:
+    return text if _pg_safe(text) else text.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
+
+
+def storable_key(key: str) -> str:
+    """A delivery key PostgreSQL can store and that never collides by truncation: long or odd keys are hashed
+    (cutting two long keys to a common 255-character prefix would answer the second "duplicate" and lose it)."""
+    if len(key) <= 255 and _pg_safe(key):
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @csrf_exempt
@@ -80,11 +104,15 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
             integration.parse(event_type, payload, conn.config)
         except UnsupportedEvent:
             status = Delivery.Status.IGNORED
-        key = integration.delivery_key(headers, body, payload)[:255]
+        except ParseError:
+            raise
+        except Exception:  # noqa: BLE001 - a parser bug must not lose the event: keep it; the pipeline marks it failed (replayable)
+            logger.exception("ingest.delivery.parser_crashed", extra={"integration": slug, "connection": str(conn.pk)})
+        key = storable_key(integration.delivery_key(headers, body, payload))
     except ParseError as exc:
         return _problem(400, "Bad Request", str(exc))
     now = timezone.now()
-    delivery_id = _store(conn, slug, event_type[:100], key, storable_headers(request), body, now, status)
+    delivery_id = _store(conn, slug, storable_text(event_type)[:100], key, storable_headers(request), body, now, status)
     if delivery_id is None:
         return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
     if status == Delivery.Status.PENDING:

@@ -7,11 +7,12 @@ partitioned, so a unique index on (source, external_id) alone is not available).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,6 +23,7 @@ from changetrack.models import Alert, Change, Dependency, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
 
+_R = TypeVar("_R", ChangeRecord, AlertRecord)
 UPDATABLE_CHANGE_FIELDS = ("summary", "actor", "severity", "status", "ended_at", "details", "diff", "links",
                            "commit_sha", "repository", "release_key", "updated_at")
 
@@ -58,8 +60,8 @@ def release_key(sha: str) -> str:
 def store_records(records: Sequence[Record], *, update_existing: bool = True, resolver: ServiceResolver | None = None) -> StoreResult:
     """Store a mixed batch in one transaction. Call outside any transaction (partitions are made first)."""
     resolver = resolver or ServiceResolver()
-    changes = [r for r in records if isinstance(r, ChangeRecord)]
-    alerts = [r for r in records if isinstance(r, AlertRecord)]
+    changes = [_fit_external_id(r) for r in records if isinstance(r, ChangeRecord)]
+    alerts = [_fit_external_id(r) for r in records if isinstance(r, AlertRecord)]
     deps = [r for r in records if isinstance(r, DependencyRecord)]
     if changes:
         partitions.ensure_for("changetrack_change", (r.occurred_at for r in changes))
@@ -72,6 +74,15 @@ def store_records(records: Sequence[Record], *, update_existing: bool = True, re
         if deps:
             result.dependencies = store_dependencies(deps, resolver)
     return result
+
+
+def _fit_external_id(rec: _R) -> _R:
+    """An external id longer than the column keeps a readable prefix and a digest of the whole, so it is stored
+    (not failed) and stays unique and idempotent."""
+    if len(rec.external_id) <= 255:
+        return rec
+    digest = hashlib.sha256(rec.external_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return dataclasses.replace(rec, external_id=f"{rec.external_id[:190]}~{digest}")
 
 
 def _change_row(rec: ChangeRecord, service: Service | None) -> Change:

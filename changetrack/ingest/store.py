@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -48,8 +50,8 @@ def _lock(keys: Sequence[tuple[str, str]]) -> None:
     """Take advisory locks for the keys, in a fixed order so two batches never deadlock."""
     ids = sorted({_lock_key(s, e) for s, e in keys})
     if ids:
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [ids])
+        with connection.wrap_database_errors, _raw_cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%b::bigint[]) AS k ORDER BY k", [ids])
 
 
 def release_key(sha: str) -> str:
@@ -95,43 +97,84 @@ def _change_row(rec: ChangeRecord, service: Service | None) -> Change:
     )
 
 
+_FIND_CHANGES = """
+SELECT c.id, c.source, c.external_id FROM changetrack_change c
+JOIN unnest(%b::text[], %b::text[]) AS k(source, external_id) ON c.source = k.source AND c.external_id = k.external_id
+WHERE c.external_id = ANY(%b::text[])  -- lets the planner probe the (source, external_id) index, not sort the table
+"""
+_INSERT_CHANGES = """
+INSERT INTO changetrack_change (source, external_id, kind, occurred_at, ended_at, summary, actor, severity, status,
+    service_id, service_hint, details, diff, links, commit_sha, repository, release_key, created_at, updated_at)
+SELECT s, e, k, o, en, su, a, sv, st, sid, sh::jsonb, d::jsonb, df::jsonb, l::jsonb, c, r, rk, %s, %s
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[],
+            %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+            %b::text[], %b::text[]) AS u(s, e, k, o, en, su, a, sv, st, sid, sh, d, df, l, c, r, rk)
+RETURNING id, source, external_id
+"""
+
+
+def _raw_cursor() -> psycopg.Cursor[Any]:
+    """A server-side-binding cursor on Django's connection (same transaction), used with binary (``%b``) array
+    parameters: Django's default client-side binding escapes every element of a 1,000-item array with a regex
+    in Python, which dominated the pipeline's profile (binary arrays are ~10× cheaper to send)."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _insert_values(rec: ChangeRecord, service: Service | None) -> tuple[Any, ...]:
+    return (rec.source, rec.external_id, rec.kind, rec.occurred_at, rec.ended_at, rec.summary[:1024], rec.actor[:255],
+            rec.severity, rec.status, service.pk if service else None, json.dumps(rec.service.as_dict()),
+            json.dumps(dict(rec.details)) if rec.details else "{}",
+            json.dumps([dict(d) for d in rec.diff]) if rec.diff else "[]",
+            json.dumps([dict(link) for link in rec.links]) if rec.links else "[]",
+            rec.commit_sha[:64], rec.repository[:300], release_key(rec.commit_sha))
+
+
 def store_changes(records: Sequence[ChangeRecord], resolver: ServiceResolver, *, update_existing: bool) -> tuple[list[tuple[int, bool]], list[tuple[int, datetime]]]:
     """Insert new changes, update known ones in place (rollout progress), return (id, created) in input order
-    and the new changes that arrived late (occurred well before they were stored)."""
+    and the new changes that arrived late (occurred well before they were stored).
+
+    New rows (the common case) go in one INSERT ... SELECT FROM unnest(arrays); known rows are updated through
+    the ORM (rare: rollout progress, redelivery)."""
     keys = [(r.source, r.external_id) for r in records]
     _lock(keys)
-    existing: dict[tuple[str, str], Change] = {}
-    for source in {s for s, _ in keys}:
-        ext_ids = [e for s, e in keys if s == source]
-        for row in Change.objects.filter(source=source, external_id__in=ext_ids):
-            existing[(row.source, row.external_id)] = row
+    with connection.wrap_database_errors, _raw_cursor() as cur:
+        ext_ids = [e for _, e in keys]
+        cur.execute(_FIND_CHANGES, [[s for s, _ in keys], ext_ids, ext_ids])
+        known: dict[tuple[str, str], int] = {(src, ext): pk for pk, src, ext in cur.fetchall()}
     latest: dict[tuple[str, str], ChangeRecord] = {}
     for rec in records:
         latest[(rec.source, rec.external_id)] = rec  # the last word of the batch wins
-    new_rows: dict[tuple[str, str], Change] = {}
+    existing: dict[tuple[str, str], Change] = {}
+    if known and update_existing:
+        existing = {(row.source, row.external_id): row for row in Change.objects.filter(pk__in=known.values())}
+    new_values: list[tuple[Any, ...]] = []
     updated: list[Change] = []
     now = timezone.now()
     for key, rec in latest.items():
         service = resolver.resolve(rec.service, rec.source)
         if key in existing:
-            if update_existing:
-                row = existing[key]
-                fresh = _change_row(rec, service or row.service)
-                for name in UPDATABLE_CHANGE_FIELDS:
-                    setattr(row, name, getattr(fresh, name))
-                row.updated_at = now
-                if service is not None:
-                    row.service = service
-                updated.append(row)
-        else:
-            new_rows[key] = _change_row(rec, service)
-    if new_rows:
-        Change.objects.bulk_create(list(new_rows.values()), batch_size=1000)
+            row = existing[key]
+            fresh = _change_row(rec, service or row.service)
+            for name in UPDATABLE_CHANGE_FIELDS:
+                setattr(row, name, getattr(fresh, name))
+            row.updated_at = now
+            if service is not None:
+                row.service = service
+            updated.append(row)
+        elif key not in known:
+            new_values.append(_insert_values(rec, service))
+    created: dict[tuple[str, str], int] = {}
+    if new_values:
+        columns = [list(col) for col in zip(*new_values, strict=True)]
+        with connection.wrap_database_errors, _raw_cursor() as cur:
+            cur.execute(_INSERT_CHANGES, [now, now, *columns])
+            created = {(src, ext): pk for pk, src, ext in cur.fetchall()}
     if updated:
         Change.objects.bulk_update(updated, [*UPDATABLE_CHANGE_FIELDS, "service"], batch_size=500)
-    ids = [((existing.get(k) or new_rows[k]).pk, k in new_rows) for k in keys]
+    ids = [(created[k], True) if k in created else (known[k], False) for k in keys]
     late_after = now - timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    late = [(row.pk, row.occurred_at) for row in new_rows.values() if row.occurred_at < late_after]
+    late = [(created[k], latest[k].occurred_at) for k in created if latest[k].occurred_at < late_after]
     return ids, late
 
 

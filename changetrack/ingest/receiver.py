@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection as db
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver as on_signal
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -23,6 +26,7 @@ from django.views.decorators.http import require_POST
 
 from changetrack import partitions
 from changetrack.ingest import kick
+from changetrack.ingest.store import _raw_cursor
 from changetrack.models import Connection, Delivery
 from integrations import registry
 from integrations.base import ParseError, UnsupportedEvent, VerificationError, parse_json
@@ -74,7 +78,7 @@ def storable_key(key: str) -> str:
 @require_POST
 def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonResponse:
     integration = registry.get(slug)
-    conn = Connection.objects.filter(pk=connection_id, integration=slug, enabled=True).first()
+    conn = _enabled_connection(slug, connection_id)
     if integration is None or conn is None:
         return _problem(404, "Not Found", "no enabled connection with this URL")
     limit = settings.WEBHOOK_MAX_BODY_BYTES
@@ -120,6 +124,49 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     return JsonResponse({"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202)
 
 
+_LOOKUP = """
+SELECT config::text, secrets_encrypted, secret_hashes::text FROM changetrack_connection
+WHERE id = %s AND integration = %s AND enabled
+"""
+
+
+#: (slug, connection id) → (expires at, connection); cleared on save/delete of a Connection in this process
+_connections: dict[tuple[str, uuid.UUID], tuple[float, Connection]] = {}
+
+
+def _enabled_connection(slug: str, connection_id: uuid.UUID) -> Connection | None:
+    """The enabled connection, cached for ``WEBHOOK_CONNECTION_CACHE_SECONDS`` per process.
+
+    The lookup cost about as much as the delivery INSERT (receiver benchmark). A change made elsewhere (another
+    process, a bulk update) reaches this process within the TTL; saves in this process apply at once."""
+    key = (slug, connection_id)
+    now = time.monotonic()
+    hit = _connections.get(key)
+    if hit and hit[0] > now:
+        return hit[1]
+    with db.cursor() as cur:
+        cur.execute(_LOOKUP, [connection_id, slug])
+        row = cur.fetchone()
+    if row is None:
+        _connections.pop(key, None)
+        return None
+    conn = Connection(id=connection_id, integration=slug, enabled=True, config=json.loads(row[0]),
+                      secrets_encrypted=row[1], secret_hashes=json.loads(row[2]))
+    ttl = settings.WEBHOOK_CONNECTION_CACHE_SECONDS
+    if ttl > 0:
+        _connections[key] = (now + ttl, conn)
+    return conn
+
+
+@on_signal(post_save, sender=Connection)
+@on_signal(post_delete, sender=Connection)
+def _forget_connection(sender: type[Connection], instance: Connection, **kwargs: object) -> None:
+    _connections.pop((instance.integration, instance.pk), None)
+    # the slug may have changed: drop every entry for this id
+    for key in [k for k in _connections if k[1] == instance.pk]:
+        _connections.pop(key, None)
+
+
 _INSERT = """
 INSERT INTO changetrack_delivery
     (connection_id, integration, event_type, delivery_key, headers, body, received_at, status, error, attempts, records)
@@ -137,7 +184,9 @@ def _store(conn: Connection, slug: str, event_type: str, key: str, headers: dict
     """Insert the delivery unless the same key arrived within the dedupe window; None for a duplicate."""
     window_start = now - settings.DELIVERY_DEDUPE_WINDOW  # type: ignore[operator]
     partitions.ensure_for("changetrack_delivery", [now])  # type: ignore[list-item]
-    with db.cursor() as cur:
+    # server-side binding: psycopg prepares the statement after a few uses, which saves re-planning an INSERT
+    # into a partitioned table on every request; errors stay Django's (the 503 middleware relies on it)
+    with db.wrap_database_errors, _raw_cursor() as cur:
         cur.execute(_INSERT, [conn.pk, slug, event_type, key, json.dumps(headers), body, now, status,
                               conn.pk, key, window_start])
         row = cur.fetchone()

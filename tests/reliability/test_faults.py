@@ -18,8 +18,6 @@ from changetrack.models import Change, Delivery
 from tests.reliability import procs
 from tests.reliability.conftest import Stack, report
 
-pytestmark = [pytest.mark.slow]
-
 
 def _counts() -> tuple[int, int, int, int]:
     """(changes, distinct (source, external_id), pending deliveries, deliveries)."""
@@ -45,6 +43,7 @@ def _wait_processed(expected: int, timeout: float) -> tuple[int, int, int, int]:
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(stack: Stack):
     stack.start_worker(beat=True)
     total = 5000
@@ -76,6 +75,7 @@ def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(st
     assert stored == result.accepted
 
 
+@pytest.mark.slow
 def test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_duplicate(stack: Stack):
     total, batch = 3000, 500
     ids = [f"kill-{i}" for i in range(total)]
@@ -109,6 +109,7 @@ def _advisory_waiters(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+@pytest.mark.slow
 def test_postgresql_restarted_during_ingestion_gives_503_with_retry_after_and_loses_nothing(stack: Stack):
     stack.start_worker(beat=True)
     total = 2000
@@ -139,3 +140,33 @@ def test_postgresql_restarted_during_ingestion_gives_503_with_retry_after_and_lo
     assert result.server_errors == 0, result.statuses
     assert len(result.accepted) == total
     assert (changes, distinct, pending) == (total, total, 0)
+
+
+def test_with_the_database_unreachable_from_the_start_the_receiver_answers_503_with_retry_after(tmp_path):
+    """The connection-time failure psycopg raises (no server on the socket) becomes a 503, not a 500."""
+    import http.client
+
+    redis = procs.ThrowawayRedis()
+    redis.start()
+    nowhere = f"postgresql://postgres:@/nowhere?host={tmp_path}"  # an empty directory: no server socket there
+    env = procs.child_env(nowhere, redis.url)
+    web = procs.Proc([str(procs.VENV_BIN / "gunicorn"), "changetrack.wsgi:application", "--bind",
+                      f"127.0.0.1:{(port := procs.free_port())}", "--workers", "1"], env, tmp_path / "web.log").start()
+    try:
+        procs.wait_for(lambda: procs._healthy(port), 60, "gunicorn")  # /healthz needs no database
+        answers = {}
+        for method, path in (("POST", "/hooks/generic/00000000-0000-0000-0000-000000000000/"), ("GET", "/readyz"),
+                             ("GET", "/")):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, body=procs.generic_body("x") if method == "POST" else None,
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            answers[path] = (resp.status, resp.getheader("Retry-After"))
+        assert answers["/hooks/generic/00000000-0000-0000-0000-000000000000/"] == (503, "5")
+        assert answers["/readyz"][0] == 503
+        assert answers["/"][0] in (302, 503)  # the login redirect needs no database; anything else is a 503
+        assert "Traceback" not in web.output()
+    finally:
+        web.kill()
+        redis.cleanup()

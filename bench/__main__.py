@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
             traceback.print_exc()
             code = 1
-        print(f"=== bench.{name}: {'ok' if not code else f'FAILED ({code})'} in {time.monotonic() - started:.0f}s",
-              flush=True)
+        print(
+            f"=== bench.{name}: {'ok' if not code else f'FAILED ({code})'} in {time.monotonic() - started:.0f}s",
+            flush=True,
+        )
         if code:
             failed.append(name)
     return 1 if failed else 0

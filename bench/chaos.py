@@ -17,8 +17,10 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-QUICK = ["tests/reliability/test_hostile_input.py",
-         "tests/reliability/test_faults.py::test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_duplicate"]
+QUICK = [
+    "tests/reliability/test_hostile_input.py",
+    "tests/reliability/test_faults.py::test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_duplicate",
+]
 FULL = ["tests/reliability/test_hostile_input.py", "tests/reliability/test_faults.py"]
 
 
@@ -26,8 +28,13 @@ def run(targets: list[str]) -> tuple[int, list[dict[str, object]]]:
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl", delete=False) as handle:
         report = Path(handle.name)
     env = {**os.environ, "CHAOS_REPORT": str(report)}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *targets], cwd=REPO,
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *targets],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     tail = done.stdout.strip().splitlines()[-1:] if done.stdout.strip() else []
     print(f"pytest {' '.join(targets)}: {' '.join(tail)}")
     if done.returncode:
@@ -44,8 +51,10 @@ def print_table(rows: list[dict[str, object]]) -> bool:
     if faults:
         print(f"\n{'fault scenario':30} {'sent':>6} {'accepted':>9} {'processed':>10} {'lost':>5} {'dup':>4}  answers")
         for r in faults:
-            print(f"{r['scenario']:30} {r['sent']:>6} {r['accepted']:>9} {r['processed']:>10} {r['lost']:>5} "
-                  f"{r.get('duplicates', 0):>4}  {r.get('statuses', '')}")
+            print(
+                f"{r['scenario']:30} {r['sent']:>6} {r['accepted']:>9} {r['processed']:>10} {r['lost']:>5} "
+                f"{r.get('duplicates', 0):>4}  {r.get('statuses', '')}"
+            )
             statuses = r.get("statuses") or {}
             five_xx = sum(n for s, n in statuses.items() if str(s).startswith("5") and str(s) != "503")  # type: ignore[union-attr]
             ok &= r["lost"] == 0 and r.get("duplicates", 0) == 0 and five_xx == 0

@@ -38,9 +38,16 @@ def _client(port: int, path: str, headers: dict[str, str], seconds: float, tag: 
     i = 0
     while time.monotonic() < deadline:
         i += 1
-        body = json.dumps({"type": "change", "service": {"name": f"svc-{i % 20}", "namespace": "bench"},
-                           "kind": "deploy", "summary": "bench deploy", "timestamp": "2026-11-21T10:00:00Z",
-                           "external_id": f"{tag}-{os.getpid()}-{i}"}).encode()
+        body = json.dumps(
+            {
+                "type": "change",
+                "service": {"name": f"svc-{i % 20}", "namespace": "bench"},
+                "kind": "deploy",
+                "summary": "bench deploy",
+                "timestamp": "2026-11-21T10:00:00Z",
+                "external_id": f"{tag}-{os.getpid()}-{i}",
+            }
+        ).encode()
         try:
             conn.request("POST", path, body=body, headers=headers)
             resp = conn.getresponse()
@@ -102,10 +109,16 @@ def bench_receiver(env: dict[str, str], seconds: float, rounds: int, workers: in
             proc.kill()
     bare, receiver = (statistics.median(figures[n]) for n in ("bare view", "receiver"))
     ratio = receiver / bare
-    print(f"(a) receiver under gunicorn ({workers} sync workers, {clients} keep-alive client processes, "
-          f"{rounds}×{seconds:.0f}s each, median)")
-    print(f"    bare view (1 INSERT)      {bare:8.0f} req/s   runs: {', '.join(f'{x:.0f}' for x in figures['bare view'])}")
-    print(f"    POST /hooks/generic/<id>/ {receiver:8.0f} req/s   runs: {', '.join(f'{x:.0f}' for x in figures['receiver'])}")
+    print(
+        f"(a) receiver under gunicorn ({workers} sync workers, {clients} keep-alive client processes, "
+        f"{rounds}×{seconds:.0f}s each, median)"
+    )
+    print(
+        f"    bare view (1 INSERT)      {bare:8.0f} req/s   runs: {', '.join(f'{x:.0f}' for x in figures['bare view'])}"
+    )
+    print(
+        f"    POST /hooks/generic/<id>/ {receiver:8.0f} req/s   runs: {', '.join(f'{x:.0f}' for x in figures['receiver'])}"
+    )
     print(f"    ratio {ratio:.2f}×  (target ≥ 0.80×)  {'OK' if ratio >= 0.8 else 'BELOW TARGET'}")
     return ratio >= 0.8
 
@@ -123,16 +136,27 @@ def _store_pending(conn_id: Any, n: int, tag: str) -> None:
     partitions.ensure_for("changetrack_change", [now])
     connection.ensure_connection()
     raw = connection.connection
-    with raw.cursor() as cur, cur.copy(
-        "COPY changetrack_delivery (connection_id, integration, event_type, delivery_key, headers, body, "
-        "received_at, status, error, attempts, records) FROM STDIN"
-    ) as copy:
+    with (
+        raw.cursor() as cur,
+        cur.copy(
+            "COPY changetrack_delivery (connection_id, integration, event_type, delivery_key, headers, body, "
+            "received_at, status, error, attempts, records) FROM STDIN"
+        ) as copy,
+    ):
         for i in range(n):
             ext = f"{tag}-{i}"
-            body = json.dumps({"type": "change", "service": {"name": f"svc-{i % 50}", "namespace": "bench",
-                                                             "cluster": "bench"},
-                               "kind": "deploy", "summary": f"Deploy svc-{i % 50} build {i}", "timestamp": when,
-                               "external_id": ext, "actor": "ci-bot", "details": {"build": i}}).encode()
+            body = json.dumps(
+                {
+                    "type": "change",
+                    "service": {"name": f"svc-{i % 50}", "namespace": "bench", "cluster": "bench"},
+                    "kind": "deploy",
+                    "summary": f"Deploy svc-{i % 50} build {i}",
+                    "timestamp": when,
+                    "external_id": ext,
+                    "actor": "ci-bot",
+                    "details": {"build": i},
+                }
+            ).encode()
             copy.write_row((conn_id, "generic", "change", f"change:{ext}:", "{}", body, now, "pending", "", 0, 0))
     raw.commit() if not raw.autocommit else None
 
@@ -148,7 +172,8 @@ def bench_pipeline(n: int) -> bool:
     with connection.cursor() as cur:
         cur.execute("TRUNCATE changetrack_change, changetrack_delivery")
     conn = Connection.objects.filter(integration="generic").first() or Connection.objects.create(
-        integration="generic", name="bench")
+        integration="generic", name="bench"
+    )
     tag = uuid.uuid4().hex[:8]
     _store_pending(conn.pk, n, tag)
     _store_pending(conn.pk, 200, tag + "w")  # warm-up: services created, caches filled
@@ -168,15 +193,33 @@ def bench_pipeline(n: int) -> bool:
     for body in bodies:
         rec = parse_change(json.loads(body), {})[0]
         row = _change_row(rec, None)
-        rows.append((rec.source, rec.external_id + "-base", rec.kind, rec.occurred_at, rec.summary, rec.actor,
-                     rec.severity, rec.status, json.dumps(row.service_hint), json.dumps(row.details), "[]", "[]",
-                     "", "", ""))
+        rows.append(
+            (
+                rec.source,
+                rec.external_id + "-base",
+                rec.kind,
+                rec.occurred_at,
+                rec.summary,
+                rec.actor,
+                rec.severity,
+                rec.status,
+                json.dumps(row.service_hint),
+                json.dumps(row.details),
+                "[]",
+                "[]",
+                "",
+                "",
+                "",
+            )
+        )
     started = time.perf_counter()
     with connection.cursor() as cur:
         cur.executemany(
             "INSERT INTO changetrack_change (source, external_id, kind, occurred_at, summary, actor, severity, status, "
             "service_hint, details, diff, links, commit_sha, repository, release_key, created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())", rows)
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())",
+            rows,
+        )
     baseline = time.perf_counter() - started
     rate, base_rate = n / drained, n / baseline
     print(f"(b) pipeline: {n} stored deliveries → changes, one process")
@@ -196,8 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     env = _db.prepare()
     ok = True
     if args.only in (None, "receiver"):
-        ok &= bench_receiver(env, seconds=3 if args.quick else 8, rounds=1 if args.quick else 3,
-                             workers=args.workers, clients=args.clients)
+        ok &= bench_receiver(
+            env,
+            seconds=3 if args.quick else 8,
+            rounds=1 if args.quick else 3,
+            workers=args.workers,
+            clients=args.clients,
+        )
     if args.only in (None, "pipeline"):
         ok &= bench_pipeline(5_000 if args.quick else 30_000)
     print("figures are indicative: the machine is shared; both sides of each comparison ran back to back")

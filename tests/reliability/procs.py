@@ -60,9 +60,21 @@ class ThrowawayRedis:
     def start(self) -> None:
         from changetrack import embedded
 
-        args = [embedded.redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700", "--dir", str(self.dir), "--save", "",
-                "--appendonly", "yes" if self.appendonly else "no"]
+        args = [
+            embedded.redis_server_binary(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self.alive, 10, "throwaway redis")
 
@@ -89,11 +101,20 @@ class ThrowawayRedis:
 def child_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     """Environment of a production-like child process (DEBUG off) pointed at the given servers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
-    env.update({
-        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEBUG": "false", "SECRET_KEY": TEST_SECRET_KEY,
-        "SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SETTINGS_MODULE": "changetrack.settings", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "DEBUG": "false",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_COOKIES": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SETTINGS_MODULE": "changetrack.settings",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.pop("CHANGETRACK_EMBEDDED", None)
     env.update(extra)
     return env
@@ -119,8 +140,9 @@ class Proc:
 
     def start(self) -> Proc:
         handle = open(self.log, "ab")  # kept open for the child's lifetime
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
         return self
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -142,11 +164,26 @@ class Proc:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def gunicorn(env: dict[str, str], log: Path, port: int | None = None, workers: int = 2,
-             app: str = "changetrack.wsgi:application") -> tuple[Proc, int]:
+def gunicorn(
+    env: dict[str, str], log: Path, port: int | None = None, workers: int = 2, app: str = "changetrack.wsgi:application"
+) -> tuple[Proc, int]:
     port = port or free_port()
-    args = [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--worker-class", "sync", "--backlog", "2048", "--timeout", "60", "--graceful-timeout", "5"]
+    args = [
+        str(VENV_BIN / "gunicorn"),
+        app,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--backlog",
+        "2048",
+        "--timeout",
+        "60",
+        "--graceful-timeout",
+        "5",
+    ]
     proc = Proc(args, env, log).start()
     wait_for(lambda: _healthy(port), 60, f"gunicorn on port {port} (log {log})", 0.2)
     return proc, port
@@ -162,14 +199,32 @@ def _healthy(port: int) -> bool:
 
 
 def celery_worker(env: dict[str, str], log: Path, beat: bool = False, schedule: Path | None = None) -> Proc:
-    args = [str(VENV_BIN / "celery"), "-A", "changetrack", "worker", "--pool", "solo", "--concurrency", "1",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"reliability-{uuid.uuid4().hex[:8]}@%h"]
+    args = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "changetrack",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"reliability-{uuid.uuid4().hex[:8]}@%h",
+    ]
     if beat:
         args += ["--beat", "--schedule", str(schedule or log.with_suffix(".schedule"))]
     proc = Proc(args, env, log).start()
-    wait_for(lambda: " ready." in proc.output() or (proc.proc is not None and proc.proc.poll() is not None), 60,
-             f"celery worker (log {log})", 0.2)
+    wait_for(
+        lambda: " ready." in proc.output() or (proc.proc is not None and proc.proc.poll() is not None),
+        60,
+        f"celery worker (log {log})",
+        0.2,
+    )
     if proc.proc is not None and proc.proc.poll() is not None:
         raise RuntimeError(f"celery worker exited: {proc.output()[-3000:]}")
     return proc
@@ -179,9 +234,16 @@ def celery_worker(env: dict[str, str], log: Path, beat: bool = False, schedule: 
 
 
 def generic_body(external_id: str, service: str = "checkout", when: str = "2026-11-21T10:00:00Z") -> bytes:
-    return json.dumps({"type": "change", "service": {"name": service, "namespace": "shop", "cluster": "prod"},
-                       "kind": "deploy", "summary": f"Deploy {service} {external_id}", "timestamp": when,
-                       "external_id": external_id}).encode()
+    return json.dumps(
+        {
+            "type": "change",
+            "service": {"name": service, "namespace": "shop", "cluster": "prod"},
+            "kind": "deploy",
+            "summary": f"Deploy {service} {external_id}",
+            "timestamp": when,
+            "external_id": external_id,
+        }
+    ).encode()
 
 
 @dataclass
@@ -197,8 +259,15 @@ class BurstResult:
         return sum(n for s, n in self.statuses.items() if isinstance(s, int) and s >= 500 and s != 503)
 
 
-def burst(port: int, path: str, token: str, external_ids: Iterable[str], concurrency: int = 16,
-          retry_until: float = 0.0, on_progress: Callable[[int], None] | None = None) -> BurstResult:
+def burst(
+    port: int,
+    path: str,
+    token: str,
+    external_ids: Iterable[str],
+    concurrency: int = 16,
+    retry_until: float = 0.0,
+    on_progress: Callable[[int], None] | None = None,
+) -> BurstResult:
     """POST one generic webhook per external id from ``concurrency`` keep-alive clients.
 
     With ``retry_until`` > 0 a client retries a 503 or a refused connection (as webhook senders do) until that

@@ -42,8 +42,10 @@ def _concrete(pattern: str) -> str | None:
     return "/" + re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLE.get(m.group(1) or "str", "x"), pattern)
 
 
-UI_PATHS = sorted({p for p in map(_concrete, _routes()) if p and not p.lstrip("/").startswith(PUBLIC_PREFIXES)}
-                  | {"/admin/", "/admin/changetrack/connection/", "/admin/changetrack/apitoken/"})
+UI_PATHS = sorted(
+    {p for p in map(_concrete, _routes()) if p and not p.lstrip("/").startswith(PUBLIC_PREFIXES)}
+    | {"/admin/", "/admin/changetrack/connection/", "/admin/changetrack/apitoken/"}
+)
 
 
 def test_there_are_ui_pages_to_check():
@@ -82,8 +84,12 @@ def test_connection_secrets_and_api_tokens_are_never_rendered_in_admin_pages(adm
     conn.set_secrets({"signing_key": clear}, {"token": hashed})
     conn.save()
     token, clear_token = ApiToken.issue("ci", [])
-    pages = ["/admin/changetrack/connection/", f"/admin/changetrack/connection/{conn.pk}/change/",
-             "/admin/changetrack/apitoken/", f"/admin/changetrack/apitoken/{token.pk}/change/"]
+    pages = [
+        "/admin/changetrack/connection/",
+        f"/admin/changetrack/connection/{conn.pk}/change/",
+        "/admin/changetrack/apitoken/",
+        f"/admin/changetrack/apitoken/{token.pk}/change/",
+    ]
     for page in pages:
         response = admin_client.get(page)
         assert response.status_code == 200, page
@@ -92,17 +98,34 @@ def test_connection_secrets_and_api_tokens_are_never_rendered_in_admin_pages(adm
             assert secret not in html, page
 
 
-def test_secrets_sent_with_a_webhook_never_reach_the_logs_or_the_stored_headers(caplog, connection_factory,
-                                                                                 redis_client):
+def test_secrets_sent_with_a_webhook_never_reach_the_logs_or_the_stored_headers(
+    caplog, connection_factory, redis_client
+):
     right, wrong = "RIGHT-" + secrets.token_hex(12), "WRONG-" + secrets.token_hex(12)
     conn = connection_factory(hashed={"token": right})
     caplog.set_level(logging.DEBUG)
     body = b'{"type": "change", "service": "api", "kind": "deploy", "summary": "s", "timestamp": 1, "external_id": "1"}'
     client = Client()
-    assert client.post(conn.webhook_path, body, content_type="application/json",
-                       HTTP_X_CHANGETRACK_TOKEN=wrong, HTTP_AUTHORIZATION=f"Bearer {wrong}").status_code == 401
-    assert client.post(conn.webhook_path, body, content_type="application/json",
-                       HTTP_X_CHANGETRACK_TOKEN=right, HTTP_X_API_KEY=right).status_code == 202
+    assert (
+        client.post(
+            conn.webhook_path,
+            body,
+            content_type="application/json",
+            HTTP_X_CHANGETRACK_TOKEN=wrong,
+            HTTP_AUTHORIZATION=f"Bearer {wrong}",
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            conn.webhook_path,
+            body,
+            content_type="application/json",
+            HTTP_X_CHANGETRACK_TOKEN=right,
+            HTTP_X_API_KEY=right,
+        ).status_code
+        == 202
+    )
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert caplog.records, "nothing was logged: the check would prove nothing"
     assert right not in logged and wrong not in logged
@@ -119,12 +142,23 @@ def test_security_headers_are_set(client, path):
 
 
 def test_manage_py_check_deploy_is_clean_with_production_settings():
-    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(64),
-           "ALLOWED_HOSTS": "changetrack.example.com", "CSRF_TRUSTED_ORIGINS": "https://changetrack.example.com"}
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "changetrack.example.com",
+        "CSRF_TRUSTED_ORIGINS": "https://changetrack.example.com",
+    }
     env.pop("CHANGETRACK_EMBEDDED", None)
     for name in ("SECURE_SSL_REDIRECT", "SECURE_COOKIES", "SECURE_HSTS_SECONDS"):
         env.pop(name, None)
-    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout, done.stdout + done.stderr

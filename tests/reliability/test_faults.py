@@ -63,9 +63,17 @@ def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(st
     if not stack.redis.alive():
         stack.redis.start()
     changes, distinct, pending, deliveries = _wait_processed(len(result.accepted), timeout=180)
-    report("redis-killed-mid-burst", sent=total, accepted=len(result.accepted), processed=changes,
-           lost=len(result.accepted) - distinct, duplicates=changes - distinct, pending=pending,
-           statuses=dict(result.statuses), seconds=round(result.seconds, 1))
+    report(
+        "redis-killed-mid-burst",
+        sent=total,
+        accepted=len(result.accepted),
+        processed=changes,
+        lost=len(result.accepted) - distinct,
+        duplicates=changes - distinct,
+        pending=pending,
+        statuses=dict(result.statuses),
+        seconds=round(result.seconds, 1),
+    )
     assert "down" in timeline and "up" in timeline
     assert set(result.statuses) <= {202, 503}, result.statuses
     assert result.server_errors == 0
@@ -97,9 +105,17 @@ def test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_d
     stack.start_worker(beat=True)  # restart: queued drains or the beat sweep redo the batch
     changes, distinct, pending, deliveries = _wait_processed(total, timeout=120)
     attempts = set(Delivery.objects.values_list("attempts", flat=True))
-    report("worker-sigkilled-mid-batch", sent=total, accepted=len(result.accepted),
-           committed_before_kill=after_kill[0], processed=changes, lost=total - distinct,
-           duplicates=changes - distinct, pending=pending, attempts=sorted(attempts))
+    report(
+        "worker-sigkilled-mid-batch",
+        sent=total,
+        accepted=len(result.accepted),
+        committed_before_kill=after_kill[0],
+        processed=changes,
+        lost=total - distinct,
+        duplicates=changes - distinct,
+        pending=pending,
+        attempts=sorted(attempts),
+    )
     assert (changes, distinct, pending, deliveries) == (total, total, 0, total)
     assert attempts == {1}  # the killed batch's marks rolled back with it
 
@@ -127,14 +143,23 @@ def test_postgresql_restarted_during_ingestion_gives_503_with_retry_after_and_lo
             threading.Thread(target=restart_postgres, daemon=True).start()
 
     ids = [f"pg-{i}" for i in range(total)]
-    result = procs.burst(stack.port, stack.path, stack.token, ids, concurrency=8, retry_until=120,
-                         on_progress=on_progress)
+    result = procs.burst(
+        stack.port, stack.path, stack.token, ids, concurrency=8, retry_until=120, on_progress=on_progress
+    )
     procs.wait_for(lambda: "end" in outage, 60, "PostgreSQL to come back")
     connection.close()
     changes, distinct, pending, deliveries = _wait_processed(total, timeout=120)
-    report("postgres-restarted", sent=total, accepted=len(result.accepted), processed=changes,
-           lost=len(result.accepted) - distinct, duplicates=changes - distinct, pending=pending,
-           statuses=dict(result.statuses), outage_seconds=round(outage["end"] - outage["start"], 1))
+    report(
+        "postgres-restarted",
+        sent=total,
+        accepted=len(result.accepted),
+        processed=changes,
+        lost=len(result.accepted) - distinct,
+        duplicates=changes - distinct,
+        pending=pending,
+        statuses=dict(result.statuses),
+        outage_seconds=round(outage["end"] - outage["start"], 1),
+    )
     assert result.statuses[503] > 0, "the outage was not observed"
     assert result.retry_after_missing == 0
     assert result.server_errors == 0, result.statuses
@@ -150,16 +175,33 @@ def test_with_the_database_unreachable_from_the_start_the_receiver_answers_503_w
     redis.start()
     nowhere = f"postgresql://postgres:@/nowhere?host={tmp_path}"  # an empty directory: no server socket there
     env = procs.child_env(nowhere, redis.url)
-    web = procs.Proc([str(procs.VENV_BIN / "gunicorn"), "changetrack.wsgi:application", "--bind",
-                      f"127.0.0.1:{(port := procs.free_port())}", "--workers", "1"], env, tmp_path / "web.log").start()
+    web = procs.Proc(
+        [
+            str(procs.VENV_BIN / "gunicorn"),
+            "changetrack.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{(port := procs.free_port())}",
+            "--workers",
+            "1",
+        ],
+        env,
+        tmp_path / "web.log",
+    ).start()
     try:
         procs.wait_for(lambda: procs._healthy(port), 60, "gunicorn")  # /healthz needs no database
         answers = {}
-        for method, path in (("POST", "/hooks/generic/00000000-0000-0000-0000-000000000000/"), ("GET", "/readyz"),
-                             ("GET", "/")):
+        for method, path in (
+            ("POST", "/hooks/generic/00000000-0000-0000-0000-000000000000/"),
+            ("GET", "/readyz"),
+            ("GET", "/"),
+        ):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request(method, path, body=procs.generic_body("x") if method == "POST" else None,
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                method,
+                path,
+                body=procs.generic_body("x") if method == "POST" else None,
+                headers={"Content-Type": "application/json"},
+            )
             resp = conn.getresponse()
             resp.read()
             answers[path] = (resp.status, resp.getheader("Retry-After"))

@@ -24,27 +24,69 @@ from tests.reliability.conftest import report
 
 pytestmark = pytest.mark.django_db
 SLUGS = sorted(registry.INTEGRATIONS)
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 CASES: Counter[str] = Counter()
 FIVE_XX: Counter[str] = Counter()
 
 # --- strategies ----------------------------------------------------------------------------------------------
 
-TRICKY_STRINGS = st.sampled_from([
-    "", " ", "\x00", "a\x00b", "\ud800", "\udfff", "²", "١٢٣", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
-    "2026-11-21T10:00:00", "2026-13-45T99:99:99Z", "1e400", "-1", "nan", "NaN", "Infinity", "9" * 500, "x" * 70_000,
-    "<script>alert(1)</script>", "'; DROP TABLE changetrack_change; --", "%s%s%n", "\u202e", "🙂" * 100,
-])
-SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**310),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=50), TRICKY_STRINGS,
+TRICKY_STRINGS = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "a\x00b",
+        "\ud800",
+        "\udfff",
+        "²",
+        "١٢٣",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2026-11-21T10:00:00",
+        "2026-13-45T99:99:99Z",
+        "1e400",
+        "-1",
+        "nan",
+        "NaN",
+        "Infinity",
+        "9" * 500,
+        "x" * 70_000,
+        "<script>alert(1)</script>",
+        "'; DROP TABLE changetrack_change; --",
+        "%s%s%n",
+        "\u202e",
+        "🙂" * 100,
+    ]
 )
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                      st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-                    max_leaves=20)
-GENERIC_KEYS = ["type", "service", "kind", "summary", "timestamp", "external_id", "actor", "details", "status",
-                "title", "severity"]
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**310),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=50),
+    TRICKY_STRINGS,
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=20,
+)
+GENERIC_KEYS = [
+    "type",
+    "service",
+    "kind",
+    "summary",
+    "timestamp",
+    "external_id",
+    "actor",
+    "details",
+    "status",
+    "title",
+    "severity",
+]
 
 
 def _dumps(value: Any) -> bytes:
@@ -62,14 +104,37 @@ BODIES = st.one_of(
     st.builds(deep, st.integers(min_value=900, max_value=20_000), st.sampled_from(["object", "array"])),
     st.binary(min_size=1, max_size=200).map(lambda b: b'{"type": "change", "x": "' + b + b'"}'),  # invalid UTF-8
 )
-CONTENT_TYPES = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
-                                 "multipart/form-data; boundary=xyz", "application/json; charset=latin-1", ""])
-SIGNATURE_HEADERS = ["X-Changetrack-Token", "X-Hub-Signature-256", "X-Hub-Signature", "X-Signature",
-                     "X-PagerDuty-Signature", "X-LD-Signature", "X-Datadog-Signature", "Authorization",
-                     "X-GitHub-Event", "X-GitHub-Delivery", "X-Opsgenie-Signature", "X-Request-Id"]
-HEADERS = st.dictionaries(st.sampled_from(SIGNATURE_HEADERS),
-                          st.one_of(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
-                                    st.just("sha256=" + "0" * 64)), max_size=4)
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=xyz",
+        "application/json; charset=latin-1",
+        "",
+    ]
+)
+SIGNATURE_HEADERS = [
+    "X-Changetrack-Token",
+    "X-Hub-Signature-256",
+    "X-Hub-Signature",
+    "X-Signature",
+    "X-PagerDuty-Signature",
+    "X-LD-Signature",
+    "X-Datadog-Signature",
+    "Authorization",
+    "X-GitHub-Event",
+    "X-GitHub-Delivery",
+    "X-Opsgenie-Signature",
+    "X-Request-Id",
+]
+HEADERS = st.dictionaries(
+    st.sampled_from(SIGNATURE_HEADERS),
+    st.one_of(
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80), st.just("sha256=" + "0" * 64)
+    ),
+    max_size=4,
+)
 
 
 def _connection(slug: str) -> tuple[Connection, dict[str, str]]:
@@ -102,7 +167,8 @@ def _post(client: Client, path: str, body: bytes, content_type: str, headers: di
 @FUZZ
 @given(body=BODIES, content_type=CONTENT_TYPES, headers=HEADERS)
 def test_any_body_headers_and_content_type_to_any_integration_is_never_a_5xx_and_stores_nothing_when_rejected(
-        slug: str, body: bytes, content_type: str, headers: dict[str, str]):
+    slug: str, body: bytes, content_type: str, headers: dict[str, str]
+):
     conn = _integration_connection(slug)
     before = Delivery.objects.count()
     status = _post(Client(), conn.webhook_path, body, content_type, headers)
@@ -127,8 +193,14 @@ def _integration_connection(slug: str) -> Connection:
 
 # --- the generic integration, correctly authenticated: mutations of a valid body ------------------------------
 
-VALID = {"type": "change", "service": {"name": "api", "namespace": "shop", "cluster": "prod"}, "kind": "deploy",
-         "summary": "Deploy api", "timestamp": "2026-11-21T10:00:00Z", "external_id": "e1"}
+VALID = {
+    "type": "change",
+    "service": {"name": "api", "namespace": "shop", "cluster": "prod"},
+    "kind": "deploy",
+    "summary": "Deploy api",
+    "timestamp": "2026-11-21T10:00:00Z",
+    "external_id": "e1",
+}
 
 
 @st.composite
@@ -156,7 +228,8 @@ def mutated(draw: st.DrawFn) -> bytes:
 @FUZZ
 @given(body=mutated(), content_type=CONTENT_TYPES)
 def test_mutated_generic_payloads_with_a_valid_token_are_202_or_400_and_never_wedge_the_pipeline(
-        redis_client, body: bytes, content_type: str):
+    redis_client, body: bytes, content_type: str
+):
     conn = _integration_connection("generic")
     token = secrets.token_hex(8)
     conn.set_secrets({}, {"token": token})
@@ -179,7 +252,8 @@ def test_mutated_generic_payloads_with_a_valid_token_are_202_or_400_and_never_we
 @FUZZ
 @given(payload=JSON, headers=HEADERS, event=st.one_of(st.text(max_size=20), st.none()))
 def test_every_parser_raises_only_parse_error_or_unsupported_event_on_any_json(
-        slug: str, payload: Any, headers: dict[str, str], event: str | None):
+    slug: str, payload: Any, headers: dict[str, str], event: str | None
+):
     integration: Integration = registry.INTEGRATIONS[slug]
     CASES[f"{slug} (parsers)"] += 1
     try:
@@ -221,8 +295,13 @@ def test_a_body_over_the_limit_is_413_whatever_content_length_says(settings, red
     settings.WEBHOOK_MAX_BODY_BYTES = 1000
     conn, secret_values = _connection("generic")
     body = json.dumps({**VALID, "summary": "x" * 2000}).encode()
-    response = Client().generic("POST", conn.webhook_path, body, content_type="application/json",
-                                HTTP_X_CHANGETRACK_TOKEN=secret_values["token"])
+    response = Client().generic(
+        "POST",
+        conn.webhook_path,
+        body,
+        content_type="application/json",
+        HTTP_X_CHANGETRACK_TOKEN=secret_values["token"],
+    )
     assert response.status_code == 413
     assert Delivery.objects.count() == 0
 
@@ -261,8 +340,9 @@ def test_edge_case_payloads_with_a_valid_token_are_answered_4xx_or_2xx_and_proce
         body = _dumps(EDGE_CASES[case])
     finally:
         sys.set_int_max_str_digits(4300)
-    status = _post(Client(), conn.webhook_path, body, "application/json",
-                   {"X-Changetrack-Token": secret_values["token"]})
+    status = _post(
+        Client(), conn.webhook_path, body, "application/json", {"X-Changetrack-Token": secret_values["token"]}
+    )
     assert status in (202, 400), status
     pipeline.drain()
     assert not Delivery.objects.filter(status=Delivery.Status.PENDING).exists()

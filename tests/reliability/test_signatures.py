@@ -20,18 +20,39 @@ from integrations.base import VerificationError, verify_hmac_sha256
 
 pytestmark = pytest.mark.django_db
 TOKEN = "right-token-0123456789abcdef"
-BODY = json.dumps({"type": "change", "service": "api", "kind": "deploy", "summary": "Deploy api",
-                   "timestamp": "2026-11-21T10:00:00Z", "external_id": "sig-1"}).encode()
+BODY = json.dumps(
+    {
+        "type": "change",
+        "service": "api",
+        "kind": "deploy",
+        "summary": "Deploy api",
+        "timestamp": "2026-11-21T10:00:00Z",
+        "external_id": "sig-1",
+    }
+).encode()
 
 
 def _post(path: str, body: bytes, **headers: str) -> int:
     return Client().generic("POST", path, body, content_type="application/json", **headers).status_code
 
 
-@pytest.mark.parametrize("token", [None, "", "wrong-token", TOKEN[:-1], TOKEN[:8], TOKEN + "x", TOKEN.upper(),
-                                   " " + TOKEN, hashlib.sha256(TOKEN.encode()).hexdigest()])
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "",
+        "wrong-token",
+        TOKEN[:-1],
+        TOKEN[:8],
+        TOKEN + "x",
+        TOKEN.upper(),
+        " " + TOKEN,
+        hashlib.sha256(TOKEN.encode()).hexdigest(),
+    ],
+)
 def test_a_generic_webhook_with_a_wrong_truncated_or_absent_token_is_401_and_stores_nothing(
-        connection_factory, redis_client, token):
+    connection_factory, redis_client, token
+):
     conn = connection_factory(hashed={"token": TOKEN})
     headers = {} if token is None else {"HTTP_X_CHANGETRACK_TOKEN": token}
     assert _post(conn.webhook_path, BODY, **headers) == 401

@@ -16,8 +16,15 @@ WHEN = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
 def rec(ext: str, summary: str = "Deploy", **kw) -> ChangeRecord:
-    return ChangeRecord(source="test", external_id=ext, kind="deploy", occurred_at=WHEN, summary=summary,
-                        service=ServiceHint(name="api", namespace="shop", create=True), **kw)
+    return ChangeRecord(
+        source="test",
+        external_id=ext,
+        kind="deploy",
+        occurred_at=WHEN,
+        summary=summary,
+        service=ServiceHint(name="api", namespace="shop", create=True),
+        **kw,
+    )
 
 
 def test_storing_the_same_batch_twice_creates_each_change_once_and_returns_ids_in_input_order():
@@ -39,12 +46,26 @@ def test_a_known_change_is_updated_in_place_and_the_last_word_of_a_batch_wins():
 
 
 def test_new_rows_carry_every_field():
-    store_records([rec("f", actor="alice", details={"image": "api:1.2"}, commit_sha="ABCDEF1234567890",
-                       links=({"title": "PR", "url": "https://example.com/pr/1"},),
-                       diff=({"path": "spec.replicas", "before": 50, "after": 5},))])
+    store_records(
+        [
+            rec(
+                "f",
+                actor="alice",
+                details={"image": "api:1.2"},
+                commit_sha="ABCDEF1234567890",
+                links=({"title": "PR", "url": "https://example.com/pr/1"},),
+                diff=({"path": "spec.replicas", "before": 50, "after": 5},),
+            )
+        ]
+    )
     c = Change.objects.get(external_id="f")
     assert (c.actor, c.details, c.release_key, c.links[0]["title"], c.diff[0]["after"]) == (
-        "alice", {"image": "api:1.2"}, "abcdef123456", "PR", 5)
+        "alice",
+        {"image": "api:1.2"},
+        "abcdef123456",
+        "PR",
+        5,
+    )
     assert c.service_hint == {"name": "api", "namespace": "shop"} and c.created_at and c.updated_at
 
 

@@ -138,3 +138,26 @@ def test_the_shared_helpers_compare_with_hmac_compare_digest():
 
     assert "hmac.compare_digest" in inspect.getsource(verify_hmac_sha256)
     assert "hmac.compare_digest" in inspect.getsource(SecretStore.matches)
+
+
+def test_disabling_a_connection_or_rotating_its_token_applies_at_once_despite_the_connection_cache(
+    connection_factory, redis_client
+):
+    conn = connection_factory(hashed={"token": TOKEN})
+    assert _post(conn.webhook_path, BODY, HTTP_X_CHANGETRACK_TOKEN=TOKEN) == 202  # now cached
+    conn.set_secrets({}, {"token": "rotated-token-0123456789"})
+    conn.save()
+    assert _post(conn.webhook_path, BODY, HTTP_X_CHANGETRACK_TOKEN=TOKEN) == 401
+    conn.enabled = False
+    conn.save()
+    assert _post(conn.webhook_path, BODY, HTTP_X_CHANGETRACK_TOKEN="rotated-token-0123456789") == 404
+
+
+def test_a_change_that_bypasses_signals_applies_once_the_cache_expires(connection_factory, redis_client, settings):
+    from changetrack.models import Connection
+
+    settings.WEBHOOK_CONNECTION_CACHE_SECONDS = 0
+    conn = connection_factory(hashed={"token": TOKEN})
+    assert _post(conn.webhook_path, BODY, HTTP_X_CHANGETRACK_TOKEN=TOKEN) == 202
+    Connection.objects.filter(pk=conn.pk).update(enabled=False)  # no post_save signal
+    assert _post(conn.webhook_path, BODY, HTTP_X_CHANGETRACK_TOKEN=TOKEN) == 404

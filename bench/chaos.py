@@ -54,6 +54,7 @@ def print_table(rows: list[dict[str, object]]) -> bool:
             print(
                 f"{r['scenario']:30} {r['sent']:>6} {r['accepted']:>9} {r['processed']:>10} {r['lost']:>5} "
                 f"{r.get('duplicates', 0):>4}  {r.get('statuses', '')}"
+                + (f"  worker restarts: {r['worker_restarts']}" if r.get("worker_restarts") else "")
             )
             statuses = r.get("statuses") or {}
             five_xx = sum(n for s, n in statuses.items() if str(s).startswith("5") and str(s) != "503")  # type: ignore[union-attr]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +39,37 @@ class Stack:
     token: str
     worker: procs.Proc | None = None
 
+    worker_restarts: int = 0
+    _supervising: bool = False
+
     def start_worker(self, beat: bool = True, **extra_env: str) -> procs.Proc:
         env = {**self.env, **extra_env}
         self.worker = procs.celery_worker(env, self.tmp / "worker.log", beat=beat, schedule=self.tmp / "beat.schedule")
         return self.worker
+
+    def supervise(self, beat: bool = True) -> None:
+        """Restart the worker whenever it exits, as ``manage.py serve``, systemd or Kubernetes do.
+
+        Needed for the Redis kill: kombu's Redis transport can crash the worker ("Unrecoverable error:
+        AttributeError: 'NoneType' object has no attribute 'hostname'") when the broker connection drops while
+        a message is unacknowledged. Restarts are counted and reported, never hidden."""
+        self._supervising = True
+
+        def loop() -> None:
+            while self._supervising:
+                worker = self.worker
+                if worker and worker.proc and worker.proc.poll() is not None:
+                    self.worker_restarts += 1
+                    try:
+                        self.start_worker(beat=beat)
+                    except (RuntimeError, TimeoutError):
+                        pass  # e.g. the broker is still down: try again on the next round
+                time.sleep(0.5)
+
+        threading.Thread(target=loop, daemon=True).start()
+
+    def stop_supervising(self) -> None:
+        self._supervising = False
 
 
 @pytest.fixture
@@ -59,6 +88,7 @@ def stack(transactional_db, tmp_path: Path) -> Iterator[Stack]:
     try:
         yield s
     finally:
+        s.stop_supervising()
         if s.worker:
             s.worker.kill()
         web.kill()

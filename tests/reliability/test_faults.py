@@ -46,6 +46,7 @@ def _wait_processed(expected: int, timeout: float) -> tuple[int, int, int, int]:
 @pytest.mark.slow
 def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(stack: Stack):
     stack.start_worker(beat=True)
+    stack.supervise(beat=True)
     total = 5000
     down_at, up_at = 1500, 3500
     timeline: dict[str, float] = {}
@@ -73,6 +74,7 @@ def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(st
         pending=pending,
         statuses=dict(result.statuses),
         seconds=round(result.seconds, 1),
+        worker_restarts=stack.worker_restarts,
     )
     assert "down" in timeline and "up" in timeline
     assert set(result.statuses) <= {202, 503}, result.statuses

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -348,3 +349,58 @@ def test_edge_case_payloads_with_a_valid_token_are_answered_4xx_or_2xx_and_proce
     assert not Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
     if status == 400:
         assert Delivery.objects.count() == 0 and Change.objects.count() == 0
+
+
+# --- parsers fed mutations of each integration's own sample payloads ------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "integrations"
+
+
+def samples(slug: str) -> list[Any]:
+    """Sample payloads: ``tests/integrations/<slug>/fixtures/*.json`` (the integrations' own fixtures)."""
+    found = []
+    for path in sorted((FIXTURES / slug / "fixtures").glob("*.json")):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (ValueError, OSError):
+            continue  # a fixture that is deliberately not JSON
+    if slug == "generic":
+        found += [VALID, {**VALID, "type": "alert", "title": "High error rate", "status": "triggered"}]
+    return found
+
+
+@st.composite
+def mutation_of(draw: st.DrawFn, value: Any) -> Any:
+    """``value`` with random subtrees dropped, replaced by hostile JSON, or retyped."""
+    roll = draw(st.integers(min_value=0, max_value=11))
+    if roll == 0:
+        return draw(JSON)
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            action = draw(st.sampled_from(["keep", "keep", "keep", "drop", "mutate"]))
+            if action != "drop":
+                out[key] = draw(mutation_of(sub)) if action == "mutate" else sub
+        return out
+    if isinstance(value, list):
+        return [draw(mutation_of(item)) for item in value if draw(st.integers(min_value=0, max_value=5))]
+    if roll == 1:
+        return draw(SCALARS)
+    return value
+
+
+SAMPLED = [slug for slug in SLUGS if samples(slug)]
+
+
+@pytest.mark.parametrize("slug", SAMPLED)
+@FUZZ
+@given(data=st.data())
+def test_every_parser_survives_mutations_of_its_own_sample_payloads(slug: str, data: st.DataObject):
+    integration = registry.INTEGRATIONS[slug]
+    payload = data.draw(mutation_of(data.draw(st.sampled_from(samples(slug)))))
+    CASES[f"{slug} (parsers, mutated samples)"] += 1
+    for event_type in {*integration.parsers, *integration.ignored_events}:
+        try:
+            integration.parse(event_type, payload, {})
+        except (ParseError, UnsupportedEvent):
+            pass

@@ -5,6 +5,7 @@ The promise under test: every webhook answered 2xx ends as exactly one change; n
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -214,3 +215,56 @@ def test_with_the_database_unreachable_from_the_start_the_receiver_answers_503_w
     finally:
         web.kill()
         redis.cleanup()
+
+
+@pytest.mark.slow
+def test_two_workers_draining_one_backlog_with_each_event_delivered_twice_create_each_change_once(stack: Stack):
+    """SKIP LOCKED shares the backlog; advisory locks serialise the two copies of an event landing in two
+    batches on two workers at once: exactly one change per (source, external_id)."""
+    from celery import Celery
+    from django.utils import timezone
+
+    from changetrack.models import Connection
+    from changetrack.settings import _broker_url
+
+    conn = Connection.objects.get(integration="generic")
+    total = 1500
+    now = timezone.now()
+    rows = []
+    for copy in range(2):  # every event twice, as two deliveries (e.g. a vendor retry with a new delivery id)
+        for i in range(total):
+            ext = f"twice-{i if copy == 0 else total - 1 - i}"  # reversed order: the copies meet in different batches
+            rows.append(
+                Delivery(
+                    connection=conn,
+                    integration="generic",
+                    event_type="change",
+                    delivery_key=f"{ext}#{copy}",
+                    headers={},
+                    body=procs.generic_body(ext),
+                    received_at=now,
+                    status=Delivery.Status.PENDING,
+                )
+            )
+    Delivery.objects.bulk_create(rows, batch_size=1000)
+    first = stack.start_worker(beat=False, INGEST_BATCH_SIZE="200")
+    second = procs.celery_worker({**stack.env, "INGEST_BATCH_SIZE": "200"}, stack.tmp / "worker2.log")
+    try:
+        sender = Celery(broker=_broker_url(stack.redis.url))
+        for _ in range(6):
+            sender.send_task("changetrack.ingest.tasks.drain_deliveries", queue="changetrack")
+        changes, distinct, pending, deliveries = _wait_processed(total, timeout=120)
+    finally:
+        second.kill()
+    both_worked = all(re.search(r"'claimed': [1-9]", w.output()) for w in (first, second))
+    report(
+        "two-workers-duplicate-deliveries",
+        sent=2 * total,
+        accepted=2 * total,
+        processed=changes,
+        lost=total - distinct,
+        duplicates=changes - distinct,
+        pending=pending,
+        both_workers_drained=both_worked,
+    )
+    assert (changes, distinct, pending, deliveries) == (total, total, 0, 2 * total)

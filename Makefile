@@ -29,8 +29,9 @@ e2e-deps:
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
+# fault injection + fuzzing with the figures table (sent/accepted/processed/lost, fuzz cases, 5xx)
 chaos: $(STAMP)
-	$(PY) -m pytest -m slow tests/reliability $(PYTEST_ARGS)
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -149,6 +149,13 @@ def stop_postgres() -> None:
 
 
 def start_postgres() -> None:
+    """Start the embedded PostgreSQL again, e.g. after ``stop_postgres`` in a fault-injection test.
+
+    pgserver caches one handle per data directory per process and would answer "already running" for a server
+    stopped since; forget that handle so the postmaster is checked (and started) again."""
+    from pgserver.postgres_server import PostgresServer
+
+    PostgresServer._instances.pop(PG_DIR.expanduser().resolve(), None)
     postgres_url()
 
 

@@ -186,6 +186,8 @@ SPECTACULAR_SETTINGS = {
 
 # changetrack's own settings
 WEBHOOK_MAX_BODY_BYTES = _env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
+# per-process cache of webhook connections (a disable or secret change made elsewhere applies within this)
+WEBHOOK_CONNECTION_CACHE_SECONDS = _env_int("WEBHOOK_CONNECTION_CACHE_SECONDS", 2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440) * 4
 RETENTION_DAYS = _env_int("RETENTION_DAYS", 90)
 DELIVERY_DEDUPE_WINDOW = __import__("datetime").timedelta(days=_env_int("DELIVERY_DEDUPE_DAYS", 7))

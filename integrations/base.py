@@ -213,13 +213,14 @@ def parse_time(value: Any, field_name: str = "timestamp") -> datetime:
     """RFC 3339 / ISO 8601 with offset, or epoch seconds/milliseconds (numbers or digit strings)."""
     if isinstance(value, bool):
         raise ParseError(f"field {field_name!r} is not a time")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-        number = float(value)
-        if number > 1e17:  # nanoseconds (Opsgenie updatedAt)
-            number /= 1e9
-        elif number > 1e11:  # milliseconds
-            number /= 1e3
+    # isascii: str.isdigit() is also true for "²" and other digits float() refuses
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
         try:
+            number = float(value)  # an int beyond float range raises OverflowError
+            if number > 1e17:  # nanoseconds (Opsgenie updatedAt)
+                number /= 1e9
+            elif number > 1e11:  # milliseconds
+                number /= 1e3
             return datetime.fromtimestamp(number, tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
             raise ParseError(f"field {field_name!r} is out of range") from None
@@ -234,7 +235,10 @@ def parse_time(value: Any, field_name: str = "timestamp") -> datetime:
         raise ParseError(f"field {field_name!r} is not an RFC 3339 time: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         raise ParseError(f"field {field_name!r} has no UTC offset: {value[:64]!r}")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ParseError(f"field {field_name!r} is out of range: {value[:64]!r}") from None
 
 
 def parse_json(raw_body: bytes) -> Any:
@@ -251,6 +255,8 @@ def parse_json(raw_body: bytes) -> Any:
         raise ParseError("body is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise ParseError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError:  # an integer literal over sys.get_int_max_str_digits() digits
+        raise ParseError("body has a number too long to read") from None
 
 
 def _reject_constant(name: str) -> Any:

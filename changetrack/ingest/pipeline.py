@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
-from changetrack.ingest.store import StoreResult, store_records
+from changetrack.ingest.store import StoreResult, _raw_cursor, store_records
 from changetrack.models import Connection
-from changetrack.resolution import AmbiguousService, ServiceResolver
+from changetrack.resolution import ServiceResolver
 from integrations import registry
 from integrations.base import ParseError, Record, UnsupportedEvent, parse_json
 
@@ -42,10 +42,15 @@ class BatchOutcome:
     records: int = 0
     alerts_to_rank: set[int] = field(default_factory=set)
     late_changes: list[tuple[int, Any]] = field(default_factory=list)
+    resolver_dirty: bool = False  # a rolled-back store may have left uncommitted services in the resolver's cache
 
 
-def process_batch(limit: int | None = None, ids: list[int] | None = None) -> BatchOutcome:
-    """Claim up to ``limit`` pending deliveries, store their records, mark them. One transaction."""
+def process_batch(
+    limit: int | None = None, ids: list[int] | None = None, resolver: ServiceResolver | None = None
+) -> BatchOutcome:
+    """Claim up to ``limit`` pending deliveries, store their records, mark them. One transaction.
+
+    ``resolver`` may be shared by the batches of one drain (services are looked up once, not once per batch)."""
     limit = limit or settings.INGEST_BATCH_SIZE
     outcome = BatchOutcome()
     with transaction.atomic():
@@ -68,8 +73,12 @@ def process_batch(limit: int | None = None, ids: list[int] | None = None) -> Bat
             except ParseError as exc:
                 marks["failed"].append((delivery_id, received_at, 0, str(exc)))
                 continue
+            except Exception as exc:  # noqa: BLE001 - a parser bug fails this delivery (replayable), never the batch
+                logger.exception("ingest.delivery.parser_crashed", extra={"delivery": delivery_id, "integration": slug})
+                marks["failed"].append((delivery_id, received_at, 0, f"parser crashed: {exc!r}"[:2000]))
+                continue
             parsed.append(((delivery_id, received_at), records))
-        _store_parsed(parsed, marks, outcome)
+        _store_parsed(parsed, marks, outcome, resolver or ServiceResolver())
         _mark(marks)
     outcome.processed = len(marks["processed"])
     outcome.failed = len(marks["failed"])
@@ -92,9 +101,9 @@ def _store_parsed(
     parsed: list[tuple[tuple[int, Any], list[Record]]],
     marks: dict[str, list[tuple[int, Any, int, str]]],
     outcome: BatchOutcome,
+    resolver: ServiceResolver,
 ) -> None:
     """Store all records at once; if that fails, store delivery by delivery to isolate the bad one."""
-    resolver = ServiceResolver()
     try:
         with transaction.atomic():
             result = store_records([r for _, recs in parsed for r in recs], resolver=resolver)
@@ -102,7 +111,10 @@ def _store_parsed(
         for (did, at), recs in parsed:
             marks["processed"].append((did, at, len(recs), ""))
         return
-    except (DatabaseError, AmbiguousService, ValueError) as exc:
+    except (OperationalError, InterfaceError):
+        raise  # the database is going away: roll the batch back, it stays pending for the next drain
+    except Exception as exc:  # noqa: BLE001 - any record that cannot be stored: find which delivery it came from
+        outcome.resolver_dirty = True
         logger.warning("ingest.batch.isolating", extra={"error": repr(exc), "deliveries": len(parsed)})
     for (did, at), recs in parsed:
         try:
@@ -110,8 +122,10 @@ def _store_parsed(
                 result = store_records(recs, resolver=ServiceResolver())
             _collect(result, outcome)
             marks["processed"].append((did, at, len(recs), ""))
-        except (DatabaseError, AmbiguousService, ValueError) as exc:
-            marks["failed"].append((did, at, 0, f"storing failed: {exc}"[:2000]))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. NUL in a string, RecursionError on deep JSON: fail this one only
+            marks["failed"].append((did, at, 0, f"storing failed: {exc!r}"[:2000]))
 
 
 def _collect(result: StoreResult, outcome: BatchOutcome) -> None:
@@ -121,7 +135,7 @@ def _collect(result: StoreResult, outcome: BatchOutcome) -> None:
 
 
 def _mark(marks: dict[str, list[tuple[int, Any, int, str]]]) -> None:
-    with connection.cursor() as cur:
+    with connection.wrap_database_errors, _raw_cursor() as cur:
         for status, items in marks.items():
             if not items:
                 continue
@@ -129,18 +143,28 @@ def _mark(marks: dict[str, list[tuple[int, Any, int, str]]]) -> None:
                 """
                 UPDATE changetrack_delivery d
                 SET status = %s, processed_at = now(), attempts = d.attempts + 1, records = u.records, error = u.error
-                FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::text[]) AS u(id, received_at, records, error)
-                WHERE d.id = u.id AND d.received_at = u.received_at
-                """,
-                [status, [i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items]],
+                FROM unnest(%b::bigint[], %b::timestamptz[], %b::int[], %b::text[]) AS u(id, received_at, records, error)
+                WHERE d.id = u.id AND d.received_at = u.received_at AND d.id = ANY(%b::bigint[])
+                """,  # the ANY() lets the planner use the primary key instead of hashing the whole partition
+                [
+                    status,
+                    [i[0] for i in items],
+                    [i[1] for i in items],
+                    [i[2] for i in items],
+                    [i[3] for i in items],
+                    [i[0] for i in items],
+                ],
             )
 
 
 def drain(max_batches: int = 1000) -> BatchOutcome:
     """Process batches until no pending delivery is left (or ``max_batches``); then hand off correlation."""
     total = BatchOutcome()
+    resolver = ServiceResolver()
     for _ in range(max_batches):
-        batch = process_batch()
+        batch = process_batch(resolver=resolver)
+        if batch.resolver_dirty:
+            resolver = ServiceResolver()
         total.claimed += batch.claimed
         total.processed += batch.processed
         total.failed += batch.failed

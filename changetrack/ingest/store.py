@@ -7,12 +7,15 @@ partitioned, so a unique index on (source, external_id) alone is not available).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -22,6 +25,7 @@ from changetrack.models import Alert, Change, Dependency, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
 
+_R = TypeVar("_R", ChangeRecord, AlertRecord)
 UPDATABLE_CHANGE_FIELDS = (
     "summary",
     "actor",
@@ -58,8 +62,8 @@ def _lock(keys: Sequence[tuple[str, str]]) -> None:
     """Take advisory locks for the keys, in a fixed order so two batches never deadlock."""
     ids = sorted({_lock_key(s, e) for s, e in keys})
     if ids:
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [ids])
+        with connection.wrap_database_errors, _raw_cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%b::bigint[]) AS k ORDER BY k", [ids])
 
 
 #: details keys added after storage by enrichment tasks (GitHub commit ranges); a later update of the same change
@@ -93,8 +97,8 @@ def store_records(
 ) -> StoreResult:
     """Store a mixed batch in one transaction. Call outside any transaction (partitions are made first)."""
     resolver = resolver or ServiceResolver()
-    changes = [r for r in records if isinstance(r, ChangeRecord)]
-    alerts = [r for r in records if isinstance(r, AlertRecord)]
+    changes = [_fit_external_id(r) for r in records if isinstance(r, ChangeRecord)]
+    alerts = [_fit_external_id(r) for r in records if isinstance(r, AlertRecord)]
     deps = [r for r in records if isinstance(r, DependencyRecord)]
     if changes:
         partitions.ensure_for("changetrack_change", (r.occurred_at for r in changes))
@@ -107,6 +111,15 @@ def store_records(
         if deps:
             result.dependencies = store_dependencies(deps, resolver)
     return result
+
+
+def _fit_external_id(rec: _R) -> _R:
+    """An external id longer than the column keeps a readable prefix and a digest of the whole, so it is stored
+    (not failed) and stays unique and idempotent."""
+    if len(rec.external_id) <= 255:
+        return rec
+    digest = hashlib.sha256(rec.external_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return dataclasses.replace(rec, external_id=f"{rec.external_id[:190]}~{digest}")
 
 
 def _change_row(rec: ChangeRecord, service: Service | None) -> Change:
@@ -131,51 +144,105 @@ def _change_row(rec: ChangeRecord, service: Service | None) -> Change:
     )
 
 
+_FIND_CHANGES = """
+SELECT c.id, c.source, c.external_id FROM changetrack_change c
+JOIN unnest(%b::text[], %b::text[]) AS k(source, external_id) ON c.source = k.source AND c.external_id = k.external_id
+WHERE c.external_id = ANY(%b::text[])  -- lets the planner probe the (source, external_id) index, not sort the table
+"""
+_INSERT_CHANGES = """
+INSERT INTO changetrack_change (source, external_id, kind, occurred_at, ended_at, summary, actor, severity, status,
+    service_id, service_hint, details, diff, links, commit_sha, repository, release_key, created_at, updated_at)
+SELECT s, e, k, o, en, su, a, sv, st, sid, sh::jsonb, d::jsonb, df::jsonb, l::jsonb, c, r, rk, %s, %s
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[],
+            %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+            %b::text[], %b::text[]) AS u(s, e, k, o, en, su, a, sv, st, sid, sh, d, df, l, c, r, rk)
+RETURNING id, source, external_id
+"""
+
+
+def _raw_cursor() -> psycopg.Cursor[Any]:
+    """A server-side-binding cursor on Django's connection (same transaction), used with binary (``%b``) array
+    parameters: Django's default client-side binding escapes every element of a 1,000-item array with a regex
+    in Python, which dominated the pipeline's profile (binary arrays are ~10× cheaper to send)."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _insert_values(rec: ChangeRecord, service: Service | None) -> tuple[Any, ...]:
+    return (
+        rec.source,
+        rec.external_id,
+        rec.kind,
+        rec.occurred_at,
+        rec.ended_at,
+        rec.summary[:1024],
+        rec.actor[:255],
+        rec.severity,
+        rec.status,
+        service.pk if service else None,
+        json.dumps(rec.service.as_dict()),
+        json.dumps(dict(rec.details)) if rec.details else "{}",
+        json.dumps([dict(d) for d in rec.diff]) if rec.diff else "[]",
+        json.dumps([dict(link) for link in rec.links]) if rec.links else "[]",
+        rec.commit_sha[:64],
+        rec.repository[:300],
+        release_key(rec.commit_sha),
+    )
+
+
 def store_changes(
     records: Sequence[ChangeRecord], resolver: ServiceResolver, *, update_existing: bool
 ) -> tuple[list[tuple[int, bool]], list[tuple[int, datetime]]]:
     """Insert new changes, update known ones in place (rollout progress), return (id, created) in input order
-    and the new changes that arrived late (occurred well before they were stored)."""
+    and the new changes that arrived late (occurred well before they were stored).
+
+    New rows (the common case) go in one INSERT ... SELECT FROM unnest(arrays); known rows are updated through
+    the ORM (rare: rollout progress, redelivery)."""
     keys = [(r.source, r.external_id) for r in records]
     _lock(keys)
-    existing: dict[tuple[str, str], Change] = {}
-    for source in {s for s, _ in keys}:
-        ext_ids = [e for s, e in keys if s == source]
-        for row in Change.objects.filter(source=source, external_id__in=ext_ids):
-            existing[(row.source, row.external_id)] = row
+    with connection.wrap_database_errors, _raw_cursor() as cur:
+        ext_ids = [e for _, e in keys]
+        cur.execute(_FIND_CHANGES, [[s for s, _ in keys], ext_ids, ext_ids])
+        known: dict[tuple[str, str], int] = {(src, ext): pk for pk, src, ext in cur.fetchall()}
     latest: dict[tuple[str, str], ChangeRecord] = {}
     for rec in records:
         key = (rec.source, rec.external_id)
         if key not in latest or not _is_stale(latest[key].details, rec.details):
             latest[key] = rec  # the last word of the batch wins, unless it is older progress
-    new_rows: dict[tuple[str, str], Change] = {}
+    existing: dict[tuple[str, str], Change] = {}
+    if known and update_existing:
+        existing = {(row.source, row.external_id): row for row in Change.objects.filter(pk__in=known.values())}
+    new_values: list[tuple[Any, ...]] = []
     updated: list[Change] = []
     now = timezone.now()
     for key, rec in latest.items():
         service = resolver.resolve(rec.service, rec.source)
         if key in existing:
-            if update_existing and not _is_stale(existing[key].details, rec.details):
-                row = existing[key]
-                fresh = _change_row(rec, service or row.service)
-                kept = {
-                    k: row.details[k] for k in ENRICHMENT_KEYS if k in (row.details or {}) and k not in fresh.details
-                }
-                fresh.details = {**fresh.details, **kept}
-                for name in UPDATABLE_CHANGE_FIELDS:
-                    setattr(row, name, getattr(fresh, name))
-                row.updated_at = now
-                if service is not None:
-                    row.service = service
-                updated.append(row)
-        else:
-            new_rows[key] = _change_row(rec, service)
-    if new_rows:
-        Change.objects.bulk_create(list(new_rows.values()), batch_size=1000)
+            row = existing[key]
+            if _is_stale(row.details, rec.details):
+                continue  # an older update of this change arrived after a newer one
+            fresh = _change_row(rec, service or row.service)
+            kept = {k: row.details[k] for k in ENRICHMENT_KEYS if k in (row.details or {}) and k not in fresh.details}
+            fresh.details = {**fresh.details, **kept}
+            for name in UPDATABLE_CHANGE_FIELDS:
+                setattr(row, name, getattr(fresh, name))
+            row.updated_at = now
+            if service is not None:
+                row.service = service
+            updated.append(row)
+        elif key not in known:
+            new_values.append(_insert_values(rec, service))
+    created: dict[tuple[str, str], int] = {}
+    if new_values:
+        columns = [list(col) for col in zip(*new_values, strict=True)]
+        with connection.wrap_database_errors, _raw_cursor() as cur:
+            cur.execute(_INSERT_CHANGES, [now, now, *columns])
+            created = {(src, ext): pk for pk, src, ext in cur.fetchall()}
     if updated:
         Change.objects.bulk_update(updated, [*UPDATABLE_CHANGE_FIELDS, "service"], batch_size=500)
-    ids = [((existing.get(k) or new_rows[k]).pk, k in new_rows) for k in keys]
+    ids = [(created[k], True) if k in created else (known[k], False) for k in keys]
     late_after = now - timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    late = [(row.pk, row.occurred_at) for row in new_rows.values() if row.occurred_at < late_after]
+    late = [(created[k], latest[k].occurred_at) for k in created if latest[k].occurred_at < late_after]
     return ids, late
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: one module per area (``bench/<area>.py`` with ``main(argv)``), run by ``python -m bench``."""

@@ -62,7 +62,7 @@ def test_new_rows_carry_every_field():
     assert (c.actor, c.details, c.release_key, c.links[0]["title"], c.diff[0]["after"]) == (
         "alice",
         {"image": "api:1.2"},
-        "abcdef123456",
+        "abcdef1",
         "PR",
         5,
     )

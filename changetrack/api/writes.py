@@ -1,0 +1,93 @@
+"""Writing through the API: validate the whole body first, then store it in one transaction.
+
+Every write goes through ``changetrack.ingest.store.store_records`` (the same idempotency and lifecycle rules as
+the webhooks) and then ``after_store`` so new alerts and late changes are ranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from rest_framework import exceptions, serializers
+
+from changetrack import partitions
+from changetrack.api.errors import ItemsInvalid, flatten_errors
+from changetrack.api.outputs import service_ref
+from changetrack.api.serializers import API_SOURCE, MAX_ITEMS
+from changetrack.ingest.pipeline import after_store
+from changetrack.ingest.store import StoreResult, store_records
+from changetrack.resolution import AmbiguousService, ServiceResolver
+from integrations.base import ChangeRecord, Record, ServiceHint
+
+
+def split_body(data: Any) -> tuple[list[Any], bool]:
+    """The items of a body and whether it was an array."""
+    if isinstance(data, list):
+        if len(data) > MAX_ITEMS:
+            raise exceptions.ValidationError(
+                {"body": [f"An array holds at most {MAX_ITEMS} items; this one has {len(data)}. Split it."]})
+        return data, True
+    if isinstance(data, dict):
+        return [data], False
+    raise exceptions.ValidationError({"body": ["The body must be a JSON object or an array of objects."]})
+
+
+def validate_items(serializer_class: type[serializers.Serializer], items: list[Any], is_array: bool) -> list[Any]:
+    """Validate every item; any invalid item rejects the body whole, naming each bad index."""
+    valid: list[Any] = []
+    problems: list[dict[str, Any]] = []
+    bad = 0
+    for index, item in enumerate(items):
+        serializer = serializer_class(data=item)
+        if serializer.is_valid():
+            valid.append(serializer)
+            continue
+        if not is_array:
+            raise exceptions.ValidationError(serializer.errors)
+        bad += 1
+        problems += flatten_errors(serializer.errors, f"[{index}]", index)
+    if problems:
+        raise ItemsInvalid(problems, f"{bad} of {len(items)} items are invalid (first: item {problems[0]['index']}); nothing was stored.")
+    return valid
+
+
+def _ambiguous(exc: AmbiguousService, field: str, index: int | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "field": field, "detail": str(exc), "candidates": [service_ref(s) for s in exc.candidates],
+    }
+    if index is not None:
+        entry["index"] = index
+        entry["field"] = f"[{index}].{field}"
+    return entry
+
+
+def store(records: Sequence[Record], hints: Sequence[Sequence[tuple[str, ServiceHint]]], is_array: bool,
+          source: str = API_SOURCE) -> StoreResult:
+    """Resolve every service reference, then store; all in one transaction, so an ambiguous reference at any
+    index leaves nothing behind (not even services created for earlier items)."""
+    moments = [r.occurred_at for r in records if isinstance(r, ChangeRecord)]
+    if moments:
+        partitions.ensure_for("changetrack_change", moments)  # outside the transaction, as store_records wants
+    resolver = ServiceResolver()
+    with transaction.atomic():
+        problems: list[dict[str, Any]] = []
+        for index, item_hints in enumerate(hints):
+            resolved = []
+            for field, hint in item_hints:
+                try:
+                    resolved.append(resolver.resolve(hint, source))
+                except AmbiguousService as exc:
+                    problems.append(_ambiguous(exc, field, index if is_array else None))
+            if len(resolved) == 2 and resolved[0] is not None and resolved[0] == resolved[1]:
+                entry = {"field": "depends_on", "detail": "Both references name the same service; a service cannot depend on itself."}
+                if is_array:
+                    entry.update(index=index, field=f"[{index}].depends_on")
+                problems.append(entry)
+        if problems:
+            detail = problems[0]["detail"] if len(problems) == 1 else f"{len(problems)} service references are invalid; nothing was stored."
+            raise ItemsInvalid(problems, detail)
+        result = store_records(records, update_existing=False, resolver=resolver)
+    after_store(result.alerts_to_rank, result.late_changes)
+    return result

@@ -77,7 +77,7 @@ class ServiceRefField(serializers.Field):
     that creates the service when it does not exist yet (the API is an authoritative source)."""
 
     default_error_messages = {
-        "invalid": "A service is a name or an object {name, namespace?, cluster?}.",
+        "invalid": "A service is a name or an object {{name, namespace?, cluster?}}.",
         "unknown": "Unknown key(s) in the service reference: {keys}.",
     }
     LIMITS = {"name": 253, "namespace": 253, "cluster": 100}

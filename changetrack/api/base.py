@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, generics
 from rest_framework.renderers import JSONRenderer
@@ -43,6 +45,7 @@ class ApiView(generics.GenericAPIView):
     renderer_classes = [JSONRenderer]
     read_scope = "read"
     write_scope = "write"
+    metadata_class = None  # OPTIONS answers 405: the schema describes the API, not per-view metadata
 
     def get_exception_handler(self) -> Any:
         return errors.exception_handler
@@ -52,6 +55,13 @@ class ApiView(generics.GenericAPIView):
         for name, value in request.query_params.items():
             if "\x00" in value or "\x00" in name:
                 raise exceptions.ParseError(f"query parameter {name!r} contains a NUL character")
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other path under /api/v1/ (including non-numeric ids): a problem, not Django's HTML page."""
+    body = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": f"No API resource at {request.path[:200]}.", "errors": []}
+    return JsonResponse(body, status=404, content_type=errors.PROBLEM_CONTENT_TYPE)
 
 
 def get_or_404(queryset: QuerySet[M], pk: int, what: str) -> M:

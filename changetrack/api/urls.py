@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from changetrack.api import reads, timeline, views
+from changetrack.api.base import not_found
 
 
 class ChangesView(views.ChangeCreateView, reads.ChangeListView):
@@ -28,4 +29,5 @@ urlpatterns = [
     path("alerts/<int:pk>/suspects", reads.SuspectsView.as_view(), name="api-alert-suspects"),
     path("alerts/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-alert-feedback"),
     path("dependencies", views.DependencyCreateView.as_view(), name="api-dependencies"),
+    re_path(r"^[\s\S]*$", not_found),
 ]

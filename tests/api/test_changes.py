@@ -254,3 +254,14 @@ def test_an_unknown_change_id_is_404(api):
 def test_the_problem_body_is_valid_json_with_content_type(api):
     response = api.post(URL, change(kind="teleport"))
     assert json.loads(response.content)["errors"][0]["field"] == "kind"
+
+
+def test_a_non_numeric_id_or_unknown_api_path_is_a_problem_404(api):
+    assert_problem(api.get(f"{URL}/abc"), 404)
+    assert_problem(api.get("/api/v1/nothing-here"), 404)
+    assert_problem(api.post("/api/v1/alerts/abc/feedback", {"change_id": 1, "verdict": "caused"}), 404)
+
+
+def test_options_is_405_not_a_500(api):
+    response = api.client.options(URL, HTTP_AUTHORIZATION=f"Bearer {api.token}")
+    assert_problem(response, 405)

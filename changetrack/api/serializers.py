@@ -55,8 +55,8 @@ class ChangeInSerializer(StrictSerializer):
     commit_sha = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
     repository = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
 
-    def to_record(self) -> ChangeRecord:
-        d = self.validated_data
+    @staticmethod
+    def to_record(d: dict[str, Any]) -> ChangeRecord:
         return ChangeRecord(
             source=API_SOURCE, external_id=d.get("external_id") or f"api-{uuid.uuid4()}", kind=d["kind"],
             occurred_at=d["timestamp"], summary=d["summary"], service=d["service"], actor=d["actor"],
@@ -76,8 +76,8 @@ class AlertInSerializer(StrictSerializer):
     links = LinkSerializer(many=True, required=False, default=list, max_length=50)
     url = StrictCharField(max_length=1000, required=False, allow_blank=True, default="")
 
-    def to_record(self) -> AlertRecord:
-        d = self.validated_data
+    @staticmethod
+    def to_record(d: dict[str, Any]) -> AlertRecord:
         return AlertRecord(
             source=API_SOURCE, external_id=d.get("external_id") or f"api-{uuid.uuid4()}", title=d["title"],
             status=d["status"], occurred_at=d["timestamp"], service=d["service"], severity=d["severity"],
@@ -95,8 +95,8 @@ class DependencyInSerializer(StrictSerializer):
             raise serializers.ValidationError({"depends_on": ["A service cannot depend on itself."]})
         return attrs
 
-    def to_record(self) -> DependencyRecord:
-        d = self.validated_data
+    @staticmethod
+    def to_record(d: dict[str, Any]) -> DependencyRecord:
         return DependencyRecord(service=d["service"], depends_on=d["depends_on"], provenance="declared",
                                 evidence=d["evidence"] or "declared via API")
 

@@ -49,7 +49,7 @@ class ChangeCreateView(ApiView):
     def post(self, request: Request) -> Response:
         items, is_array = writes.split_body(request.data)
         valid = writes.validate_items(serializers.ChangeInSerializer, items, is_array)
-        records = [s.to_record() for s in valid]
+        records = [serializers.ChangeInSerializer.to_record(d) for d in valid]
         result = writes.store(records, [[("service", r.service)] for r in records], is_array)
         if is_array:
             return _results(result.changes, [r.external_id for r in records])
@@ -69,7 +69,7 @@ class AlertCreateView(ApiView):
     def post(self, request: Request) -> Response:
         items, is_array = writes.split_body(request.data)
         valid = writes.validate_items(serializers.AlertInSerializer, items, is_array)
-        records = [s.to_record() for s in valid]
+        records = [serializers.AlertInSerializer.to_record(d) for d in valid]
         result = writes.store(records, [[("service", r.service)] for r in records], is_array)
         if is_array:
             return _results(result.alerts, [r.external_id for r in records])
@@ -89,7 +89,7 @@ class DependencyCreateView(ApiView):
     def post(self, request: Request) -> Response:
         items, is_array = writes.split_body(request.data)
         valid = writes.validate_items(serializers.DependencyInSerializer, items, is_array)
-        records = [s.to_record() for s in valid]
+        records = [serializers.DependencyInSerializer.to_record(d) for d in valid]
         hints = [[("service", r.service), ("depends_on", r.depends_on)] for r in records]
         result = writes.store(records, hints, is_array, source="")
         if is_array:

@@ -34,23 +34,29 @@ def split_body(data: Any) -> tuple[list[Any], bool]:
     raise exceptions.ValidationError({"body": ["The body must be a JSON object or an array of objects."]})
 
 
-def validate_items(serializer_class: type[serializers.Serializer], items: list[Any], is_array: bool) -> list[Any]:
-    """Validate every item; any invalid item rejects the body whole, naming each bad index."""
-    valid: list[Any] = []
+def validate_items(serializer_class: type[serializers.Serializer], items: list[Any], is_array: bool) -> list[dict[str, Any]]:
+    """Validate every item; any invalid item rejects the body whole, naming each bad index.
+
+    One list serializer for the whole array: a serializer instance per item would deep-copy its fields a
+    thousand times (most of the cost of a 1,000-item post)."""
+    if not is_array:
+        single = serializer_class(data=items[0])
+        single.is_valid(raise_exception=True)
+        return [single.validated_data]
+    many = serializer_class(data=items, many=True)
+    if many.is_valid():
+        return list(many.validated_data)
     problems: list[dict[str, Any]] = []
     bad = 0
-    for index, item in enumerate(items):
-        serializer = serializer_class(data=item)
-        if serializer.is_valid():
-            valid.append(serializer)
-            continue
-        if not is_array:
-            raise exceptions.ValidationError(serializer.errors)
-        bad += 1
-        problems += flatten_errors(serializer.errors, f"[{index}]", index)
-    if problems:
-        raise ItemsInvalid(problems, f"{bad} of {len(items)} items are invalid (first: item {problems[0]['index']}); nothing was stored.")
-    return valid
+    errors = many.errors  # DRF 3.18: {index: errors} for the bad items only; older versions: a list
+    by_index = errors.items() if isinstance(errors, dict) else enumerate(errors)
+    for index, item_errors in sorted((int(i), e) for i, e in by_index if str(i).isdigit()):
+        if item_errors:
+            bad += 1
+            problems += flatten_errors(item_errors, f"[{index}]", index)
+    if not problems:
+        raise exceptions.ValidationError(errors)
+    raise ItemsInvalid(problems, f"{bad} of {len(items)} items are invalid (first: item {problems[0]['index']}); nothing was stored.")
 
 
 def _ambiguous(exc: AmbiguousService, field: str, index: int | None) -> dict[str, Any]:

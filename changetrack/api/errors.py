@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -112,6 +113,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return out
 
 
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -156,5 +160,6 @@ class StrictJSONParser(BaseParser):
             raise exceptions.ParseError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
         except ValueError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}.") from None
-        check_text(data)
+        if _SUSPECT_ESCAPE.search(raw):  # NUL and lone surrogates can only arrive as \u escapes
+            check_text(data)
         return data

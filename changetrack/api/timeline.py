@@ -104,9 +104,10 @@ def _wanted(kinds: list[str] | None, what: str) -> bool:
     return what in kinds
 
 
-def fetch(ids: list[int], q: dict[str, Any]) -> list[dict[str, Any]]:
-    """Up to ``limit + 1`` entries, newest first, in one round trip: one branch per table, each answered from its
-    (service_id, time) index with its own LIMIT, then merged (at most 3 × (limit + 1) rows are sorted)."""
+def build_query(ids: list[int], q: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    """The SQL for up to ``limit + 1`` entries, newest first, in one round trip: one branch per table, each
+    answered from its (service_id, time) index with its own LIMIT, then merged (at most 3 × (limit + 1) rows are
+    sorted). None when nothing can match."""
     kinds, sources, limit, cursor = q.get("kind"), q.get("source"), q["limit"], q.get("cursor")
     parts: list[str] = []
     params: list[Any] = []
@@ -128,10 +129,17 @@ def fetch(ids: list[int], q: dict[str, Any]) -> list[dict[str, Any]]:
         parts.append(sql)
         params += [*args, *extra_args, limit + 1]
     if not parts or not ids:
-        return []
+        return None
     query = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS events ORDER BY ts DESC, type_rank DESC, id DESC LIMIT %s"
+    return query, [*params, limit + 1]
+
+
+def fetch(ids: list[int], q: dict[str, Any]) -> list[dict[str, Any]]:
+    built = build_query(ids, q)
+    if built is None:
+        return []
     with connection.cursor() as cur:
-        cur.execute(query, [*params, limit + 1])
+        cur.execute(*built)
         return [dict(zip(COLUMNS, row[:10], strict=True)) for row in cur.fetchall()]
 
 

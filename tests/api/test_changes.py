@@ -265,3 +265,9 @@ def test_a_non_numeric_id_or_unknown_api_path_is_a_problem_404(api):
 def test_options_is_405_not_a_500(api):
     response = api.client.options(URL, HTTP_AUTHORIZATION=f"Bearer {api.token}")
     assert_problem(response, 405)
+
+
+def test_a_lone_surrogate_is_400_not_a_database_error(api):
+    raw = b'{"service": "x", "kind": "deploy", "summary": "\\ud800", "timestamp": "2026-11-21T10:04:00Z"}'
+    assert_problem(api.post(URL, raw), 400)
+    assert not Change.objects.exists()

@@ -265,15 +265,18 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute("INSERT INTO changetrack_cluster (name, env, created_at) VALUES ('bench', '', now())")
         conn.commit()
     proc, base = _start_gunicorn(env)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)", flush=True)
     try:
         w = bench_bulk_writes(base, token, db_url, batches)
-        print(f"bulk POST /api/v1/changes (arrays of 1,000, gunicorn 1 worker over HTTP): {w['api_per_s']:,.0f} changes/s")
+        print(f"bulk POST /api/v1/changes (arrays of 1,000, gunicorn 1 worker over HTTP): {w['api_per_s']:,.0f} changes/s", flush=True)
         print(f"baseline executemany of the same rows, same table:                   {w['executemany_per_s']:,.0f} rows/s")
         print(f"ratio API / executemany: {w['ratio']:.2f}x (target >= 0.3x)")
+        print(f"load average: {os.getloadavg()[0]:.1f}", flush=True)
         print(f"loading {events:,} changes over 30 days for the timeline benchmark...", flush=True)
         seconds = load_events(db_url, events, days=30, n_services=2000)
         print(f"  loaded in {seconds:.0f} s")
         t = bench_timeline(base, token, db_url, reads)
+        print(f"load average: {os.getloadavg()[0]:.1f}")
         print(f"timeline depth=2, 24 h window, {events:,} changes, {reads} reads over HTTP: p50 {t['p50_ms']:.1f} ms, "
               f"p95 {t['p95_ms']:.1f} ms (target p95 <= 50 ms); {t['services_in_hood']} services in the last "
               f"neighbourhood, median {t['entries']:.0f} entries per page")

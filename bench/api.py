@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -94,10 +94,10 @@ def _start_gunicorn(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
 
 def _create_partitions(conn: psycopg.Connection[Any], days: int) -> None:
     """Daily partitions named like ``changetrack.partitions`` names them, so the app sees them as existing."""
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     for offset in range(-days - 1, 3):
         day = today + timedelta(days=offset)
-        lo = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
         conn.execute(f'CREATE TABLE IF NOT EXISTS "changetrack_change_p{day:%Y%m%d}" PARTITION OF changetrack_change '
                      f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{(lo + timedelta(days=1)).isoformat()}')")
     conn.commit()
@@ -117,7 +117,7 @@ def _change_body(i: int, prefix: str, now: datetime) -> dict[str, Any]:
 def bench_bulk_writes(base: str, token: str, db_url: str, batches: int) -> dict[str, float]:
     session = requests.Session()
     session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     run = uuid.uuid4().hex[:6]
     warm = session.post(f"{base}/api/v1/changes", data=json.dumps([_change_body(i, f"warm{run}", now) for i in range(1000)]))
     assert warm.status_code == 201, warm.text[:500]
@@ -208,7 +208,7 @@ def bench_timeline(base: str, token: str, db_url: str, requests_n: int) -> dict[
     session.headers.update({"Authorization": f"Bearer {token}"})
     with psycopg.connect(db_url) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM changetrack_service WHERE namespace = 'gen' ORDER BY id")]
-    until = datetime.now(timezone.utc)
+    until = datetime.now(UTC)
     params = {"depth": 2, "since": (until - timedelta(hours=24)).isoformat(), "until": until.isoformat()}
     for sid in random.sample(ids, 5):  # warm-up: connections, plan cache
         session.get(f"{base}/api/v1/services/{sid}/timeline", params=params)

@@ -16,7 +16,7 @@ from changetrack.models import Alert, Change, Service
 
 
 class OffsetDateTimeFormField(forms.CharField):
-    def to_python(self, value: Any) -> datetime | None:
+    def to_python(self, value: Any) -> datetime | None:  # type: ignore[override]
         text = super().to_python(value)
         if not text:
             return None

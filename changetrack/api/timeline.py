@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
 from rest_framework import serializers as drf
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -188,5 +186,5 @@ def iso(moment: datetime | None) -> str | None:
     """The API's timestamp format: UTC with ``Z`` (what DRF's DateTimeField renders)."""
     if moment is None:
         return None
-    text = moment.astimezone(dt_timezone.utc).isoformat()
+    text = moment.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -87,7 +87,7 @@ def store(records: Sequence[Record], hints: Sequence[Sequence[tuple[str, Service
                 except AmbiguousService as exc:
                     problems.append(_ambiguous(exc, field, index if is_array else None))
             if len(resolved) == 2 and resolved[0] is not None and resolved[0] == resolved[1]:
-                entry = {"field": "depends_on", "detail": "Both references name the same service; a service cannot depend on itself."}
+                entry: dict[str, Any] = {"field": "depends_on", "detail": "Both references name the same service; a service cannot depend on itself."}
                 if is_array:
                     entry.update(index=index, field=f"[{index}].depends_on")
                 problems.append(entry)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from changetrack.models import Alert, Change, Dependency, Feedback, Suspect
-from tests.api.conftest import assert_problem, alert, change
+from tests.api.conftest import alert, assert_problem, change
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/alerts"

@@ -245,28 +245,45 @@ def _timeline_sql(hood: list[int], since: datetime, until: datetime) -> tuple[st
     return built
 
 
+def _report_timeline(t: dict[str, Any], events: str, reads: int) -> None:
+    print(f"load average: {os.getloadavg()[0]:.1f}")
+    print(f"timeline depth=2, 24 h window, {events} changes, {reads} reads over HTTP: p50 {t['p50_ms']:.1f} ms, "
+          f"p95 {t['p95_ms']:.1f} ms (target p95 <= 50 ms); {t['services_in_hood']} services in the last "
+          f"neighbourhood, median {t['entries']:.0f} entries per page")
+    print("EXPLAIN ANALYZE of the timeline query (one UNION ALL branch per table):")
+    print(t["plan"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.api", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (300k events, 3 batches, 50 reads)")
     parser.add_argument("--events", type=int, default=None, help="changes in the timeline table (default 10,000,000)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards (for --timeline-only)")
+    parser.add_argument("--timeline-only", action="store_true", help="re-run only the reads on a kept database")
     args = parser.parse_args(argv)
     events = args.events or (300_000 if args.quick else 10_000_000)
     batches, reads = (3, 50) if args.quick else (10, 300)
     admin_url, redis_url = _server_urls()
     db_url = _with_db(admin_url, BENCH_DB)
-    _recreate_database(admin_url)
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": _with_redis_db(redis_url, 3), "DEBUG": "false",
            "SECRET_KEY": "bench-only-" + uuid.uuid4().hex, "SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false",
            "LOG_LEVEL": "WARNING"}
-    _manage(env, "migrate", "--noinput")
+    if not args.timeline_only:
+        _recreate_database(admin_url)
+        _manage(env, "migrate", "--noinput")
+        with psycopg.connect(db_url) as conn:
+            _create_partitions(conn, days=31)
+            conn.execute("INSERT INTO changetrack_cluster (name, env, created_at) VALUES ('bench', '', now())")
+            conn.commit()
     token = _manage(env, "create_api_token", "bench", "--scopes", "read,write", "--rate-limit", "1000000").strip().splitlines()[-1]
-    with psycopg.connect(db_url) as conn:
-        _create_partitions(conn, days=31)
-        conn.execute("INSERT INTO changetrack_cluster (name, env, created_at) VALUES ('bench', '', now())")
-        conn.commit()
     proc, base = _start_gunicorn(env)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)", flush=True)
     try:
+        if args.timeline_only:
+            with psycopg.connect(db_url) as conn:
+                stored = conn.execute("SELECT count(*) FROM changetrack_change").fetchone()[0]
+            _report_timeline(bench_timeline(base, token, db_url, reads), f"{stored:,}", reads)
+            return 0
         w = bench_bulk_writes(base, token, db_url, batches)
         print(f"bulk POST /api/v1/changes (arrays of 1,000, gunicorn 1 worker over HTTP): {w['api_per_s']:,.0f} changes/s", flush=True)
         print(f"baseline executemany of the same rows, same table:                   {w['executemany_per_s']:,.0f} rows/s")
@@ -275,16 +292,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loading {events:,} changes over 30 days for the timeline benchmark...", flush=True)
         seconds = load_events(db_url, events, days=30, n_services=2000)
         print(f"  loaded in {seconds:.0f} s")
-        t = bench_timeline(base, token, db_url, reads)
-        print(f"load average: {os.getloadavg()[0]:.1f}")
-        print(f"timeline depth=2, 24 h window, {events:,} changes, {reads} reads over HTTP: p50 {t['p50_ms']:.1f} ms, "
-              f"p95 {t['p95_ms']:.1f} ms (target p95 <= 50 ms); {t['services_in_hood']} services in the last "
-              f"neighbourhood, median {t['entries']:.0f} entries per page")
-        print("EXPLAIN ANALYZE of the timeline query (one UNION ALL branch per table):")
-        print(t["plan"])
+        _report_timeline(bench_timeline(base, token, db_url, reads), f"{events:,}", reads)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if not args.keep:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
     return 0
 
 

@@ -15,13 +15,14 @@ from django.db import connection
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
 from rest_framework import serializers as drf
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from changetrack.api import outputs
-from changetrack.api.base import READ_ERRORS, ApiView, get_or_404
+from changetrack.api.base import MAX_ID, READ_ERRORS, ApiView
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.correlation.engine import neighbourhood
 from changetrack.models import ChangeKind, Service
@@ -157,13 +158,18 @@ class TimelineView(ApiView):
                     "to it (either direction), newest first, each tagged with its service and hop count.",
     )
     def get(self, request: Request, pk: int) -> Response:
-        service = get_or_404(Service.objects.select_related("cluster"), pk, "service")
+        if not 0 < pk <= MAX_ID:
+            raise exceptions.NotFound(f"No service with id {pk}.")
         query = TimelineQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         q = query.validated_data
-        hood = neighbourhood(service.pk, q["depth"])
+        hood = neighbourhood(pk, q["depth"])  # an unknown id has no edges: {pk: (0, [pk])}
+        # the service itself comes with its neighbours: one query fewer on the hot path
         services = {s.pk: s for s in Service.objects.select_related("cluster").filter(pk__in=list(hood))}
-        refs = {pk: {**s.as_ref(), "hops": hood[pk][0]} for pk, s in services.items()}
+        service = services.get(pk)
+        if service is None:
+            raise exceptions.NotFound(f"No service with id {pk}.")
+        refs = {sid: {**s.as_ref(), "hops": hood[sid][0]} for sid, s in services.items()}
         entries = fetch(list(services), q)
         next_url = None
         if len(entries) > q["limit"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Any
 
@@ -116,6 +117,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but PostgreSQL's jsonb cannot hold an infinity
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -151,7 +159,7 @@ class StrictJSONParser(BaseParser):
         if len(raw) > limit:
             raise PayloadTooLarge(f"The request body is over the {limit}-byte limit.")
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
         except UnicodeDecodeError:
             raise exceptions.ParseError("The body is not valid UTF-8.") from None
         except RecursionError:

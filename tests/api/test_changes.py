@@ -271,3 +271,10 @@ def test_a_lone_surrogate_is_400_not_a_database_error(api):
     raw = b'{"service": "x", "kind": "deploy", "summary": "\\ud800", "timestamp": "2026-11-21T10:04:00Z"}'
     assert_problem(api.post(URL, raw), 400)
     assert not Change.objects.exists()
+
+
+def test_a_number_too_large_for_the_database_is_400(api):
+    raw = json.dumps(change()).replace('"details": {', '"details": {"huge": 1e400, ').encode()
+    body = assert_problem(api.post(URL, raw), 400)
+    assert "out of range" in body["detail"]
+    assert not Change.objects.exists()

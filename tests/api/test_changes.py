@@ -278,3 +278,23 @@ def test_a_number_too_large_for_the_database_is_400(api):
     body = assert_problem(api.post(URL, raw), 400)
     assert "out of range" in body["detail"]
     assert not Change.objects.exists()
+
+
+def test_alias_rules_still_win_over_an_exact_identity_in_a_batch(api):
+    cluster = Cluster.objects.create(name="prod-us")
+    Service.objects.create(cluster=cluster, namespace="shop", name="checkout")
+    target = Service.objects.create(cluster=cluster, namespace="shop", name="checkout-v2")
+    from changetrack.models import ServiceAlias
+
+    ServiceAlias.objects.create(key="name", value="checkout", service=target)
+    results = api.post(URL, [change(external_id="a1"), change(external_id="a2", service={"name": "other", "namespace": "shop", "cluster": "prod-us"})]).json()["results"]
+    assert Change.objects.get(pk=results[0]["id"]).service == target
+    assert Change.objects.get(pk=results[1]["id"]).service.name == "other"
+
+
+def test_a_batch_for_existing_services_maps_each_change_to_its_service(api):
+    api.post(URL, [change(external_id=f"w{i}", service={"name": f"s{i % 3}", "namespace": "ns", "cluster": "c"}) for i in range(6)])
+    body = api.post(URL, [change(external_id=f"x{i}", service={"name": f"s{i % 3}", "namespace": "ns", "cluster": "c"}) for i in range(6)]).json()
+    names = [Change.objects.get(pk=r["id"]).service.name for r in body["results"]]
+    assert names == ["s0", "s1", "s2", "s0", "s1", "s2"]
+    assert Service.objects.count() == 3

@@ -104,29 +104,31 @@ def _wanted(kinds: list[str] | None, what: str) -> bool:
 
 
 def build_query(ids: list[int], q: dict[str, Any]) -> tuple[str, list[Any]] | None:
-    """The SQL for up to ``limit + 1`` entries, newest first, in one round trip: one branch per table, each
-    answered from its (service_id, time) index with its own LIMIT, then merged (at most 3 × (limit + 1) rows are
-    sorted). None when nothing can match."""
+    """The SQL for up to ``limit + 1`` entries, newest first, in one round trip. Each table's branch walks the
+    (service_id, time) index once per service (LATERAL, newest first, LIMIT limit + 1), so a chatty neighbour
+    costs one page of rows, not its whole day; the branches are then merged and cut to the page.
+    None when nothing can match."""
     kinds, sources, limit, cursor = q.get("kind"), q.get("source"), q["limit"], q.get("cursor")
     parts: list[str] = []
     params: list[Any] = []
     for what, (table, at, end, kind, summary, status) in TABLES.items():
         if not _wanted(kinds, what):
             continue
-        sql = (f"(SELECT '{what}' AS type, id, {at} AS ts, {end} AS ended_at, {kind} AS kind, source, {summary} AS summary, "
-               f"severity, {status} AS status, service_id, {TYPE_RANK[what]} AS type_rank FROM {table} "
-               f"WHERE service_id = ANY(%s) AND {at} >= %s AND {at} < %s")
+        inner = (f"SELECT id, {at} AS ts, {end} AS ended_at, {kind} AS kind, source, {summary} AS summary, severity, "
+                 f"{status} AS status, service_id FROM {table} WHERE service_id = s.service AND {at} >= %s AND {at} < %s")
         args: list[Any] = [ids, q["since"], q["until"]]
         if what == "change" and kinds:
-            sql += " AND kind = ANY(%s)"
+            inner += " AND kind = ANY(%s)"
             args.append([k for k in kinds if k not in EVENT_KINDS])
         if sources:
-            sql += " AND source = ANY(%s)"
+            inner += " AND source = ANY(%s)"
             args.append(sources)
         extra, extra_args = _after_cursor(at, TYPE_RANK[what], cursor)
-        sql += f"{extra} ORDER BY {at} DESC, id DESC LIMIT %s)"
-        parts.append(sql)
-        params += [*args, *extra_args, limit + 1]
+        inner += f"{extra} ORDER BY {at} DESC, id DESC LIMIT %s"
+        parts.append(f"(SELECT '{what}' AS type, e.id, e.ts, e.ended_at, e.kind, e.source, e.summary, e.severity, e.status, "
+                     f"e.service_id, {TYPE_RANK[what]} AS type_rank FROM unnest(%s::bigint[]) AS s(service) "
+                     f"CROSS JOIN LATERAL ({inner}) AS e ORDER BY e.ts DESC, e.id DESC LIMIT %s)")
+        params += [*args, *extra_args, limit + 1, limit + 1]
     if not parts or not ids:
         return None
     query = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS events ORDER BY ts DESC, type_rank DESC, id DESC LIMIT %s"

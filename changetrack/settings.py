@@ -182,12 +182,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Changes, alerts, dependencies, timelines and ranked suspects.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "changetrack.api.schema.postprocess"],
 }
 
 # changetrack's own settings
 WEBHOOK_MAX_BODY_BYTES = _env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 # per-process cache of webhook connections (a disable or secret change made elsewhere applies within this)
 WEBHOOK_CONNECTION_CACHE_SECONDS = _env_int("WEBHOOK_CONNECTION_CACHE_SECONDS", 2)
+API_MAX_BODY_BYTES = _env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)  # 1,000 changes with details fit
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440) * 4
 RETENTION_DAYS = _env_int("RETENTION_DAYS", 90)
 DELIVERY_DEDUPE_WINDOW = __import__("datetime").timedelta(days=_env_int("DELIVERY_DEDUPE_DAYS", 7))

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularSwaggerView
 
 from changetrack import ops
 from changetrack.ingest import receiver
@@ -9,6 +10,8 @@ urlpatterns = [
     path("healthz", ops.healthz),
     path("readyz", ops.readyz),
     path("metrics", ops.metrics),
+    path("api/v1/", include("changetrack.api.urls")),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("changetrack.web.urls")),
 ]

@@ -1,0 +1,75 @@
+"""List filters (django-filter). Time bounds follow the API's timestamp rule: RFC 3339 with an offset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import django_filters
+from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from changetrack.api.fields import OffsetDateTimeField
+from changetrack.models import Alert, Change, Service
+
+
+class OffsetDateTimeFormField(forms.CharField):
+    def to_python(self, value: Any) -> datetime | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return OffsetDateTimeField().to_internal_value(text)
+        except serializers.ValidationError as exc:
+            raise forms.ValidationError(" ".join(str(d) for d in exc.detail)) from None
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class OffsetDateTimeFilter(django_filters.Filter):
+    field_class = OffsetDateTimeFormField
+
+
+class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
+    """``kind=deploy,config``."""
+
+
+class _Common(django_filters.FilterSet):
+    service = django_filters.NumberFilter(field_name="service_id", help_text="service id")
+    cluster = django_filters.CharFilter(field_name="service__cluster__name", help_text="cluster name")
+    namespace = django_filters.CharFilter(field_name="service__namespace")
+    source = CharInFilter(field_name="source", help_text="comma-separated sources (api, kubernetes, github, ...)")
+
+
+class ChangeFilter(_Common):
+    kind = CharInFilter(field_name="kind", help_text="comma-separated change kinds")
+    since = OffsetDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = OffsetDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    q = django_filters.CharFilter(field_name="summary", lookup_expr="icontains", help_text="text in the summary")
+
+    class Meta:
+        model = Change
+        fields: list[str] = []
+
+
+class AlertFilter(_Common):
+    status = CharInFilter(field_name="status", help_text="comma-separated: triggered, acknowledged, resolved")
+    severity = CharInFilter(field_name="severity")
+    since = OffsetDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    until = OffsetDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    q = django_filters.CharFilter(field_name="title", lookup_expr="icontains", help_text="text in the title")
+
+    class Meta:
+        model = Alert
+        fields: list[str] = []
+
+
+class ServiceFilter(django_filters.FilterSet):
+    cluster = django_filters.CharFilter(field_name="cluster__name", help_text="cluster name")
+    namespace = django_filters.CharFilter(field_name="namespace")
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="text in the name")
+
+    class Meta:
+        model = Service
+        fields: list[str] = []

@@ -1,0 +1,39 @@
+"""Cursor pagination: ``{"results": [...], "next": "<url or null>"}``. A bad cursor is a 400, not a 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, pagination
+from rest_framework.response import Response
+
+
+class Cursor(pagination.CursorPagination):
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+    ordering = ("-occurred_at", "-id")
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor; use the `next` URL as given."]}) from None
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["results", "next"],
+            "properties": {"results": schema, "next": {"type": "string", "format": "uri", "nullable": True}},
+        }
+
+
+class AlertCursor(Cursor):
+    ordering = ("-started_at", "-id")
+
+
+class ServiceCursor(Cursor):
+    ordering = ("name", "id")

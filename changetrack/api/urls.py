@@ -1,0 +1,33 @@
+"""``/api/v1/`` routes. One view class per path; GET and POST of a collection share it."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from changetrack.api import reads, timeline, views
+from changetrack.api.base import not_found
+
+
+class ChangesView(views.ChangeCreateView, reads.ChangeListView):
+    pass
+
+
+class AlertsView(views.AlertCreateView, reads.AlertListView):
+    pass
+
+
+urlpatterns = [
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("services", reads.ServiceListView.as_view(), name="api-services"),
+    path("services/<int:pk>", reads.ServiceDetailView.as_view(), name="api-service"),
+    path("services/<int:pk>/timeline", timeline.TimelineView.as_view(), name="api-service-timeline"),
+    path("changes", ChangesView.as_view(), name="api-changes"),
+    path("changes/<int:pk>", reads.ChangeDetailView.as_view(), name="api-change"),
+    path("alerts", AlertsView.as_view(), name="api-alerts"),
+    path("alerts/<int:pk>", reads.AlertDetailView.as_view(), name="api-alert"),
+    path("alerts/<int:pk>/suspects", reads.SuspectsView.as_view(), name="api-alert-suspects"),
+    path("alerts/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-alert-feedback"),
+    path("dependencies", views.DependencyCreateView.as_view(), name="api-dependencies"),
+    re_path(r"^[\s\S]*$", not_found),
+]

@@ -6,11 +6,12 @@ from changetrack.models.correlation import Feedback, Suspect
 from changetrack.models.deliveries import Connection, Delivery
 from changetrack.models.graph import Dependency
 from changetrack.models.health import HealthEpisode
+from changetrack.models.kubernetes import KubeObject
 from changetrack.models.services import Cluster, Service, ServiceAlias
 from changetrack.models.state import Watermark
 from changetrack.models.tokens import ApiToken
 
 __all__ = [
     "Alert", "ApiToken", "Change", "ChangeKind", "Cluster", "Connection", "Delivery", "Dependency",
-    "Feedback", "HealthEpisode", "Incident", "Service", "ServiceAlias", "Severity", "Suspect", "Watermark",
+    "Feedback", "HealthEpisode", "Incident", "KubeObject", "Service", "ServiceAlias", "Severity", "Suspect", "Watermark",
 ]

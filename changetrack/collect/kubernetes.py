@@ -57,6 +57,7 @@ class Tuning:
     page_size: int = 500
     watch_timeout: int = 300
     backoff_max: float = 30.0
+    resync_poll: float = 30.0
 
 
 @dataclass
@@ -132,6 +133,14 @@ class Collector:
             time.sleep(0.05)
         return False
 
+    def on_synced(self) -> None:
+        """When every watcher has finished its first list, tell storage (dependency edges need every object)."""
+        with self.known_lock:
+            if self.synced.is_set() or not all(w.synced.is_set() for w in self.watchers):
+                return
+            self.synced.set()
+        self.put(("obs", {"type": "SYNCED"}, None))
+
     def put(self, item: tuple[str, Any, Any]) -> None:
         """Blocking put: a full queue slows the watcher down (never drops). Wakes up to honour stop()."""
         while not self.stop_event.is_set():
@@ -144,6 +153,14 @@ class Collector:
     # --- batching ------------------------------------------------------------------------------------------
 
     def _batcher(self) -> None:
+        try:
+            self._batch_loop()
+        finally:
+            from django.db import connection
+
+            connection.close()  # this thread's connection (DirectSink, resync checks)
+
+    def _batch_loop(self) -> None:
         observations: list[dict[str, Any]] = []
         checkpoints: dict[str, str] = {}
         taken = 0
@@ -184,9 +201,17 @@ class Collector:
                 delay = min(delay * 2, self.tuning.backoff_max)
 
     def _resync_loop(self) -> None:
+        try:
+            self._resync_poll()
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    def _resync_poll(self) -> None:
         assert self.resync_requested is not None
         last = self.resync_requested()
-        while not self.stop_event.wait(30):
+        while not self.stop_event.wait(self.tuning.resync_poll):
             now = self.resync_requested()
             if now != last:
                 last = now
@@ -227,7 +252,9 @@ class ResourceWatcher:
                 if rv is None or self._relist.is_set():
                     self._relist.clear()
                     rv = self.relist()
-                self.synced.set()
+                if not self.synced.is_set():
+                    self.synced.set()
+                    self.c.on_synced()
                 rv = self.watch(rv)
                 backoff = 0.2
             except Gone:

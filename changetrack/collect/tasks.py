@@ -25,7 +25,8 @@ from changetrack.models import KubeObject, Watermark
 from changetrack.resolution import ServiceResolver
 from integrations.base import Record
 from integrations.kubernetes.health import WARNING_REASONS, HealthSignal
-from integrations.kubernetes.translate import Observation, translate
+from integrations.kubernetes.resources import WORKLOAD_KINDS
+from integrations.kubernetes.translate import Observation, dependencies, hint, identity, translate
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str, str]
@@ -52,7 +53,15 @@ def store_observations(cluster: str, observations: list[dict[str, Any]], checkpo
 
 
 def apply_batch(cluster: str, payloads: list[dict[str, Any]], checkpoints: dict[str, str]) -> dict[str, int]:
-    observations = [(Observation.from_payload(p), p.get("digest", "")) for p in payloads]
+    synced = any(p.get("type") == "SYNCED" for p in payloads)
+    observations = [(Observation.from_payload(p), p.get("digest", "")) for p in payloads if p.get("type") != "SYNCED"]
+    out = _apply(cluster, observations, checkpoints)
+    if synced:
+        out["edges"] = derive_dependencies(cluster)
+    return out
+
+
+def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoints: dict[str, str]) -> dict[str, int]:
     if observations:
         partitions.ensure_for("changetrack_change", (o.observed_at for o, _ in observations))
     keys = [_key(o.state) for o, _ in observations]
@@ -81,6 +90,10 @@ def apply_batch(cluster: str, payloads: list[dict[str, Any]], checkpoints: dict[
             dirty[key] = dig
         _save(cluster, rows, current, dirty)
         resolver = ServiceResolver()
+        for key in dirty:
+            state = current[key]
+            if state is not None and key[0] in WORKLOAD_KINDS:
+                resolver.resolve(hint(identity(cluster, state)), "kubernetes")  # every workload is a service
         if records:
             store_records(records, update_existing=True, resolver=resolver)
         if signals:
@@ -124,6 +137,23 @@ def _save(cluster: str, rows: dict[Key, KubeObject | None], current: dict[Key, d
             update_fields=["uid", "resource_version", "digest", "service", "node", "state", "updated_at"])
 
 
+def derive_dependencies(cluster: str, chunk: int = 500) -> int:
+    """Re-derive the dependency edges of every workload of ``cluster`` from stored states. Needed after an
+    initial sync (workloads may be stored before the Services their env names) and periodically."""
+    total = 0
+    rows = KubeObject.objects.filter(cluster=cluster, kind__in=list(WORKLOAD_KINDS)).order_by("namespace", "pk")
+    batch: list[Record] = []
+    lookups = DbLookups(cluster, {})
+    for row in rows.iterator(chunk_size=chunk):
+        batch += dependencies(identity(cluster, row.state), row.state, lookups)
+        if len(batch) >= chunk:
+            total += len(store_records(batch).dependencies)
+            batch = []
+    if batch:
+        total += len(store_records(batch).dependencies)
+    return total
+
+
 @shared_task
 def resync_kubernetes() -> dict[str, int]:
     """Periodic safety net: ask every running collector to relist (it diffs against what is stored and sends
@@ -132,6 +162,7 @@ def resync_kubernetes() -> dict[str, int]:
     clusters = list(KubeObject.objects.values_list("cluster", flat=True).distinct())
     for cluster in clusters:
         Watermark.objects.update_or_create(key=RESYNC_KEY.format(cluster=cluster), defaults={"value": now})
+        derive_dependencies(cluster)
     closed = close_stale(sorted(WARNING_REASONS), EVENT_QUIET)
     logger.info("collect.kubernetes.resync_requested", extra={"clusters": len(clusters), "closed_episodes": closed})
     return {"clusters": len(clusters), "closed_episodes": closed}

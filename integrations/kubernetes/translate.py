@@ -111,7 +111,7 @@ def _workload(cluster: str, obs: Observation, before: dict[str, Any] | None, loo
         return out
     state = {**after, "history": list((before or {}).get("history") or []), "rollout": (before or {}).get("rollout")}
     current = template_hash(after)
-    out.records += _dependencies(ident, after, lookups)
+    out.records += dependencies(ident, after, lookups)
     if before is None and obs.baseline:
         state["history"] = [current]
         out.state = state
@@ -208,7 +208,8 @@ def _record_payload(rec: ChangeRecord) -> dict[str, Any]:
             "repository": rec.repository, "severity": rec.severity}
 
 
-def _dependencies(ident: Identity, state: dict[str, Any], lookups: Lookups) -> list[Record]:
+def dependencies(ident: Identity, state: dict[str, Any], lookups: Lookups) -> list[Record]:
+    """Edges from a workload to the services its env, its ConfigMaps and its annotation name."""
     found: dict[Identity, str] = {}
     for var, value in deps.env_values(state):
         for target in _targets(ident.namespace, value, lookups):

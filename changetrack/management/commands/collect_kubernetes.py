@@ -13,10 +13,16 @@ from kubernetes.config.config_exception import ConfigException
 
 from changetrack.collect.kubernetes import ClusterConfig, Tuning
 from changetrack.collect.runtime import CelerySink, DirectSink, build
+from integrations.kubernetes.resources import RESOURCES
 
 
 def _csv(values: list[str] | None) -> frozenset[str]:
     return frozenset(v.strip() for item in values or [] for v in item.split(",") if v.strip())
+
+
+def _client(cfg: k8s.Configuration) -> k8s.ApiClient:
+    cfg.connection_pool_maxsize = len(RESOURCES) + 4  # one long-lived watch per resource type, plus lists
+    return k8s.ApiClient(cfg)
 
 
 class Command(BaseCommand):
@@ -60,11 +66,15 @@ class Command(BaseCommand):
             if opts["in_cluster"]:
                 cfg = k8s.Configuration()
                 k8s_config.load_incluster_config(client_configuration=cfg)
-                return [(opts["cluster_name"] or "in-cluster", k8s.ApiClient(cfg))]
+                return [(opts["cluster_name"] or "in-cluster", _client(cfg))]
             contexts = opts["context"] or []
             if not contexts:
                 raise CommandError("give --context NAME (repeatable) or --in-cluster")
-            return [(ctx, k8s_config.new_client_from_config(config_file=opts["kubeconfig"], context=ctx))
-                    for ctx in contexts]
+            out = []
+            for ctx in contexts:
+                cfg = k8s.Configuration()
+                k8s_config.load_kube_config(config_file=opts["kubeconfig"], context=ctx, client_configuration=cfg)
+                out.append((ctx, _client(cfg)))
+            return out
         except ConfigException as exc:
             raise CommandError(f"kubernetes configuration: {exc}") from None

@@ -58,6 +58,7 @@ class Tuning:
     watch_timeout: int = 300
     backoff_max: float = 30.0
     resync_poll: float = 30.0
+    checkpoint_interval: float = 1.0
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Stats:
     expired: int = 0
     reconnects: int = 0
     batches: int = 0
+    checkpoint_batches: int = 0
     sent: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -166,7 +168,8 @@ class Collector:
         taken = 0
         first = 0.0
         while True:
-            timeout = max(0.01, self.tuning.flush_interval - (time.monotonic() - first)) if taken else 0.5
+            wait = self.tuning.flush_interval if observations else self.tuning.checkpoint_interval
+            timeout = max(0.01, wait - (time.monotonic() - first)) if taken else 0.5
             try:
                 kind, a, b = self.queue.get(timeout=timeout)
                 if not taken:
@@ -179,8 +182,10 @@ class Collector:
             except queue.Empty:
                 if self.stop_event.is_set() and not taken:
                     return
-            due = taken and (len(observations) >= self.tuning.batch_size
-                             or time.monotonic() - first >= self.tuning.flush_interval)
+            elapsed = time.monotonic() - first
+            # checkpoint-only batches (bookmarks, skipped heartbeats) wait longer: no task per bookmark
+            due = taken and (len(observations) >= self.tuning.batch_size or (
+                elapsed >= self.tuning.flush_interval and (observations or elapsed >= self.tuning.checkpoint_interval)))
             if due:
                 self._send(observations, checkpoints)
                 for _ in range(taken):
@@ -192,7 +197,7 @@ class Collector:
         while True:
             try:
                 self.sink.send(self.config.name, observations, checkpoints)
-                self.stats.add("batches")
+                self.stats.add("batches" if observations else "checkpoint_batches")
                 self.stats.add("sent", len(observations))
                 return
             except Exception as exc:  # noqa: BLE001 - broker down or slow: keep the batch and retry, never drop
@@ -245,7 +250,8 @@ class ResourceWatcher:
         self.interrupt()
 
     def run(self) -> None:
-        rv = self.c.checkpoints.get(self.ckpt_key) if self.c.known.get(self.rt.kind) else None
+        # a checkpoint is only stored with (or after) the batch holding its list: resuming from it is safe
+        rv = self.c.checkpoints.get(self.ckpt_key) or None
         backoff = 0.2
         while not self.c.stop_event.is_set():
             try:
@@ -281,7 +287,7 @@ class ResourceWatcher:
         self.c.stats.add("relists")
         with self.c.known_lock:
             known = self.c.known.setdefault(self.rt.kind, {})
-            baseline = not known
+            baseline = not known and self.ckpt_key not in self.c.checkpoints  # first sync ever: nothing to diff
         seen: set[Key] = set()
         token: str | None = None
         list_rv = ""

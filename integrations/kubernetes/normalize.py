@@ -218,8 +218,8 @@ def _configmap(spec: dict[str, Any], status: dict[str, Any], raw: dict[str, Any]
 
 def _secret(spec: dict[str, Any], status: dict[str, Any], raw: dict[str, Any], key: bytes) -> dict[str, Any]:
     # Only keyed hashes of the values: never the values, not even base64 (which is not encryption).
-    data = {k: keyed_hash(str(v), key) for k, v in (raw.get("data") or {}).items()}
-    data.update({k: keyed_hash(str(v), key) for k, v in (raw.get("stringData") or {}).items()})
+    data = {k: {"redacted": keyed_hash(str(v), key)} for k, v in (raw.get("data") or {}).items()}
+    data.update({k: {"redacted": keyed_hash(str(v), key)} for k, v in (raw.get("stringData") or {}).items()})
     return {"data": data, "type": raw.get("type", "")}
 
 

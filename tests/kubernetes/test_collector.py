@@ -168,14 +168,15 @@ def test_crashloopbackoff_across_three_pods_is_one_episode_that_ends(fake, harne
     pods = [o.pod(rs, s) for s in ("x1a2b", "c3d4e", "f5g6h")]
     for p in pods:
         fake.apply(o.pod(rs, p["metadata"]["name"].rsplit("-", 1)[1], waiting="CrashLoopBackOff", restarts=4))
-    episode = wait_for(lambda: HealthEpisode.objects.filter(
-        reason="CrashLoopBackOff", details__subjects__len=3).first(), what="episode with three pods")
-    assert HealthEpisode.objects.count() == 1
+    episode = wait_for(lambda: next((e for e in HealthEpisode.objects.filter(reason="CrashLoopBackOff")
+                                     if len(e.details["subjects"]) == 3), None), what="episode with three pods")
+    assert HealthEpisode.objects.filter(reason="CrashLoopBackOff").count() == 1
     assert episode.service.name == "worker" and episode.ended_at is None
+    assert HealthEpisode.objects.filter(reason="RestartBurst").count() == 1  # 0 → 4 restarts per pod
     for p in pods:
         fake.apply(p)  # healthy again
     wait_for(lambda: HealthEpisode.objects.get(pk=episode.pk).ended_at is not None, what="episode to end")
-    assert HealthEpisode.objects.count() == 1
+    assert HealthEpisode.objects.filter(reason="CrashLoopBackOff").count() == 1
 
 
 def test_a_node_going_not_ready_opens_an_episode_on_the_services_running_there(fake, harness):
@@ -230,7 +231,7 @@ def test_an_expired_watch_relists_and_detects_deletions(fake, harness):
 
 def test_a_burst_of_ten_thousand_events_loses_none_and_batches_them(fake, harness):
     fake.load([o.configmap(f"cm-{i}", {"v": "0"}, namespace="burst") for i in range(500)])
-    collector = harness.start(batch_size=500)
+    collector = harness.start(batch_size=500, flush_interval=0.25)
     harness.settle(collector)
     for round_ in range(1, 21):
         for i in range(500):

@@ -264,3 +264,47 @@ def test_bookmarks_advance_the_checkpoint(fake, harness):
     fake.apply(o.configmap("unrelated", {"a": "b"}, namespace="other"))
     wait_for(lambda: Watermark.objects.get(key=key).value != before, what="bookmark checkpoint")
     assert collector.stats.bookmarks > 0
+
+
+def test_returning_the_template_to_an_earlier_revision_is_a_rollback(fake, harness):
+    objs = shop(fake)
+    collector = harness.start()
+    harness.settle(collector)
+    web = copy.deepcopy(objs["web"])
+    web["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/shop/web:1.5.0"
+    fake.apply(web, manager="argocd-controller")
+    wait_for(lambda: Change.objects.filter(kind="deploy").exists(), what="deploy")
+    web["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/shop/web:1.4.2"
+    fake.apply(web, manager="kubectl-rollout")
+    rollback = wait_for(lambda: Change.objects.filter(kind="rollback").first(), what="rollback")
+    assert rollback.actor == "kubectl" and rollback.summary.startswith("Deployment prod/web rolled back")
+    assert Change.objects.get(kind="deploy").actor == "argocd"
+
+
+def test_a_human_changing_hpa_bounds_is_a_scale_change_on_the_target(fake, harness):
+    shop(fake)
+    collector = harness.start()
+    harness.settle(collector)
+    fake.apply(o.hpa("rest-api", "rest-api", 2, 20, 5), manager="kubectl-edit")
+    change = wait_for(lambda: Change.objects.filter(kind="scale").first(), what="hpa change")
+    assert change.service.name == "rest-api" and change.actor == "kubectl"
+    assert change.diff == [{"path": "maxReplicas", "before": 10, "after": 20}]
+
+
+def test_the_command_collects_several_contexts_from_a_kubeconfig_and_excludes_namespaces(fake, celery_worker, tmp_path):
+    from django.core.management import call_command
+
+    shop(fake)
+    fake.load([o.configmap("coredns", {"Corefile": ".:53"}, namespace="kube-system")])
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: east\n"
+        f"clusters:\n- name: c\n  cluster:\n    server: {fake.url}\n"
+        "users:\n- name: u\n  user:\n    token: not-a-real-token\n"
+        "contexts:\n- name: east\n  context: {cluster: c, user: u}\n- name: west\n  context: {cluster: c, user: u}\n")
+    call_command("collect_kubernetes", context=["east", "west"], kubeconfig=str(kubeconfig), run_seconds=6,
+                 exclude_namespace=["kube-system"], watch_timeout=2)
+    wait_for(lambda: KubeObject.objects.filter(cluster="west").count() == 18, what="west synced")
+    assert KubeObject.objects.filter(cluster="east").count() == 18
+    assert not KubeObject.objects.filter(namespace="kube-system").exists()
+    assert Service.objects.filter(name="web").count() == 2  # one per cluster

@@ -38,6 +38,17 @@ class DbLookups:
         for key in keys:
             self._rows.setdefault(key, None)
 
+    def prefetch_owners(self, states: list[dict[str, Any]]) -> None:
+        """Pods and Jobs of a batch: load their owners, then the owners' owners, in two queries per kind."""
+        level = {(s["owner"]["kind"], s["namespace"], s["owner"]["name"]) for s in states if s.get("owner")}
+        for _ in range(2):
+            level = {k for k in level if k[0] in ("ReplicaSet", "Job", *WORKLOAD_KINDS)}
+            if not level:
+                return
+            self.prefetch(level)
+            level = {(st["owner"]["kind"], ns, st["owner"]["name"]) for (k, ns, n) in level
+                     if (st := self._rows.get((k, ns, n))) and st.get("owner")}
+
     def state(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         key = (kind, namespace, name)
         if key in self.pending:

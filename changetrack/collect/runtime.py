@@ -38,7 +38,7 @@ class CelerySink:
     def send(self, cluster: str, observations: list[dict[str, Any]], checkpoints: dict[str, str]) -> None:
         while self.pending() > self.max_pending:
             time.sleep(0.1)
-        store_observations.apply_async(args=(cluster, observations, checkpoints), retry=False)
+        store_observations.apply_async(args=(cluster, observations, checkpoints), queue=self.queue_name, retry=False)
 
 
 class DirectSink:

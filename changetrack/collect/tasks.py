@@ -74,6 +74,7 @@ def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoint
         digests = {k: (r.digest if r else "") for k, r in rows.items()}
         dirty: dict[Key, str] = {}
         lookups = DbLookups(cluster, current)
+        lookups.prefetch_owners([o.state for o, _ in observations if o.state.get("kind") in ("Pod", "Job")])
         skipped = 0
         for (obs, dig), key in zip(observations, keys, strict=True):
             if obs.type != "DELETED" and dig and digests.get(key) == dig:

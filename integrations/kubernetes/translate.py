@@ -254,8 +254,9 @@ def _data(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups
     common = {"kind": kind, "occurred_at": _when(at, obs.observed_at), "actor": who, "diff": tuple(diff)}
     if not users:
         out.records.append(ChangeRecord(source=SOURCE, external_id=base, summary=summary, details={"workloads": []},
-                                        service=ServiceHint(name=after["name"], namespace=after["namespace"],
-                                                            cluster=cluster), **common))
+                                        service=ServiceHint(namespace=after["namespace"], cluster=cluster, keys=(
+                                            (f"k8s_{after['kind'].lower()}", f"{after['namespace']}/{after['name']}"),)),
+                                        **common))
     for ident, wkind, wname in users:
         out.records.append(ChangeRecord(source=SOURCE, external_id=f"{base}/{wkind}/{wname}",
                                         summary=f"{summary}, used by {wkind} {wname}", service=hint(ident),

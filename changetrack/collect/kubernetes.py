@@ -110,7 +110,7 @@ class Collector:
     def start(self) -> list[threading.Thread]:
         threads = [threading.Thread(target=self._batcher, name=f"k8s-{self.config.name}-batcher", daemon=True)]
         for rt in self.config.resources:
-            scopes: list[str | None] = sorted(self.config.include) if (self.config.include and rt.namespaced) else [None]
+            scopes: list[str | None] = [*sorted(self.config.include)] if (self.config.include and rt.namespaced) else [None]
             for ns in scopes:
                 watcher = ResourceWatcher(self, rt, ns)
                 self.watchers.append(watcher)
@@ -307,7 +307,9 @@ class ResourceWatcher:
             list_rv = body["metadata"].get("resourceVersion", "")
             now = datetime.now(UTC)
             for raw in body.get("items") or []:
-                seen.add(self.emit("ADDED", raw, now, baseline=baseline, checkpoint=None))
+                meta = raw.get("metadata") or {}
+                etype = "MODIFIED" if (meta.get("namespace", ""), meta.get("name", "")) in known else "ADDED"
+                seen.add(self.emit(etype, raw, now, baseline=baseline, checkpoint=None))
             token = body["metadata"].get("continue") or None
             if not token:
                 break

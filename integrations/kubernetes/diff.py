@@ -53,11 +53,11 @@ def _shorten(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def template_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
-    return bool(before) and (before.get("spec") or {}).get("template") != (after.get("spec") or {}).get("template")
+    return before is not None and bool(before) and (before.get("spec") or {}).get("template") != (after.get("spec") or {}).get("template")
 
 
 def replicas_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
-    return bool(before) and (before.get("spec") or {}).get("replicas") != (after.get("spec") or {}).get("replicas")
+    return before is not None and bool(before) and (before.get("spec") or {}).get("replicas") != (after.get("spec") or {}).get("replicas")
 
 
 def images(state: dict[str, Any] | None) -> dict[str, str]:

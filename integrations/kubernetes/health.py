@@ -94,7 +94,7 @@ def _pod_message(state: dict[str, Any] | None, reason: str) -> str:
 
 
 def node_not_ready(state: dict[str, Any] | None) -> bool:
-    return bool(state) and state.get("ready") != "True"
+    return state is not None and bool(state) and state.get("ready") != "True"
 
 
 def event_signal(service: Identity, state: dict[str, Any], active: bool, now: datetime) -> HealthSignal | None:

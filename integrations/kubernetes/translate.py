@@ -251,7 +251,7 @@ def _data(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups
     keys = sorted({d["path"].split(".", 1)[-1] for d in diff})[:5]
     base = f"{base_id(cluster, after)}/{after.get('rv', '') if not deleted else 'deleted-' + after.get('uid', '')}"
     summary = f"{after['kind']} {after['name']} {verb}" + (f" (keys: {', '.join(keys)})" if keys else "")
-    common = {"kind": kind, "occurred_at": _when(at, obs.observed_at), "actor": who, "diff": tuple(diff)}
+    common: dict[str, Any] = {"kind": kind, "occurred_at": _when(at, obs.observed_at), "actor": who, "diff": tuple(diff)}
     if not users:
         out.records.append(ChangeRecord(source=SOURCE, external_id=base, summary=summary, details={"workloads": []},
                                         service=ServiceHint(namespace=after["namespace"], cluster=cluster, keys=(
@@ -348,8 +348,8 @@ def _job(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups:
     out = Output(state=after)
     owner = obs.state.get("owner")
     ident = lookups.owner_identity(obs.state["namespace"], owner["kind"], owner["name"]) if owner else None
-    failed = bool(after) and (after.get("status") or {}).get("conditions", {}).get("Failed", {}).get("status") == "True"
-    was = bool(before) and (before.get("status") or {}).get("conditions", {}).get("Failed", {}).get("status") == "True"
+    failed = after is not None and (after.get("status") or {}).get("conditions", {}).get("Failed", {}).get("status") == "True"
+    was = before is not None and (before.get("status") or {}).get("conditions", {}).get("Failed", {}).get("status") == "True"
     if ident is not None and failed != was:
         out.signals.append(HealthSignal(ident, "JobFailed", failed, obs.observed_at, f"job/{obs.state['name']}"))
     return out

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from tests.kubernetes.fakeapi import FakeCluster, Server, serve
+from tests.kubernetes.fakeapi import FakeCluster, serve
 
 
 @pytest.fixture

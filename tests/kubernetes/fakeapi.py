@@ -135,7 +135,8 @@ class FakeCluster:
 
     def fault(self, name: str) -> None:
         """``disconnect``: the next watch event is cut mid-stream; ``error``: the next request gets a 500;
-        ``expire``: the next watch gets an in-stream ERROR 410."""
+        ``expire``: the next watch gets an in-stream ERROR 410; ``expire_continue``: the next list page asked
+        for with a ``continue`` token gets HTTP 410 (the token expired)."""
         with self.cond:
             self.faults.append(name)
             self.cond.notify_all()
@@ -200,7 +201,7 @@ class Handler(BaseHTTPRequestHandler):
         with cluster.cond:
             token = q.get("continue")
             if token:
-                if token not in cluster.continues:
+                if token not in cluster.continues or cluster.take_fault("expire_continue"):
                     return self._json(410, status(410, "Expired", "The resourceVersion for the provided list is too old."))
                 items, offset, rv = cluster.continues.pop(token)
             else:

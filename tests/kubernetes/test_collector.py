@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 
 import pytest
 
@@ -148,7 +149,7 @@ def test_a_secret_change_is_recorded_without_its_value_anywhere(fake, harness, r
     encoded = base64.b64encode(value).decode()
     sec = o.secret("shop-creds", {"password": encoded})
     sec["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration":
-                                      '{"data":{"password":"%s"}}' % encoded}
+                                      json.dumps({"data": {"password": encoded}})}
     fake.apply(sec, manager="kubectl-client-side-apply")
     change = wait_for(lambda: Change.objects.filter(kind="secret").first(), what="secret change")
     assert change.service.name == "web"
@@ -308,3 +309,60 @@ def test_the_command_collects_several_contexts_from_a_kubeconfig_and_excludes_na
     assert KubeObject.objects.filter(cluster="east").count() == 18
     assert not KubeObject.objects.filter(namespace="kube-system").exists()
     assert Service.objects.filter(name="web").count() == 2  # one per cluster
+
+
+def test_an_expired_continue_token_restarts_the_list_and_stores_everything(fake, harness):
+    fake.load([o.configmap(f"cm-{i}", {"v": "0"}, namespace="paged") for i in range(1200)])
+    fake.fault("expire_continue")
+    harness.start(page_size=500)
+    wait_for(lambda: KubeObject.objects.filter(kind="ConfigMap").count() == 1200, what="1200 configmaps")
+    assert any("continue=" in r for r in fake.requests)
+    assert Change.objects.count() == 0
+
+
+def test_a_warning_event_about_a_pod_opens_an_episode_on_its_service(fake, harness):
+    shop(fake)
+    collector = harness.start()
+    harness.settle(collector)
+    fake.apply(o.warning_event("web-5d8f7c9b4-x1a2b", "Unhealthy", count=3))
+    episode = wait_for(lambda: HealthEpisode.objects.filter(reason="Unhealthy").first(), what="episode")
+    assert episode.service.name == "web" and episode.details["subjects"] == ["event/web-5d8f7c9b4-x1a2b"]
+
+
+def test_the_periodic_resync_makes_running_collectors_relist(fake, harness):
+    from changetrack.collect.tasks import resync_kubernetes
+
+    shop(fake)
+    collector = harness.start(resync_poll=0.3)
+    harness.settle(collector)
+    relists = collector.stats.relists
+    resync_kubernetes()
+    wait_for(lambda: collector.stats.relists >= relists + 13, what="a relist of every resource type")
+    harness.settle(collector)
+    assert Change.objects.count() == 0  # nothing differed: nothing recorded
+
+
+class RecordingSink:
+    """Keeps the JSON of every task payload, then hands the batch to the real Celery sink."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.payloads: list[str] = []
+
+    def send(self, cluster, observations, checkpoints):
+        self.payloads.append(json.dumps([cluster, observations, checkpoints]))
+        self.inner.send(cluster, observations, checkpoints)
+
+
+def test_secret_values_never_reach_a_task_payload(fake, harness):
+    harness.sink = RecordingSink(harness.sink)
+    shop(fake)
+    collector = harness.start()
+    harness.settle(collector)
+    encoded = base64.b64encode(b"payload-s3cr3t").decode()
+    fake.apply(o.secret("shop-creds", {"password": encoded}))
+    wait_for(lambda: Change.objects.filter(kind="secret").exists(), what="secret change")
+    text = "\n".join(harness.sink.payloads)
+    assert "shop-creds" in text
+    for needle in (encoded, "payload-s3cr3t", base64.b64encode(b"s3cr3t-value-1").decode(), "hunter2-in-env"):
+        assert needle not in text

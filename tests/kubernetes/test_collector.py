@@ -366,3 +366,42 @@ def test_secret_values_never_reach_a_task_payload(fake, harness):
     assert "shop-creds" in text
     for needle in (encoded, "payload-s3cr3t", base64.b64encode(b"s3cr3t-value-1").decode(), "hunter2-in-env"):
         assert needle not in text
+
+
+class SlowSink:
+    """A slow queue: every batch takes a while to hand over."""
+
+    def __init__(self, inner, delay):
+        self.inner = inner
+        self.delay = delay
+
+    def send(self, cluster, observations, checkpoints):
+        import time
+
+        time.sleep(self.delay)
+        self.inner.send(cluster, observations, checkpoints)
+
+
+def test_a_slow_queue_slows_the_watcher_down_and_loses_nothing(fake, harness):
+    fake.load([o.configmap(f"cm-{i}", {"v": "0"}, namespace="slow") for i in range(100)])
+    slow = SlowSink(harness.sink, delay=0.2)
+    harness.sink = slow
+    collector = harness.start(queue_size=40, batch_size=20, flush_interval=0.05)
+    harness.settle(collector)
+    import threading
+
+    peak = {"size": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.005):
+            peak["size"] = max(peak["size"], collector.queue.qsize())
+
+    threading.Thread(target=sample, daemon=True).start()
+    for round_ in range(1, 11):
+        for i in range(100):
+            fake.apply(o.configmap(f"cm-{i}", {"v": str(round_)}, namespace="slow"))
+    wait_for(lambda: Change.objects.filter(kind="config").count() == 1000, timeout=120, what="1,000 changes")
+    done.set()
+    assert peak["size"] == 40  # the bounded queue was full: the watcher waited instead of dropping
+    assert Change.objects.filter(kind="config").count() == 1000

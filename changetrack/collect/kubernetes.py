@@ -103,6 +103,7 @@ class Collector:
         self.watchers: list[ResourceWatcher] = []
         self.known_lock = threading.Lock()
         self.synced = threading.Event()
+        self.sync_sent = threading.Event()  # every object of the first lists has been handed to the sink
 
     def checkpoint_key(self, rt: ResourceType, namespace: str | None) -> str:
         return f"k8s:{self.config.name}:{rt.plural}" + (f":{namespace}" if namespace else "")
@@ -128,9 +129,10 @@ class Collector:
             w.interrupt()
 
     def wait_synced(self, timeout: float) -> bool:
+        """True once the first full list of every resource type has been handed to the sink."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(w.synced.is_set() for w in self.watchers) and self.queue.unfinished_tasks == 0:
+            if self.sync_sent.is_set():
                 return True
             time.sleep(0.05)
         return False
@@ -167,6 +169,7 @@ class Collector:
         checkpoints: dict[str, str] = {}
         taken = 0
         first = 0.0
+        marker = False
         while True:
             wait = self.tuning.flush_interval if observations else self.tuning.checkpoint_interval
             timeout = max(0.01, wait - (time.monotonic() - first)) if taken else 0.5
@@ -177,6 +180,7 @@ class Collector:
                 taken += 1
                 if kind == "obs":
                     observations.append(a)
+                    marker = marker or a.get("type") == "SYNCED"
                 if b is not None:
                     checkpoints[b[0]] = b[1]
             except queue.Empty:
@@ -188,6 +192,9 @@ class Collector:
                 elapsed >= self.tuning.flush_interval and (observations or elapsed >= self.tuning.checkpoint_interval)))
             if due:
                 self._send(observations, checkpoints)
+                if marker:
+                    self.sync_sent.set()
+                    marker = False
                 for _ in range(taken):
                     self.queue.task_done()
                 observations, checkpoints, taken = [], {}, 0
@@ -370,7 +377,8 @@ class ResourceWatcher:
                 new_rv = (raw.get("metadata") or {}).get("resourceVersion") or rv
                 if ev["type"] == "BOOKMARK":
                     self.c.stats.add("bookmarks")
-                    self.c.put(("ckpt", None, (self.ckpt_key, new_rv)))
+                    if new_rv != rv:
+                        self.c.put(("ckpt", None, (self.ckpt_key, new_rv)))
                 else:
                     self.c.stats.add("events")
                     self.emit(ev["type"], raw, datetime.now(UTC), checkpoint=(self.ckpt_key, new_rv))

@@ -66,7 +66,7 @@ class Harness:
         for c in self.collectors:
             c.stop()
         for c in self.collectors:
-            c.wait_synced(5)
+            wait_for(lambda c=c: c.queue.unfinished_tasks == 0, 10, "collector to hand over its queue")
         self.collectors.clear()
 
 

@@ -387,7 +387,7 @@ def test_a_slow_queue_slows_the_watcher_down_and_loses_nothing(fake, harness):
     slow = SlowSink(harness.sink, delay=0.2)
     harness.sink = slow
     collector = harness.start(queue_size=40, batch_size=20, flush_interval=0.05)
-    harness.settle(collector)
+    wait_for(lambda: KubeObject.objects.filter(kind="ConfigMap").count() == 100, what="initial sync")
     import threading
 
     peak = {"size": 0}

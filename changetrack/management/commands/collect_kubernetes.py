@@ -59,7 +59,9 @@ class Command(BaseCommand):
             time.sleep(0.5)
         for col in collectors:
             col.stop()
-            col.wait_synced(5)
+        deadline = time.monotonic() + 10  # let the batchers hand over what they hold
+        while any(c.queue.unfinished_tasks for c in collectors) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _clients(self, opts: dict[str, Any]) -> list[tuple[str, k8s.ApiClient]]:
         try:

@@ -58,9 +58,8 @@ def pod_reasons(state: dict[str, Any] | None) -> set[str]:
         reasons.add("Evicted")
     if state.get("unschedulable"):
         reasons.add("Unschedulable")
-    if (state.get("phase") == "Running" and state.get("ready") == "False" and not reasons
-            and all(c["running"] for c in state.get("containers") or [])):
-        reasons.add("ReadinessFailing")
+    # Failing readiness is taken from the kubelet's "Unhealthy" Warning events (repeated while the probe
+    # fails), not from Ready=False here: every pod passes through Ready=False while it starts.
     return reasons
 
 

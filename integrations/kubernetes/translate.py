@@ -119,6 +119,9 @@ def _workload(cluster: str, obs: Observation, before: dict[str, Any] | None, loo
     record = _spec_change(cluster, ident, before, after, state, current, obs, lookups)
     if record is not None:
         out.records.append(record)
+        previous = state.get("rollout")
+        if record.kind in ("deploy", "rollback") and previous and previous["record"]["status"] == "in_progress":
+            out.records.append(rollout_record(_superseded(previous)))
         if record.kind in ("deploy", "rollback") and after["kind"] != "CronJob":
             state["rollout"] = {"record": _record_payload(record), "generation": after.get("generation", 0)}
     if current not in state["history"]:
@@ -134,6 +137,15 @@ def _workload(cluster: str, obs: Observation, before: dict[str, Any] | None, loo
             state["rollout"] = None
     out.state = state
     return out
+
+
+def _superseded(rollout: dict[str, Any]) -> dict[str, Any]:
+    """A rollout replaced by a newer template before it finished."""
+    record = dict(rollout["record"])
+    record["status"] = "superseded"
+    record["details"] = {**record["details"], "rollout": {**(record["details"].get("rollout") or {}),
+                                                          "status": "superseded"}}
+    return {**rollout, "record": record}
 
 
 def _spec_change(cluster: str, ident: Identity, before: dict[str, Any] | None, after: dict[str, Any],

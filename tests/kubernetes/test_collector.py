@@ -405,3 +405,19 @@ def test_a_slow_queue_slows_the_watcher_down_and_loses_nothing(fake, harness):
     done.set()
     assert peak["size"] == 40  # the bounded queue was full: the watcher waited instead of dropping
     assert Change.objects.filter(kind="config").count() == 1000
+
+
+def test_a_rollout_replaced_by_a_newer_one_is_marked_superseded(fake, harness):
+    objs = shop(fake)
+    collector = harness.start()
+    harness.settle(collector)
+    web = copy.deepcopy(objs["web"])
+    web["status"] = o.progressing_status(3, 2, 1)
+    for tag in ("1.5.0", "1.6.0"):
+        web["spec"]["template"]["spec"]["containers"][0]["image"] = f"registry.example.com/shop/web:{tag}"
+        fake.apply(web, manager="kubectl-set")
+        wait_for(lambda tag=tag: Change.objects.filter(kind="deploy", details__new_image__endswith=tag).exists(),
+                 what=f"deploy of {tag}")
+    first = wait_for(lambda: Change.objects.filter(kind="deploy", status="superseded").first(), what="superseded")
+    assert first.details["new_image"].endswith(":1.5.0")
+    assert Change.objects.get(kind="deploy", status="in_progress").details["new_image"].endswith(":1.6.0")

@@ -32,11 +32,41 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "changetrack_bench_api"
-KINDS = ["deploy", "rollback", "config", "secret", "feature_flag", "scale", "autoscale", "ci", "commit", "infra",
-         "db_migration", "custom"]
-CHANGE_COLUMNS = ("source", "external_id", "kind", "occurred_at", "ended_at", "summary", "actor", "severity", "status",
-                  "service_id", "service_hint", "details", "diff", "links", "commit_sha", "repository", "release_key",
-                  "created_at", "updated_at")
+KINDS = [
+    "deploy",
+    "rollback",
+    "config",
+    "secret",
+    "feature_flag",
+    "scale",
+    "autoscale",
+    "ci",
+    "commit",
+    "infra",
+    "db_migration",
+    "custom",
+]
+CHANGE_COLUMNS = (
+    "source",
+    "external_id",
+    "kind",
+    "occurred_at",
+    "ended_at",
+    "summary",
+    "actor",
+    "severity",
+    "status",
+    "service_id",
+    "service_hint",
+    "details",
+    "diff",
+    "links",
+    "commit_sha",
+    "repository",
+    "release_key",
+    "created_at",
+    "updated_at",
+)
 
 
 def _server_urls() -> tuple[str, str]:
@@ -64,7 +94,9 @@ def _recreate_database(admin_url: str) -> None:
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
     return out.stdout
 
 
@@ -77,8 +109,24 @@ def _free_port() -> int:
 def _start_gunicorn(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    proc = subprocess.Popen([gunicorn, "changetrack.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                             "--threads", "1", "--timeout", "300", "--log-level", "warning"], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [
+            gunicorn,
+            "changetrack.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "1",
+            "--timeout",
+            "300",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -98,8 +146,10 @@ def _create_partitions(conn: psycopg.Connection[Any], days: int) -> None:
     for offset in range(-days - 1, 3):
         day = today + timedelta(days=offset)
         lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        conn.execute(f'CREATE TABLE IF NOT EXISTS "changetrack_change_p{day:%Y%m%d}" PARTITION OF changetrack_change '
-                     f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{(lo + timedelta(days=1)).isoformat()}')")
+        conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "changetrack_change_p{day:%Y%m%d}" PARTITION OF changetrack_change '
+            f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{(lo + timedelta(days=1)).isoformat()}')"
+        )
     conn.commit()
 
 
@@ -107,10 +157,14 @@ def _change_body(i: int, prefix: str, now: datetime) -> dict[str, Any]:
     at = now - timedelta(seconds=random.randint(600, 23 * 3600))
     return {
         "service": {"name": f"svc-{i % 50}", "namespace": "bench", "cluster": "bench"},
-        "kind": KINDS[i % len(KINDS)], "summary": f"{prefix} change {i} with a realistic summary length",
-        "timestamp": at.isoformat(), "actor": "bench@example.com", "severity": "info",
+        "kind": KINDS[i % len(KINDS)],
+        "summary": f"{prefix} change {i} with a realistic summary length",
+        "timestamp": at.isoformat(),
+        "actor": "bench@example.com",
+        "severity": "info",
         "details": {"version": {"from": "1.0", "to": "1.1"}, "n": i},
-        "links": [{"title": "CI run", "url": f"https://ci.example.com/{i}"}], "external_id": f"{prefix}-{i}",
+        "links": [{"title": "CI run", "url": f"https://ci.example.com/{i}"}],
+        "external_id": f"{prefix}-{i}",
     }
 
 
@@ -119,7 +173,9 @@ def bench_bulk_writes(base: str, token: str, db_url: str, batches: int) -> dict[
     session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     now = datetime.now(UTC)
     run = uuid.uuid4().hex[:6]
-    warm = session.post(f"{base}/api/v1/changes", data=json.dumps([_change_body(i, f"warm{run}", now) for i in range(1000)]))
+    warm = session.post(
+        f"{base}/api/v1/changes", data=json.dumps([_change_body(i, f"warm{run}", now) for i in range(1000)])
+    )
     assert warm.status_code == 201, warm.text[:500]
     bodies = [json.dumps([_change_body(b * 1000 + i, f"api{run}", now) for i in range(1000)]) for b in range(batches)]
     started = time.perf_counter()
@@ -138,9 +194,29 @@ def bench_bulk_writes(base: str, token: str, db_url: str, batches: int) -> dict[
             for i in range(1000):
                 d = _change_body(b * 1000 + i, f"em{run}", now)
                 hint = json.dumps(d["service"])
-                rows.append(("api", d["external_id"], d["kind"], d["timestamp"], None, d["summary"], d["actor"], "info", "",
-                             services[d["service"]["name"]], hint, json.dumps(d["details"]), "[]", json.dumps(d["links"]),
-                             "", "", "", now, now))
+                rows.append(
+                    (
+                        "api",
+                        d["external_id"],
+                        d["kind"],
+                        d["timestamp"],
+                        None,
+                        d["summary"],
+                        d["actor"],
+                        "info",
+                        "",
+                        services[d["service"]["name"]],
+                        hint,
+                        json.dumps(d["details"]),
+                        "[]",
+                        json.dumps(d["links"]),
+                        "",
+                        "",
+                        "",
+                        now,
+                        now,
+                    )
+                )
             row_batches.append(rows)
         started = time.perf_counter()
         for rows in row_batches:
@@ -149,8 +225,11 @@ def bench_bulk_writes(base: str, token: str, db_url: str, batches: int) -> dict[
             conn.commit()
         em_seconds = time.perf_counter() - started
     stored = batches * 1000
-    return {"api_per_s": stored / api_seconds, "executemany_per_s": stored / em_seconds,
-            "ratio": (stored / api_seconds) / (stored / em_seconds)}
+    return {
+        "api_per_s": stored / api_seconds,
+        "executemany_per_s": stored / em_seconds,
+        "ratio": (stored / api_seconds) / (stored / em_seconds),
+    }
 
 
 def load_events(db_url: str, total: int, days: int, n_services: int) -> float:
@@ -162,13 +241,17 @@ def load_events(db_url: str, total: int, days: int, n_services: int) -> float:
         conn.execute(
             "INSERT INTO changetrack_service (cluster_id, namespace, name, workload_kind, labels, team, owner, repository, "
             "settings, created_at, updated_at) SELECT %s, 'gen', 'gen-' || g, 'Deployment', '{}', '', '', '', '{}', now(), now() "
-            "FROM generate_series(1, %s) g", [cluster, n_services])
+            "FROM generate_series(1, %s) g",
+            [cluster, n_services],
+        )
         lo, hi = conn.execute("SELECT min(id), max(id) FROM changetrack_service WHERE namespace = 'gen'").fetchone()
         for step in (1, 2):
             conn.execute(
                 "INSERT INTO changetrack_dependency (service_id, depends_on_id, provenance, evidence, confidence, first_seen_at, "
                 "last_seen_at) SELECT id, id + %s, 'declared', 'bench', 1.0, now(), now() FROM changetrack_service "
-                "WHERE namespace = 'gen' AND id + %s <= %s", [step, step, hi])
+                "WHERE namespace = 'gen' AND id + %s <= %s",
+                [step, step, hi],
+            )
         conn.commit()
         chunk = 1_000_000
         for start in range(0, total, chunk):
@@ -181,7 +264,8 @@ def load_events(db_url: str, total: int, days: int, n_services: int) -> float:
                 "now() - random() * make_interval(days => %s), NULL, 'generated change ' || g, 'bench', 'info', '', "
                 "%s + (random() * %s)::int, '{}', '{}', '[]', '[]', '', '', '', now(), now() "
                 "FROM generate_series(%s, %s) g",
-                [days, lo, hi - lo, start + 1, start + n])
+                [days, lo, hi - lo, start + 1, start + n],
+            )
             conn.commit()
             print(f"  loaded {start + n:,} changes ({time.perf_counter() - started:.0f} s)", flush=True)
         conn.execute(
@@ -190,13 +274,15 @@ def load_events(db_url: str, total: int, days: int, n_services: int) -> float:
             "SELECT 'datadog', 'gen-' || g, 'generated alert ' || g, 'error', 'resolved', t, t, 1, "
             "%s + (random() * %s)::int, '{}', '{}', '{}', '[]', '', now(), now() "
             "FROM (SELECT g, now() - random() * make_interval(days => %s) AS t FROM generate_series(1, %s) g) s",
-            [lo, hi - lo, days, max(total // 100, 1)])
+            [lo, hi - lo, days, max(total // 100, 1)],
+        )
         conn.execute(
             "INSERT INTO changetrack_healthepisode (source, service_id, reason, severity, summary, started_at, ended_at, "
             "last_seen_at, details, created_at) SELECT 'kubernetes', %s + (random() * %s)::int, 'CrashLoopBackOff', "
             "'warning', 'generated episode ' || g, t, t + interval '10 minutes', t, '{}', now() "
             "FROM (SELECT g, now() - random() * make_interval(days => %s) AS t FROM generate_series(1, %s) g) s",
-            [lo, hi - lo, days, max(total // 200, 1)])
+            [lo, hi - lo, days, max(total // 200, 1)],
+        )
         conn.commit()
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
@@ -226,8 +312,13 @@ def bench_timeline(base: str, token: str, db_url: str, requests_n: int) -> dict[
     sql, sql_params = _timeline_sql(hood, until - timedelta(hours=24), until)
     with psycopg.connect(db_url) as conn:
         plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, sql_params).fetchall()
-    return {"p50_ms": statistics.median(latencies), "p95_ms": latencies[int(len(latencies) * 0.95) - 1],
-            "entries": statistics.median(sizes), "services_in_hood": len(hood), "plan": "\n".join(r[0] for r in plan)}
+    return {
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1],
+        "entries": statistics.median(sizes),
+        "services_in_hood": len(hood),
+        "plan": "\n".join(r[0] for r in plan),
+    }
 
 
 def _timeline_sql(hood: list[int], since: datetime, until: datetime) -> tuple[str, list[Any]]:
@@ -247,9 +338,11 @@ def _timeline_sql(hood: list[int], since: datetime, until: datetime) -> tuple[st
 
 def _report_timeline(t: dict[str, Any], events: str, reads: int) -> None:
     print(f"load average: {os.getloadavg()[0]:.1f}")
-    print(f"timeline depth=2, 24 h window, {events} changes, {reads} reads over HTTP: p50 {t['p50_ms']:.1f} ms, "
-          f"p95 {t['p95_ms']:.1f} ms (target p95 <= 50 ms); {t['services_in_hood']} services in the last "
-          f"neighbourhood, median {t['entries']:.0f} entries per page")
+    print(
+        f"timeline depth=2, 24 h window, {events} changes, {reads} reads over HTTP: p50 {t['p50_ms']:.1f} ms, "
+        f"p95 {t['p95_ms']:.1f} ms (target p95 <= 50 ms); {t['services_in_hood']} services in the last "
+        f"neighbourhood, median {t['entries']:.0f} entries per page"
+    )
     print("EXPLAIN ANALYZE of the timeline query (one UNION ALL branch per table):")
     print(t["plan"])
 
@@ -265,9 +358,16 @@ def main(argv: list[str] | None = None) -> int:
     batches, reads = (3, 50) if args.quick else (10, 300)
     admin_url, redis_url = _server_urls()
     db_url = _with_db(admin_url, BENCH_DB)
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": _with_redis_db(redis_url, 3), "DEBUG": "false",
-           "SECRET_KEY": "bench-only-" + uuid.uuid4().hex, "SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false",
-           "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": _with_redis_db(redis_url, 3),
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-" + uuid.uuid4().hex,
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "LOG_LEVEL": "WARNING",
+    }
     if not args.timeline_only:
         _recreate_database(admin_url)
         _manage(env, "migrate", "--noinput")
@@ -275,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
             _create_partitions(conn, days=31)
             conn.execute("INSERT INTO changetrack_cluster (name, env, created_at) VALUES ('bench', '', now())")
             conn.commit()
-    token = _manage(env, "create_api_token", "bench", "--scopes", "read,write", "--rate-limit", "1000000").strip().splitlines()[-1]
+    token = (
+        _manage(env, "create_api_token", "bench", "--scopes", "read,write", "--rate-limit", "1000000")
+        .strip()
+        .splitlines()[-1]
+    )
     proc, base = _start_gunicorn(env)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)", flush=True)
     try:
@@ -285,8 +389,13 @@ def main(argv: list[str] | None = None) -> int:
             _report_timeline(bench_timeline(base, token, db_url, reads), f"{stored:,}", reads)
             return 0
         w = bench_bulk_writes(base, token, db_url, batches)
-        print(f"bulk POST /api/v1/changes (arrays of 1,000, gunicorn 1 worker over HTTP): {w['api_per_s']:,.0f} changes/s", flush=True)
-        print(f"baseline executemany of the same rows, same table:                   {w['executemany_per_s']:,.0f} rows/s")
+        print(
+            f"bulk POST /api/v1/changes (arrays of 1,000, gunicorn 1 worker over HTTP): {w['api_per_s']:,.0f} changes/s",
+            flush=True,
+        )
+        print(
+            f"baseline executemany of the same rows, same table:                   {w['executemany_per_s']:,.0f} rows/s"
+        )
         print(f"ratio API / executemany: {w['ratio']:.2f}x (target >= 0.3x)")
         print(f"load average: {os.getloadavg()[0]:.1f}", flush=True)
         print(f"loading {events:,} changes over 30 days for the timeline benchmark...", flush=True)

@@ -21,8 +21,20 @@ from datetime import timedelta
 from typing import Any
 
 TARGET_P95_MS = 150.0
-KINDS = ["deploy", "deploy", "config", "feature_flag", "scale", "autoscale", "ci", "commit", "secret", "infra",
-         "db_migration", "custom"]
+KINDS = [
+    "deploy",
+    "deploy",
+    "config",
+    "feature_flag",
+    "scale",
+    "autoscale",
+    "ci",
+    "commit",
+    "secret",
+    "infra",
+    "db_migration",
+    "custom",
+]
 SOURCES = ["kubernetes", "github", "jenkins", "launchdarkly", "argocd"]
 
 
@@ -54,23 +66,35 @@ def generate(n_changes: int, n_services: int, days: int) -> dict[str, Any]:
 
     now = timezone.now()
     clusters = [Cluster.objects.create(name=f"bench-{i}") for i in range(3)]
-    Service.objects.bulk_create([
-        Service(cluster=clusters[i % 3], namespace=f"ns{i % 7}", name=f"svc-{i:04d}", team=f"team-{i % 12}",
-                repository=f"acme/svc-{i:04d}") for i in range(n_services)
-    ])
+    Service.objects.bulk_create(
+        [
+            Service(
+                cluster=clusters[i % 3],
+                namespace=f"ns{i % 7}",
+                name=f"svc-{i:04d}",
+                team=f"team-{i % 12}",
+                repository=f"acme/svc-{i:04d}",
+            )
+            for i in range(n_services)
+        ]
+    )
     ids = list(Service.objects.order_by("id").values_list("id", flat=True))
     partitions.ensure_for("changetrack_change", [now - timedelta(days=d) for d in range(days + 1)])
     seconds = days * 86400
     with connection.cursor() as cur:
         # each service calls two others: a sparse graph where depth 1-3 reaches a handful to a few dozen services
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO changetrack_dependency (service_id, depends_on_id, provenance, evidence, confidence, first_seen_at, last_seen_at)
             SELECT s.ids[i], s.ids[1 + ((i * k + 3) %% %s)], 'kubernetes', 'bench', 0.9, now(), now()
             FROM (SELECT %s::bigint[] AS ids) s, generate_series(1, %s) i, (VALUES (1), (7)) AS m(k)
             WHERE s.ids[i] <> s.ids[1 + ((i * k + 3) %% %s)]
             ON CONFLICT DO NOTHING
-        """, [n_services, ids, n_services, n_services])
-        cur.execute("""
+        """,
+            [n_services, ids, n_services, n_services],
+        )
+        cur.execute(
+            """
             INSERT INTO changetrack_change (source, external_id, kind, occurred_at, ended_at, summary, actor, severity, status,
                 service_id, service_hint, details, diff, links, commit_sha, repository, release_key, created_at, updated_at)
             SELECT (%s::text[])[1 + i %% 5], 'bench-' || i, (%s::text[])[1 + (i * 7) %% 12],
@@ -79,9 +103,12 @@ def generate(n_changes: int, n_services: int, days: int) -> dict[str, Any]:
                    (%s::bigint[])[1 + (i * 31) %% %s], '{}', '{"rollout": {"revision": 3}}',
                    '[{"path": "spec.replicas", "before": 4, "after": 6}]', '[]', '', '', '', now(), now()
             FROM generate_series(1, %s) i
-        """, [SOURCES, KINDS, now, seconds, n_changes, n_services, ids, n_services, n_changes])
+        """,
+            [SOURCES, KINDS, now, seconds, n_changes, n_services, ids, n_services, n_changes],
+        )
         n_alerts = max(n_changes // 100, 50)
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO changetrack_alert (source, external_id, title, severity, status, started_at, acknowledged_at, resolved_at,
                 last_event_at, trigger_count, service_id, service_hint, labels, details, links, url, created_at, updated_at)
             SELECT 'bench', 'alert-' || i, 'Error rate high on ' || (i %% %s), 'error',
@@ -90,15 +117,20 @@ def generate(n_changes: int, n_services: int, days: int) -> dict[str, Any]:
                    CASE WHEN i <= 20 THEN NULL ELSE %s::timestamptz - make_interval(secs => (i::float8 * %s / %s)) + interval '25 minutes' END,
                    %s::timestamptz, 1, (%s::bigint[])[1 + (i * 13) %% %s], '{}', '{}', '{}', '[]', '', now(), now()
             FROM generate_series(1, %s) i
-        """, [n_services, now, seconds, n_alerts, now, seconds, n_alerts, now, ids, n_services, n_alerts])
-        cur.execute("""
+        """,
+            [n_services, now, seconds, n_alerts, now, seconds, n_alerts, now, ids, n_services, n_alerts],
+        )
+        cur.execute(
+            """
             INSERT INTO changetrack_healthepisode (source, service_id, reason, severity, summary, started_at, ended_at, last_seen_at, details, created_at)
             SELECT 'kubernetes', (%s::bigint[])[1 + (i * 17) %% %s], 'CrashLoopBackOff', 'warning', 'pods restarting',
                    %s::timestamptz - make_interval(secs => (i::float8 * %s / %s)),
                    %s::timestamptz - make_interval(secs => (i::float8 * %s / %s)) + interval '12 minutes',
                    %s::timestamptz, '{}', now()
             FROM generate_series(1, %s) i
-        """, [ids, n_services, now, seconds, n_alerts, now, seconds, n_alerts, now, n_alerts])
+        """,
+            [ids, n_services, now, seconds, n_alerts, now, seconds, n_alerts, now, n_alerts],
+        )
         cur.execute("ANALYZE")
         cur.execute("SELECT count(*) FROM changetrack_change")
         total = cur.fetchone()[0]
@@ -129,7 +161,9 @@ def run(n_changes: int, rounds: int) -> int:
 
     started = time.perf_counter()
     ids = generate(n_changes, n_services=300, days=30)
-    print(f"generated {ids['changes']:,} changes (+ alerts and health episodes) in {time.perf_counter() - started:.1f} s")
+    print(
+        f"generated {ids['changes']:,} changes (+ alerts and health episodes) in {time.perf_counter() - started:.1f} s"
+    )
     user = get_user_model().objects.create_user("bench")  # force_login: no password needed
     client = Client()
     client.force_login(user)
@@ -139,6 +173,7 @@ def run(n_changes: int, rounds: int) -> int:
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
             return response
+
         return call
 
     def rotate(paths: list[str]) -> Callable[[], Any]:
@@ -147,6 +182,7 @@ def run(n_changes: int, rounds: int) -> int:
         def call() -> Any:
             state["i"] += 1
             return get(paths[state["i"] % len(paths)])()
+
         return call
 
     for alert_id in ids["alerts"]:  # suspects are computed once per alert, then read: rank them before timing
@@ -170,7 +206,9 @@ def run(n_changes: int, rounds: int) -> int:
         print(f"{name:<44} {p50:8.1f} {p95:8.1f} {p50 / base_p50:14.1f}x")
     worst = max(timings["service page, 24 h, depth 1 (default)"][1], timings["alert page, 6 h, depth 1 (default)"][1])
     verdict = "OK" if worst <= TARGET_P95_MS else "OVER TARGET"
-    print(f"target: service and alert page p95 <= {TARGET_P95_MS:.0f} ms -> worst default-page p95 {worst:.1f} ms: {verdict}")
+    print(
+        f"target: service and alert page p95 <= {TARGET_P95_MS:.0f} ms -> worst default-page p95 {worst:.1f} ms: {verdict}"
+    )
     return 0
 
 

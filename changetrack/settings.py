@@ -171,6 +171,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "github-poll": {"task": "integrations.github.poll", "schedule": 300.0},
     "github-commit-ranges": {"task": "integrations.github.attach_pending_commit_ranges", "schedule": 60.0},
     "launchdarkly-poll": {"task": "integrations.launchdarkly.poll", "schedule": 300.0},
+    "resync-kubernetes": {"task": "changetrack.collect.tasks.resync_kubernetes", "schedule": 900.0},
 }
 
 REST_FRAMEWORK = {

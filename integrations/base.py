@@ -214,7 +214,9 @@ def parse_time(value: Any, field_name: str = "timestamp") -> datetime:
     if isinstance(value, bool):
         raise ParseError(f"field {field_name!r} is not a time")
     # isascii: str.isdigit() is also true for "²" and other digits float() refuses
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+    ):
         try:
             number = float(value)  # an int beyond float range raises OverflowError
             if number > 1e17:  # nanoseconds (Opsgenie updatedAt)

@@ -69,7 +69,9 @@ def _touch(token: ApiToken) -> None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         # conditional UPDATE: concurrent requests of one token write once per minute, not once each
-        ApiToken.objects.filter(pk=token.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
+        ApiToken.objects.filter(pk=token.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(
+            last_used_at=now
+        )
         token.last_used_at = now
 
 
@@ -82,10 +84,16 @@ class HasScope(permissions.BasePermission):
         token = request.auth
         if not isinstance(token, ApiToken):
             raise exceptions.NotAuthenticated("An API token is required: 'Authorization: Bearer <token>'.")
-        needed = getattr(view, "read_scope", "read") if request.method in permissions.SAFE_METHODS else getattr(view, "write_scope", "write")
+        needed = (
+            getattr(view, "read_scope", "read")
+            if request.method in permissions.SAFE_METHODS
+            else getattr(view, "write_scope", "write")
+        )
         if needed in token.scopes or "admin" in token.scopes:
             return True
-        raise exceptions.PermissionDenied(f"This token lacks the '{needed}' scope (it has: {', '.join(token.scopes) or 'none'}).")
+        raise exceptions.PermissionDenied(
+            f"This token lacks the '{needed}' scope (it has: {', '.join(token.scopes) or 'none'})."
+        )
 
 
 @lru_cache(maxsize=1)

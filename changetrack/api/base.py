@@ -60,7 +60,13 @@ class ApiView(generics.GenericAPIView):
 @csrf_exempt
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other path under /api/v1/ (including non-numeric ids): a problem, not Django's HTML page."""
-    body = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": f"No API resource at {request.path[:200]}.", "errors": []}
+    body = {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": f"No API resource at {request.path[:200]}.",
+        "errors": [],
+    }
     return JsonResponse(body, status=404, content_type=errors.PROBLEM_CONTENT_TYPE)
 
 

@@ -23,8 +23,15 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    406: "Not Acceptable", 413: "Payload Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
 }
 
 
@@ -71,7 +78,9 @@ class ItemsInvalid(exceptions.ValidationError):
         self.summary = detail
 
 
-def problem(status_code: int, detail: str, errors: list[dict[str, Any]] | None = None, title: str | None = None) -> Response:
+def problem(
+    status_code: int, detail: str, errors: list[dict[str, Any]] | None = None, title: str | None = None
+) -> Response:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or TITLES.get(status_code, "Error"),

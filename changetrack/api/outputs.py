@@ -83,7 +83,9 @@ class ChangeSerializer(ChangeSummarySerializer):
 
 
 class ChangeDetailSerializer(ChangeSerializer):
-    related = ChangeSummarySerializer(many=True, help_text="changes of the same release (same release_key) from any source")
+    related = ChangeSummarySerializer(
+        many=True, help_text="changes of the same release (same release_key) from any source"
+    )
 
 
 class AlertSerializer(serializers.Serializer):

@@ -33,10 +33,19 @@ CROSS JOIN LATERAL (
 def service_rows(services: list[Service]) -> list[dict[str, Any]]:
     """Services with health and last change: three queries for the whole page, whatever its size."""
     ids = [s.pk for s in services]
-    open_alerts = dict(Alert.objects.filter(service_id__in=ids).exclude(status=Alert.Status.RESOLVED)
-                       .order_by().values_list("service_id").annotate(n=Count("id")))
-    episodes = dict(HealthEpisode.objects.filter(service_id__in=ids, ended_at__isnull=True)
-                    .order_by().values_list("service_id").annotate(n=Count("id")))
+    open_alerts = dict(
+        Alert.objects.filter(service_id__in=ids)
+        .exclude(status=Alert.Status.RESOLVED)
+        .order_by()
+        .values_list("service_id")
+        .annotate(n=Count("id"))
+    )
+    episodes = dict(
+        HealthEpisode.objects.filter(service_id__in=ids, ended_at__isnull=True)
+        .order_by()
+        .values_list("service_id")
+        .annotate(n=Count("id"))
+    )
     last: dict[int, dict[str, Any]] = {}
     if ids:
         with connection.cursor() as cur:
@@ -46,12 +55,22 @@ def service_rows(services: list[Service]) -> list[dict[str, Any]]:
     rows = []
     for s in services:
         alerts, active = open_alerts.get(s.pk, 0), episodes.get(s.pk, 0)
-        rows.append({
-            **s.as_ref(), "team": s.team, "owner": s.owner, "repository": s.repository,
-            "workload_kind": s.workload_kind, "labels": s.labels, "last_change": last.get(s.pk),
-            "health": {"status": "alerting" if alerts else ("degraded" if active else "ok"),
-                       "open_alerts": alerts, "active_health_episodes": active},
-        })
+        rows.append(
+            {
+                **s.as_ref(),
+                "team": s.team,
+                "owner": s.owner,
+                "repository": s.repository,
+                "workload_kind": s.workload_kind,
+                "labels": s.labels,
+                "last_change": last.get(s.pk),
+                "health": {
+                    "status": "alerting" if alerts else ("degraded" if active else "ok"),
+                    "open_alerts": alerts,
+                    "active_health_episodes": active,
+                },
+            }
+        )
     return rows
 
 
@@ -61,8 +80,11 @@ class ServiceListView(mixins.ListModelMixin, ApiView):
     pagination_class = ServiceCursor
     serializer_class = outputs.ServiceSerializer
 
-    @extend_schema(operation_id="services_list", responses={200: outputs.ServiceSerializer(many=True), **READ_ERRORS},
-                   description="Services with their health (open alerts, active health episodes) and last change.")
+    @extend_schema(
+        operation_id="services_list",
+        responses={200: outputs.ServiceSerializer(many=True), **READ_ERRORS},
+        description="Services with their health (open alerts, active health episodes) and last change.",
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(outputs.ServiceSerializer(service_rows(page or []), many=True).data)
@@ -70,17 +92,37 @@ class ServiceListView(mixins.ListModelMixin, ApiView):
 
 def _edges(service: Service) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     def row(edge: Dependency, other: Service) -> dict[str, Any]:
-        return {"id": edge.pk, "service": other.as_ref(), "provenance": edge.provenance, "evidence": edge.evidence,
-                "confidence": edge.confidence, "first_seen_at": edge.first_seen_at, "last_seen_at": edge.last_seen_at}
+        return {
+            "id": edge.pk,
+            "service": other.as_ref(),
+            "provenance": edge.provenance,
+            "evidence": edge.evidence,
+            "confidence": edge.confidence,
+            "first_seen_at": edge.first_seen_at,
+            "last_seen_at": edge.last_seen_at,
+        }
 
-    out = [row(e, e.depends_on) for e in Dependency.objects.filter(service=service).select_related("depends_on__cluster").order_by("depends_on__name", "id")]
-    back = [row(e, e.service) for e in Dependency.objects.filter(depends_on=service).select_related("service__cluster").order_by("service__name", "id")]
+    out = [
+        row(e, e.depends_on)
+        for e in Dependency.objects.filter(service=service)
+        .select_related("depends_on__cluster")
+        .order_by("depends_on__name", "id")
+    ]
+    back = [
+        row(e, e.service)
+        for e in Dependency.objects.filter(depends_on=service)
+        .select_related("service__cluster")
+        .order_by("service__name", "id")
+    ]
     return out, back
 
 
 class ServiceDetailView(ApiView):
-    @extend_schema(operation_id="services_retrieve", responses={200: outputs.ServiceDetailSerializer, **READ_ERRORS},
-                   description="A service with its dependencies and dependents, and where each edge came from.")
+    @extend_schema(
+        operation_id="services_retrieve",
+        responses={200: outputs.ServiceDetailSerializer, **READ_ERRORS},
+        description="A service with its dependencies and dependents, and where each edge came from.",
+    )
     def get(self, request: Request, pk: int) -> Response:
         service = get_or_404(Service.objects.select_related("cluster"), pk, "service")
         dependencies, dependents = _edges(service)
@@ -94,22 +136,32 @@ class ChangeListView(mixins.ListModelMixin, ApiView):
     pagination_class = Cursor
     serializer_class = outputs.ChangeSerializer
 
-    @extend_schema(operation_id="changes_list", responses={200: outputs.ChangeSerializer(many=True), **READ_ERRORS},
-                   description="Changes, newest first, with cursor pagination.")
+    @extend_schema(
+        operation_id="changes_list",
+        responses={200: outputs.ChangeSerializer(many=True), **READ_ERRORS},
+        description="Changes, newest first, with cursor pagination.",
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(outputs.ChangeSerializer(page, many=True).data)
 
 
 class ChangeDetailView(ApiView):
-    @extend_schema(operation_id="changes_retrieve", responses={200: outputs.ChangeDetailSerializer, **READ_ERRORS},
-                   description="A change with its diff, links and the changes of the same release from other sources.")
+    @extend_schema(
+        operation_id="changes_retrieve",
+        responses={200: outputs.ChangeDetailSerializer, **READ_ERRORS},
+        description="A change with its diff, links and the changes of the same release from other sources.",
+    )
     def get(self, request: Request, pk: int) -> Response:
         change = get_or_404(Change.objects.select_related("service__cluster"), pk, "change")
         related: list[Change] = []
         if change.release_key:
-            related = list(Change.objects.select_related("service__cluster").filter(release_key=change.release_key)
-                           .exclude(pk=change.pk).order_by("-occurred_at", "-id")[:50])
+            related = list(
+                Change.objects.select_related("service__cluster")
+                .filter(release_key=change.release_key)
+                .exclude(pk=change.pk)
+                .order_by("-occurred_at", "-id")[:50]
+            )
         data = outputs.ChangeSerializer(change).data
         data["related"] = outputs.ChangeSummarySerializer(related, many=True).data
         return Response(data)
@@ -121,8 +173,11 @@ class AlertListView(mixins.ListModelMixin, ApiView):
     pagination_class = AlertCursor
     serializer_class = outputs.AlertSerializer
 
-    @extend_schema(operation_id="alerts_list", responses={200: outputs.AlertSerializer(many=True), **READ_ERRORS},
-                   description="Alerts, newest first, with cursor pagination.")
+    @extend_schema(
+        operation_id="alerts_list",
+        responses={200: outputs.AlertSerializer(many=True), **READ_ERRORS},
+        description="Alerts, newest first, with cursor pagination.",
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(outputs.AlertSerializer(page, many=True).data)
@@ -141,7 +196,8 @@ class SuspectQuery(drf.Serializer):
 
 class SuspectsView(ApiView):
     @extend_schema(
-        operation_id="alerts_suspects", responses={200: outputs.SuspectsSerializer, **READ_ERRORS},
+        operation_id="alerts_suspects",
+        responses={200: outputs.SuspectsSerializer, **READ_ERRORS},
         parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="1-100, default 10")],
         description="The ranked suspect changes for the alert, reflecting every change stored when asked.",
     )
@@ -152,8 +208,16 @@ class SuspectsView(ApiView):
         suspects = engine.current_suspects(alert, query.validated_data["limit"])
         changes = Change.objects.select_related("service__cluster").in_bulk([s.change_id for s in suspects])
         rows = [
-            {"rank": s.rank, "score": min(max(s.score, 0.0), 1.0), "change": changes[s.change_id], "hops": s.hops,
-             "path": s.path, "components": s.components, "reasons": s.reasons}
-            for s in suspects if s.change_id in changes  # a change dropped by retention is no longer a suspect
+            {
+                "rank": s.rank,
+                "score": min(max(s.score, 0.0), 1.0),
+                "change": changes[s.change_id],
+                "hops": s.hops,
+                "path": s.path,
+                "components": s.components,
+                "reasons": s.reasons,
+            }
+            for s in suspects
+            if s.change_id in changes  # a change dropped by retention is no longer a suspect
         ]
         return Response(outputs.SuspectsSerializer({"alert": alert, "suspects": rows}).data)

@@ -58,10 +58,21 @@ class ChangeInSerializer(StrictSerializer):
     @staticmethod
     def to_record(d: dict[str, Any]) -> ChangeRecord:
         return ChangeRecord(
-            source=API_SOURCE, external_id=d.get("external_id") or f"api-{uuid.uuid4()}", kind=d["kind"],
-            occurred_at=d["timestamp"], summary=d["summary"], service=d["service"], actor=d["actor"],
-            severity=d["severity"], status=d["status"], ended_at=d["ended_at"], details=d["details"],
-            diff=tuple(d["diff"]), links=tuple(d["links"]), commit_sha=d["commit_sha"], repository=d["repository"],
+            source=API_SOURCE,
+            external_id=d.get("external_id") or f"api-{uuid.uuid4()}",
+            kind=d["kind"],
+            occurred_at=d["timestamp"],
+            summary=d["summary"],
+            service=d["service"],
+            actor=d["actor"],
+            severity=d["severity"],
+            status=d["status"],
+            ended_at=d["ended_at"],
+            details=d["details"],
+            diff=tuple(d["diff"]),
+            links=tuple(d["links"]),
+            commit_sha=d["commit_sha"],
+            repository=d["repository"],
         )
 
 
@@ -69,9 +80,13 @@ class AlertInSerializer(StrictSerializer):
     service = ServiceRefField()
     title = StrictCharField(max_length=1024)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.ERROR)
-    status = serializers.ChoiceField(choices=["triggered", "acknowledged", "resolved"], required=False, default="triggered")
+    status = serializers.ChoiceField(
+        choices=["triggered", "acknowledged", "resolved"], required=False, default="triggered"
+    )
     timestamp = OffsetDateTimeField()
-    external_id = StrictCharField(max_length=255, required=False, help_text="the alert's identity; a second post with status resolved closes it")
+    external_id = StrictCharField(
+        max_length=255, required=False, help_text="the alert's identity; a second post with status resolved closes it"
+    )
     details = ObjectField(required=False, default=dict)
     links = LinkSerializer(many=True, required=False, default=list, max_length=50)
     url = StrictCharField(max_length=1000, required=False, allow_blank=True, default="")
@@ -79,9 +94,16 @@ class AlertInSerializer(StrictSerializer):
     @staticmethod
     def to_record(d: dict[str, Any]) -> AlertRecord:
         return AlertRecord(
-            source=API_SOURCE, external_id=d.get("external_id") or f"api-{uuid.uuid4()}", title=d["title"],
-            status=d["status"], occurred_at=d["timestamp"], service=d["service"], severity=d["severity"],
-            details=d["details"], links=tuple(d["links"]), url=d["url"],
+            source=API_SOURCE,
+            external_id=d.get("external_id") or f"api-{uuid.uuid4()}",
+            title=d["title"],
+            status=d["status"],
+            occurred_at=d["timestamp"],
+            service=d["service"],
+            severity=d["severity"],
+            details=d["details"],
+            links=tuple(d["links"]),
+            url=d["url"],
         )
 
 
@@ -97,8 +119,12 @@ class DependencyInSerializer(StrictSerializer):
 
     @staticmethod
     def to_record(d: dict[str, Any]) -> DependencyRecord:
-        return DependencyRecord(service=d["service"], depends_on=d["depends_on"], provenance="declared",
-                                evidence=d["evidence"] or "declared via API")
+        return DependencyRecord(
+            service=d["service"],
+            depends_on=d["depends_on"],
+            provenance="declared",
+            evidence=d["evidence"] or "declared via API",
+        )
 
 
 class FeedbackInSerializer(StrictSerializer):

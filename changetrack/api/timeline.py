@@ -77,8 +77,14 @@ def encode_cursor(at: datetime, rank: int, pk: int) -> str:
 TABLES = {
     "change": ("changetrack_change", "occurred_at", "ended_at", "kind", "summary", "status"),
     "alert": ("changetrack_alert", "started_at", "resolved_at", "'alert'", "title", "status"),
-    "health": ("changetrack_healthepisode", "started_at", "ended_at", "'health'", "summary",
-               "CASE WHEN ended_at IS NULL THEN 'open' ELSE 'ended' END"),
+    "health": (
+        "changetrack_healthepisode",
+        "started_at",
+        "ended_at",
+        "'health'",
+        "summary",
+        "CASE WHEN ended_at IS NULL THEN 'open' ELSE 'ended' END",
+    ),
 }
 COLUMNS = ("type", "id", "timestamp", "ended_at", "kind", "source", "summary", "severity", "status", "service_id")
 
@@ -114,8 +120,10 @@ def build_query(ids: list[int], q: dict[str, Any]) -> tuple[str, list[Any]] | No
     for what, (table, at, end, kind, summary, status) in TABLES.items():
         if not _wanted(kinds, what):
             continue
-        inner = (f"SELECT id, {at} AS ts, {end} AS ended_at, {kind} AS kind, source, {summary} AS summary, severity, "
-                 f"{status} AS status, service_id FROM {table} WHERE service_id = s.service AND {at} >= %s AND {at} < %s")
+        inner = (
+            f"SELECT id, {at} AS ts, {end} AS ended_at, {kind} AS kind, source, {summary} AS summary, severity, "
+            f"{status} AS status, service_id FROM {table} WHERE service_id = s.service AND {at} >= %s AND {at} < %s"
+        )
         args: list[Any] = [ids, q["since"], q["until"]]
         if what == "change" and kinds:
             inner += " AND kind = ANY(%s)"
@@ -125,9 +133,11 @@ def build_query(ids: list[int], q: dict[str, Any]) -> tuple[str, list[Any]] | No
             args.append(sources)
         extra, extra_args = _after_cursor(at, TYPE_RANK[what], cursor)
         inner += f"{extra} ORDER BY {at} DESC, id DESC LIMIT %s"
-        parts.append(f"(SELECT '{what}' AS type, e.id, e.ts, e.ended_at, e.kind, e.source, e.summary, e.severity, e.status, "
-                     f"e.service_id, {TYPE_RANK[what]} AS type_rank FROM unnest(%s::bigint[]) AS s(service) "
-                     f"CROSS JOIN LATERAL ({inner}) AS e ORDER BY e.ts DESC, e.id DESC LIMIT %s)")
+        parts.append(
+            f"(SELECT '{what}' AS type, e.id, e.ts, e.ended_at, e.kind, e.source, e.summary, e.severity, e.status, "
+            f"e.service_id, {TYPE_RANK[what]} AS type_rank FROM unnest(%s::bigint[]) AS s(service) "
+            f"CROSS JOIN LATERAL ({inner}) AS e ORDER BY e.ts DESC, e.id DESC LIMIT %s)"
+        )
         params += [*args, *extra_args, limit + 1, limit + 1]
     if not parts or not ids:
         return None
@@ -146,7 +156,8 @@ def fetch(ids: list[int], q: dict[str, Any]) -> list[dict[str, Any]]:
 
 class TimelineView(ApiView):
     @extend_schema(
-        operation_id="services_timeline", responses={200: outputs.TimelineSerializer, **READ_ERRORS},
+        operation_id="services_timeline",
+        responses={200: outputs.TimelineSerializer, **READ_ERRORS},
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="default: `until` minus 24 h"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="default: now"),
@@ -157,7 +168,7 @@ class TimelineView(ApiView):
             OpenApiParameter("cursor", OpenApiTypes.STR, description="from `next`"),
         ],
         description="Changes, alerts and health episodes of the service and, with `depth`, of the services related "
-                    "to it (either direction), newest first, each tagged with its service and hop count.",
+        "to it (either direction), newest first, each tagged with its service and hop count.",
     )
     def get(self, request: Request, pk: int) -> Response:
         if not 0 < pk <= MAX_ID:
@@ -184,9 +195,15 @@ class TimelineView(ApiView):
             entry["timestamp"], entry["ended_at"] = iso(entry["timestamp"]), iso(entry["ended_at"])
         # built by hand, not through TimelineSerializer (which documents it): DRF's per-field machinery costs
         # more than the three queries on a full page
-        body = {"service": service.as_ref(), "since": iso(q["since"]), "until": iso(q["until"]), "depth": q["depth"],
-                "services": sorted(refs.values(), key=lambda r: (r["hops"], r["name"])), "results": entries,
-                "next": next_url}
+        body = {
+            "service": service.as_ref(),
+            "since": iso(q["since"]),
+            "until": iso(q["until"]),
+            "depth": q["depth"],
+            "services": sorted(refs.values(), key=lambda r: (r["hops"], r["name"])),
+            "results": entries,
+            "next": next_url,
+        }
         return Response(body)
 
 

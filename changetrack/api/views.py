@@ -16,7 +16,9 @@ from changetrack.models import Alert, Change, Dependency
 
 
 def _body(name: str, item: type) -> PolymorphicProxySerializer:
-    return PolymorphicProxySerializer(component_name=name, serializers=[item, item(many=True)], resource_type_field_name=None, many=False)
+    return PolymorphicProxySerializer(
+        component_name=name, serializers=[item, item(many=True)], resource_type_field_name=None, many=False
+    )
 
 
 def _answer(created: int, single: Any) -> dict[Any, Any]:
@@ -38,13 +40,31 @@ ARRAY_OR_SINGLE = "one object, or an array of up to 1,000 stored in one transact
 
 class ChangeCreateView(ApiView):
     @extend_schema(
-        operation_id="changes_create", request=_body("ChangeInput", serializers.ChangeInSerializer),
-        responses={201: PolymorphicProxySerializer(component_name="ChangeCreated", serializers=[outputs.ChangeSerializer, serializers.StoredItemsSerializer], resource_type_field_name=None),
-                   200: outputs.ChangeSerializer, **WRITE_ERRORS},
+        operation_id="changes_create",
+        request=_body("ChangeInput", serializers.ChangeInSerializer),
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="ChangeCreated",
+                serializers=[outputs.ChangeSerializer, serializers.StoredItemsSerializer],
+                resource_type_field_name=None,
+            ),
+            200: outputs.ChangeSerializer,
+            **WRITE_ERRORS,
+        },
         description=f"Record custom changes: {ARRAY_OR_SINGLE}. The same `external_id` again answers 200 with the existing change.",
-        examples=[OpenApiExample("deploy", request_only=True, value={
-            "service": {"name": "checkout", "namespace": "shop", "cluster": "prod-us"}, "kind": "deploy",
-            "summary": "Deploy checkout 2.14.0", "timestamp": "2026-11-21T10:04:00Z", "external_id": "release-2.14.0-prod-us"})],
+        examples=[
+            OpenApiExample(
+                "deploy",
+                request_only=True,
+                value={
+                    "service": {"name": "checkout", "namespace": "shop", "cluster": "prod-us"},
+                    "kind": "deploy",
+                    "summary": "Deploy checkout 2.14.0",
+                    "timestamp": "2026-11-21T10:04:00Z",
+                    "external_id": "release-2.14.0-prod-us",
+                },
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         items, is_array = writes.split_body(request.data)
@@ -60,11 +80,19 @@ class ChangeCreateView(ApiView):
 
 class AlertCreateView(ApiView):
     @extend_schema(
-        operation_id="alerts_create", request=_body("AlertInput", serializers.AlertInSerializer),
-        responses={201: PolymorphicProxySerializer(component_name="AlertCreated", serializers=[outputs.AlertSerializer, serializers.StoredItemsSerializer], resource_type_field_name=None),
-                   200: outputs.AlertSerializer, **WRITE_ERRORS},
+        operation_id="alerts_create",
+        request=_body("AlertInput", serializers.AlertInSerializer),
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="AlertCreated",
+                serializers=[outputs.AlertSerializer, serializers.StoredItemsSerializer],
+                resource_type_field_name=None,
+            ),
+            200: outputs.AlertSerializer,
+            **WRITE_ERRORS,
+        },
         description=f"Record alerts from any monitoring tool: {ARRAY_OR_SINGLE}. The same `external_id` with "
-                    "`status: resolved` closes the open alert and answers 200.",
+        "`status: resolved` closes the open alert and answers 200.",
     )
     def post(self, request: Request) -> Response:
         items, is_array = writes.split_body(request.data)
@@ -80,11 +108,19 @@ class AlertCreateView(ApiView):
 
 class DependencyCreateView(ApiView):
     @extend_schema(
-        operation_id="dependencies_create", request=_body("DependencyInput", serializers.DependencyInSerializer),
-        responses={201: PolymorphicProxySerializer(component_name="DependencyCreated", serializers=[outputs.DependencyEdgeSerializer, serializers.StoredItemsSerializer], resource_type_field_name=None),
-                   200: outputs.DependencyEdgeSerializer, **WRITE_ERRORS},
+        operation_id="dependencies_create",
+        request=_body("DependencyInput", serializers.DependencyInSerializer),
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="DependencyCreated",
+                serializers=[outputs.DependencyEdgeSerializer, serializers.StoredItemsSerializer],
+                resource_type_field_name=None,
+            ),
+            200: outputs.DependencyEdgeSerializer,
+            **WRITE_ERRORS,
+        },
         description=f"Declare that `service` depends on (calls, consumes from) `depends_on`: {ARRAY_OR_SINGLE}. "
-                    "Declaring an existing edge again answers 200.",
+        "Declaring an existing edge again answers 200.",
     )
     def post(self, request: Request) -> Response:
         items, is_array = writes.split_body(request.data)
@@ -100,16 +136,24 @@ class DependencyCreateView(ApiView):
 
 
 def edge_data(edge: Dependency) -> dict[str, Any]:
-    return outputs.DependencyEdgeSerializer({
-        "id": edge.pk, "service": edge.service.as_ref(), "depends_on": edge.depends_on.as_ref(),
-        "provenance": edge.provenance, "evidence": edge.evidence, "confidence": edge.confidence,
-        "first_seen_at": edge.first_seen_at, "last_seen_at": edge.last_seen_at,
-    }).data
+    return outputs.DependencyEdgeSerializer(
+        {
+            "id": edge.pk,
+            "service": edge.service.as_ref(),
+            "depends_on": edge.depends_on.as_ref(),
+            "provenance": edge.provenance,
+            "evidence": edge.evidence,
+            "confidence": edge.confidence,
+            "first_seen_at": edge.first_seen_at,
+            "last_seen_at": edge.last_seen_at,
+        }
+    ).data
 
 
 class FeedbackView(ApiView):
     @extend_schema(
-        operation_id="alerts_feedback", request=serializers.FeedbackInSerializer,
+        operation_id="alerts_feedback",
+        request=serializers.FeedbackInSerializer,
         responses={201: outputs.FeedbackSerializer, 200: outputs.FeedbackSerializer, **WRITE_ERRORS},
         description="A responder's verdict on a suspect change: `caused` or `unrelated` (a second verdict replaces the first).",
     )
@@ -125,6 +169,14 @@ class FeedbackView(ApiView):
             raise exceptions.ValidationError({"change_id": [f"No change with id {change_id}."]})
         author = serializer.validated_data.get("author") or str(request.user)
         fb, created = feedback.record(alert, change_id, serializer.validated_data["verdict"], author)
-        body = outputs.FeedbackSerializer({"id": fb.pk, "alert_id": alert.pk, "change_id": fb.change_id,
-                                           "verdict": fb.verdict, "author": fb.author, "created_at": fb.created_at}).data
+        body = outputs.FeedbackSerializer(
+            {
+                "id": fb.pk,
+                "alert_id": alert.pk,
+                "change_id": fb.change_id,
+                "verdict": fb.verdict,
+                "author": fb.author,
+                "created_at": fb.created_at,
+            }
+        ).data
         return Response(body, status=201 if created else 200)

@@ -28,14 +28,17 @@ def split_body(data: Any) -> tuple[list[Any], bool]:
     if isinstance(data, list):
         if len(data) > MAX_ITEMS:
             raise exceptions.ValidationError(
-                {"body": [f"An array holds at most {MAX_ITEMS} items; this one has {len(data)}. Split it."]})
+                {"body": [f"An array holds at most {MAX_ITEMS} items; this one has {len(data)}. Split it."]}
+            )
         return data, True
     if isinstance(data, dict):
         return [data], False
     raise exceptions.ValidationError({"body": ["The body must be a JSON object or an array of objects."]})
 
 
-def validate_items(serializer_class: type[serializers.Serializer], items: list[Any], is_array: bool) -> list[dict[str, Any]]:
+def validate_items(
+    serializer_class: type[serializers.Serializer], items: list[Any], is_array: bool
+) -> list[dict[str, Any]]:
     """Validate every item; any invalid item rejects the body whole, naming each bad index.
 
     One list serializer for the whole array: a serializer instance per item would deep-copy its fields a
@@ -57,7 +60,9 @@ def validate_items(serializer_class: type[serializers.Serializer], items: list[A
             problems += flatten_errors(item_errors, f"[{index}]", index)
     if not problems:
         raise exceptions.ValidationError(errors)
-    raise ItemsInvalid(problems, f"{bad} of {len(items)} items are invalid (first: item {problems[0]['index']}); nothing was stored.")
+    raise ItemsInvalid(
+        problems, f"{bad} of {len(items)} items are invalid (first: item {problems[0]['index']}); nothing was stored."
+    )
 
 
 class BatchResolver(ServiceResolver):
@@ -80,7 +85,10 @@ class BatchResolver(ServiceResolver):
         if not exact:
             return
         found = Service.objects.select_related("cluster").filter(
-            cluster_id__in={c for c, _, _ in exact}, namespace__in={n for _, n, _ in exact}, name__in={n for _, _, n in exact})
+            cluster_id__in={c for c, _, _ in exact},
+            namespace__in={n for _, n, _ in exact},
+            name__in={n for _, _, n in exact},
+        )
         for service in found:
             for hint in exact.get((service.cluster_id, service.namespace, service.name), []):
                 self._cache[(source, hint)] = service
@@ -88,7 +96,9 @@ class BatchResolver(ServiceResolver):
 
 def _ambiguous(exc: AmbiguousService, field: str, index: int | None) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "field": field, "detail": str(exc), "candidates": [service_ref(s) for s in exc.candidates],
+        "field": field,
+        "detail": str(exc),
+        "candidates": [service_ref(s) for s in exc.candidates],
     }
     if index is not None:
         entry["index"] = index
@@ -96,8 +106,12 @@ def _ambiguous(exc: AmbiguousService, field: str, index: int | None) -> dict[str
     return entry
 
 
-def store(records: Sequence[Record], hints: Sequence[Sequence[tuple[str, ServiceHint]]], is_array: bool,
-          source: str = API_SOURCE) -> StoreResult:
+def store(
+    records: Sequence[Record],
+    hints: Sequence[Sequence[tuple[str, ServiceHint]]],
+    is_array: bool,
+    source: str = API_SOURCE,
+) -> StoreResult:
     """Resolve every service reference, then store; all in one transaction, so an ambiguous reference at any
     index leaves nothing behind (not even services created for earlier items)."""
     moments = [r.occurred_at for r in records if isinstance(r, ChangeRecord)]
@@ -115,12 +129,19 @@ def store(records: Sequence[Record], hints: Sequence[Sequence[tuple[str, Service
                 except AmbiguousService as exc:
                     problems.append(_ambiguous(exc, field, index if is_array else None))
             if len(resolved) == 2 and resolved[0] is not None and resolved[0] == resolved[1]:
-                entry: dict[str, Any] = {"field": "depends_on", "detail": "Both references name the same service; a service cannot depend on itself."}
+                entry: dict[str, Any] = {
+                    "field": "depends_on",
+                    "detail": "Both references name the same service; a service cannot depend on itself.",
+                }
                 if is_array:
                     entry.update(index=index, field=f"[{index}].depends_on")
                 problems.append(entry)
         if problems:
-            detail = problems[0]["detail"] if len(problems) == 1 else f"{len(problems)} service references are invalid; nothing was stored."
+            detail = (
+                problems[0]["detail"]
+                if len(problems) == 1
+                else f"{len(problems)} service references are invalid; nothing was stored."
+            )
             raise ItemsInvalid(problems, detail)
         result = store_records(records, update_existing=False, resolver=resolver)
     after_store(result.alerts_to_rank, result.late_changes)

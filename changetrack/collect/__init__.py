@@ -1,1 +1,2 @@
-"""Collectors: pollers that pull records from vendor APIs on a Celery beat schedule and store them."""
+"""Collectors: pollers that pull records from vendor APIs on a Celery beat schedule, and long-running
+readers of pull sources (the Kubernetes watch) that hand batches to Celery."""

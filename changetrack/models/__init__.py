@@ -6,6 +6,7 @@ from changetrack.models.correlation import Feedback, Suspect
 from changetrack.models.deliveries import Connection, Delivery
 from changetrack.models.graph import Dependency
 from changetrack.models.health import HealthEpisode
+from changetrack.models.kubernetes import KubeObject
 from changetrack.models.services import Cluster, Service, ServiceAlias
 from changetrack.models.state import Watermark
 from changetrack.models.tokens import ApiToken
@@ -22,6 +23,7 @@ __all__ = [
     "Feedback",
     "HealthEpisode",
     "Incident",
+    "KubeObject",
     "Service",
     "ServiceAlias",
     "Severity",

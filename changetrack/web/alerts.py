@@ -32,7 +32,7 @@ class SuspectRow:
 def _components(raw: Any) -> list[tuple[str, float]]:
     """``{"time": 0.9, "graph": 0.5}`` → sorted pairs; non-numbers are skipped (the engine's shape may grow)."""
     out = []
-    for name, value in (raw.items() if isinstance(raw, dict) else []):
+    for name, value in raw.items() if isinstance(raw, dict) else []:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out.append((str(name), float(value)))
     return sorted(out, key=lambda kv: -kv[1])
@@ -41,11 +41,17 @@ def _components(raw: Any) -> list[tuple[str, float]]:
 def suspect_rows(alert: Alert) -> list[SuspectRow]:
     suspects = engine.current_suspects(alert, SUSPECT_LIMIT)
     ids = [s.change_id for s in suspects]
-    changes = {c.pk: c for c in Change.objects.select_related("service").filter(pk__in=ids)
-               .only("id", "kind", "source", "summary", "actor", "occurred_at", "service__id", "service__name")}
+    changes = {
+        c.pk: c
+        for c in Change.objects.select_related("service")
+        .filter(pk__in=ids)
+        .only("id", "kind", "source", "summary", "actor", "occurred_at", "service__id", "service__name")
+    }
     verdicts = dict(Feedback.objects.filter(alert=alert, change_id__in=ids).values_list("change_id", "verdict"))
-    return [SuspectRow(s, changes.get(s.change_id), _components(s.components), verdicts.get(s.change_id, ""))
-            for s in suspects]
+    return [
+        SuspectRow(s, changes.get(s.change_id), _components(s.components), verdicts.get(s.change_id, ""))
+        for s in suspects
+    ]
 
 
 def _lifecycle(alert: Alert) -> list[tuple[str, Any]]:
@@ -60,13 +66,19 @@ def _lifecycle(alert: Alert) -> list[tuple[str, Any]]:
 @login_required
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(Alert.objects.select_related("service", "service__cluster"), pk=pk)
-    context: dict[str, Any] = {"alert": alert, "rows": suspect_rows(alert), "lifecycle": _lifecycle(alert),
-                               "kinds": ChangeKind.values, "presets": list(timeline.PRESETS)}
+    context: dict[str, Any] = {
+        "alert": alert,
+        "rows": suspect_rows(alert),
+        "lifecycle": _lifecycle(alert),
+        "kinds": ChangeKind.values,
+        "presets": list(timeline.PRESETS),
+    }
     if alert.service is not None:
         q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
         data = timeline.timeline(alert.service, q, focus=alert.started_at)
-        context.update(q=q, data=data, events=timeline.event_rows(data),
-                       json_url=reverse("web:alert_timeline", args=[alert.pk]))
+        context.update(
+            q=q, data=data, events=timeline.event_rows(data), json_url=reverse("web:alert_timeline", args=[alert.pk])
+        )
     duration = (alert.resolved_at or alert.last_event_at) - alert.started_at
     context["duration_minutes"] = int(duration.total_seconds() // 60)
     return render(request, "web/alert.html", context)

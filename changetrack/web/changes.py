@@ -17,19 +17,30 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     change = get_object_or_404(Change.objects.select_related("service", "service__cluster"), pk=pk)
     siblings: list[Change] = []
     if change.release_key:
-        siblings = list(Change.objects.select_related("service").filter(release_key=change.release_key)
-                        .exclude(pk=change.pk).order_by("occurred_at")[:SIBLING_LIMIT])
+        siblings = list(
+            Change.objects.select_related("service")
+            .filter(release_key=change.release_key)
+            .exclude(pk=change.pk)
+            .order_by("occurred_at")[:SIBLING_LIMIT]
+        )
     verdicts = list(Feedback.objects.filter(change_id=change.pk).order_by("-created_at")[:20])
     alerts = {a.pk: a for a in Alert.objects.filter(pk__in=[v.alert_id for v in verdicts])}
     repository = change.repository or (change.service.repository if change.service else "")
-    return render(request, "web/change.html", {
-        "change": change, "siblings": siblings,
-        "diff": details.diff_rows(change.diff),
-        "commits": details.commit_range(change.details, repository),
-        "flag": details.flag_change(change.kind, change.details, change.diff) if change.kind == "feature_flag" else None,
-        "links": details.links(change.links, change.details, change.source),
-        "rollout": details.rollout(change.details),
-        "other": details.other_details(change.details),
-        "verdicts": [(v, alerts.get(v.alert_id)) for v in verdicts],
-        "back": request.GET.get("from", "") if request.GET.get("from", "").isdigit() else "",
-    })
+    return render(
+        request,
+        "web/change.html",
+        {
+            "change": change,
+            "siblings": siblings,
+            "diff": details.diff_rows(change.diff),
+            "commits": details.commit_range(change.details, repository),
+            "flag": details.flag_change(change.kind, change.details, change.diff)
+            if change.kind == "feature_flag"
+            else None,
+            "links": details.links(change.links, change.details, change.source),
+            "rollout": details.rollout(change.details),
+            "other": details.other_details(change.details),
+            "verdicts": [(v, alerts.get(v.alert_id)) for v in verdicts],
+            "back": request.GET.get("from", "") if request.GET.get("from", "").isdigit() else "",
+        },
+    )

@@ -43,9 +43,18 @@ def _fmt_minutes(value: float | None) -> str:
     return f"{value / 60:.1f} h" if value >= 120 else f"{value:.0f} min"
 
 
-def _daily(service_ids: list[int], since: datetime, until: datetime, failed_ids: set[int]) -> list[tuple[date, int, int]]:
-    rows = (Change.objects.filter(service_id__in=service_ids, kind__in=DEPLOY_KINDS, occurred_at__gte=since, occurred_at__lt=until)
-            .annotate(day=TruncDate("occurred_at")).values("day").annotate(n=Count("id")).order_by("day"))
+def _daily(
+    service_ids: list[int], since: datetime, until: datetime, failed_ids: set[int]
+) -> list[tuple[date, int, int]]:
+    rows = (
+        Change.objects.filter(
+            service_id__in=service_ids, kind__in=DEPLOY_KINDS, occurred_at__gte=since, occurred_at__lt=until
+        )
+        .annotate(day=TruncDate("occurred_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+    )
     counts = {r["day"]: r["n"] for r in rows}
     failed_days: dict[date, int] = {}
     for at in Change.objects.filter(pk__in=failed_ids, occurred_at__gte=since).values_list("occurred_at", flat=True):
@@ -57,26 +66,43 @@ def _daily(service_ids: list[int], since: datetime, until: datetime, failed_ids:
 def estimate(service_ids: list[int], since: datetime, until: datetime) -> Metrics:
     """The page's own estimate: deploys from the change table, failures and restores from "caused" feedback,
     lead time from the first commit sharing the deploy's release key."""
-    deploys = list(Change.objects.filter(service_id__in=service_ids, kind__in=DEPLOY_KINDS, occurred_at__gte=since,
-                                         occurred_at__lt=until).values("id", "occurred_at", "release_key")[:20000])
-    caused = list(Feedback.objects.filter(verdict=Feedback.Verdict.CAUSED, change_id__in=[d["id"] for d in deploys])
-                  .values_list("change_id", "alert_id"))
+    deploys = list(
+        Change.objects.filter(
+            service_id__in=service_ids, kind__in=DEPLOY_KINDS, occurred_at__gte=since, occurred_at__lt=until
+        ).values("id", "occurred_at", "release_key")[:20000]
+    )
+    caused = list(
+        Feedback.objects.filter(verdict=Feedback.Verdict.CAUSED, change_id__in=[d["id"] for d in deploys]).values_list(
+            "change_id", "alert_id"
+        )
+    )
     failed = {cid for cid, _ in caused}
-    restores = [(a.resolved_at - a.started_at).total_seconds() / 60
-                for a in Alert.objects.filter(pk__in={aid for _, aid in caused}, resolved_at__isnull=False)]
+    restores = [
+        (a.resolved_at - a.started_at).total_seconds() / 60
+        for a in Alert.objects.filter(pk__in={aid for _, aid in caused}, resolved_at__isnull=False)
+    ]
     keys = {d["release_key"] for d in deploys if d["release_key"]}
     first_commit: dict[str, datetime] = {}
-    for key, at in (Change.objects.filter(release_key__in=keys, kind="commit").values_list("release_key", "occurred_at")
-                    if keys else []):
+    for key, at in (
+        Change.objects.filter(release_key__in=keys, kind="commit").values_list("release_key", "occurred_at")
+        if keys
+        else []
+    ):
         first_commit[key] = min(at, first_commit.get(key, at))
-    leads = [(d["occurred_at"] - first_commit[d["release_key"]]).total_seconds() / 60
-             for d in deploys if d["release_key"] in first_commit]
+    leads = [
+        (d["occurred_at"] - first_commit[d["release_key"]]).total_seconds() / 60
+        for d in deploys
+        if d["release_key"] in first_commit
+    ]
     days = max((until - since).days, 1)
     figures = [
         ("Deploys", str(len(deploys))),
         ("Deploy frequency", f"{len(deploys) / days:.1f} per day"),
         ("Lead time (median, commit → deploy)", _fmt_minutes(median(leads) if leads else None)),
-        ("Change failure rate", f"{100 * len(failed) / len(deploys):.0f}% ({len(failed)} confirmed)" if deploys else "—"),
+        (
+            "Change failure rate",
+            f"{100 * len(failed) / len(deploys):.0f}% ({len(failed)} confirmed)" if deploys else "—",
+        ),
         ("Time to restore (median)", _fmt_minutes(median(restores) if restores else None)),
     ]
     return Metrics("estimate", figures, _daily(service_ids, since, until, failed))
@@ -87,8 +113,11 @@ def _from_correlation(result: Any) -> list[tuple[str, str]] | None:
         result = asdict(result)
     if not isinstance(result, Mapping):
         return None
-    return [(str(k).replace("_", " ").capitalize(), str(v)) for k, v in result.items()
-            if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    return [
+        (str(k).replace("_", " ").capitalize(), str(v))
+        for k, v in result.items()
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+    ]
 
 
 def compute(service_ids: list[int], since: datetime, until: datetime) -> Metrics:
@@ -127,9 +156,20 @@ def delivery_metrics(request: HttpRequest) -> HttpResponse:
     since = until - timedelta(days=days)
     metrics = compute(ids, since, until)
     peak = max([d[1] for d in metrics.daily] + [1])
-    return render(request, "web/delivery.html", {
-        "metrics": metrics, "peak": peak, "days": days, "team": team, "service_param": service_param,
-        "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
-        "services": Service.objects.select_related("cluster").order_by("name")[:1000], "scope_count": len(ids),
-        "bars": [(d, n, f, round(100 * n / peak)) for d, n, f in metrics.daily] if any(n for _, n, _ in metrics.daily) else [],
-    })
+    return render(
+        request,
+        "web/delivery.html",
+        {
+            "metrics": metrics,
+            "peak": peak,
+            "days": days,
+            "team": team,
+            "service_param": service_param,
+            "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
+            "services": Service.objects.select_related("cluster").order_by("name")[:1000],
+            "scope_count": len(ids),
+            "bars": [(d, n, f, round(100 * n / peak)) for d, n, f in metrics.daily]
+            if any(n for _, n, _ in metrics.daily)
+            else [],
+        },
+    )

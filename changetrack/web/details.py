@@ -56,11 +56,16 @@ def diff_rows(diff: Any) -> list[DiffRow]:
             isinstance(item.get(k), str) and item[k].strip().lower() in REDACTED_MARKERS for k in ("before", "after")
         )
         before, after = item.get("before"), item.get("after")
-        rows.append(DiffRow(
-            path=str(item.get("path") or item.get("field") or "?"),
-            before="" if redacted else show(before), after="" if redacted else show(after), redacted=redacted,
-            added=before is None and after is not None, removed=after is None and before is not None,
-        ))
+        rows.append(
+            DiffRow(
+                path=str(item.get("path") or item.get("field") or "?"),
+                before="" if redacted else show(before),
+                after="" if redacted else show(after),
+                redacted=redacted,
+                added=before is None and after is not None,
+                removed=after is None and before is not None,
+            )
+        )
     return rows
 
 
@@ -89,7 +94,9 @@ def _commit(raw: Any, repository: str) -> Commit | None:
         url = f"https://github.com/{repository}/commit/{sha}"
     inner_author = inner.get("author") if isinstance(inner.get("author"), dict) else {}
     at = raw.get("timestamp") or raw.get("date") or inner_author.get("date") or ""
-    return Commit(sha=sha[:40], message=str(message).split("\n", 1)[0][:300], author=str(author)[:200], url=url, at=str(at or ""))
+    return Commit(
+        sha=sha[:40], message=str(message).split("\n", 1)[0][:300], author=str(author)[:200], url=url, at=str(at or "")
+    )
 
 
 @dataclass
@@ -155,8 +162,16 @@ def links(change_links: Any, details: Any, source: str) -> list[dict[str, str]]:
         seen.add(url)
         title = str(item.get("title") or item.get("name") or url) if isinstance(item, dict) else url
         text = f"{title} {url}".lower()
-        tag = "argocd" if "argo" in text else "ci" if any(w in text for w in ("jenkins", "actions", "/runs/", "build", "ci")) else ""
-        out.append({"url": url, "title": title[:200], "tag": tag or ("ci" if source in {"jenkins", "github_actions"} else "")})
+        tag = (
+            "argocd"
+            if "argo" in text
+            else "ci"
+            if any(w in text for w in ("jenkins", "actions", "/runs/", "build", "ci"))
+            else ""
+        )
+        out.append(
+            {"url": url, "title": title[:200], "tag": tag or ("ci" if source in {"jenkins", "github_actions"} else "")}
+        )
     return out
 
 

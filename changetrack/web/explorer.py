@@ -41,8 +41,13 @@ def _filtered(params: dict[str, str]) -> Any:
         qs = qs.filter(team=params["team"])
     if params.get("q"):
         term = params["q"].strip()[:200]
-        qs = qs.filter(Q(name__icontains=term) | Q(namespace__icontains=term) | Q(team__icontains=term)
-                       | Q(repository__icontains=term) | Q(aliases__value__icontains=term)).distinct()
+        qs = qs.filter(
+            Q(name__icontains=term)
+            | Q(namespace__icontains=term)
+            | Q(team__icontains=term)
+            | Q(repository__icontains=term)
+            | Q(aliases__value__icontains=term)
+        ).distinct()
     if params.get("health") == "unhealthy":
         open_alerts = Alert.objects.filter(status__in=OPEN, service__isnull=False).values("service_id")
         open_episodes = HealthEpisode.objects.filter(ended_at__isnull=True).values("service_id")
@@ -64,7 +69,8 @@ def last_changes(ids: list[int], since: datetime) -> tuple[dict[int, LastChange]
             "SELECT DISTINCT ON (service_id) service_id, id, occurred_at, summary, count(*) OVER (PARTITION BY service_id) "
             "FROM changetrack_change WHERE service_id = ANY(%s) AND occurred_at >= %s "
             "ORDER BY service_id, occurred_at DESC, id DESC",
-            [ids, since])
+            [ids, since],
+        )
         for service_id, change_id, at, summary, n in cur.fetchall():
             counts[service_id] = n
             last[service_id] = LastChange(change_id, at, summary)
@@ -74,7 +80,8 @@ def last_changes(ids: list[int], since: datetime) -> tuple[dict[int, LastChange]
                 "SELECT s.id, c.id, c.occurred_at, c.summary FROM unnest(%s::bigint[]) AS s(id) CROSS JOIN LATERAL ("
                 "  SELECT id, occurred_at, summary FROM changetrack_change WHERE service_id = s.id"
                 "  ORDER BY occurred_at DESC LIMIT 1) c",
-                [missing])
+                [missing],
+            )
             for service_id, change_id, at, summary in cur.fetchall():
                 last[service_id] = LastChange(change_id, at, summary)
     return last, counts

@@ -43,8 +43,11 @@ def connection_form(integration: Integration) -> type[forms.Form]:
             help_text = (help_text + " " if help_text else "") + "Shown once after saving, never again."
         widget = forms.PasswordInput(render_value=False) if cf.secret else forms.TextInput()
         fields[f"cfg_{cf.name}"] = forms.CharField(
-            label=cf.label, required=cf.required and not (cf.secret and cf.hashed), max_length=2000,
-            help_text=help_text, widget=widget,
+            label=cf.label,
+            required=cf.required and not (cf.secret and cf.hashed),
+            max_length=2000,
+            help_text=help_text,
+            widget=widget,
         )
     return type(f"{integration.slug.title()}ConnectionForm", (forms.Form,), fields)
 
@@ -76,16 +79,26 @@ def integration_list(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(days=1)
     connections = list(Connection.objects.order_by("integration", "name"))
     stats = {
-        row["connection_id"]: row for row in Delivery.objects.filter(received_at__gte=since)
-        .values("connection_id").annotate(total=Count("id"), failed=Count("id", filter=Q(status=Delivery.Status.FAILED)),
-                                          pending=Count("id", filter=Q(status=Delivery.Status.PENDING)),
-                                          last=Max("received_at"))
+        row["connection_id"]: row
+        for row in Delivery.objects.filter(received_at__gte=since)
+        .values("connection_id")
+        .annotate(
+            total=Count("id"),
+            failed=Count("id", filter=Q(status=Delivery.Status.FAILED)),
+            pending=Count("id", filter=Q(status=Delivery.Status.PENDING)),
+            last=Max("received_at"),
+        )
     }
     empty = {"total": 0, "failed": 0, "pending": 0, "last": None}
     rows = [(c, registry.get(c.integration), stats.get(c.pk, empty)) for c in connections]
-    return render(request, "web/integrations.html", {
-        "rows": rows, "available": sorted(registry.INTEGRATIONS.values(), key=lambda i: i.label.lower()),
-    })
+    return render(
+        request,
+        "web/integrations.html",
+        {
+            "rows": rows,
+            "available": sorted(registry.INTEGRATIONS.values(), key=lambda i: i.label.lower()),
+        },
+    )
 
 
 def _config_field(integration: Integration | None, name: str) -> ConfigField | None:
@@ -107,10 +120,16 @@ def connection_new(request: HttpRequest, slug: str) -> HttpResponse:
         conn.save()
         logger.info("web.connection.created", extra={"integration": slug, "connection": str(conn.pk)})
         shown = [(_config_field(integration, k), v) for k, v in {**clear, **hashed}.items()]
-        response = render(request, "web/connection_created.html", {
-            "conn": conn, "integration": integration, "shown": shown,
-            "webhook_url": request.build_absolute_uri(conn.webhook_path),
-        })
+        response = render(
+            request,
+            "web/connection_created.html",
+            {
+                "conn": conn,
+                "integration": integration,
+                "shown": shown,
+                "webhook_url": request.build_absolute_uri(conn.webhook_path),
+            },
+        )
         response["Cache-Control"] = "no-store"  # the one page that holds a secret must not be cached
         return response
     return render(request, "web/connection_new.html", {"form": form, "integration": integration})
@@ -120,17 +139,28 @@ def connection_new(request: HttpRequest, slug: str) -> HttpResponse:
 def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
     conn = _connection(pk)
     integration = registry.get(conn.integration)
-    deliveries = list(Delivery.objects.filter(connection_id=conn.pk).order_by("-received_at", "-id")
-                      .only("id", "event_type", "received_at", "status", "error", "attempts", "records", "processed_at")[:DELIVERY_LIMIT])
+    deliveries = list(
+        Delivery.objects.filter(connection_id=conn.pk)
+        .order_by("-received_at", "-id")
+        .only("id", "event_type", "received_at", "status", "error", "attempts", "records", "processed_at")[
+            :DELIVERY_LIMIT
+        ]
+    )
     secret_names = sorted({*conn.secret_hashes} | ({"(encrypted secrets)"} if conn.secrets_encrypted else set()))
     labels = {cf.name: cf.label for cf in integration.config_fields} if integration else {}
-    return render(request, "web/connection.html", {
-        "conn": conn, "integration": integration, "deliveries": deliveries,
-        "webhook_url": request.build_absolute_uri(conn.webhook_path),
-        "config": [(labels.get(k, k), v) for k, v in sorted(conn.config.items())],
-        "secret_names": [labels.get(n, n) for n in secret_names],
-        "failed": sum(1 for d in deliveries if d.status == Delivery.Status.FAILED),
-    })
+    return render(
+        request,
+        "web/connection.html",
+        {
+            "conn": conn,
+            "integration": integration,
+            "deliveries": deliveries,
+            "webhook_url": request.build_absolute_uri(conn.webhook_path),
+            "config": [(labels.get(k, k), v) for k, v in sorted(conn.config.items())],
+            "secret_names": [labels.get(n, n) for n in secret_names],
+            "failed": sum(1 for d in deliveries if d.status == Delivery.Status.FAILED),
+        },
+    )
 
 
 def _connection(pk: str) -> Connection:
@@ -145,10 +175,13 @@ def _connection(pk: str) -> Connection:
 def connection_replay(request: HttpRequest, pk: str) -> HttpResponse:
     """Failed deliveries of the last two weeks go back to pending; a drain is requested to process them."""
     conn = _connection(pk)
-    count = Delivery.objects.filter(connection_id=conn.pk, status=Delivery.Status.FAILED,
-                                    received_at__gte=timezone.now() - REPLAY_WINDOW).update(status=Delivery.Status.PENDING, error="")
+    count = Delivery.objects.filter(
+        connection_id=conn.pk, status=Delivery.Status.FAILED, received_at__gte=timezone.now() - REPLAY_WINDOW
+    ).update(status=Delivery.Status.PENDING, error="")
     if count:
         kick.request_drain()
     logger.info("web.deliveries.replayed", extra={"connection": str(conn.pk), "count": count})
-    messages.success(request, f"{count} failed deliveries queued for replay." if count else "No failed deliveries to replay.")
+    messages.success(
+        request, f"{count} failed deliveries queued for replay." if count else "No failed deliveries to replay."
+    )
     return redirect(reverse("web:connection", args=[conn.pk]))

@@ -23,9 +23,14 @@ def service_list(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("cluster", "namespace", "team", "q", "health")}
     rows = explorer.rows(params)
     context = {
-        "services": rows, "params": params, "limited": len(rows) >= explorer.LIMIT,
+        "services": rows,
+        "params": params,
+        "limited": len(rows) >= explorer.LIMIT,
         "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
-        "namespaces": Service.objects.exclude(namespace="").values_list("namespace", flat=True).distinct().order_by("namespace"),
+        "namespaces": Service.objects.exclude(namespace="")
+        .values_list("namespace", flat=True)
+        .distinct()
+        .order_by("namespace"),
         "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
         "filtered": any(params.values()),
     }
@@ -38,12 +43,23 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
     data = timeline.timeline(service, q)
-    return render(request, "web/service.html", {
-        "service": service, "data": data, "events": timeline.event_rows(data), "q": q, "kinds": ChangeKind.values, "presets": list(timeline.PRESETS),
-        "json_url": reverse("web:service_timeline", args=[service.pk]),
-        "dependencies": service.dependencies.select_related("depends_on", "depends_on__cluster").order_by("depends_on__name"),
-        "dependents": service.dependents.select_related("service", "service__cluster").order_by("service__name"),
-    })
+    return render(
+        request,
+        "web/service.html",
+        {
+            "service": service,
+            "data": data,
+            "events": timeline.event_rows(data),
+            "q": q,
+            "kinds": ChangeKind.values,
+            "presets": list(timeline.PRESETS),
+            "json_url": reverse("web:service_timeline", args=[service.pk]),
+            "dependencies": service.dependencies.select_related("depends_on", "depends_on__cluster").order_by(
+                "depends_on__name"
+            ),
+            "dependents": service.dependents.select_related("service", "service__cluster").order_by("service__name"),
+        },
+    )
 
 
 @login_required
@@ -55,9 +71,21 @@ def service_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
 
 def feed_rows(params: dict[str, str], minutes: int) -> list[Change]:
     since = timezone.now() - timedelta(minutes=minutes)
-    qs = (Change.objects.select_related("service", "service__cluster").filter(occurred_at__gte=since)
-          .only("id", "occurred_at", "kind", "summary", "actor", "source", "service__id", "service__name",
-                "service__cluster__name"))
+    qs = (
+        Change.objects.select_related("service", "service__cluster")
+        .filter(occurred_at__gte=since)
+        .only(
+            "id",
+            "occurred_at",
+            "kind",
+            "summary",
+            "actor",
+            "source",
+            "service__id",
+            "service__name",
+            "service__cluster__name",
+        )
+    )
     if params.get("kind") in ChangeKind.values:
         qs = qs.filter(kind=params["kind"])
     if params.get("source"):
@@ -84,11 +112,19 @@ def feed(request: HttpRequest) -> HttpResponse:
         minutes = 60
     rows = feed_rows(params, minutes)
     since = timezone.now() - timedelta(minutes=minutes)
-    alerts = (Alert.objects.select_related("service").filter(Q(started_at__gte=since) | Q(status__in=explorer.OPEN))
-              .order_by("-started_at")[:50])
+    alerts = (
+        Alert.objects.select_related("service")
+        .filter(Q(started_at__gte=since) | Q(status__in=explorer.OPEN))
+        .order_by("-started_at")[:50]
+    )
     context = {
-        "changes": rows, "alerts": alerts, "params": params, "minutes": minutes, "limited": len(rows) >= FEED_LIMIT,
-        "kinds": ChangeKind.values, "minute_choices": [15, 60, 240, 1440],
+        "changes": rows,
+        "alerts": alerts,
+        "params": params,
+        "minutes": minutes,
+        "limited": len(rows) >= FEED_LIMIT,
+        "kinds": ChangeKind.values,
+        "minute_choices": [15, 60, 240, 1440],
         "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
         "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
         "filtered": any(params.values()),

@@ -22,7 +22,10 @@ from changetrack.correlation.engine import neighbourhood
 from changetrack.models import Alert, Change, ChangeKind, Dependency, HealthEpisode, Service
 
 PRESETS: dict[str, timedelta] = {
-    "1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
 }
 MIN_SPAN = timedelta(minutes=5)
 MAX_SPAN = timedelta(days=31)
@@ -72,8 +75,9 @@ def _time(raw: str | None) -> datetime | None:
     return parsed
 
 
-def parse_query(params: QueryDict, *, default_depth: int, centre: datetime | None = None,
-                default_range: str = "24h") -> Query:
+def parse_query(
+    params: QueryDict, *, default_depth: int, centre: datetime | None = None, default_range: str = "24h"
+) -> Query:
     """Read ``range`` (a preset) or ``span`` (seconds), ``until``/``since`` (ISO), ``depth``, ``kind``, ``source``.
 
     Bad values fall back to defaults instead of failing: a hand-edited URL should still show a page. With a
@@ -136,8 +140,14 @@ def lanes_for(service: Service, depth: int) -> list[dict[str, Any]]:
     names = {pk: s.name for pk, s in rows.items()}
     ordered = sorted(rows.values(), key=lambda s: (hood[s.pk][0], s.name, s.pk))[:MAX_LANES]
     return [
-        {"id": s.pk, "name": s.name, "qualified": s.qualified_name, "hops": hood[s.pk][0],
-         "path": [names.get(i, str(i)) for i in hood[s.pk][1]], "url": reverse("web:service", args=[s.pk])}
+        {
+            "id": s.pk,
+            "name": s.name,
+            "qualified": s.qualified_name,
+            "hops": hood[s.pk][0],
+            "path": [names.get(i, str(i)) for i in hood[s.pk][1]],
+            "url": reverse("web:service", args=[s.pk]),
+        }
         for s in ordered
     ]
 
@@ -160,34 +170,74 @@ def timeline(service: Service, q: Query, *, focus: datetime | None = None) -> di
     change_rows = list(
         Change.objects.filter(_change_filter(ids, q))
         .order_by("-occurred_at", "-id")
-        .values("id", "occurred_at", "ended_at", "kind", "source", "summary", "actor", "status", "service_id")[: MAX_CHANGES + 1]
+        .values("id", "occurred_at", "ended_at", "kind", "source", "summary", "actor", "status", "service_id")[
+            : MAX_CHANGES + 1
+        ]
     )
     changes = [
-        {"id": c["id"], "t": _iso(c["occurred_at"]), "end": _iso(c["ended_at"]), "kind": c["kind"], "source": c["source"],
-         "summary": c["summary"], "actor": c["actor"], "status": c["status"], "lane": c["service_id"],
-         "service": names.get(c["service_id"], ""), "url": change_url.format(c["id"])}
+        {
+            "id": c["id"],
+            "t": _iso(c["occurred_at"]),
+            "end": _iso(c["ended_at"]),
+            "kind": c["kind"],
+            "source": c["source"],
+            "summary": c["summary"],
+            "actor": c["actor"],
+            "status": c["status"],
+            "lane": c["service_id"],
+            "service": names.get(c["service_id"], ""),
+            "url": change_url.format(c["id"]),
+        }
         for c in change_rows[:MAX_CHANGES]
     ]
     overlaps = Q(started_at__lte=q.until) & (Q(resolved_at__isnull=True) | Q(resolved_at__gte=q.since))
     alerts = [
-        {"id": a["id"], "start": _iso(a["started_at"]), "end": _iso(a["resolved_at"]), "title": a["title"],
-         "severity": a["severity"], "status": a["status"], "lane": a["service_id"],
-         "service": names.get(a["service_id"], ""), "url": alert_url.format(a["id"])}
-        for a in Alert.objects.filter(overlaps, service_id__in=ids).order_by("-started_at")
+        {
+            "id": a["id"],
+            "start": _iso(a["started_at"]),
+            "end": _iso(a["resolved_at"]),
+            "title": a["title"],
+            "severity": a["severity"],
+            "status": a["status"],
+            "lane": a["service_id"],
+            "service": names.get(a["service_id"], ""),
+            "url": alert_url.format(a["id"]),
+        }
+        for a in Alert.objects.filter(overlaps, service_id__in=ids)
+        .order_by("-started_at")
         .values("id", "started_at", "resolved_at", "title", "severity", "status", "service_id")[:MAX_BANDS]
     ]
     episode_overlap = Q(started_at__lte=q.until) & (Q(ended_at__isnull=True) | Q(ended_at__gte=q.since))
     health = [
-        {"id": h["id"], "start": _iso(h["started_at"]), "end": _iso(h["ended_at"]), "reason": h["reason"],
-         "summary": h["summary"], "severity": h["severity"], "source": h["source"], "lane": h["service_id"],
-         "service": names.get(h["service_id"], "")}
-        for h in HealthEpisode.objects.filter(episode_overlap, service_id__in=ids).order_by("-started_at")
+        {
+            "id": h["id"],
+            "start": _iso(h["started_at"]),
+            "end": _iso(h["ended_at"]),
+            "reason": h["reason"],
+            "summary": h["summary"],
+            "severity": h["severity"],
+            "source": h["source"],
+            "lane": h["service_id"],
+            "service": names.get(h["service_id"], ""),
+        }
+        for h in HealthEpisode.objects.filter(episode_overlap, service_id__in=ids)
+        .order_by("-started_at")
         .values("id", "started_at", "ended_at", "reason", "summary", "severity", "source", "service_id")[:MAX_BANDS]
     ]
     return {
-        "service": service.pk, "since": _iso(q.since), "until": _iso(q.until), "now": _iso(timezone.now()),
-        "depth": q.depth, "kinds": q.kinds, "sources": q.sources, "live": q.live, "focus": _iso(focus),
-        "lanes": lanes, "changes": changes, "alerts": alerts, "health": health,
+        "service": service.pk,
+        "since": _iso(q.since),
+        "until": _iso(q.until),
+        "now": _iso(timezone.now()),
+        "depth": q.depth,
+        "kinds": q.kinds,
+        "sources": q.sources,
+        "live": q.live,
+        "focus": _iso(focus),
+        "lanes": lanes,
+        "changes": changes,
+        "alerts": alerts,
+        "health": health,
         "truncated": len(change_rows) > MAX_CHANGES,
         "sources_seen": sorted({c["source"] for c in changes} | set(q.sources)),
     }
@@ -210,11 +260,44 @@ def query_string(q: Query, **override: Any) -> str:
 def event_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The newest ``LIST_ROWS`` changes, alerts and health episodes of ``data``, for the list under the chart
     (``timeline.js`` rebuilds the whole list from the same data as soon as it runs)."""
-    rows = [{"type": "change", "t": c["t"], "service": c["service"], "what": c["kind"], "summary": c["summary"],
-             "url": c["url"], "actor": c["actor"], "source": c["source"]} for c in data["changes"]]
-    rows += [{"type": "alert", "t": a["start"], "service": a["service"], "what": f"alert · {a['status']}",
-              "summary": a["title"], "url": a["url"], "actor": "", "source": ""} for a in data["alerts"]]
-    rows += [{"type": "health", "t": h["start"], "service": h["service"], "what": h["reason"], "summary": h["summary"],
-              "url": "", "actor": "", "source": h["source"]} for h in data["health"]]
+    rows = [
+        {
+            "type": "change",
+            "t": c["t"],
+            "service": c["service"],
+            "what": c["kind"],
+            "summary": c["summary"],
+            "url": c["url"],
+            "actor": c["actor"],
+            "source": c["source"],
+        }
+        for c in data["changes"]
+    ]
+    rows += [
+        {
+            "type": "alert",
+            "t": a["start"],
+            "service": a["service"],
+            "what": f"alert · {a['status']}",
+            "summary": a["title"],
+            "url": a["url"],
+            "actor": "",
+            "source": "",
+        }
+        for a in data["alerts"]
+    ]
+    rows += [
+        {
+            "type": "health",
+            "t": h["start"],
+            "service": h["service"],
+            "what": h["reason"],
+            "summary": h["summary"],
+            "url": "",
+            "actor": "",
+            "source": h["source"],
+        }
+        for h in data["health"]
+    ]
     rows.sort(key=lambda r: r["t"] or "", reverse=True)
     return rows[:LIST_ROWS]

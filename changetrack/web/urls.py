@@ -1,4 +1,5 @@
 """Server-rendered pages (every one behind login) and the small JSON endpoints their scripts read."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 

@@ -41,13 +41,23 @@ def test_an_array_of_alerts_is_answered_in_order(api):
 
 
 def test_an_array_with_a_bad_alert_stores_nothing(api):
-    body = assert_problem(api.post(URL, [alert(external_id="a1"), alert(external_id="a2", severity="meh")]), 400, "[1].severity")
+    body = assert_problem(
+        api.post(URL, [alert(external_id="a1"), alert(external_id="a2", severity="meh")]), 400, "[1].severity"
+    )
     assert body["errors"][0]["index"] == 1
     assert not Alert.objects.exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("status", "exploded"), ("severity", "sev0"), ("title", "x" * 1025),
-                                              ("timestamp", "2026-11-21T10:11:30"), ("title", None)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", "exploded"),
+        ("severity", "sev0"),
+        ("title", "x" * 1025),
+        ("timestamp", "2026-11-21T10:11:30"),
+        ("title", None),
+    ],
+)
 def test_a_bad_alert_field_is_400(api, field, value):
     assert_problem(api.post(URL, alert(**{field: value})), 400, field)
     assert not Alert.objects.exists()
@@ -58,8 +68,13 @@ def test_a_missing_title_is_400(api):
 
 
 def test_alerts_are_listed_with_status_and_other_filters(api):
-    api.post(URL, [alert(external_id="open", timestamp="2026-11-21T10:00:00Z"),
-                   alert(external_id="closed", timestamp="2026-11-21T11:00:00Z", service="other")])
+    api.post(
+        URL,
+        [
+            alert(external_id="open", timestamp="2026-11-21T10:00:00Z"),
+            alert(external_id="closed", timestamp="2026-11-21T11:00:00Z", service="other"),
+        ],
+    )
     api.post(URL, alert(external_id="closed", status="resolved", timestamp="2026-11-21T12:00:00Z", service="other"))
     ids = lambda r: [a["external_id"] for a in r.json()["results"]]  # noqa: E731
     assert ids(api.get(URL)) == ["closed", "open"]
@@ -78,10 +93,22 @@ def test_an_alert_is_read_by_id_and_an_unknown_one_is_404(api):
 
 def _story(api):
     """rest-api is scaled down; data-processor (which depends on it) alerts 7 minutes later."""
-    api.post("/api/v1/dependencies", {"service": {"name": "data-processor", "namespace": "shop", "cluster": "prod-us"},
-                                      "depends_on": {"name": "rest-api", "namespace": "shop", "cluster": "prod-us"}})
-    c = api.post("/api/v1/changes", change(service={"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
-                                           kind="scale", summary="replicas 50 → 5", external_id="scale-1")).json()
+    api.post(
+        "/api/v1/dependencies",
+        {
+            "service": {"name": "data-processor", "namespace": "shop", "cluster": "prod-us"},
+            "depends_on": {"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
+        },
+    )
+    c = api.post(
+        "/api/v1/changes",
+        change(
+            service={"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
+            kind="scale",
+            summary="replicas 50 → 5",
+            external_id="scale-1",
+        ),
+    ).json()
     a = api.post(URL, alert()).json()
     return a, c
 
@@ -92,14 +119,24 @@ def test_suspects_have_exactly_the_documented_shape(api):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"alert", "suspects"}
-    assert body["alert"] == {"id": a["id"], "title": "Error rate above 5%", "timestamp": "2026-11-21T10:11:30Z",
-                             "service": a["service"]}
+    assert body["alert"] == {
+        "id": a["id"],
+        "title": "Error rate above 5%",
+        "timestamp": "2026-11-21T10:11:30Z",
+        "service": a["service"],
+    }
     top = body["suspects"][0]
     assert set(top) == {"rank", "score", "change", "hops", "path", "components", "reasons"}
     assert top["rank"] == 1 and 0 <= top["score"] <= 1 and top["hops"] == 1
     assert top["path"] == ["data-processor", "rest-api"]
-    assert top["change"] == {"id": c["id"], "external_id": "scale-1", "kind": "scale", "summary": "replicas 50 → 5",
-                             "timestamp": "2026-11-21T10:04:00Z", "service": c["service"]}
+    assert top["change"] == {
+        "id": c["id"],
+        "external_id": "scale-1",
+        "kind": "scale",
+        "summary": "replicas 50 → 5",
+        "timestamp": "2026-11-21T10:04:00Z",
+        "service": c["service"],
+    }
     assert all(isinstance(r, str) and r for r in top["reasons"])
     assert all(isinstance(v, float) for v in top["components"].values())
 
@@ -108,9 +145,16 @@ def test_suspects_include_a_change_posted_after_the_alert(api):
     a, _ = _story(api)
     api.get(f"{URL}/{a['id']}/suspects")
     time.sleep(0.01)  # updated_at must be later than suspects_computed_at
-    late = api.post("/api/v1/changes", change(service={"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
-                                              kind="config", summary="late config edit", external_id="late-1",
-                                              timestamp="2026-11-21T10:09:00Z")).json()
+    late = api.post(
+        "/api/v1/changes",
+        change(
+            service={"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
+            kind="config",
+            summary="late config edit",
+            external_id="late-1",
+            timestamp="2026-11-21T10:09:00Z",
+        ),
+    ).json()
     suspects = api.get(f"{URL}/{a['id']}/suspects").json()["suspects"]
     assert late["id"] in [s["change"]["id"] for s in suspects]
 
@@ -136,19 +180,24 @@ def test_feedback_is_recorded_then_replaced(api):
 def test_feedback_on_an_unknown_alert_is_404_and_an_unknown_change_is_400(api):
     a, c = _story(api)
     assert_problem(api.post(f"{URL}/999999/feedback", {"change_id": c["id"], "verdict": "caused"}), 404)
-    body = assert_problem(api.post(f"{URL}/{a['id']}/feedback", {"change_id": 999999, "verdict": "caused"}), 400, "change_id")
+    body = assert_problem(
+        api.post(f"{URL}/{a['id']}/feedback", {"change_id": 999999, "verdict": "caused"}), 400, "change_id"
+    )
     assert "999999" in body["detail"]
     assert not Feedback.objects.exists()
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({"change_id": 1, "verdict": "maybe"}, ("verdict",)),
-    ({"verdict": "caused"}, ("change_id",)),
-    ({"change_id": "one", "verdict": "caused"}, ("change_id",)),
-    ({"change_id": 2**70, "verdict": "caused"}, ("change_id",)),
-    ({"change_id": 1, "verdict": "caused", "note": "x"}, ("note",)),
-    ([{"change_id": 1, "verdict": "caused"}], ("body",)),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"change_id": 1, "verdict": "maybe"}, ("verdict",)),
+        ({"verdict": "caused"}, ("change_id",)),
+        ({"change_id": "one", "verdict": "caused"}, ("change_id",)),
+        ({"change_id": 2**70, "verdict": "caused"}, ("change_id",)),
+        ({"change_id": 1, "verdict": "caused", "note": "x"}, ("note",)),
+        ([{"change_id": 1, "verdict": "caused"}], ("body",)),
+    ],
+)
 def test_bad_feedback_is_400(api, body, fields):
     a, _ = _story(api)
     assert_problem(api.post(f"{URL}/{a['id']}/feedback", body), 400, *fields)

@@ -117,8 +117,17 @@ def test_the_schema_and_docs_are_served(client):
     schema = client.get("/api/v1/schema", {"format": "json"})
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ("/api/v1/changes", "/api/v1/alerts", "/api/v1/dependencies", "/api/v1/services",
-                 "/api/v1/services/{id}", "/api/v1/services/{id}/timeline", "/api/v1/changes/{id}",
-                 "/api/v1/alerts/{id}", "/api/v1/alerts/{id}/suspects", "/api/v1/alerts/{id}/feedback"):
+    for path in (
+        "/api/v1/changes",
+        "/api/v1/alerts",
+        "/api/v1/dependencies",
+        "/api/v1/services",
+        "/api/v1/services/{id}",
+        "/api/v1/services/{id}/timeline",
+        "/api/v1/changes/{id}",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{id}/suspects",
+        "/api/v1/alerts/{id}/feedback",
+    ):
         assert path in paths, path
     assert client.get("/api/docs").status_code == 200

@@ -76,8 +76,12 @@ def test_an_array_over_1000_items_is_400_and_stores_nothing(api):
 
 
 def test_an_array_with_bad_items_is_rejected_whole_naming_each_index(api):
-    items = [change(external_id="ok-0"), change(external_id="bad-1", kind="teleport"), change(external_id="ok-2"),
-             change(external_id="bad-3", timestamp="2026-11-21T10:04:00")]
+    items = [
+        change(external_id="ok-0"),
+        change(external_id="bad-1", kind="teleport"),
+        change(external_id="ok-2"),
+        change(external_id="bad-3", timestamp="2026-11-21T10:04:00"),
+    ]
     body = assert_problem(api.post(URL, items), 400, "[1].kind", "[3].timestamp")
     assert {e["index"] for e in body["errors"]} == {1, 3}
     assert "nothing was stored" in body["detail"]
@@ -136,10 +140,20 @@ def test_an_extra_field_is_400_naming_it(api):
     assert all(e["detail"] == "Unknown field." for e in body["errors"])
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("summary", 42), ("kind", 7), ("timestamp", 1763719440), ("details", [1, 2]), ("links", "http://x"),
-    ("actor", ["dana"]), ("service", 12), ("external_id", 5), ("links", [{"url": 3}]),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("summary", 42),
+        ("kind", 7),
+        ("timestamp", 1763719440),
+        ("details", [1, 2]),
+        ("links", "http://x"),
+        ("actor", ["dana"]),
+        ("service", 12),
+        ("external_id", 5),
+        ("links", [{"url": 3}]),
+    ],
+)
 def test_a_wrongly_typed_field_is_400(api, field, value):
     body = assert_problem(api.post(URL, change(**{field: value})), 400)
     assert body["errors"][0]["field"].startswith(field)
@@ -185,8 +199,11 @@ def test_a_bad_service_reference_names_the_subfield(api):
 def test_a_bare_name_matching_several_services_is_400_listing_them_and_stores_nothing(api):
     for cluster in ("prod-us", "prod-eu"):
         Service.objects.create(cluster=Cluster.objects.create(name=cluster), namespace="shop", name="checkout")
-    body = assert_problem(api.post(URL, [change(external_id="a", service="fresh-service"),
-                                         change(external_id="b", service="checkout")]), 400, "[1].service")
+    body = assert_problem(
+        api.post(URL, [change(external_id="a", service="fresh-service"), change(external_id="b", service="checkout")]),
+        400,
+        "[1].service",
+    )
     entry = body["errors"][0]
     assert entry["index"] == 1
     assert sorted(c["cluster"] for c in entry["candidates"]) == ["prod-eu", "prod-us"]
@@ -196,11 +213,32 @@ def test_a_bare_name_matching_several_services_is_400_listing_them_and_stores_no
 
 
 def test_list_filters_and_cursor_pagination(api):
-    api.post(URL, [
-        change(external_id="1", kind="deploy", summary="Deploy api", timestamp="2026-11-21T10:00:00Z", service={"name": "api", "namespace": "shop", "cluster": "prod"}),
-        change(external_id="2", kind="config", summary="Edit ConfigMap", timestamp="2026-11-21T11:00:00Z", service={"name": "api", "namespace": "shop", "cluster": "prod"}),
-        change(external_id="3", kind="scale", summary="Scale worker", timestamp="2026-11-21T12:00:00Z", service={"name": "worker", "namespace": "jobs", "cluster": "stage"}),
-    ])
+    api.post(
+        URL,
+        [
+            change(
+                external_id="1",
+                kind="deploy",
+                summary="Deploy api",
+                timestamp="2026-11-21T10:00:00Z",
+                service={"name": "api", "namespace": "shop", "cluster": "prod"},
+            ),
+            change(
+                external_id="2",
+                kind="config",
+                summary="Edit ConfigMap",
+                timestamp="2026-11-21T11:00:00Z",
+                service={"name": "api", "namespace": "shop", "cluster": "prod"},
+            ),
+            change(
+                external_id="3",
+                kind="scale",
+                summary="Scale worker",
+                timestamp="2026-11-21T12:00:00Z",
+                service={"name": "worker", "namespace": "jobs", "cluster": "stage"},
+            ),
+        ],
+    )
     ids = lambda r: [c["external_id"] for c in r.json()["results"]]  # noqa: E731
     assert ids(api.get(URL)) == ["3", "2", "1"]
     assert ids(api.get(URL, {"kind": "deploy,config"})) == ["2", "1"]
@@ -228,16 +266,39 @@ def test_list_filters_reject_bad_values_with_400(api):
 
 def test_a_change_is_read_with_its_diff_links_and_release_siblings(api):
     at = parse_time("2026-11-21T10:04:00Z")
-    store_records([
-        ChangeRecord(source="github", external_id="push-1", kind="commit", occurred_at=at, summary="Merge #12",
-                     service=ServiceHint(name="checkout", create=True), commit_sha="abcdef1234567890"),
-        ChangeRecord(source="argocd", external_id="sync-1", kind="deploy", occurred_at=at, summary="Sync checkout",
-                     service=ServiceHint(name="checkout", create=True), commit_sha="ABCDEF1234567890ff",
-                     diff=({"path": "spec.replicas", "before": 50, "after": 5},),
-                     links=({"title": "Argo", "url": "https://argo.example.com"},)),
-        ChangeRecord(source="github", external_id="push-2", kind="commit", occurred_at=at, summary="Unrelated",
-                     service=ServiceHint(name="checkout", create=True), commit_sha="0000001234567890"),
-    ])
+    store_records(
+        [
+            ChangeRecord(
+                source="github",
+                external_id="push-1",
+                kind="commit",
+                occurred_at=at,
+                summary="Merge #12",
+                service=ServiceHint(name="checkout", create=True),
+                commit_sha="abcdef1234567890",
+            ),
+            ChangeRecord(
+                source="argocd",
+                external_id="sync-1",
+                kind="deploy",
+                occurred_at=at,
+                summary="Sync checkout",
+                service=ServiceHint(name="checkout", create=True),
+                commit_sha="ABCDEF1234567890ff",
+                diff=({"path": "spec.replicas", "before": 50, "after": 5},),
+                links=({"title": "Argo", "url": "https://argo.example.com"},),
+            ),
+            ChangeRecord(
+                source="github",
+                external_id="push-2",
+                kind="commit",
+                occurred_at=at,
+                summary="Unrelated",
+                service=ServiceHint(name="checkout", create=True),
+                commit_sha="0000001234567890",
+            ),
+        ]
+    )
     deploy = Change.objects.get(external_id="sync-1")
     body = api.get(f"{URL}/{deploy.pk}").json()
     assert body["diff"] == [{"path": "spec.replicas", "before": 50, "after": 5}]
@@ -287,14 +348,32 @@ def test_alias_rules_still_win_over_an_exact_identity_in_a_batch(api):
     from changetrack.models import ServiceAlias
 
     ServiceAlias.objects.create(key="name", value="checkout", service=target)
-    results = api.post(URL, [change(external_id="a1"), change(external_id="a2", service={"name": "other", "namespace": "shop", "cluster": "prod-us"})]).json()["results"]
+    results = api.post(
+        URL,
+        [
+            change(external_id="a1"),
+            change(external_id="a2", service={"name": "other", "namespace": "shop", "cluster": "prod-us"}),
+        ],
+    ).json()["results"]
     assert Change.objects.get(pk=results[0]["id"]).service == target
     assert Change.objects.get(pk=results[1]["id"]).service.name == "other"
 
 
 def test_a_batch_for_existing_services_maps_each_change_to_its_service(api):
-    api.post(URL, [change(external_id=f"w{i}", service={"name": f"s{i % 3}", "namespace": "ns", "cluster": "c"}) for i in range(6)])
-    body = api.post(URL, [change(external_id=f"x{i}", service={"name": f"s{i % 3}", "namespace": "ns", "cluster": "c"}) for i in range(6)]).json()
+    api.post(
+        URL,
+        [
+            change(external_id=f"w{i}", service={"name": f"s{i % 3}", "namespace": "ns", "cluster": "c"})
+            for i in range(6)
+        ],
+    )
+    body = api.post(
+        URL,
+        [
+            change(external_id=f"x{i}", service={"name": f"s{i % 3}", "namespace": "ns", "cluster": "c"})
+            for i in range(6)
+        ],
+    ).json()
     names = [Change.objects.get(pk=r["id"]).service.name for r in body["results"]]
     assert names == ["s0", "s1", "s2", "s0", "s1", "s2"]
     assert Service.objects.count() == 3

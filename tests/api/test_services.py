@@ -31,7 +31,9 @@ def test_a_dependency_is_declared_with_201_and_again_with_200(api):
 
 
 def test_an_array_of_dependencies_is_stored(api):
-    response = api.post(DEPS, [{"service": ref("a"), "depends_on": ref("b")}, {"service": ref("b"), "depends_on": ref("c")}])
+    response = api.post(
+        DEPS, [{"service": ref("a"), "depends_on": ref("b")}, {"service": ref("b"), "depends_on": ref("c")}]
+    )
     assert response.status_code == 201
     assert [r["created"] for r in response.json()["results"]] == [True, True]
     assert Dependency.objects.count() == 2
@@ -40,7 +42,9 @@ def test_an_array_of_dependencies_is_stored(api):
 def test_a_service_cannot_depend_on_itself(api):
     assert_problem(api.post(DEPS, {"service": ref("a"), "depends_on": ref("a")}), 400, "depends_on")
     Service.objects.create(name="solo")
-    body = assert_problem(api.post(DEPS, [{"service": "solo", "depends_on": {"name": "solo", "namespace": ""}}]), 400, "[0].depends_on")
+    body = assert_problem(
+        api.post(DEPS, [{"service": "solo", "depends_on": {"name": "solo", "namespace": ""}}]), 400, "[0].depends_on"
+    )
     assert body["errors"][0]["index"] == 0
     assert not Dependency.objects.exists()
 
@@ -60,12 +64,22 @@ def test_an_ambiguous_dependency_end_is_400_listing_candidates(api):
 
 
 def test_services_are_listed_with_health_and_last_change_and_filtered(api):
-    api.post("/api/v1/changes", [change(external_id="old", timestamp="2026-11-20T10:00:00Z"),
-                                 change(external_id="new", summary="Newest", timestamp="2026-11-21T10:00:00Z")])
+    api.post(
+        "/api/v1/changes",
+        [
+            change(external_id="old", timestamp="2026-11-20T10:00:00Z"),
+            change(external_id="new", summary="Newest", timestamp="2026-11-21T10:00:00Z"),
+        ],
+    )
     api.post("/api/v1/alerts", alert(service=ref("checkout")))
     other = api.post("/api/v1/changes", change(external_id="o", service=ref("ledger", "money", "prod-eu"))).json()
-    HealthEpisode.objects.create(service_id=other["service"]["id"], reason="CrashLoopBackOff", summary="crashing",
-                                 started_at=parse_time("2026-11-21T10:00:00Z"), last_seen_at=parse_time("2026-11-21T10:05:00Z"))
+    HealthEpisode.objects.create(
+        service_id=other["service"]["id"],
+        reason="CrashLoopBackOff",
+        summary="crashing",
+        started_at=parse_time("2026-11-21T10:00:00Z"),
+        last_seen_at=parse_time("2026-11-21T10:05:00Z"),
+    )
     body = api.get("/api/v1/services").json()
     by_name = {s["name"]: s for s in body["results"]}
     assert by_name["checkout"]["health"] == {"status": "alerting", "open_alerts": 1, "active_health_episodes": 0}
@@ -80,12 +94,22 @@ def test_services_are_listed_with_health_and_last_change_and_filtered(api):
 
 
 def test_a_service_shows_its_dependencies_and_dependents_with_provenance(api):
-    api.post(DEPS, [{"service": ref("web"), "depends_on": ref("api")}, {"service": ref("api"), "depends_on": ref("db")}])
+    api.post(
+        DEPS, [{"service": ref("web"), "depends_on": ref("api")}, {"service": ref("api"), "depends_on": ref("db")}]
+    )
     api_service = Service.objects.get(name="api")
-    Dependency.objects.create(service=api_service, depends_on=Service.objects.get(name="db"), provenance="kubernetes",
-                              evidence="env var DB_HOST", confidence=0.9)
+    Dependency.objects.create(
+        service=api_service,
+        depends_on=Service.objects.get(name="db"),
+        provenance="kubernetes",
+        evidence="env var DB_HOST",
+        confidence=0.9,
+    )
     body = api.get(f"/api/v1/services/{api_service.pk}").json()
-    assert [(d["service"]["name"], d["provenance"]) for d in body["dependencies"]] == [("db", "declared"), ("db", "kubernetes")]
+    assert [(d["service"]["name"], d["provenance"]) for d in body["dependencies"]] == [
+        ("db", "declared"),
+        ("db", "kubernetes"),
+    ]
     assert body["dependencies"][1]["evidence"] == "env var DB_HOST" and body["dependencies"][1]["confidence"] == 0.9
     assert [(d["service"]["name"], d["provenance"]) for d in body["dependents"]] == [("web", "declared")]
     assert_problem(api.get("/api/v1/services/99999"), 404)
@@ -93,14 +117,27 @@ def test_a_service_shows_its_dependencies_and_dependents_with_provenance(api):
 
 def _graph(api):
     """alerting ← depends on → mid → far → farther (3 hops); unrelated is not connected."""
-    api.post(DEPS, [{"service": ref("alerting"), "depends_on": ref("mid")}, {"service": ref("mid"), "depends_on": ref("far")},
-                    {"service": ref("farther"), "depends_on": ref("far")}])
+    api.post(
+        DEPS,
+        [
+            {"service": ref("alerting"), "depends_on": ref("mid")},
+            {"service": ref("mid"), "depends_on": ref("far")},
+            {"service": ref("farther"), "depends_on": ref("far")},
+        ],
+    )
     base = parse_time("2026-11-21T10:00:00Z")
     items = []
     for i, name in enumerate(["alerting", "mid", "far", "farther", "unrelated"]):
         at = (base + timedelta(minutes=i)).isoformat()
-        items.append(change(external_id=f"c-{name}", service=ref(name), summary=f"change on {name}", timestamp=at,
-                            kind="config" if name == "mid" else "deploy"))
+        items.append(
+            change(
+                external_id=f"c-{name}",
+                service=ref(name),
+                summary=f"change on {name}",
+                timestamp=at,
+                kind="config" if name == "mid" else "deploy",
+            )
+        )
     api.post("/api/v1/changes", items)
     api.post("/api/v1/alerts", alert(service=ref("alerting"), timestamp="2026-11-21T10:30:00Z"))
     return Service.objects.get(name="alerting")
@@ -114,10 +151,19 @@ def test_the_timeline_covers_services_within_depth_newest_first_tagged_with_thei
     url = f"/api/v1/services/{alerting.pk}/timeline"
     summaries = lambda r: [e["summary"] for e in r.json()["results"]]  # noqa: E731
     assert summaries(api.get(url, WINDOW)) == ["Error rate above 5%", "change on alerting"]
-    assert summaries(api.get(url, {**WINDOW, "depth": 1})) == ["Error rate above 5%", "change on mid", "change on alerting"]
+    assert summaries(api.get(url, {**WINDOW, "depth": 1})) == [
+        "Error rate above 5%",
+        "change on mid",
+        "change on alerting",
+    ]
     body = api.get(url, {**WINDOW, "depth": 3}).json()
-    assert [e["summary"] for e in body["results"]] == ["Error rate above 5%", "change on farther", "change on far",
-                                                       "change on mid", "change on alerting"]
+    assert [e["summary"] for e in body["results"]] == [
+        "Error rate above 5%",
+        "change on farther",
+        "change on far",
+        "change on mid",
+        "change on alerting",
+    ]
     tagged = {e["summary"]: e["service"] for e in body["results"]}
     assert tagged["change on farther"]["name"] == "farther" and tagged["change on farther"]["hops"] == 3
     assert body["results"][0]["type"] == "alert" and body["results"][1]["type"] == "change"
@@ -131,7 +177,9 @@ def test_the_timeline_filters_by_kind_source_and_window(api):
     assert kinds(api.get(url, {**WINDOW, "depth": 1, "kind": "config"})) == [("change", "config")]
     assert kinds(api.get(url, {**WINDOW, "depth": 1, "kind": "alert"})) == [("alert", "alert")]
     assert kinds(api.get(url, {**WINDOW, "depth": 1, "source": "github"})) == []
-    assert kinds(api.get(url, {"since": "2026-11-21T10:00:30Z", "until": "2026-11-21T10:20:00Z", "depth": 1})) == [("change", "config")]
+    assert kinds(api.get(url, {"since": "2026-11-21T10:00:30Z", "until": "2026-11-21T10:20:00Z", "depth": 1})) == [
+        ("change", "config")
+    ]
 
 
 def test_the_timeline_pages_with_a_cursor_without_gaps_or_repeats(api):
@@ -147,12 +195,20 @@ def test_the_timeline_pages_with_a_cursor_without_gaps_or_repeats(api):
     assert len(seen) == 5 and len(set(seen)) == 5
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"depth": 4}, "depth"), ({"depth": -1}, "depth"), ({"depth": "two"}, "depth"),
-    ({"since": "2026-11-21T00:00:00"}, "since"), ({"until": "later"}, "until"), ({"kind": "teleport"}, "kind"),
-    ({"since": "2026-11-22T00:00:00Z", "until": "2026-11-21T00:00:00Z"}, "since"), ({"cursor": "!!"}, "cursor"),
-    ({"limit": 501}, "limit"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"depth": 4}, "depth"),
+        ({"depth": -1}, "depth"),
+        ({"depth": "two"}, "depth"),
+        ({"since": "2026-11-21T00:00:00"}, "since"),
+        ({"until": "later"}, "until"),
+        ({"kind": "teleport"}, "kind"),
+        ({"since": "2026-11-22T00:00:00Z", "until": "2026-11-21T00:00:00Z"}, "since"),
+        ({"cursor": "!!"}, "cursor"),
+        ({"limit": 501}, "limit"),
+    ],
+)
 def test_bad_timeline_parameters_are_400(api, params, field):
     alerting = _graph(api)
     assert_problem(api.get(f"/api/v1/services/{alerting.pk}/timeline", params), 400, field)

@@ -33,8 +33,10 @@ def test_the_alert_page_lists_the_engines_suspects_in_rank_order_with_path_and_b
 def test_the_rest_api_replica_cut_is_ranked_first(web, demo):
     rows = web.get(f"/alerts/{demo.pk}/").context["rows"]
     if rows[0].change.external_id != "demo-rest-deploy":
-        pytest.xfail(f"the ranking on this branch puts {rows[0].change.summary!r} first; the correlation issue's "
-                     "scoring (magnitude, risk) is what puts the replica cut first")
+        pytest.xfail(
+            f"the ranking on this branch puts {rows[0].change.summary!r} first; the correlation issue's "
+            "scoring (magnitude, risk) is what puts the replica cut first"
+        )
     assert rows[0].change.external_id == "demo-rest-deploy"
 
 
@@ -42,7 +44,7 @@ def test_the_alert_page_shows_the_lifecycle_and_a_timeline_centred_on_the_alert(
     response = web.get(f"/alerts/{demo.pk}/")
     data = response.context["data"]
     assert data["focus"] == demo.started_at.isoformat()
-    centre = (response.context["q"].since + response.context["q"].span / 2)
+    centre = response.context["q"].since + response.context["q"].span / 2
     assert abs((centre - demo.started_at).total_seconds()) < 1
     assert "Triggered" in response.content.decode()
 
@@ -63,8 +65,15 @@ def test_marking_unrelated_replaces_an_earlier_verdict(web, demo):
     assert list(Feedback.objects.filter(alert=demo).values_list("verdict", flat=True)) == ["unrelated"]
 
 
-@pytest.mark.parametrize("form", [{"change_id": "x", "verdict": "caused"}, {"change_id": 1, "verdict": "maybe"},
-                                  {"verdict": "caused"}, {"change_id": 99999999, "verdict": "caused"}])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"change_id": "x", "verdict": "caused"},
+        {"change_id": 1, "verdict": "maybe"},
+        {"verdict": "caused"},
+        {"change_id": 99999999, "verdict": "caused"},
+    ],
+)
 def test_bad_feedback_is_a_400_and_stores_nothing(web, demo, form):
     assert web.post(f"/alerts/{demo.pk}/feedback/", form).status_code == 400
     assert not Feedback.objects.exists()
@@ -81,8 +90,18 @@ def test_feedback_needs_the_csrf_token(user, demo):
 
 def test_an_alert_without_a_service_explains_why_there_are_no_suspects(web):
     now = timezone.now()
-    store_records([AlertRecord(source="generic", external_id="orphan", title="Disk full", status="triggered",
-                               occurred_at=now, service=ServiceHint(name="nobody-knows"))])
+    store_records(
+        [
+            AlertRecord(
+                source="generic",
+                external_id="orphan",
+                title="Disk full",
+                status="triggered",
+                occurred_at=now,
+                service=ServiceHint(name="nobody-knows"),
+            )
+        ]
+    )
     alert = Alert.objects.get(external_id="orphan")
     response = web.get(f"/alerts/{alert.pk}/")
     assert response.status_code == 200 and b"not mapped to a service" in response.content
@@ -98,9 +117,15 @@ def test_an_unknown_alert_is_a_404(web):
 
 
 def _store_change(**kw) -> Change:
-    base = dict(source="kubernetes", external_id="c1", kind="deploy", occurred_at=timezone.now() - timedelta(minutes=5),
-                summary="Deploy api 1.2.0", service=ServiceHint(name="api", namespace="shop", cluster="prod", create=True),
-                actor="dana@example.com")
+    base = dict(
+        source="kubernetes",
+        external_id="c1",
+        kind="deploy",
+        occurred_at=timezone.now() - timedelta(minutes=5),
+        summary="Deploy api 1.2.0",
+        service=ServiceHint(name="api", namespace="shop", cluster="prod", create=True),
+        actor="dana@example.com",
+    )
     base.update(kw)
     store_records([ChangeRecord(**base)])
     return Change.objects.get(source=base["source"], external_id=base["external_id"])
@@ -117,40 +142,73 @@ def test_the_change_page_shows_the_field_diff_side_by_side(web, demo):
 
 
 def test_a_redacted_secret_value_shows_as_changed_and_never_as_a_value(web):
-    change = _store_change(kind="secret", external_id="s1", summary="Secret api-creds changed",
-                           diff=({"path": "data.PASSWORD", "before": "hunter2-old", "after": "hunter2-new", "redacted": True},))
+    change = _store_change(
+        kind="secret",
+        external_id="s1",
+        summary="Secret api-creds changed",
+        diff=({"path": "data.PASSWORD", "before": "hunter2-old", "after": "hunter2-new", "redacted": True},),
+    )
     text = web.get(f"/changes/{change.pk}/").content.decode()
     assert "data.PASSWORD" in text and ">changed<" in text
     assert "hunter2" not in text
 
 
 def test_commits_between_versions_are_listed_from_either_shape(web):
-    ranged = _store_change(external_id="r1", repository="acme/api", details={"commit_range": {
-        "from": "a" * 40, "to": "b" * 40,
-        "commits": [{"sha": "c" * 40, "message": "Fix the cache\n\nlong body", "author": {"login": "dana"}}]}})
+    ranged = _store_change(
+        external_id="r1",
+        repository="acme/api",
+        details={
+            "commit_range": {
+                "from": "a" * 40,
+                "to": "b" * 40,
+                "commits": [{"sha": "c" * 40, "message": "Fix the cache\n\nlong body", "author": {"login": "dana"}}],
+            }
+        },
+    )
     text = web.get(f"/changes/{ranged.pk}/").content.decode()
     assert "Fix the cache" in text and "long body" not in text and "dana" in text
     assert f"https://github.com/acme/api/commit/{'c' * 40}" in text
     assert f"https://github.com/acme/api/compare/{'a' * 40}...{'b' * 40}" in text
-    listed = _store_change(external_id="r2", details={"commits": [
-        {"id": "d" * 40, "message": "Bump deps", "author": "lee", "url": "https://github.com/acme/api/commit/dd"}, "e" * 40, 42]})
+    listed = _store_change(
+        external_id="r2",
+        details={
+            "commits": [
+                {
+                    "id": "d" * 40,
+                    "message": "Bump deps",
+                    "author": "lee",
+                    "url": "https://github.com/acme/api/commit/dd",
+                },
+                "e" * 40,
+                42,
+            ]
+        },
+    )
     text = web.get(f"/changes/{listed.pk}/").content.decode()
     assert "Bump deps" in text and "eeeeeee" in text
 
 
 def test_a_flag_change_shows_its_before_and_after(web):
-    change = _store_change(kind="feature_flag", source="launchdarkly", external_id="f1", summary="Turned on new-ui",
-                           details={"flag": {"before": {"on": False}, "after": {"on": True}}})
+    change = _store_change(
+        kind="feature_flag",
+        source="launchdarkly",
+        external_id="f1",
+        summary="Turned on new-ui",
+        details={"flag": {"before": {"on": False}, "after": {"on": True}}},
+    )
     text = web.get(f"/changes/{change.pk}/").content.decode()
     assert "Flag before and after" in text and "&quot;on&quot;: false" in text and "&quot;on&quot;: true" in text
 
 
 def test_ci_and_argo_links_are_shown_but_script_links_are_dropped(web):
-    change = _store_change(external_id="l1", links=(
-        {"title": "Jenkins build #12", "url": "https://ci.example.com/job/api/12/"},
-        {"title": "Argo CD app", "url": "https://argo.example.com/applications/api"},
-        {"title": "evil", "url": "javascript:alert(1)"},
-    ))
+    change = _store_change(
+        external_id="l1",
+        links=(
+            {"title": "Jenkins build #12", "url": "https://ci.example.com/job/api/12/"},
+            {"title": "Argo CD app", "url": "https://argo.example.com/applications/api"},
+            {"title": "evil", "url": "javascript:alert(1)"},
+        ),
+    )
     text = web.get(f"/changes/{change.pk}/").content.decode()
     assert 'href="https://ci.example.com/job/api/12/"' in text and ">CI</span>" in text
     assert ">Argo CD</span>" in text
@@ -158,8 +216,11 @@ def test_ci_and_argo_links_are_shown_but_script_links_are_dropped(web):
 
 
 def test_odd_details_never_break_the_change_page(web):
-    change = _store_change(external_id="o1", details={"commit_range": "abc..def", "commits": "nope", "rollout": [1, 2],
-                                                      "flag": 3, "links": "x"}, diff=({"nope": 1}, {"path": "a", "before": None, "after": {"x": [1]}}))
+    change = _store_change(
+        external_id="o1",
+        details={"commit_range": "abc..def", "commits": "nope", "rollout": [1, 2], "flag": 3, "links": "x"},
+        diff=({"nope": 1}, {"path": "a", "before": None, "after": {"x": [1]}}),
+    )
     response = web.get(f"/changes/{change.pk}/")
     assert response.status_code == 200 and b"<code>a</code>" in response.content
 
@@ -180,12 +241,15 @@ def test_the_feed_lists_changes_across_every_service_in_the_window(web, demo):
     assert b"data-processor error rate above 5%" in response.content
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("minutes=60&kind=autoscale", {"HPA scaled data-processor 6 → 8"}),
-    ("minutes=60&source=jenkins", {"rest-api-deploy #318 SUCCESS"}),
-    ("minutes=60&team=data", {"HPA scaled data-processor 6 → 8"}),
-    ("minutes=60&q=replicas", {"Deploy rest-api 2.14.0 (replicas 50 → 5)"}),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("minutes=60&kind=autoscale", {"HPA scaled data-processor 6 → 8"}),
+        ("minutes=60&source=jenkins", {"rest-api-deploy #318 SUCCESS"}),
+        ("minutes=60&team=data", {"HPA scaled data-processor 6 → 8"}),
+        ("minutes=60&q=replicas", {"Deploy rest-api 2.14.0 (replicas 50 → 5)"}),
+    ],
+)
 def test_the_feed_filters(web, demo, query, expected):
     assert {c.summary for c in web.get(f"/changes/?{query}").context["changes"]} == expected
 

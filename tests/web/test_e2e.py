@@ -21,9 +21,13 @@ PASSWORD = "correct horse battery staple"
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=(
-        "!!! BROWSER TESTS SKIPPED: /usr/bin/chromium is missing. Install it with `make e2e-deps` "
-        "(apt-get install chromium) to run the end-to-end tests. !!!")),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=(
+            "!!! BROWSER TESTS SKIPPED: /usr/bin/chromium is missing. Install it with `make e2e-deps` "
+            "(apt-get install chromium) to run the end-to-end tests. !!!"
+        ),
+    ),
 ]
 
 
@@ -34,8 +38,11 @@ def browser(monkeypatch):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield chromium
         chromium.close()
 
@@ -68,7 +75,9 @@ def login(page, base: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live(page, live_server, celery_worker, django_user_model):
+def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live(
+    page, live_server, celery_worker, django_user_model
+):
     from django.utils import timezone
 
     from changetrack.correlation.engine import current_suspects
@@ -165,10 +174,20 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
     conn = Connection.objects.get(name="deploy scripts")
     page.evaluate("window.__notReloaded = true")
     page.wait_for_function("document.getElementById('live-status').classList.contains('on')")
-    body = {"type": "change", "service": {"name": "rest-api", "namespace": "shop", "cluster": "prod-us"}, "kind": "deploy",
-            "summary": "Deploy rest-api 2.14.1 (replicas 5 → 50)", "timestamp": _now_iso(), "external_id": "e2e-hotfix"}
-    answer = requests.post(webhook_url, data=json.dumps(body), timeout=10,
-                           headers={"Content-Type": "application/json", "X-Changetrack-Token": token})
+    body = {
+        "type": "change",
+        "service": {"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
+        "kind": "deploy",
+        "summary": "Deploy rest-api 2.14.1 (replicas 5 → 50)",
+        "timestamp": _now_iso(),
+        "external_id": "e2e-hotfix",
+    }
+    answer = requests.post(
+        webhook_url,
+        data=json.dumps(body),
+        timeout=10,
+        headers={"Content-Type": "application/json", "X-Changetrack-Token": token},
+    )
     assert answer.status_code == 202
     page.wait_for_selector("[data-canvas] a.marker[aria-label*='Deploy rest-api 2.14.1']", timeout=30000)
     page.click("summary:has-text('List of these events')")
@@ -197,14 +216,26 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
     # the feed refreshes itself (htmx) when the live poll reports a new change
     page.goto(base + "/changes/?minutes=60")
     page.wait_for_function("document.getElementById('live-status').classList.contains('on')")
-    store_records([ChangeRecord(source="api", external_id="e2e-flag", kind="feature_flag", occurred_at=timezone.now(),
-                                summary="Turned on flag checkout-express in production", actor="pm@example.com",
-                                service=ServiceHint(name="checkout", namespace="shop", cluster="prod-us"))])
+    store_records(
+        [
+            ChangeRecord(
+                source="api",
+                external_id="e2e-flag",
+                kind="feature_flag",
+                occurred_at=timezone.now(),
+                summary="Turned on flag checkout-express in production",
+                actor="pm@example.com",
+                service=ServiceHint(name="checkout", namespace="shop", cluster="prod-us"),
+            )
+        ]
+    )
     page.wait_for_selector("#feed-rows >> text=Turned on flag checkout-express in production", timeout=20000)
     shot(page, "12-what-changed-live")
     if not replica_cut_first:
-        pytest.xfail("every step passed, but the ranking on this branch does not put the rest-api replica cut first "
-                     "(the foundation engine scores time and distance only; the correlation issue adds magnitude and risk)")
+        pytest.xfail(
+            "every step passed, but the ranking on this branch does not put the rest-api replica cut first "
+            "(the foundation engine scores time and distance only; the correlation issue adds magnitude and risk)"
+        )
 
 
 def _span(canvas) -> float:

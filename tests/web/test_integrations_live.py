@@ -61,10 +61,28 @@ def test_the_created_secret_works_on_the_webhook(web, client, redis_client):
     text = web.post("/integrations/new/generic/", {"name": "gen", "cfg_token": ""}).content.decode()
     token = re.search(r'<code class="secret">([^<]+)</code>', text).group(1)
     conn = Connection.objects.get(name="gen")
-    body = json.dumps({"type": "change", "service": "api", "kind": "deploy", "summary": "Deploy api",
-                       "timestamp": "2026-11-21T10:04:00Z", "external_id": "x1"})
-    assert client.post(conn.webhook_path, body, content_type="application/json", HTTP_X_CHANGETRACK_TOKEN=token).status_code == 202
-    assert client.post(conn.webhook_path, body, content_type="application/json", HTTP_X_CHANGETRACK_TOKEN="wrong").status_code == 401
+    body = json.dumps(
+        {
+            "type": "change",
+            "service": "api",
+            "kind": "deploy",
+            "summary": "Deploy api",
+            "timestamp": "2026-11-21T10:04:00Z",
+            "external_id": "x1",
+        }
+    )
+    assert (
+        client.post(
+            conn.webhook_path, body, content_type="application/json", HTTP_X_CHANGETRACK_TOKEN=token
+        ).status_code
+        == 202
+    )
+    assert (
+        client.post(
+            conn.webhook_path, body, content_type="application/json", HTTP_X_CHANGETRACK_TOKEN="wrong"
+        ).status_code
+        == 401
+    )
 
 
 def test_an_invalid_form_is_shown_again_with_errors_and_creates_nothing(web):
@@ -74,9 +92,17 @@ def test_an_invalid_form_is_shown_again_with_errors_and_creates_nothing(web):
 
 
 def _delivery(conn, status, error="", minutes_ago=1):
-    return Delivery.objects.create(connection=conn, integration=conn.integration, event_type="change", delivery_key=f"k{status}{minutes_ago}",
-                                   headers={}, body=b"{}", received_at=timezone.now() - timedelta(minutes=minutes_ago),
-                                   status=status, error=error)
+    return Delivery.objects.create(
+        connection=conn,
+        integration=conn.integration,
+        event_type="change",
+        delivery_key=f"k{status}{minutes_ago}",
+        headers={},
+        body=b"{}",
+        received_at=timezone.now() - timedelta(minutes=minutes_ago),
+        status=status,
+        error=error,
+    )
 
 
 def test_the_connection_page_shows_the_last_deliveries_with_their_errors(web, connection_factory):
@@ -136,8 +162,18 @@ def test_delivery_metrics_by_team_and_an_empty_scope(web, demo):
 def test_the_live_poll_reports_what_was_stored_after_the_last_seen_ids(web, demo):
     marks = web.get("/live.json").json()
     assert marks["changes"] == [] and marks["change"] == Change.objects.order_by("-id").first().pk
-    store_records([ChangeRecord(source="generic", external_id="live-1", kind="deploy", occurred_at=timezone.now(),
-                                summary="Deploy rest-api 2.14.1", service=ServiceHint(name="rest-api", namespace="shop", cluster="prod-us"))])
+    store_records(
+        [
+            ChangeRecord(
+                source="generic",
+                external_id="live-1",
+                kind="deploy",
+                occurred_at=timezone.now(),
+                summary="Deploy rest-api 2.14.1",
+                service=ServiceHint(name="rest-api", namespace="shop", cluster="prod-us"),
+            )
+        ]
+    )
     fresh = web.get(f"/live.json?change={marks['change']}&alert={marks['alert']}").json()
     assert [c["summary"] for c in fresh["changes"]] == ["Deploy rest-api 2.14.1"]
     assert fresh["change"] > marks["change"] and fresh["alerts"] == []

@@ -12,9 +12,20 @@ from changetrack.models import Change, Service
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/services/1/", "/services/1/timeline.json", "/changes/", "/changes/1/", "/alerts/1/",
-         "/alerts/1/timeline.json", "/integrations/", "/integrations/new/generic/",
-         f"/integrations/{uuid.uuid4()}/", "/delivery/", "/live.json"]
+PAGES = [
+    "/",
+    "/services/1/",
+    "/services/1/timeline.json",
+    "/changes/",
+    "/changes/1/",
+    "/alerts/1/",
+    "/alerts/1/timeline.json",
+    "/integrations/",
+    "/integrations/new/generic/",
+    f"/integrations/{uuid.uuid4()}/",
+    "/delivery/",
+    "/live.json",
+]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -61,12 +72,15 @@ def test_the_explorer_lists_every_service_with_health_and_recent_changes(web, de
     assert "HPA scaled data-processor 6 → 8" in row  # its last change
 
 
-@pytest.mark.parametrize(("query", "present", "absent"), [
-    ("cluster=prod-eu", "prod-eu", "prod-us"),
-    ("team=data", "data-processor", "checkout"),
-    ("q=rest", "rest-api", "checkout"),
-    ("health=unhealthy", "data-processor", "checkout"),
-])
+@pytest.mark.parametrize(
+    ("query", "present", "absent"),
+    [
+        ("cluster=prod-eu", "prod-eu", "prod-us"),
+        ("team=data", "data-processor", "checkout"),
+        ("q=rest", "rest-api", "checkout"),
+        ("health=unhealthy", "data-processor", "checkout"),
+    ],
+)
 def test_the_explorer_filters_by_cluster_team_search_and_health(web, demo, query, present, absent):
     rows = web.get(f"/?{query}", HTTP_HX_REQUEST="true").content.decode()  # the rows fragment alone
     assert present in rows and absent not in rows
@@ -124,8 +138,19 @@ def test_alerts_on_the_timeline_are_bands_with_an_open_end(web, demo):
     assert [(a["title"], a["end"]) for a in data["alerts"]] == [("data-processor error rate above 5%", None)]
 
 
-@pytest.mark.parametrize("query", ["depth=9", "depth=x", "since=yesterday&until=garbage", "span=-5", "range=99y",
-                                   "kind=nonsense", "until=2026-13-45T99:00:00Z", "since=%00"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "depth=9",
+        "depth=x",
+        "since=yesterday&until=garbage",
+        "span=-5",
+        "range=99y",
+        "kind=nonsense",
+        "until=2026-13-45T99:00:00Z",
+        "since=%00",
+    ],
+)
 def test_nonsense_timeline_parameters_fall_back_to_defaults_instead_of_failing(web, demo, query):
     rest = _service("rest-api")
     assert web.get(f"/services/{rest.pk}/timeline.json?{query}").status_code == 200

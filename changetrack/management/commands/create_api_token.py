@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="what the token is for, e.g. 'deploy pipeline'")
-        parser.add_argument("--scopes", default="read", help=f"comma-separated, from: {', '.join(SCOPES)} (default: read)")
+        parser.add_argument(
+            "--scopes", default="read", help=f"comma-separated, from: {', '.join(SCOPES)} (default: read)"
+        )
         parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 600)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -35,6 +37,8 @@ class Command(BaseCommand):
         if rate is not None:
             token.rate_limit_per_minute = rate
             token.save(update_fields=["rate_limit_per_minute"])
-        self.stdout.write(f"Created token {token.name!r} (prefix {token.prefix}, scopes {', '.join(token.scopes)}, "
-                          f"{token.rate_limit_per_minute} requests/min). It is shown only once:")
+        self.stdout.write(
+            f"Created token {token.name!r} (prefix {token.prefix}, scopes {', '.join(token.scopes)}, "
+            f"{token.rate_limit_per_minute} requests/min). It is shown only once:"
+        )
         self.stdout.write(clear)

@@ -1,0 +1,158 @@
+"""Database-backed ``Lookups`` for ``integrations.kubernetes.translate``: one instance per batch, cached."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from changetrack.models import KubeObject, Service
+from integrations.kubernetes import deps
+from integrations.kubernetes.health import Identity
+from integrations.kubernetes.resources import WORKLOAD_KINDS
+from integrations.kubernetes.translate import identity
+
+
+class DbLookups:
+    """Reads other stored objects of ``cluster``. ``pending`` holds states written earlier in the same batch
+    (not yet saved) so an object seen a moment ago is found."""
+
+    def __init__(self, cluster: str, pending: dict[tuple[str, str, str], dict[str, Any] | None]):
+        self.cluster = cluster
+        self.pending = pending
+        self._rows: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+        self._workloads: dict[str, list[dict[str, Any]]] = {}
+        self._services: dict[str, dict[str, dict[str, str]]] = {}
+        self.owner_identity = lru_cache(maxsize=4096)(self._owner_identity)  # type: ignore[method-assign]
+        self.hosts = lru_cache(maxsize=4096)(self._hosts)  # type: ignore[method-assign]
+
+    def prefetch(self, keys: set[tuple[str, str, str]]) -> None:
+        """Load many (kind, namespace, name) states in one query per kind."""
+        by_kind: dict[str, set[str]] = {}
+        for kind, _ns, name in keys - set(self._rows):
+            by_kind.setdefault(kind, set()).add(name)
+        for kind, names in by_kind.items():
+            found = KubeObject.objects.filter(cluster=self.cluster, kind=kind, name__in=list(names)).values_list(
+                "namespace", "name", "state"
+            )
+            for ns, name, state in found:
+                self._rows[(kind, ns, name)] = state
+        for key in keys:
+            self._rows.setdefault(key, None)
+
+    def prefetch_owners(self, states: list[dict[str, Any]]) -> None:
+        """Pods and Jobs of a batch: load their owners, then the owners' owners, in two queries per kind."""
+        level = {(s["owner"]["kind"], s["namespace"], s["owner"]["name"]) for s in states if s.get("owner")}
+        for _ in range(2):
+            level = {k for k in level if k[0] in ("ReplicaSet", "Job", *WORKLOAD_KINDS)}
+            if not level:
+                return
+            self.prefetch(level)
+            level = {
+                (st["owner"]["kind"], ns, st["owner"]["name"])
+                for (k, ns, n) in level
+                if (st := self._rows.get((k, ns, n))) and st.get("owner")
+            }
+
+    def state(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        key = (kind, namespace, name)
+        if key in self.pending:
+            return self.pending[key]
+        if key not in self._rows:
+            self.prefetch({key})
+        return self._rows[key]
+
+    def _owner_identity(self, namespace: str, kind: str, name: str) -> Identity | None:
+        if kind in WORKLOAD_KINDS:
+            state = self.state(kind, namespace, name)
+            return identity(self.cluster, state) if state else Identity(self.cluster, namespace, name, kind)
+        if kind in ("ReplicaSet", "Job"):
+            state = self.state(kind, namespace, name)
+            owner = (state or {}).get("owner")
+            if owner:
+                return self._owner_identity(namespace, owner["kind"], owner["name"])
+        return None
+
+    def referencing(self, namespace: str, ref: str, name: str) -> list[tuple[Identity, str, str]]:
+        out = []
+        for state in self._namespace_workloads(namespace):
+            if name in (state.get("refs") or {}).get(ref, []):
+                out.append((identity(self.cluster, state), state["kind"], state["name"]))
+        return out
+
+    def _namespace_workloads(self, namespace: str) -> list[dict[str, Any]]:
+        if namespace not in self._workloads:
+            rows = KubeObject.objects.filter(cluster=self.cluster, namespace=namespace, kind__in=list(WORKLOAD_KINDS))
+            found = {(r.kind, r.name): r.state for r in rows}
+            for (kind, ns, name), state in self.pending.items():
+                if ns == namespace and kind in WORKLOAD_KINDS:
+                    found[(kind, name)] = state  # type: ignore[assignment]
+            self._workloads[namespace] = [s for s in found.values() if s]
+        return self._workloads[namespace]
+
+    def hpa_desired(self, namespace: str, kind: str, name: str) -> int | None:
+        rows = KubeObject.objects.filter(
+            cluster=self.cluster,
+            namespace=namespace,
+            kind="HorizontalPodAutoscaler",
+            state__spec__scaleTargetRef__name=name,
+        ).values_list("state", flat=True)
+        for state in rows:
+            if (state["spec"].get("scaleTargetRef") or {}).get("kind", kind) == kind:
+                return (state.get("status") or {}).get("desiredReplicas")
+        return None
+
+    def _selectors(self, namespace: str) -> dict[str, dict[str, str]]:
+        if namespace not in self._services:
+            rows = KubeObject.objects.filter(cluster=self.cluster, namespace=namespace, kind="Service")
+            self._services[namespace] = {r.name: (r.state.get("spec") or {}).get("selector") or {} for r in rows}
+        return self._services[namespace]
+
+    def _hosts(self, namespace: str, host: str) -> list[Identity]:
+        ref = deps.service_ref(host, namespace)
+        if ref is not None and ref[0] in self._selectors(ref[1]):
+            return self._selected(ref[1], self._selectors(ref[1])[ref[0]])
+        if "." not in host:
+            return []
+        out: list[Identity] = []
+        ingresses = KubeObject.objects.filter(
+            cluster=self.cluster, kind="Ingress", state__spec__backends__contains=[{"host": host}]
+        )
+        for ing in ingresses:
+            for backend in ing.state["spec"]["backends"]:
+                if backend["host"] == host and backend["service"] in self._selectors(ing.namespace):
+                    out += self._selected(ing.namespace, self._selectors(ing.namespace)[backend["service"]])
+        return out
+
+    def _selected(self, namespace: str, selector: dict[str, str]) -> list[Identity]:
+        """Workloads whose pod template labels match a Service selector."""
+        return [
+            identity(self.cluster, s)
+            for s in self._namespace_workloads(namespace)
+            if deps.selector_matches(selector, ((s.get("spec") or {}).get("template") or {}).get("labels") or {})
+        ]
+
+    def configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.state("ConfigMap", namespace, name)
+
+    def pod_identity(self, namespace: str, name: str) -> Identity | None:
+        state = self.state("Pod", namespace, name)
+        if state and state.get("service"):
+            return Identity(self.cluster, namespace, state["service"])
+        return None
+
+    def services_on_node(self, node: str) -> list[Identity]:
+        rows = (
+            KubeObject.objects.filter(cluster=self.cluster, kind="Pod", node=node)
+            .exclude(service="")
+            .values_list("namespace", "service")
+            .distinct()
+        )
+        return [Identity(self.cluster, ns, svc) for ns, svc in rows]
+
+    def repository(self, ident: Identity) -> str:
+        repo = (
+            Service.objects.filter(cluster__name=ident.cluster, namespace=ident.namespace, name=ident.name)
+            .values_list("repository", flat=True)
+            .first()
+        )
+        return repo or ""

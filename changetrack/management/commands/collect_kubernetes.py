@@ -1,0 +1,84 @@
+"""``manage.py collect_kubernetes --context prod --context staging`` (or ``--in-cluster``): run collectors."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from changetrack.collect.kubernetes import ClusterConfig, Tuning
+from changetrack.collect.runtime import CelerySink, DirectSink, build
+from integrations.kubernetes.resources import RESOURCES
+
+
+def _csv(values: list[str] | None) -> frozenset[str]:
+    return frozenset(v.strip() for item in values or [] for v in item.split(",") if v.strip())
+
+
+def _client(cfg: k8s.Configuration) -> k8s.ApiClient:
+    cfg.connection_pool_maxsize = len(RESOURCES) + 4  # one long-lived watch per resource type, plus lists
+    return k8s.ApiClient(cfg)
+
+
+class Command(BaseCommand):
+    help = "List and watch Kubernetes clusters; store changes, health episodes and dependency hints."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--context", action="append", help="kubeconfig context (repeat for several clusters)")
+        parser.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG or ~/.kube/config)")
+        parser.add_argument("--in-cluster", action="store_true", help="use the pod's ServiceAccount")
+        parser.add_argument("--cluster-name", help="name to store for the in-cluster cluster (default: in-cluster)")
+        parser.add_argument("--include-namespace", action="append", help="only these namespaces (comma-separated)")
+        parser.add_argument("--exclude-namespace", action="append", help="skip these namespaces (comma-separated)")
+        parser.add_argument("--no-celery", action="store_true", help="store batches in this process (debugging)")
+        parser.add_argument("--watch-timeout", type=int, default=300)
+        parser.add_argument(
+            "--run-seconds", type=float, default=0, help="stop after this long (0: run until signalled)"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        include, exclude = _csv(opts["include_namespace"]), _csv(opts["exclude_namespace"])
+        configs = [ClusterConfig(name, api, include, exclude) for name, api in self._clients(opts)]
+        sink = DirectSink() if opts["no_celery"] else CelerySink()
+        collectors = [build(c, sink, Tuning(watch_timeout=opts["watch_timeout"])) for c in configs]
+        for col in collectors:
+            col.start()
+            self.stdout.write(f"collecting {col.config.name} ({len(col.watchers)} watches)")
+        stop = {"now": False}
+
+        def _stop(signum: int, frame: Any) -> None:
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        deadline = time.monotonic() + opts["run_seconds"] if opts["run_seconds"] else None
+        while not stop["now"] and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.5)
+        for col in collectors:
+            col.stop()
+        deadline = time.monotonic() + 10  # let the batchers hand over what they hold
+        while any(c.queue.unfinished_tasks for c in collectors) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _clients(self, opts: dict[str, Any]) -> list[tuple[str, k8s.ApiClient]]:
+        try:
+            if opts["in_cluster"]:
+                cfg = k8s.Configuration()
+                k8s_config.load_incluster_config(client_configuration=cfg)
+                return [(opts["cluster_name"] or "in-cluster", _client(cfg))]
+            contexts = opts["context"] or []
+            if not contexts:
+                raise CommandError("give --context NAME (repeatable) or --in-cluster")
+            out = []
+            for ctx in contexts:
+                cfg = k8s.Configuration()
+                k8s_config.load_kube_config(config_file=opts["kubeconfig"], context=ctx, client_configuration=cfg)
+                out.append((ctx, _client(cfg)))
+            return out
+        except ConfigException as exc:
+            raise CommandError(f"kubernetes configuration: {exc}") from None

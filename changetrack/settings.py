@@ -162,6 +162,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-deliveries": {"task": "changetrack.ingest.tasks.sweep_deliveries", "schedule": 10.0},
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
+    "learn-dependencies": {"task": "changetrack.correlation.tasks.learn_dependencies", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {

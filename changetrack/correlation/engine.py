@@ -1,25 +1,35 @@
-"""Ranking suspects for an alert (first version: time proximity and graph distance only).
+"""Ranking suspects for an alert: graph → candidates → facts → scores with reasons → stored ``Suspect`` rows.
 
-The full scoring (risk, magnitude, direction, feedback, learned edges) is the correlation issue's work; the
-shape of the output (rank, score, hops, path, components, reasons) is final.
+Public functions (called by the API, the pages, the ingest triggers): ``neighbourhood``, ``rank``,
+``rank_and_store``, ``current_suspects``. The pieces live in ``graph``, ``candidates``, ``scoring``,
+``reasons``, ``grouping``.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from changetrack.models import Alert, Change, Dependency, Suspect
+from changetrack.correlation import candidates as cand
+from changetrack.correlation import graph, grouping, reasons, scoring
+from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
+from changetrack.models import Alert, Change, Feedback, HealthEpisode, Service, Suspect
+
+logger = logging.getLogger(__name__)
+
+HEALTH_AFTER_MINUTES = 30  # an episode starting this soon after a change on the same service counts against it
+SIMILAR_FEEDBACK_DAYS = 180
+PREFETCH = 400
 
 
 @dataclass
 class Ranked:
-    change: Change
+    change: cand.Candidate
     score: float
     hops: int
     path: list[str]
@@ -27,76 +37,138 @@ class Ranked:
     reasons: list[str] = field(default_factory=list)
 
 
-def neighbourhood(service_id: int, depth: int = 3) -> dict[int, tuple[int, list[int]]]:
-    """Services within ``depth`` hops in either direction: id → (hops, path of ids from the alerting one)."""
-    seen: dict[int, tuple[int, list[int]]] = {service_id: (0, [service_id])}
-    frontier = [service_id]
-    for hop in range(1, depth + 1):
-        if not frontier:
-            break
-        edges = Dependency.objects.filter(service_id__in=frontier).values_list("service_id", "depends_on_id")
-        back = Dependency.objects.filter(depends_on_id__in=frontier).values_list("depends_on_id", "service_id")
-        nxt = []
-        for src, dst in [*edges, *back]:
-            if dst not in seen:
-                seen[dst] = (hop, [*seen[src][1], dst])
-                nxt.append(dst)
-        frontier = nxt
-    return seen
+def _health_after(rows: list[cand.Candidate], until: datetime) -> dict[int, tuple[str, float]]:
+    if not rows:
+        return {}
+    service_ids = sorted({r.service_id for r in rows})
+    lo = min(r.occurred_at for r in rows)
+    episodes: dict[int, list[tuple[datetime, str]]] = {}
+    for sid, started, reason in HealthEpisode.objects.filter(
+        service_id__in=service_ids, started_at__gte=lo, started_at__lte=until + timedelta(minutes=HEALTH_AFTER_MINUTES),
+    ).order_by("started_at").values_list("service_id", "started_at", "reason"):
+        episodes.setdefault(sid, []).append((started, reason))
+    out = {}
+    for r in rows:
+        for started, reason in episodes.get(r.service_id, []):
+            minutes = scoring.minutes_between(r.occurred_at, started)
+            if 0 <= minutes <= HEALTH_AFTER_MINUTES:
+                out[r.id] = (reason, minutes)
+                break
+    return out
+
+
+def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime) -> set[str]:
+    deployed = {r.release_key for r in rows if r.release_key and r.kind in ("deploy", "rollback")}
+    wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - deployed
+    if wanted:
+        deployed |= set(Change.objects.filter(
+            release_key__in=sorted(wanted), kind__in=["deploy", "rollback"], occurred_at__gte=lo, occurred_at__lte=hi,
+        ).values_list("release_key", flat=True))
+    return deployed
+
+
+def _similar_feedback(alert: Alert) -> dict[tuple[int, str], tuple[int, int]]:
+    """(changed service, kind) → (caused, unrelated) over verdicts on other alerts of the same service; a
+    verdict on an alert with the same title counts twice."""
+    since = timezone.now() - timedelta(days=SIMILAR_FEEDBACK_DAYS)
+    rows = list(Feedback.objects.filter(alert__service_id=alert.service_id, created_at__gte=since)
+                .exclude(alert_id=alert.pk).values_list("change_id", "verdict", "alert__title")[:500])
+    if not rows:
+        return {}
+    kinds = {cid: (sid, kind) for cid, sid, kind in Change.objects.filter(
+        pk__in=sorted({cid for cid, _, _ in rows})).values_list("id", "service_id", "kind") if sid is not None}
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for cid, verdict, title in rows:
+        if cid not in kinds:
+            continue
+        weight = 2 if title == alert.title else 1
+        caused, unrelated = out.get(kinds[cid], (0, 0))
+        out[kinds[cid]] = (caused + weight, unrelated) if verdict == "caused" else (caused, unrelated + weight)
+    return out
 
 
 def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
+    """The ranked suspects of ``alert`` (computed, not stored)."""
     if alert.service_id is None:
         return []
-    hood = neighbourhood(alert.service_id)
-    window = timedelta(minutes=int(alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)))
+    rels = graph.relations(alert.service_id)
+    info = {sid: (name, s or {}) for sid, name, s in Service.objects.filter(pk__in=list(rels)).values_list("id", "name", "settings")}
+    names = {sid: name for sid, (name, _) in info.items()}
+    alert_settings = info.get(alert.service_id, ("", {}))[1]
+    default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
+    longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
+    at = alert.started_at
+    rows = cand.fetch(at, {sid: rel.weight for sid, rel in rels.items()}, longest, PREFETCH)
+    rows = [r for r in rows if scoring.minutes_between(r.occurred_at, at)
+            <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)]
     skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    changes = Change.objects.select_related("service").filter(
-        service_id__in=list(hood), occurred_at__gte=alert.started_at - window, occurred_at__lte=alert.started_at + skew,
+    facts = scoring.Facts(
+        health_after=_health_after(rows, at + skew),
+        deployed_releases=_deployed_releases(rows, at - timedelta(minutes=longest), at + skew),
+        verdicts=dict(Feedback.objects.filter(alert_id=alert.pk).values_list("change_id", "verdict")) if alert.pk else {},
+        similar=_similar_feedback(alert) if alert.pk else {},
     )
-    names = {sid: n for sid, n in alert.service.__class__.objects.filter(pk__in=list(hood)).values_list("id", "name")}
-    out = []
-    for change in changes:
-        hops, path = hood[change.service_id]
-        minutes = max((alert.started_at - change.occurred_at).total_seconds() / 60, 0.0)
-        time_score = math.exp(-minutes / 240)
-        graph_score = 1.0 / (1 + hops)
-        score = round(0.6 * time_score + 0.4 * graph_score, 4)
-        out.append(Ranked(change, score, hops, [names.get(i, str(i)) for i in path],
-                          {"time": round(time_score, 3), "graph": round(graph_score, 3)},
-                          [f"{change.kind} {int(minutes)} min before the alert"]))
-    out.sort(key=lambda r: (-r.score, -r.change.occurred_at.timestamp()))
+    out = [_score(r, rels[r.service_id], at, names, facts) for r in rows]
+    out.sort(key=lambda x: (-x.score, -x.change.occurred_at.timestamp(), -x.change.id))
     return out[:limit]
 
 
+def _score(row: cand.Candidate, rel: graph.Relation, at: datetime, names: dict[int, str], facts: scoring.Facts) -> Ranked:
+    minutes = scoring.minutes_between(row.occurred_at, at)
+    t = scoring.time_score(minutes)
+    g = rel.weight
+    r = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)
+    f, f_note = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
+    score = scoring.combine(t, g, r.value, f)
+    components = {"time": round(t, 3), "graph": round(g, 3), "risk": round(r.value, 3), "feedback": round(f, 3)}
+    return Ranked(row, score, rel.hops, [names.get(i, str(i)) for i in rel.path], components,
+                  reasons.build(row.kind, minutes, rel, names, r.notes, f_note))
+
+
 def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:
+    """Rank ``alert_id``, replace its stored suspects, and (re)place it in an incident."""
     alert = Alert.objects.select_related("service").filter(pk=alert_id).first()
     if alert is None:
         return []
+    started = timezone.now()
     ranked = rank(alert, limit)
     with transaction.atomic():
+        # why a lock: a late-change recompute and the first ranking may run at once; the last one must win whole
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('correlation:alert'), %s)", [alert.pk % 2_147_483_647])
         Suspect.objects.filter(alert=alert).delete()
         Suspect.objects.bulk_create([
-            Suspect(alert=alert, change_id=r.change.pk, rank=i, score=r.score, hops=r.hops, path=r.path,
+            Suspect(alert=alert, change_id=r.change.id, rank=i, score=r.score, hops=r.hops, path=r.path,
                     components=r.components, reasons=r.reasons)
             for i, r in enumerate(ranked, start=1)
         ])
-        Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=timezone.now())
+        Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=started)
+    grouping.assign(alert.pk)
     return ranked
+
+
+def is_stale(alert: Alert) -> bool:
+    """True when suspects were never computed, or a change in the alert's window (on a related service) was
+    stored or updated after they were."""
+    if alert.suspects_computed_at is None:
+        return True
+    if alert.service_id is None:
+        return False
+    ids = sorted(graph.neighbourhood(alert.service_id))
+    settings_ = (Service.objects.filter(pk=alert.service_id).values_list("settings", flat=True).first()) or {}
+    default, alert_kinds, _ = cand.windows(settings_, {})
+    longest = max([default, *alert_kinds.values()])
+    return Change.objects.filter(
+        service_id__in=ids, occurred_at__gte=alert.started_at - timedelta(minutes=longest),
+        occurred_at__lte=alert.started_at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES),
+        updated_at__gt=alert.suspects_computed_at,
+    ).exists()
 
 
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     """The stored suspects of ``alert``, recomputed first if any change in its window was stored or updated
-    since they were computed (late arrivals). This is what the API and the pages read."""
-    stale = alert.suspects_computed_at is None
-    if not stale and alert.service_id is not None:
-        hood = neighbourhood(alert.service_id)
-        window = timedelta(minutes=int(alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)))
-        skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-        stale = Change.objects.filter(
-            service_id__in=list(hood), occurred_at__gte=alert.started_at - window,
-            occurred_at__lte=alert.started_at + skew, updated_at__gt=alert.suspects_computed_at,
-        ).exists()
-    if stale:
+    since they were computed (late arrivals), or feedback was given. This is what the API and the pages read."""
+    if is_stale(alert):
         rank_and_store(alert.pk)
+        alert.refresh_from_db(fields=["suspects_computed_at", "incident"])
     return list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])

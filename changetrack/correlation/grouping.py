@@ -30,6 +30,7 @@ def _detach(alert: Alert) -> None:
 
 
 def _refresh(incident_id: int) -> None:
+    """Start = first alert's start; resolved when every alert is, at the last resolution."""
     alerts = Alert.objects.filter(incident_id=incident_id)
     agg = alerts.aggregate(start=Min("started_at"), end=Max("resolved_at"))
     open_ = alerts.filter(resolved_at__isnull=True).exists()
@@ -55,6 +56,7 @@ def assign(alert_id: int) -> int | None:
         if alert.incident_id is not None:
             current = Incident.objects.filter(pk=alert.incident_id).values_list("top_change_id", flat=True).first()
             if current == top and top is not None:
+                _refresh(alert.incident_id)
                 return alert.incident_id
             _detach(alert)
             alert.incident_id = None

@@ -12,7 +12,7 @@ Speed: 1,000 services, 100,000 changes in the last 24 h; suspects for one alert 
 read path), p50/p95, next to a baseline (fetching every candidate row with the ORM, as the first engine did),
 with the candidate query's EXPLAIN ANALYZE.
 
-Runs in its own database (``bench_correlation``), created and dropped here.
+Runs in its own database (``bench_correlation_<pid>``), created and dropped here.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _setup_django() -> Any:
     from django.conf import settings
     from django.test.utils import setup_databases
 
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "bench_correlation"
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"bench_correlation_{os.getpid()}"
     return setup_databases(verbosity=0, interactive=False)
 
 

@@ -81,8 +81,8 @@ FROM changetrack_change c JOIN rel ON rel.service_id = c.service_id
 WHERE c.service_id = ANY(%(ids)s::bigint[]) AND c.occurred_at >= %(lo)s AND c.occurred_at <= %(hi)s
 ORDER BY rel.weight
   * (CASE c.kind {kind_cases} ELSE %(kind_default)s END)
-  * (0.7 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at)) / 60.0, 0) / %(tau_fast)s)
-     + 0.3 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at)) / 60.0, 0) / %(tau_slow)s)) DESC,
+  * (0.75 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at)) / 60.0, 0) / %(tau_fast)s)
+     + 0.25 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at)) / 60.0, 0) / %(tau_slow)s)) DESC,
   c.occurred_at DESC
 LIMIT %(limit)s
 """

@@ -1,7 +1,7 @@
 """The score of one candidate change for one alert, as readable components, each in [0, 1].
 
-- ``time``: recency. A two-speed decay: most weight fades within the first hours (τ = 60 min), a long tail
-  keeps a deploy 10 h before visible (≈ 0.13), not zero.
+- ``time``: recency. A two-speed decay: most weight fades within the first hour (τ = 30 min: bad changes
+  usually bite within minutes), a long tail keeps a deploy 10 h before visible (≈ 0.11), not zero.
 - ``graph``: the relation's weight (direction, hops, edge confidence; see ``graph.WEIGHTS``).
 - ``risk``: what the change can do, by kind and magnitude (image change, replica cut ratio, failed rollout,
   health episodes that started on the changed service right after it; commits not deployed, CI that deployed
@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-TAU_FAST = 60.0
+TAU_FAST = 30.0
 TAU_SLOW = 720.0
 AFTER_ALERT_TIME = 0.6  # a change stamped after the alert (clock skew): possible, but less likely
 
 #: base risk by kind
 RISK_BASE: dict[str, float] = {
-    "deploy": 0.7, "rollback": 0.55, "config": 0.6, "secret": 0.55, "feature_flag": 0.6, "scale": 0.4,
+    "deploy": 0.6, "rollback": 0.5, "config": 0.55, "secret": 0.5, "feature_flag": 0.55, "scale": 0.3,
     "autoscale": 0.1, "ci": 0.15, "commit": 0.12, "infra": 0.6, "db_migration": 0.7, "custom": 0.4,
 }
 RISK_DEFAULT = 0.4
@@ -64,7 +64,7 @@ class Risk:
 def time_score(minutes_before: float) -> float:
     if minutes_before < 0:
         return AFTER_ALERT_TIME
-    return 0.7 * math.exp(-minutes_before / TAU_FAST) + 0.3 * math.exp(-minutes_before / TAU_SLOW)
+    return 0.75 * math.exp(-minutes_before / TAU_FAST) + 0.25 * math.exp(-minutes_before / TAU_SLOW)
 
 
 def _num(value: Any) -> float | None:
@@ -144,16 +144,16 @@ def risk(kind: str, status: str, summary: str, diff: Any, details: Any, release_
             before, after = reps
             if after < before:
                 cut = 1 - after / before
-                value += 0.35 * cut
+                value += 0.5 * cut
                 notes.append(f"replicas {before:g} → {after:g}" + (f" ({cut:.0%} cut)" if cut >= 0.5 else ""))
             elif after > before:
                 notes.append(f"replicas {before:g} → {after:g}")
     if kind not in ("commit", "ci") and rollout_failed(status, details):
-        value += 0.25
+        value += 0.3
         notes.append("rollout failed")
     if change_id in facts.health_after:
         reason, minutes = facts.health_after[change_id]
-        value += 0.2 if kind not in ("commit", "ci") else 0.05
+        value += 0.3 if kind not in ("commit", "ci") else 0.05
         notes.append(f"{reason} started on the changed service {_fmt_minutes(minutes)} after it")
     return Risk(min(value, RISK_CAP.get(kind, RISK_CAP_DEFAULT), 1.0), notes)
 

@@ -5,9 +5,11 @@ The window is the alerting service's ``settings["correlation_window_minutes"]`` 
 (the changed service's setting wins over the alerting service's), plus ``CORRELATION_SKEW_MINUTES`` after the
 alert for clocks that disagree.
 
-Speed: a busy neighbourhood holds tens of thousands of changes a day, mostly autoscaler steps. The query
-computes a cheap upper bound of the final score in SQL (time decay × graph weight × the kind's highest
-possible risk) and returns only the best ``prefetch`` rows, so Python scores hundreds, not thousands.
+Speed: a busy neighbourhood holds tens of thousands of changes a day, mostly autoscaler steps. Two bounds
+keep the work small: per service, only changes recent enough to still reach ``MIN_SCORE`` given the
+service's graph weight are read (an index range scan per service on (service_id, occurred_at)); and the
+query orders by a cheap upper bound of the final score (time decay × graph weight × the kind's highest
+possible risk), returning the best ``limit`` rows, so Python scores hundreds, not thousands.
 """
 
 from __future__ import annotations
@@ -74,11 +76,16 @@ def window_for(kind: str, service_id: int, default: int, alert_kinds: dict[str, 
     return alert_kinds.get(kind, default)
 
 
+#: a change whose best possible score (graph weight × highest kind risk × recency) is below this is no candidate
+MIN_SCORE = 0.01
+
 SQL = """
-WITH rel(service_id, weight) AS (SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[]))
+WITH rel(service_id, weight, since) AS (
+  SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since)s::timestamptz[]))
 SELECT {columns}
-FROM changetrack_change c JOIN rel ON rel.service_id = c.service_id
-WHERE c.service_id = ANY(%(ids)s::bigint[]) AND c.occurred_at >= %(lo)s AND c.occurred_at <= %(hi)s
+FROM rel CROSS JOIN LATERAL (
+  SELECT * FROM changetrack_change c
+  WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= %(hi)s) c
 ORDER BY rel.weight
   * (CASE c.kind {kind_cases} ELSE %(kind_default)s END)
   * (0.75 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at)) / 60.0, 0) / %(tau_fast)s)
@@ -87,27 +94,61 @@ ORDER BY rel.weight
 LIMIT %(limit)s
 """
 
+STALE_SQL = """
+WITH rel(service_id, since) AS (SELECT * FROM unnest(%(ids)s::bigint[], %(since)s::timestamptz[]))
+SELECT EXISTS (
+  SELECT 1 FROM rel CROSS JOIN LATERAL (
+    SELECT 1 FROM changetrack_change c
+    WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= %(hi)s
+      AND c.updated_at > %(computed)s LIMIT 1) c)
+"""
+
 
 def _sql() -> str:
     cases = " ".join(f"WHEN '{kind}' THEN {cap}" for kind, cap in scoring.RISK_CAP.items())
     return SQL.format(columns=", ".join(f"c.{c}" for c in COLUMNS), kind_cases=cases)
 
 
-def query_params(at: datetime, weights: dict[int, float], lo: datetime, hi: datetime, limit: int) -> dict[str, Any]:
+def reach_minutes(weight: float, window_minutes: int) -> float:
+    """How far back a change on a service of ``weight`` can still score ``MIN_SCORE``: weakly related
+    services (siblings through a shared hub, 3 hops up) only matter for recent changes. This is what keeps
+    the candidate query small in a dense graph (the recency bound is exact: time_score is decreasing)."""
+    if weight <= 0:
+        return 0.0
+    # final score ≤ time^0.7 × weight × 1.6 (risk ≤ 1, similar-alert feedback × ≤ 1.6); verdicts on this
+    # alert are fetched separately (``by_ids``), whatever their age
+    need = (MIN_SCORE / (weight * 1.6)) ** (1 / 0.7)
+    if scoring.time_score(window_minutes) >= need:
+        return float(window_minutes)
+    if scoring.time_score(0) < need:
+        return 0.0
+    lo, hi = 0.0, float(window_minutes)
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if scoring.time_score(mid) >= need else (lo, mid)
+    return lo
+
+
+def bounds(at: datetime, weights: dict[int, float], window_minutes: int) -> dict[int, datetime]:
+    """service id → earliest moment a change on it can be a candidate."""
+    return {sid: at - timedelta(minutes=reach_minutes(w, window_minutes)) for sid, w in weights.items()}
+
+
+def query_params(at: datetime, weights: dict[int, float], window_minutes: int, limit: int) -> dict[str, Any]:
+    since = bounds(at, weights, window_minutes)
     ids = sorted(weights)
-    return {"ids": ids, "weights": [weights[i] for i in ids], "lo": lo, "hi": hi, "at": at, "limit": limit,
+    return {"ids": ids, "weights": [weights[i] for i in ids], "since": [since[i] for i in ids],
+            "hi": at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES), "at": at, "limit": limit,
             "kind_default": scoring.RISK_CAP_DEFAULT, "tau_fast": scoring.TAU_FAST, "tau_slow": scoring.TAU_SLOW}
 
 
 def fetch(at: datetime, weights: dict[int, float], max_window_minutes: int, limit: int = 400) -> list[Candidate]:
-    """Changes on the services of ``weights`` (service id → graph weight) in [at - window, at + skew], best
-    ``limit`` by the score's upper bound. One round trip."""
+    """Changes on the services of ``weights`` (service id → graph weight) in [at - window, at + skew] that
+    can still score ``MIN_SCORE``, best ``limit`` by the score's upper bound. One round trip."""
     if not weights:
         return []
-    lo = at - timedelta(minutes=max_window_minutes)
-    hi = at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
     with connection.cursor() as cur:
-        cur.execute(_sql(), query_params(at, weights, lo, hi, limit))
+        cur.execute(_sql(), query_params(at, weights, max_window_minutes, limit))
         rows = cur.fetchall()
     out = []
     for row in rows:
@@ -121,10 +162,28 @@ def fetch(at: datetime, weights: dict[int, float], max_window_minutes: int, limi
     return out
 
 
+def by_ids(ids: list[int], service_ids: list[int], lo: datetime, hi: datetime) -> list[Candidate]:
+    """Specific changes (those with a verdict on the alert), if on a related service inside the window."""
+    if not ids:
+        return []
+    from changetrack.models import Change
+
+    rows = Change.objects.filter(pk__in=ids, service_id__in=service_ids, occurred_at__gte=lo, occurred_at__lte=hi)
+    return [Candidate(**{c: getattr(r, c) for c in COLUMNS}) for r in rows]
+
+
+def changed_since(at: datetime, weights: dict[int, float], window_minutes: int, computed: datetime) -> bool:
+    """Whether any change that could be a candidate was stored or updated after ``computed``."""
+    if not weights:
+        return False
+    params = query_params(at, weights, window_minutes, 0)
+    with connection.cursor() as cur:
+        cur.execute(STALE_SQL, {"ids": params["ids"], "since": params["since"], "hi": params["hi"], "computed": computed})
+        return bool(cur.fetchone()[0])
+
+
 def explain(at: datetime, weights: dict[int, float], max_window_minutes: int, limit: int = 400) -> str:
     """EXPLAIN ANALYZE of the candidate query (for the benchmark's note)."""
-    lo = at - timedelta(minutes=max_window_minutes)
-    hi = at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
     with connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(), query_params(at, weights, lo, hi, limit))
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(), query_params(at, weights, max_window_minutes, limit))
         return "\n".join(r[0] for r in cur.fetchall())

@@ -38,22 +38,28 @@ class Ranked:
 
 
 def _health_after(rows: list[cand.Candidate], until: datetime) -> dict[int, tuple[str, float]]:
+    """change id → (reason, minutes) for health episodes that started on the changed service within
+    ``HEALTH_AFTER_MINUTES`` after it. An episode counts against the latest change before it only (not
+    commits, CI runs or autoscaler steps): that is the one a responder would look at first."""
     if not rows:
         return {}
     service_ids = sorted({r.service_id for r in rows})
     lo = min(r.occurred_at for r in rows)
-    episodes: dict[int, list[tuple[datetime, str]]] = {}
+    by_service: dict[int, list[cand.Candidate]] = {}
+    for r in rows:
+        if r.kind not in ("commit", "ci", "autoscale"):
+            by_service.setdefault(r.service_id, []).append(r)
+    out: dict[int, tuple[str, float]] = {}
     for sid, started, reason in HealthEpisode.objects.filter(
         service_id__in=service_ids, started_at__gte=lo, started_at__lte=until + timedelta(minutes=HEALTH_AFTER_MINUTES),
     ).order_by("started_at").values_list("service_id", "started_at", "reason"):
-        episodes.setdefault(sid, []).append((started, reason))
-    out = {}
-    for r in rows:
-        for started, reason in episodes.get(r.service_id, []):
-            minutes = scoring.minutes_between(r.occurred_at, started)
-            if 0 <= minutes <= HEALTH_AFTER_MINUTES:
-                out[r.id] = (reason, minutes)
-                break
+        before = [r for r in by_service.get(sid, []) if r.occurred_at <= started]
+        if not before:
+            continue
+        latest = max(before, key=lambda r: r.occurred_at)
+        minutes = scoring.minutes_between(latest.occurred_at, started)
+        if minutes <= HEALTH_AFTER_MINUTES and latest.id not in out:
+            out[latest.id] = (reason, minutes)
     return out
 
 
@@ -99,13 +105,16 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
     at = alert.started_at
     rows = cand.fetch(at, {sid: rel.weight for sid, rel in rels.items()}, longest, PREFETCH)
+    skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+    verdicts = dict(Feedback.objects.filter(alert_id=alert.pk).values_list("change_id", "verdict")) if alert.pk else {}
+    have = {r.id for r in rows}
+    rows += cand.by_ids(sorted(set(verdicts) - have), list(rels), at - timedelta(minutes=longest), at + skew)
     rows = [r for r in rows if scoring.minutes_between(r.occurred_at, at)
             <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)]
-    skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
     facts = scoring.Facts(
         health_after=_health_after(rows, at + skew),
         deployed_releases=_deployed_releases(rows, at - timedelta(minutes=longest), at + skew),
-        verdicts=dict(Feedback.objects.filter(alert_id=alert.pk).values_list("change_id", "verdict")) if alert.pk else {},
+        verdicts=verdicts,
         similar=_similar_feedback(alert) if alert.pk else {},
     )
     out = [_score(r, rels[r.service_id], at, names, facts) for r in rows]
@@ -148,21 +157,18 @@ def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:
 
 
 def is_stale(alert: Alert) -> bool:
-    """True when suspects were never computed, or a change in the alert's window (on a related service) was
-    stored or updated after they were."""
+    """True when suspects were never computed, or a change that could be a candidate (related service,
+    inside the window) was stored or updated after they were."""
     if alert.suspects_computed_at is None:
         return True
     if alert.service_id is None:
         return False
-    ids = sorted(graph.neighbourhood(alert.service_id))
-    settings_ = (Service.objects.filter(pk=alert.service_id).values_list("settings", flat=True).first()) or {}
-    default, alert_kinds, _ = cand.windows(settings_, {})
-    longest = max([default, *alert_kinds.values()])
-    return Change.objects.filter(
-        service_id__in=ids, occurred_at__gte=alert.started_at - timedelta(minutes=longest),
-        occurred_at__lte=alert.started_at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES),
-        updated_at__gt=alert.suspects_computed_at,
-    ).exists()
+    rels = graph.relations(alert.service_id)
+    info = dict(Service.objects.filter(pk__in=list(rels)).values_list("id", "settings"))
+    default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, {k: v or {} for k, v in info.items()})
+    longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
+    return cand.changed_since(alert.started_at, {sid: rel.weight for sid, rel in rels.items()}, longest,
+                              alert.suspects_computed_at)
 
 
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:

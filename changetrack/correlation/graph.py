@@ -104,15 +104,13 @@ def relations(service_id: int, depth: int = MAX_DEPTH) -> dict[int, Relation]:
         if not frontier:
             break
         edges = _edges_touching(sorted({sid for sid, _ in frontier}))
+        adjacent: dict[int, list[tuple[int, bool, Edge]]] = {}
+        for (src, dst), edge in edges.items():
+            adjacent.setdefault(src, []).append((dst, True, edge))
+            adjacent.setdefault(dst, []).append((src, False, edge))
         nxt: dict[tuple[int, str], Relation] = {}
         for (sid, _direction), rel in frontier.items():
-            for (src, dst), edge in edges.items():
-                if src == sid:
-                    other, forward = dst, True
-                elif dst == sid:
-                    other, forward = src, False
-                else:
-                    continue
+            for other, forward, edge in adjacent.get(sid, ()):
                 if other in rel.path:
                     continue
                 direction = _step_direction(rel.direction, forward)

@@ -200,3 +200,14 @@ def test_relations_pick_the_strongest_path_and_merge_edge_provenances():
     step, forward = rel.steps[0]
     assert forward and rel.direction == "down" and step.confidence == 1.0
     assert set(step.provenances) == {"declared", "learned"}
+
+
+def test_a_health_episode_counts_against_the_latest_change_before_it_only():
+    earlier = change("api", "deploy", NOW - minutes(25))
+    latest = change("api", "config", NOW - minutes(12))
+    change("api", "autoscale", NOW - minutes(10), diff=({"path": "spec.replicas", "before": 3, "after": 4},))
+    HealthEpisode.objects.create(service=service("api"), reason="OOMKilled", summary="oom",
+                                 started_at=NOW - minutes(8), last_seen_at=NOW)
+    ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
+    assert "OOMKilled started on the changed service 4 min after it" in ranked[latest.pk].reasons
+    assert not any("OOMKilled" in r for r in ranked[earlier.pk].reasons)

@@ -209,6 +209,7 @@ def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str,
     plan = candidates.explain(alert.started_at, {s: r.weight for s, r in rels.items()}, 24 * 60, engine.PREFETCH)
     in_24h = Change.objects.filter(occurred_at__gte=now - timedelta(hours=24)).count()
     return {
+        "machine_load_average_1_5_15": [round(x, 1) for x in os.getloadavg()], "cpus": os.cpu_count(),
         "services": Service.objects.filter(namespace="bench").count(), "changes_last_24h": in_24h, "alerts": samples,
         "load_seconds": round(load_s, 1),
         "neighbourhood_services_p50_max": [int(statistics.median(hood_sizes)), max(hood_sizes)],

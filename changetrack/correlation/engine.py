@@ -67,7 +67,7 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime) -
     deployed = {r.release_key for r in rows if r.release_key and r.kind in ("deploy", "rollback")}
     wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - deployed
     if wanted:
-        deployed |= set(Change.objects.filter(
+        deployed |= set(Change.objects.exclude(release_key="").filter(  # exclude: matches the partial index
             release_key__in=sorted(wanted), kind__in=["deploy", "rollback"], occurred_at__gte=lo, occurred_at__lte=hi,
         ).values_list("release_key", flat=True))
     return deployed
@@ -117,21 +117,44 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
         verdicts=verdicts,
         similar=_similar_feedback(alert) if alert.pk else {},
     )
-    out = [_score(r, rels[r.service_id], at, names, facts) for r in rows]
-    out.sort(key=lambda x: (-x.score, -x.change.occurred_at.timestamp(), -x.change.id))
-    return out[:limit]
+    return _best(rows, rels, at, names, facts, limit)
 
 
-def _score(row: cand.Candidate, rel: graph.Relation, at: datetime, names: dict[int, str], facts: scoring.Facts) -> Ranked:
-    minutes = scoring.minutes_between(row.occurred_at, at)
-    t = scoring.time_score(minutes)
-    g = rel.weight
-    r = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)
-    f, f_note = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
-    score = scoring.combine(t, g, r.value, f)
-    components = {"time": round(t, 3), "graph": round(g, 3), "risk": round(r.value, 3), "feedback": round(f, 3)}
-    return Ranked(row, score, rel.hops, [names.get(i, str(i)) for i in rel.path], components,
-                  reasons.build(row.kind, minutes, rel, names, r.notes, f_note))
+def _upper_bound(row: cand.Candidate, rel: graph.Relation, at: datetime, facts: scoring.Facts) -> float:
+    if facts.verdicts.get(row.id) == "caused":
+        return 1.0
+    boost = 1.6 if facts.similar.get((row.service_id, row.kind), (0, 0))[0] else 1.0
+    t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
+    return (t ** 0.7) * rel.weight * scoring.RISK_CAP.get(row.kind, scoring.RISK_CAP_DEFAULT) * boost
+
+
+def _best(rows: list[cand.Candidate], rels: dict[int, graph.Relation], at: datetime, names: dict[int, str],
+          facts: scoring.Facts, limit: int) -> list[Ranked]:
+    """Score rows in order of their upper bound and stop once no remaining row can enter the top ``limit``;
+    reasons are built for the winners only."""
+    bounded = sorted(((_upper_bound(r, rels[r.service_id], at, facts), r) for r in rows), key=lambda x: -x[0])
+    scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str]] = []
+    floor = -1.0
+    for bound, row in bounded:
+        if len(scored) >= limit and bound < floor:
+            break
+        rel = rels[row.service_id]
+        t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
+        risk = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)
+        f, f_note = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
+        score = scoring.combine(t, rel.weight, risk.value, f)
+        components = {"time": round(t, 3), "graph": round(rel.weight, 3), "risk": round(risk.value, 3), "feedback": round(f, 3)}
+        scored.append((score, row, components, risk.notes, f_note))
+        if len(scored) >= limit:
+            floor = sorted((x[0] for x in scored), reverse=True)[limit - 1]
+    scored.sort(key=lambda x: (-x[0], -x[1].occurred_at.timestamp(), -x[1].id))
+    out = []
+    for score, row, components, notes, f_note in scored[:limit]:
+        rel = rels[row.service_id]
+        minutes = scoring.minutes_between(row.occurred_at, at)
+        out.append(Ranked(row, score, rel.hops, [names.get(i, str(i)) for i in rel.path], components,
+                          reasons.build(row.kind, minutes, rel, names, notes, f_note)))
+    return out
 
 
 def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:

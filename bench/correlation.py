@@ -205,8 +205,11 @@ def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str,
     # the plan of the candidate query for the alert with the largest neighbourhood
     worst = alert_ids[max(range(len(alert_ids)), key=lambda i: hood_sizes[i])]
     alert = Alert.objects.get(pk=worst)
-    rels = graph.relations(alert.service_id)
-    plan = candidates.explain(alert.started_at, {s: r.weight for s, r in rels.items()}, 24 * 60, engine.PREFETCH)
+    weights = {s: r.weight for s, r in graph.relations(alert.service_id).items()}
+    recent = alert.started_at - timedelta(minutes=engine.RECENT_MINUTES)
+    first = {sid: (since if weights[sid] >= engine.STRONG else max(since, recent), until)
+             for sid, (since, until) in candidates.ranges(alert.started_at, weights, 24 * 60).items()}
+    plan = candidates.explain(alert.started_at, weights, first, engine.PREFETCH)
     in_24h = Change.objects.filter(occurred_at__gte=now - timedelta(hours=24)).count()
     return {
         "machine_load_average_1_5_15": [round(x, 1) for x in os.getloadavg()], "cpus": os.cpu_count(),

@@ -8,8 +8,8 @@ alert for clocks that disagree.
 Speed: a busy neighbourhood holds tens of thousands of changes a day, mostly autoscaler steps. Two bounds
 keep the work small: per service, only changes recent enough to still reach ``MIN_SCORE`` given the
 service's graph weight are read (an index range scan per service on (service_id, occurred_at)); and the
-query orders by a cheap upper bound of the final score (time decay × graph weight × the kind's highest
-possible risk), returning the best ``limit`` rows, so Python scores hundreds, not thousands.
+query orders by an upper bound of the final score (time^0.7 × graph weight × the kind's highest possible
+risk, as in ``engine._upper_bound``), returning the best ``limit`` rows, so Python scores hundreds, not thousands.
 """
 
 from __future__ import annotations
@@ -83,27 +83,28 @@ PER_SERVICE = 3000
 MIN_SCORE = 0.01
 
 SQL = """
-WITH rel(service_id, weight, since) AS (
-  SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since)s::timestamptz[]))
+WITH rel(service_id, weight, since, until) AS (
+  SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since)s::timestamptz[], %(until)s::timestamptz[]))
 SELECT {columns}
 FROM rel CROSS JOIN LATERAL (
   SELECT * FROM changetrack_change c
-  WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= %(hi)s
+  WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= rel.until
   ORDER BY c.occurred_at DESC LIMIT %(per_service)s) c
 ORDER BY rel.weight
   * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
-  * (0.75 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_fast)s::float8)
-     + 0.25 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_slow)s::float8)) DESC,
+  * power(0.75 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_fast)s::float8)
+     + 0.25 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_slow)s::float8), 0.7) DESC,
   c.occurred_at DESC
 LIMIT %(limit)s
 """
 
 STALE_SQL = """
-WITH rel(service_id, since) AS (SELECT * FROM unnest(%(ids)s::bigint[], %(since)s::timestamptz[]))
+WITH rel(service_id, since, until) AS (
+  SELECT * FROM unnest(%(ids)s::bigint[], %(since)s::timestamptz[], %(until)s::timestamptz[]))
 SELECT EXISTS (
   SELECT 1 FROM rel CROSS JOIN LATERAL (
     SELECT 1 FROM changetrack_change c
-    WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= %(hi)s
+    WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= rel.until
       AND c.updated_at > %(computed)s LIMIT 1) c)
 """
 
@@ -114,15 +115,17 @@ def _sql() -> str:
     return SQL.format(columns=", ".join(f"c.{c}" for c in COLUMNS), kind_cases=cases)
 
 
-def reach_minutes(weight: float, window_minutes: int) -> float:
-    """How far back a change on a service of ``weight`` can still score ``MIN_SCORE``: weakly related
-    services (siblings through a shared hub, 3 hops up) only matter for recent changes. This is what keeps
-    the candidate query small in a dense graph (the recency bound is exact: time_score is decreasing)."""
+Ranges = dict[int, tuple[datetime, datetime]]
+
+
+def reach_minutes(weight: float, window_minutes: int, floor: float = MIN_SCORE) -> float:
+    """How far back a change on a service of ``weight`` can still score ``floor``: weakly related services
+    (siblings through a shared hub, 3 hops up) only matter for recent changes. Exact, not a heuristic: the
+    final score is at most time^0.7 × weight × 1.6 (risk ≤ 1, similar-alert feedback × ≤ 1.6) and
+    time_score decreases; verdicts on the alert itself are fetched separately (``by_ids``), whatever their age."""
     if weight <= 0:
         return 0.0
-    # final score ≤ time^0.7 × weight × 1.6 (risk ≤ 1, similar-alert feedback × ≤ 1.6); verdicts on this
-    # alert are fetched separately (``by_ids``), whatever their age
-    need = (MIN_SCORE / (weight * 1.6)) ** (1 / 0.7)
+    need = (max(floor, 1e-9) / (weight * 1.6)) ** (1 / 0.7)
     if scoring.time_score(window_minutes) >= need:
         return float(window_minutes)
     if scoring.time_score(0) < need:
@@ -134,30 +137,34 @@ def reach_minutes(weight: float, window_minutes: int) -> float:
     return lo
 
 
-def bounds(at: datetime, weights: dict[int, float], window_minutes: int) -> dict[int, datetime]:
-    """service id → earliest moment a change on it can be a candidate."""
-    return {sid: at - timedelta(minutes=reach_minutes(w, window_minutes)) for sid, w in weights.items()}
+def ranges(at: datetime, weights: dict[int, float], window_minutes: int, floor: float = MIN_SCORE) -> Ranges:
+    """service id → [since, until]: the part of the window where a change on it can still score ``floor``."""
+    hi = at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+    out = {}
+    for sid, w in weights.items():
+        reach = reach_minutes(w, window_minutes, floor)
+        if reach > 0 or floor <= MIN_SCORE:
+            out[sid] = (at - timedelta(minutes=reach), hi)
+    return out
 
 
-def query_params(at: datetime, weights: dict[int, float], window_minutes: int, limit: int) -> dict[str, Any]:
-    since = bounds(at, weights, window_minutes)
-    ids = sorted(weights)
-    return {"ids": ids, "weights": [weights[i] for i in ids], "since": [since[i] for i in ids],
-            "hi": at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES), "at": at, "limit": limit,
-            "per_service": PER_SERVICE,
+def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: int) -> dict[str, Any]:
+    ids = sorted(spans)
+    return {"ids": ids, "weights": [weights[i] for i in ids], "since": [spans[i][0] for i in ids],
+            "until": [spans[i][1] for i in ids], "at": at, "limit": limit, "per_service": PER_SERVICE,
             "kind_default": scoring.RISK_CAP_DEFAULT, "tau_fast": scoring.TAU_FAST, "tau_slow": scoring.TAU_SLOW}
 
 
-def fetch(at: datetime, weights: dict[int, float], max_window_minutes: int, limit: int = 400) -> list[Candidate]:
-    """Changes on the services of ``weights`` (service id → graph weight) in [at - window, at + skew] that
-    can still score ``MIN_SCORE``, best ``limit`` by the score's upper bound. One round trip."""
-    if not weights:
+def fetch(at: datetime, weights: dict[int, float], spans: Ranges, limit: int = 400) -> list[Candidate]:
+    """Changes on the services of ``spans`` inside each one's [since, until], the best ``limit`` by the
+    score's upper bound (``weights``: service id → graph weight). One round trip."""
+    if not spans:
         return []
     with transaction.atomic(), connection.cursor() as cur:
         # why serial: the query is a few thousand index-range rows; parallel workers cost more to start than
         # they save, and under load they queue behind other queries
         cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cur.execute(_sql(), query_params(at, weights, max_window_minutes, limit))
+        cur.execute(_sql(), query_params(at, weights, spans, limit))
         rows = cur.fetchall()
     out = []
     for row in rows:
@@ -181,19 +188,20 @@ def by_ids(ids: list[int], service_ids: list[int], lo: datetime, hi: datetime) -
     return [Candidate(**{c: getattr(r, c) for c in COLUMNS}) for r in rows]
 
 
-def changed_since(at: datetime, weights: dict[int, float], window_minutes: int, computed: datetime) -> bool:
-    """Whether any change that could be a candidate was stored or updated after ``computed``."""
-    if not weights:
+def changed_since(spans: Ranges, computed: datetime) -> bool:
+    """Whether any change inside ``spans`` was stored or updated after ``computed``."""
+    if not spans:
         return False
-    params = query_params(at, weights, window_minutes, 0)
+    ids = sorted(spans)
     with connection.cursor() as cur:
-        cur.execute(STALE_SQL, {"ids": params["ids"], "since": params["since"], "hi": params["hi"], "computed": computed})
+        cur.execute(STALE_SQL, {"ids": ids, "since": [spans[i][0] for i in ids], "until": [spans[i][1] for i in ids],
+                                "computed": computed})
         return bool(cur.fetchone()[0])
 
 
-def explain(at: datetime, weights: dict[int, float], max_window_minutes: int, limit: int = 400) -> str:
+def explain(at: datetime, weights: dict[int, float], spans: Ranges, limit: int = 400) -> str:
     """EXPLAIN ANALYZE of the candidate query (for the benchmark's note)."""
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(), query_params(at, weights, max_window_minutes, limit))
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(), query_params(at, weights, spans, limit))
         return "\n".join(r[0] for r in cur.fetchall())

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from changetrack.correlation import candidates as cand
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 HEALTH_AFTER_MINUTES = 30  # an episode starting this soon after a change on the same service counts against it
 SIMILAR_FEEDBACK_DAYS = 180
 PREFETCH = 400
+STRONG = 0.45  # graph weight from which a service's whole window is read at once (self, down 1–3, up 1)
+RECENT_MINUTES = 60
+STORED = 20  # suspects stored per alert
 
 
 @dataclass
@@ -104,20 +108,38 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
     at = alert.started_at
-    rows = cand.fetch(at, {sid: rel.weight for sid, rel in rels.items()}, longest, PREFETCH)
+    weights = {sid: rel.weight for sid, rel in rels.items()}
     skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
     verdicts = dict(Feedback.objects.filter(alert_id=alert.pk).values_list("change_id", "verdict")) if alert.pk else {}
-    have = {r.id for r in rows}
-    rows += cand.by_ids(sorted(set(verdicts) - have), list(rels), at - timedelta(minutes=longest), at + skew)
-    rows = [r for r in rows if scoring.minutes_between(r.occurred_at, at)
-            <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)]
-    facts = scoring.Facts(
-        health_after=_health_after(rows, at + skew),
-        deployed_releases=_deployed_releases(rows, at - timedelta(minutes=longest), at + skew),
-        verdicts=verdicts,
-        similar=_similar_feedback(alert) if alert.pk else {},
-    )
-    return _best(rows, rels, at, names, facts, limit)
+    similar = _similar_feedback(alert) if alert.pk else {}
+    # phase 1: strongly related services over the whole window, the others over the last hour only
+    full = cand.ranges(at, weights, longest)
+    recent = at - timedelta(minutes=RECENT_MINUTES)
+    first = {sid: (since if weights[sid] >= STRONG else max(since, recent), until) for sid, (since, until) in full.items()}
+    rows = cand.fetch(at, weights, first, PREFETCH)
+    rows += cand.by_ids(sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew)
+
+    def best(rows: list[cand.Candidate]) -> list[Ranked]:
+        rows = [r for r in rows if scoring.minutes_between(r.occurred_at, at)
+                <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)]
+        facts = scoring.Facts(
+            health_after=_health_after(rows, at + skew),
+            deployed_releases=_deployed_releases(rows, at - timedelta(minutes=longest), at + skew),
+            verdicts=verdicts, similar=similar,
+        )
+        return _best(rows, rels, at, names, facts, limit)
+
+    ranked = best(rows)
+    # phase 2: older changes on weak relations, only as far back as they could still beat the current last
+    floor = ranked[-1].score if len(ranked) >= limit else cand.MIN_SCORE
+    reach = cand.ranges(at, {sid: w for sid, w in weights.items() if w < STRONG}, longest, floor)
+    second = {sid: (since, recent) for sid, (since, _) in reach.items() if since < recent}
+    if second:
+        seen = {r.id for r in rows}
+        more = [r for r in cand.fetch(at, weights, second, PREFETCH) if r.id not in seen]
+        if more:
+            ranked = best(rows + more)
+    return ranked
 
 
 def _upper_bound(row: cand.Candidate, rel: graph.Relation, at: datetime, facts: scoring.Facts) -> float:
@@ -157,7 +179,7 @@ def _best(rows: list[cand.Candidate], rels: dict[int, graph.Relation], at: datet
     return out
 
 
-def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:
+def rank_and_store(alert_id: int, limit: int = STORED) -> list[Ranked]:
     """Rank ``alert_id``, replace its stored suspects, and (re)place it in an incident."""
     alert = Alert.objects.select_related("service").filter(pk=alert_id).first()
     if alert is None:
@@ -190,8 +212,11 @@ def is_stale(alert: Alert) -> bool:
     info = dict(Service.objects.filter(pk__in=list(rels)).values_list("id", "settings"))
     default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, {k: v or {} for k, v in info.items()})
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
-    return cand.changed_since(alert.started_at, {sid: rel.weight for sid, rel in rels.items()}, longest,
-                              alert.suspects_computed_at)
+    stored = Suspect.objects.filter(alert=alert).aggregate(n=Count("id"), low=Min("score"))
+    # a change below the lowest stored score cannot enter the stored list: look only where one could
+    floor = stored["low"] if stored["n"] and stored["n"] >= STORED and stored["low"] else cand.MIN_SCORE
+    weights = {sid: rel.weight for sid, rel in rels.items()}
+    return cand.changed_since(cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at)
 
 
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:

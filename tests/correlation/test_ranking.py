@@ -211,3 +211,36 @@ def test_a_health_episode_counts_against_the_latest_change_before_it_only():
     ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
     assert "OOMKilled started on the changed service 4 min after it" in ranked[latest.pk].reasons
     assert not any("OOMKilled" in r for r in ranked[earlier.pk].reasons)
+
+
+def test_the_top_few_are_the_same_whether_few_or_many_are_asked_for():
+    rng = random.Random(3)
+    for name in ("dep1", "dep2", "dep3"):
+        depends("api", name)
+    depends("caller", "api")
+    depends("sibling", "dep1")  # weakly related: read in two phases
+    for _ in range(120):
+        change(rng.choice(["api", "dep1", "dep2", "dep3", "caller", "sibling", "sibling"]),
+               rng.choice(["deploy", "config", "autoscale", "ci", "commit", "feature_flag", "scale"]),
+               NOW - minutes(rng.uniform(0, 1400)), diff=({"path": "spec.replicas", "before": rng.randint(1, 50), "after": rng.randint(1, 50)},))
+    a = alert("api", NOW)
+    many = engine.rank(a, limit=200)
+    assert any(r.path[-1] == "sibling" and r.change.occurred_at < NOW - minutes(120) for r in many)
+    for k in (1, 5, 20):
+        assert [r.change.id for r in engine.rank(a, limit=k)] == [r.change.id for r in many[:k]]
+    assert [r.score for r in many] == sorted((r.score for r in many), reverse=True)
+
+
+def test_a_confirmed_cause_is_ranked_first_even_when_old_and_weakly_related():
+    from changetrack.correlation import feedback
+
+    depends("api", "hub")
+    depends("other", "hub")
+    depends("far", "other")  # far: 3 hops, mixed direction
+    old = change("far", "config", NOW - minutes(23 * 60))
+    change("api", "deploy", NOW - minutes(5))
+    a = alert("api", NOW)
+    feedback.record(a, old.pk, "caused", "sam")
+    a.refresh_from_db()
+    top = engine.current_suspects(a)[0]
+    assert top.change_id == old.pk and top.score == 1.0 and top.hops == 3

@@ -138,3 +138,16 @@ def test_delivery_metrics_on_a_hand_built_history():
     only_web = delivery_metrics(since, until, team="web")
     assert [r["service"]["name"] for r in only_web["services"]] == ["web"]
     assert delivery_metrics(since, until, service_ids=[service("api").pk])["teams"][0]["team"] == "platform"
+
+
+def test_edge_learning_is_a_periodic_celery_task():
+    from django.conf import settings
+
+    from changetrack.celery import app
+    from changetrack.correlation import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["learn-dependencies"]
+    assert entry["task"] == "changetrack.correlation.tasks.learn_dependencies"
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+    assert tasks.learn_dependencies() == 0  # nothing to learn from an empty history

@@ -14,6 +14,7 @@ risk, as in ``engine._upper_bound``), returning the best ``limit`` rows, so Pyth
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -119,6 +120,11 @@ Ranges = dict[int, tuple[datetime, datetime]]
 
 
 def reach_minutes(weight: float, window_minutes: int, floor: float = MIN_SCORE) -> float:
+    return _reach(round(weight, 4), window_minutes, round(floor, 4))
+
+
+@functools.lru_cache(maxsize=4096)  # few distinct weights (direction × hops × confidence): solve each once
+def _reach(weight: float, window_minutes: int, floor: float) -> float:
     """How far back a change on a service of ``weight`` can still score ``floor``: weakly related services
     (siblings through a shared hub, 3 hops up) only matter for recent changes. Exact, not a heuristic: the
     final score is at most time^0.7 × weight × 1.6 (risk ≤ 1, similar-alert feedback × ≤ 1.6) and

@@ -48,6 +48,10 @@ class Candidate:
     release_key: str
     commit_sha: str
 
+    @property
+    def pk(self) -> int:  # callers written against Change rows keep working
+        return self.id
+
 
 def _minutes(value: Any, fallback: int) -> int:
     try:

@@ -28,7 +28,7 @@ SIMILAR_FEEDBACK_DAYS = 180
 PREFETCH = 400
 STRONG = 0.45  # graph weight from which a service's whole window is read at once (self, down 1–3, up 1)
 RECENT_MINUTES = 60
-STORED = 20  # suspects stored per alert
+STORED = 10  # suspects stored per alert (more when a reader asks for more)
 
 
 @dataclass
@@ -41,40 +41,49 @@ class Ranked:
     reasons: list[str] = field(default_factory=list)
 
 
-def _health_after(rows: list[cand.Candidate], until: datetime) -> dict[int, tuple[str, float]]:
-    """change id → (reason, minutes) for health episodes that started on the changed service within
-    ``HEALTH_AFTER_MINUTES`` after it. An episode counts against the latest change before it only (not
-    commits, CI runs or autoscaler steps): that is the one a responder would look at first."""
-    if not rows:
-        return {}
-    service_ids = sorted({r.service_id for r in rows})
-    lo = min(r.occurred_at for r in rows)
-    by_service: dict[int, list[cand.Candidate]] = {}
-    for r in rows:
-        if r.kind not in ("commit", "ci", "autoscale"):
-            by_service.setdefault(r.service_id, []).append(r)
-    out: dict[int, tuple[str, float]] = {}
+def _episodes(service_ids: list[int], lo: datetime, hi: datetime) -> dict[int, list[tuple[datetime, str]]]:
+    """Health episodes of the neighbourhood that started in [lo, hi], by service, oldest first (one query)."""
+    out: dict[int, list[tuple[datetime, str]]] = {}
     for sid, started, reason in HealthEpisode.objects.filter(
-        service_id__in=service_ids, started_at__gte=lo, started_at__lte=until + timedelta(minutes=HEALTH_AFTER_MINUTES),
+        service_id__in=service_ids, started_at__gte=lo, started_at__lte=hi,
     ).order_by("started_at").values_list("service_id", "started_at", "reason"):
-        before = [r for r in by_service.get(sid, []) if r.occurred_at <= started]
-        if not before:
-            continue
-        latest = max(before, key=lambda r: r.occurred_at)
-        minutes = scoring.minutes_between(latest.occurred_at, started)
-        if minutes <= HEALTH_AFTER_MINUTES and latest.id not in out:
-            out[latest.id] = (reason, minutes)
+        out.setdefault(sid, []).append((started, reason))
     return out
 
 
-def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime) -> set[str]:
-    deployed = {r.release_key for r in rows if r.release_key and r.kind in ("deploy", "rollback")}
-    wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - deployed
+def _health_after(rows: list[cand.Candidate], episodes: dict[int, list[tuple[datetime, str]]]) -> dict[int, tuple[str, float]]:
+    """change id → (reason, minutes) for health episodes that started on the changed service within
+    ``HEALTH_AFTER_MINUTES`` after it. An episode counts against the latest change before it only (not
+    commits, CI runs or autoscaler steps): that is the one a responder would look at first."""
+    by_service: dict[int, list[cand.Candidate]] = {}
+    for r in rows:
+        if r.kind not in ("commit", "ci", "autoscale") and r.service_id in episodes:
+            by_service.setdefault(r.service_id, []).append(r)
+    out: dict[int, tuple[str, float]] = {}
+    for sid, changes in by_service.items():
+        for started, reason in episodes[sid]:
+            before = [r for r in changes if r.occurred_at <= started]
+            if not before:
+                continue
+            latest = max(before, key=lambda r: r.occurred_at)
+            minutes = scoring.minutes_between(latest.occurred_at, started)
+            if minutes <= HEALTH_AFTER_MINUTES and latest.id not in out:
+                out[latest.id] = (reason, minutes)
+    return out
+
+
+def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, known: dict[str, bool]) -> set[str]:
+    """Release keys of ``rows`` that reached a deploy; ``known`` caches answers across calls of one ranking."""
+    for r in rows:
+        if r.release_key and r.kind in ("deploy", "rollback"):
+            known[r.release_key] = True
+    wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - set(known)
     if wanted:
-        deployed |= set(Change.objects.exclude(release_key="").filter(  # exclude: matches the partial index
+        found = set(Change.objects.exclude(release_key="").filter(  # exclude: matches the partial index
             release_key__in=sorted(wanted), kind__in=["deploy", "rollback"], occurred_at__gte=lo, occurred_at__lte=hi,
         ).values_list("release_key", flat=True))
-    return deployed
+        known.update({k: k in found for k in wanted})
+    return {k for k, v in known.items() if v}
 
 
 def _similar_feedback(alert: Alert) -> dict[tuple[int, str], tuple[int, int]]:
@@ -119,12 +128,15 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     rows = cand.fetch(at, weights, first, PREFETCH)
     rows += cand.by_ids(sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew)
 
+    episodes = _episodes(list(rels), at - timedelta(minutes=longest), at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES))
+    releases: dict[str, bool] = {}
+
     def best(rows: list[cand.Candidate]) -> list[Ranked]:
         rows = [r for r in rows if scoring.minutes_between(r.occurred_at, at)
                 <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)]
         facts = scoring.Facts(
-            health_after=_health_after(rows, at + skew),
-            deployed_releases=_deployed_releases(rows, at - timedelta(minutes=longest), at + skew),
+            health_after=_health_after(rows, episodes),
+            deployed_releases=_deployed_releases(rows, at - timedelta(minutes=longest), at + skew, releases),
             verdicts=verdicts, similar=similar,
         )
         return _best(rows, rels, at, names, facts, limit)
@@ -219,10 +231,16 @@ def is_stale(alert: Alert) -> bool:
     return cand.changed_since(cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at)
 
 
+def _may_have_more(alert: Alert) -> bool:
+    """Stored as many suspects as were asked for last time: a longer list may exist."""
+    return Suspect.objects.filter(alert=alert).count() >= STORED
+
+
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     """The stored suspects of ``alert``, recomputed first if any change in its window was stored or updated
     since they were computed (late arrivals), or feedback was given. This is what the API and the pages read."""
-    if is_stale(alert):
-        rank_and_store(alert.pk)
+    if is_stale(alert) or (limit > STORED and Suspect.objects.filter(alert=alert).count() < limit
+                           and alert.suspects_computed_at is not None and _may_have_more(alert)):
+        rank_and_store(alert.pk, max(limit, STORED))
         alert.refresh_from_db(fields=["suspects_computed_at", "incident"])
     return list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])

@@ -136,7 +136,7 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
                 <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)]
         facts = scoring.Facts(
             health_after=_health_after(rows, episodes),
-            deployed_releases=_deployed_releases(rows, at - timedelta(minutes=longest), at + skew, releases),
+            deployed_releases=scoring.Lazy(lambda: _deployed_releases(rows, at - timedelta(minutes=longest), at + skew, releases)),
             verdicts=verdicts, similar=similar,
         )
         return _best(rows, rels, at, names, facts, limit)

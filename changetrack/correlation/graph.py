@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Count, Max
 
 from changetrack.models import Dependency
 
@@ -78,10 +78,25 @@ def merge_edges(rows: Iterable[tuple[int, int, str, str, float]]) -> dict[tuple[
     return out
 
 
-def _edges_touching(ids: list[int]) -> dict[tuple[int, int], Edge]:
-    rows = Dependency.objects.filter(Q(service_id__in=ids) | Q(depends_on_id__in=ids)).values_list(
-        "service_id", "depends_on_id", "provenance", "evidence", "confidence")
-    return merge_edges(rows)
+_cache: tuple[tuple[int, object, int], dict[int, list[tuple[int, bool, Edge]]]] | None = None
+
+
+def _adjacency() -> dict[int, list[tuple[int, bool, Edge]]]:
+    """service id → [(other service, walked forward?, edge)], for the whole graph, cached in the process and
+    checked against one aggregate query per call (count, last update, highest id: any insert, update or
+    delete changes one of them), so a ranking never walks the graph with one query per hop."""
+    global _cache
+    stamp = Dependency.objects.aggregate(n=Count("id"), seen=Max("last_seen_at"), top=Max("id"))
+    key = (stamp["n"], stamp["seen"], stamp["top"] or 0)
+    if _cache is not None and _cache[0] == key:
+        return _cache[1]
+    edges = merge_edges(Dependency.objects.values_list("service_id", "depends_on_id", "provenance", "evidence", "confidence"))
+    adjacent: dict[int, list[tuple[int, bool, Edge]]] = {}
+    for (src, dst), edge in edges.items():
+        adjacent.setdefault(src, []).append((dst, True, edge))
+        adjacent.setdefault(dst, []).append((src, False, edge))
+    _cache = (key, adjacent)
+    return adjacent
 
 
 def _step_direction(current: str, forward: bool) -> str:
@@ -94,20 +109,16 @@ def _step_direction(current: str, forward: bool) -> str:
 def relations(service_id: int, depth: int = MAX_DEPTH) -> dict[int, Relation]:
     """Every service within ``depth`` hops of ``service_id`` (either direction) with its best relation.
 
-    A breadth-first walk over (service, direction class) states, one query per hop; for each service the
+    A breadth-first walk over (service, direction class) states on the cached graph; for each service the
     relation with the highest weight wins (a 2-hop downstream path beats a 1-hop sibling, for instance)."""
     depth = max(0, min(depth, MAX_DEPTH))
+    adjacent = _adjacency()
     best: dict[int, Relation] = {service_id: Relation(service_id, 0, SELF, [service_id])}
     frontier: dict[tuple[int, str], Relation] = {(service_id, SELF): best[service_id]}
     seen_states = {(service_id, SELF)}
     for _hop in range(depth):
         if not frontier:
             break
-        edges = _edges_touching(sorted({sid for sid, _ in frontier}))
-        adjacent: dict[int, list[tuple[int, bool, Edge]]] = {}
-        for (src, dst), edge in edges.items():
-            adjacent.setdefault(src, []).append((dst, True, edge))
-            adjacent.setdefault(dst, []).append((src, False, edge))
         nxt: dict[tuple[int, str], Relation] = {}
         for (sid, _direction), rel in frontier.items():
             for other, forward, edge in adjacent.get(sid, ()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,12 +48,26 @@ class Facts:
 
     #: change id → (reason, minutes after the change) of the first health episode on its service right after it
     health_after: dict[int, tuple[str, float]] = field(default_factory=dict)
-    #: release keys that reached a deploy (any service, any time in the window)
-    deployed_releases: set[str] = field(default_factory=set)
+    #: release keys that reached a deploy (any service, any time in the window); may be a ``Lazy`` set
+    deployed_releases: Container[str] = field(default_factory=set)
     #: change id → verdict on this very alert
     verdicts: dict[int, str] = field(default_factory=dict)
     #: (service id, kind) → (caused count, unrelated count) on similar alerts
     similar: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+
+
+class Lazy:
+    """A set computed on first membership test: most rankings never score a commit or CI run (they cannot
+    reach the top), so the query behind it is usually skipped."""
+
+    def __init__(self, compute: Callable[[], set[str]]):
+        self._compute = compute
+        self._value: set[str] | None = None
+
+    def __contains__(self, key: object) -> bool:
+        if self._value is None:
+            self._value = self._compute()
+        return key in self._value
 
 
 @dataclass

@@ -7,6 +7,7 @@ Public functions (called by the API, the pages, the ingest triggers): ``neighbou
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -169,6 +170,7 @@ def _best(rows: list[cand.Candidate], rels: dict[int, graph.Relation], at: datet
     bounded = sorted(((_upper_bound(r, rels[r.service_id], at, facts), r) for r in rows), key=lambda x: -x[0])
     scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str]] = []
     floor = -1.0
+    top: list[float] = []  # min-heap of the best ``limit`` scores
     for bound, row in bounded:
         if len(scored) >= limit and bound < floor:
             break
@@ -179,8 +181,12 @@ def _best(rows: list[cand.Candidate], rels: dict[int, graph.Relation], at: datet
         score = scoring.combine(t, rel.weight, risk.value, f)
         components = {"time": round(t, 3), "graph": round(rel.weight, 3), "risk": round(risk.value, 3), "feedback": round(f, 3)}
         scored.append((score, row, components, risk.notes, f_note))
-        if len(scored) >= limit:
-            floor = sorted((x[0] for x in scored), reverse=True)[limit - 1]
+        if len(top) < limit:
+            heapq.heappush(top, score)
+        elif score > top[0]:
+            heapq.heapreplace(top, score)
+        if len(top) >= limit:
+            floor = top[0]  # the limit-th best so far
     scored.sort(key=lambda x: (-x[0], -x[1].occurred_at.timestamp(), -x[1].id))
     out = []
     for score, row, components, notes, f_note in scored[:limit]:

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from changetrack.models import Dependency, Service
+from changetrack.models import ChangeKind, Dependency, Service
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ FROM changetrack_alert a
 JOIN changetrack_change c
   ON c.occurred_at >= a.started_at - make_interval(mins => %(window)s) AND c.occurred_at <= a.started_at
  AND c.occurred_at >= %(since)s AND c.service_id IS NOT NULL AND c.service_id <> a.service_id
- AND NOT (c.kind = ANY(%(ignored)s))
+ AND c.kind = ANY(%(kinds)s)
 WHERE a.started_at >= %(since)s AND a.started_at <= %(until)s AND a.service_id IS NOT NULL
 GROUP BY 1, 2
 HAVING count(DISTINCT a.id) >= %(min_count)s
@@ -39,7 +39,7 @@ HAVING count(DISTINCT a.id) >= %(min_count)s
 RATES_SQL = """
 SELECT service_id, count(*) FROM changetrack_change
 WHERE service_id = ANY(%(ids)s) AND occurred_at >= %(since)s AND occurred_at <= %(until)s
-  AND NOT (kind = ANY(%(ignored)s))
+  AND kind = ANY(%(kinds)s)
 GROUP BY 1
 """
 
@@ -65,7 +65,9 @@ def confidence(count: int, expected: float) -> float:
 
 
 def find_pairs(since: datetime, until: datetime, window_minutes: int, min_count: int, lift: float) -> list[LearnedEdge]:
-    params = {"since": since, "until": until, "window": window_minutes, "min_count": min_count, "ignored": list(IGNORED_KINDS)}
+    # kind = ANY(kinds), not NOT IN: lets PostgreSQL walk the (kind, occurred_at) index per alert
+    kinds = [k for k in ChangeKind.values if k not in IGNORED_KINDS]
+    params = {"since": since, "until": until, "window": window_minutes, "min_count": min_count, "kinds": kinds}
     with connection.cursor() as cur:
         cur.execute(PAIRS_SQL, params)
         pairs = cur.fetchall()

@@ -4,7 +4,9 @@ Honesty rules: the engine only ever sees what a real installation would store. T
 drives the injected incidents, but the *known* graph (what gets stored as ``Dependency`` rows) misses ~10 % of
 the true edges and has a few spurious ones. Cause changes are drawn from the same kind-specific generators as
 background changes (a cause deploy looks like any deploy); only some causes leave a trace a real system would
-see (a failed rollout, a crash loop right after), and background changes leave the same traces at a lower rate.
+see (a failed rollout, a crash loop right after, an alert on the changed service too), and the background
+leaves the same traces at a lower rate (restart blips after harmless deploys, random episodes, alerts with no
+cause on every service).
 The label (which change caused which alert) is kept aside and never stored.
 """
 
@@ -60,6 +62,8 @@ class Scenario:
     changes: list[Chg]
     episodes: list[Episode]
     incidents: list[Incident]
+    #: alerts with no injected cause (flaky monitors, load spikes): stored, never scored
+    noise_alerts: list[tuple[int, datetime]] = field(default_factory=list)
 
 
 HUMAN_KINDS = {  # kind → rate per service per day (scaled by the service's activity)
@@ -249,4 +253,6 @@ def generate(seed: int, n_services: int, days: float, n_incidents: int, now: dat
     changes, episodes = background(rng, services, start, days, factory)
     sc = Scenario(services, true_edges, known_graph(rng, true_edges, n_services), changes, episodes, [])
     inject(rng, sc, start, days, n_incidents, factory)
+    for i in range(n_services):  # about one causeless alert per service every three days
+        sc.noise_alerts += [(i, _at(rng, start, days, False)) for _ in range(_poisson(rng, days / 3))]
     return sc

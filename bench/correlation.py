@@ -84,6 +84,9 @@ def load(sc: Any, now: datetime) -> tuple[dict[str, int], list[tuple[int, str, s
                      for n, inc in enumerate(sc.incidents)]
     stored = store_records(alert_records, resolver=resolver).alerts
     labelled = [(aid, inc.cause, inc.relation) for (aid, _), inc in zip(stored, sc.incidents, strict=True)]
+    store_records([AlertRecord(source="bench", external_id=f"noise-{n}", title=f"Errors on {sc.services[s].name}",
+                               status="triggered", occurred_at=at, started_at=at, service=hints[s])
+                   for n, (s, at) in enumerate(sc.noise_alerts)], resolver=resolver)
     return keys, labelled
 
 
@@ -138,7 +141,7 @@ def quality(seed: int, n_services: int, days: float, n_incidents: int) -> dict[s
     n = len(labelled)
     return {
         "services": n_services, "edges_true": len(sc.true_edges), "edges_known": len(sc.known_edges),
-        "changes": len(sc.changes), "days": days, "labelled_alerts": n, "load_seconds": round(load_s, 1),
+        "changes": len(sc.changes), "days": days, "labelled_alerts": n, "unlabelled_noise_alerts": len(sc.noise_alerts), "load_seconds": round(load_s, 1),
         "results": {k: {"p@1": round(v[0] / n, 3), "p@3": round(v[1] / n, 3), "mrr": round(v[2] / n, 3)} for k, v in sums.items()},
         "engine_p@1_by_relation": {k: f"{v[0] / v[1]:.2f} (n={int(v[1])})" for k, v in sorted(by_rel.items())},
     }

@@ -52,6 +52,20 @@ def _episodes(service_ids: list[int], lo: datetime, hi: datetime) -> dict[int, l
     return out
 
 
+def _add_other_alerts(episodes: dict[int, list[tuple[datetime, str]]], service_ids: list[int], lo: datetime,
+                      hi: datetime, alert_id: int | None) -> None:
+    """Other alerts that fired on a related service count like health episodes: a change followed within
+    minutes by an alert on its own service is a stronger suspect for this alert too."""
+    found = False
+    for sid, started, title in Alert.objects.filter(service_id__in=service_ids, started_at__gte=lo, started_at__lte=hi) \
+            .exclude(pk=alert_id).values_list("service_id", "started_at", "title")[:2000]:
+        episodes.setdefault(sid, []).append((started, f"Alert \u201c{title[:80]}\u201d"))
+        found = True
+    if found:
+        for items in episodes.values():
+            items.sort(key=lambda x: x[0])
+
+
 def _health_after(rows: list[cand.Candidate], episodes: dict[int, list[tuple[datetime, str]]]) -> dict[int, tuple[str, float]]:
     """change id → (reason, minutes) for health episodes that started on the changed service within
     ``HEALTH_AFTER_MINUTES`` after it. An episode counts against the latest change before it only (not
@@ -130,6 +144,7 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     rows += cand.by_ids(sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew)
 
     episodes = _episodes(list(rels), at - timedelta(minutes=longest), at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES))
+    _add_other_alerts(episodes, list(rels), at - timedelta(minutes=longest), at + skew, alert.pk)
     releases: dict[str, bool] = {}
 
     def best(rows: list[cand.Candidate]) -> list[Ranked]:

@@ -244,3 +244,14 @@ def test_a_confirmed_cause_is_ranked_first_even_when_old_and_weakly_related():
     a.refresh_from_db()
     top = engine.current_suspects(a)[0]
     assert top.change_id == old.pk and top.score == 1.0 and top.hops == 3
+
+
+def test_an_alert_on_the_changed_service_right_after_the_change_raises_it():
+    depends("api", "db")
+    depends("api", "queue")
+    quiet = change("queue", "deploy", NOW - minutes(15))
+    noisy = change("db", "deploy", NOW - minutes(15))
+    alert("db", NOW - minutes(11), title="db latency high")
+    ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
+    assert ranked[noisy.pk].score > ranked[quiet.pk].score
+    assert "Alert \u201cdb latency high\u201d started on the changed service 4 min after it" in ranked[noisy.pk].reasons

@@ -94,9 +94,12 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, k
             known[r.release_key] = True
     wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - set(known)
     if wanted:
-        found = set(Change.objects.exclude(release_key="").filter(  # exclude: matches the partial index
-            release_key__in=sorted(wanted), kind__in=["deploy", "rollback"], occurred_at__gte=lo, occurred_at__lte=hi,
-        ).values_list("release_key", flat=True))
+        with connection.cursor() as cur:
+            # written out so the predicate matches the partial index change_release (release_key <> '')
+            cur.execute("SELECT DISTINCT release_key FROM changetrack_change WHERE release_key <> '' "
+                        "AND release_key = ANY(%s) AND kind IN ('deploy', 'rollback') AND occurred_at >= %s "
+                        "AND occurred_at <= %s", [sorted(wanted), lo, hi])
+            found = {row[0] for row in cur.fetchall()}
         known.update({k: k in found for k in wanted})
     return {k for k, v in known.items() if v}
 

@@ -172,6 +172,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "github-commit-ranges": {"task": "integrations.github.attach_pending_commit_ranges", "schedule": 60.0},
     "launchdarkly-poll": {"task": "integrations.launchdarkly.poll", "schedule": 300.0},
     "resync-kubernetes": {"task": "changetrack.collect.tasks.resync_kubernetes", "schedule": 900.0},
+    "learn-dependencies": {"task": "changetrack.correlation.tasks.learn_dependencies", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {

@@ -1,25 +1,40 @@
-"""Ranking suspects for an alert (first version: time proximity and graph distance only).
+"""Ranking suspects for an alert: graph → candidates → facts → scores with reasons → stored ``Suspect`` rows.
 
-The full scoring (risk, magnitude, direction, feedback, learned edges) is the correlation issue's work; the
-shape of the output (rank, score, hops, path, components, reasons) is final.
+Public functions (called by the API, the pages, the ingest triggers): ``neighbourhood``, ``rank``,
+``rank_and_store``, ``current_suspects``. The pieces live in ``graph``, ``candidates``, ``scoring``,
+``reasons``, ``grouping``.
 """
 
 from __future__ import annotations
 
-import math
+import heapq
+import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
-from changetrack.models import Alert, Change, Dependency, Suspect
+from changetrack.correlation import candidates as cand
+from changetrack.correlation import graph, grouping, reasons, scoring
+from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
+from changetrack.models import Alert, Change, Feedback, HealthEpisode, Service, Suspect
+
+logger = logging.getLogger(__name__)
+
+HEALTH_AFTER_MINUTES = 30  # an episode starting this soon after a change on the same service counts against it
+SIMILAR_FEEDBACK_DAYS = 180
+PREFETCH = 400
+STRONG = 0.45  # graph weight from which a service's whole window is read at once (self, down 1–3, up 1)
+RECENT_MINUTES = 60
+STORED = 10  # suspects stored per alert (more when a reader asks for more)
 
 
 @dataclass
 class Ranked:
-    change: Change
+    change: cand.Candidate
     score: float
     hops: int
     path: list[str]
@@ -27,73 +42,258 @@ class Ranked:
     reasons: list[str] = field(default_factory=list)
 
 
-def neighbourhood(service_id: int, depth: int = 3) -> dict[int, tuple[int, list[int]]]:
-    """Services within ``depth`` hops in either direction: id → (hops, path of ids from the alerting one)."""
-    seen: dict[int, tuple[int, list[int]]] = {service_id: (0, [service_id])}
-    frontier = [service_id]
-    for hop in range(1, depth + 1):
-        if not frontier:
-            break
-        edges = Dependency.objects.filter(service_id__in=frontier).values_list("service_id", "depends_on_id")
-        back = Dependency.objects.filter(depends_on_id__in=frontier).values_list("depends_on_id", "service_id")
-        nxt = []
-        for src, dst in [*edges, *back]:
-            if dst not in seen:
-                seen[dst] = (hop, [*seen[src][1], dst])
-                nxt.append(dst)
-        frontier = nxt
-    return seen
+def _episodes(service_ids: list[int], lo: datetime, hi: datetime) -> dict[int, list[tuple[datetime, str]]]:
+    """Health episodes of the neighbourhood that started in [lo, hi], by service, oldest first (one query)."""
+    out: dict[int, list[tuple[datetime, str]]] = {}
+    for sid, started, reason in (
+        HealthEpisode.objects.filter(
+            service_id__in=service_ids,
+            started_at__gte=lo,
+            started_at__lte=hi,
+        )
+        .order_by("started_at")
+        .values_list("service_id", "started_at", "reason")
+    ):
+        out.setdefault(sid, []).append((started, reason))
+    return out
+
+
+def _add_other_alerts(
+    episodes: dict[int, list[tuple[datetime, str]]],
+    service_ids: list[int],
+    lo: datetime,
+    hi: datetime,
+    alert_id: int | None,
+) -> None:
+    """Other alerts that fired on a related service count like health episodes: a change followed within
+    minutes by an alert on its own service is a stronger suspect for this alert too."""
+    found = False
+    for sid, started, title in (
+        Alert.objects.filter(service_id__in=service_ids, started_at__gte=lo, started_at__lte=hi)
+        .exclude(pk=alert_id)
+        .values_list("service_id", "started_at", "title")[:2000]
+    ):
+        episodes.setdefault(sid, []).append((started, f"Alert \u201c{title[:80]}\u201d"))
+        found = True
+    if found:
+        for items in episodes.values():
+            items.sort(key=lambda x: x[0])
+
+
+def _health_after(
+    rows: list[cand.Candidate], episodes: dict[int, list[tuple[datetime, str]]]
+) -> dict[int, tuple[str, float]]:
+    """change id → (reason, minutes) for health episodes that started on the changed service within
+    ``HEALTH_AFTER_MINUTES`` after it. An episode counts against the latest change before it only (not
+    commits, CI runs or autoscaler steps): that is the one a responder would look at first."""
+    by_service: dict[int, list[cand.Candidate]] = {}
+    for r in rows:
+        if r.kind not in ("commit", "ci", "autoscale") and r.service_id in episodes:
+            by_service.setdefault(r.service_id, []).append(r)
+    out: dict[int, tuple[str, float]] = {}
+    for sid, changes in by_service.items():
+        for started, reason in episodes[sid]:
+            before = [r for r in changes if r.occurred_at <= started]
+            if not before:
+                continue
+            latest = max(before, key=lambda r: r.occurred_at)
+            minutes = scoring.minutes_between(latest.occurred_at, started)
+            if minutes <= HEALTH_AFTER_MINUTES and latest.id not in out:
+                out[latest.id] = (reason, minutes)
+    return out
+
+
+def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, known: dict[str, bool]) -> set[str]:
+    """Release keys of ``rows`` that reached a deploy; ``known`` caches answers across calls of one ranking."""
+    for r in rows:
+        if r.release_key and r.kind in ("deploy", "rollback"):
+            known[r.release_key] = True
+    wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - set(known)
+    if wanted:
+        with connection.cursor() as cur:
+            # written out so the predicate matches the partial index change_release (release_key <> '')
+            cur.execute(
+                "SELECT DISTINCT release_key FROM changetrack_change WHERE release_key <> '' "
+                "AND release_key = ANY(%s) AND kind IN ('deploy', 'rollback') AND occurred_at >= %s "
+                "AND occurred_at <= %s",
+                [sorted(wanted), lo, hi],
+            )
+            found = {row[0] for row in cur.fetchall()}
+        known.update({k: k in found for k in wanted})
+    return {k for k, v in known.items() if v}
+
+
+def _similar_feedback(alert: Alert) -> dict[tuple[int, str], tuple[int, int]]:
+    """(changed service, kind) → (caused, unrelated) over verdicts on other alerts of the same service; a
+    verdict on an alert with the same title counts twice."""
+    since = timezone.now() - timedelta(days=SIMILAR_FEEDBACK_DAYS)
+    rows = list(
+        Feedback.objects.filter(alert__service_id=alert.service_id, created_at__gte=since)
+        .exclude(alert_id=alert.pk)
+        .values_list("change_id", "verdict", "alert__title")[:500]
+    )
+    if not rows:
+        return {}
+    kinds = {
+        cid: (sid, kind)
+        for cid, sid, kind in Change.objects.filter(pk__in=sorted({cid for cid, _, _ in rows})).values_list(
+            "id", "service_id", "kind"
+        )
+        if sid is not None
+    }
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for cid, verdict, title in rows:
+        if cid not in kinds:
+            continue
+        weight = 2 if title == alert.title else 1
+        caused, unrelated = out.get(kinds[cid], (0, 0))
+        out[kinds[cid]] = (caused + weight, unrelated) if verdict == "caused" else (caused, unrelated + weight)
+    return out
 
 
 def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
+    """The ranked suspects of ``alert`` (computed, not stored)."""
     if alert.service_id is None:
         return []
-    hood = neighbourhood(alert.service_id)
-    window = timedelta(
-        minutes=int(
-            alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
-        )
-    )
+    rels = graph.relations(alert.service_id)
+    info = {
+        sid: (name, s or {})
+        for sid, name, s in Service.objects.filter(pk__in=list(rels)).values_list("id", "name", "settings")
+    }
+    names = {sid: name for sid, (name, _) in info.items()}
+    alert_settings = info.get(alert.service_id, ("", {}))[1]
+    default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
+    longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
+    at = alert.started_at
+    weights = {sid: rel.weight for sid, rel in rels.items()}
     skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    changes = Change.objects.select_related("service").filter(
-        service_id__in=list(hood),
-        occurred_at__gte=alert.started_at - window,
-        occurred_at__lte=alert.started_at + skew,
+    verdicts = dict(Feedback.objects.filter(alert_id=alert.pk).values_list("change_id", "verdict")) if alert.pk else {}
+    similar = _similar_feedback(alert) if alert.pk else {}
+    # phase 1: strongly related services over the whole window, the others over the last hour only
+    full = cand.ranges(at, weights, longest)
+    recent = at - timedelta(minutes=RECENT_MINUTES)
+    first = {
+        sid: (since if weights[sid] >= STRONG else max(since, recent), until) for sid, (since, until) in full.items()
+    }
+    rows = cand.fetch(at, weights, first, PREFETCH)
+    rows += cand.by_ids(
+        sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew
     )
-    names = {sid: n for sid, n in alert.service.__class__.objects.filter(pk__in=list(hood)).values_list("id", "name")}
+
+    episodes = _episodes(
+        list(rels), at - timedelta(minutes=longest), at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES)
+    )
+    _add_other_alerts(episodes, list(rels), at - timedelta(minutes=longest), at + skew, alert.pk)
+    releases: dict[str, bool] = {}
+
+    def best(rows: list[cand.Candidate]) -> list[Ranked]:
+        rows = [
+            r
+            for r in rows
+            if scoring.minutes_between(r.occurred_at, at)
+            <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)
+        ]
+        facts = scoring.Facts(
+            health_after=_health_after(rows, episodes),
+            deployed_releases=scoring.Lazy(
+                lambda: _deployed_releases(rows, at - timedelta(minutes=longest), at + skew, releases)
+            ),
+            verdicts=verdicts,
+            similar=similar,
+        )
+        return _best(rows, rels, at, names, facts, limit)
+
+    ranked = best(rows)
+    # phase 2: older changes on weak relations, only as far back as they could still beat the current last
+    floor = ranked[-1].score if len(ranked) >= limit else cand.MIN_SCORE
+    reach = cand.ranges(at, {sid: w for sid, w in weights.items() if w < STRONG}, longest, floor)
+    second = {sid: (since, recent) for sid, (since, _) in reach.items() if since < recent}
+    if second:
+        seen = {r.id for r in rows}
+        more = [r for r in cand.fetch(at, weights, second, PREFETCH) if r.id not in seen]
+        if more:
+            ranked = best(rows + more)
+    return ranked
+
+
+def _upper_bound(row: cand.Candidate, rel: graph.Relation, at: datetime, facts: scoring.Facts) -> float:
+    if facts.verdicts.get(row.id) == "caused":
+        return 1.0
+    boost = 1.6 if facts.similar.get((row.service_id, row.kind), (0, 0))[0] else 1.0
+    t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
+    return (t**0.7) * rel.weight * scoring.RISK_CAP.get(row.kind, scoring.RISK_CAP_DEFAULT) * boost
+
+
+def _best(
+    rows: list[cand.Candidate],
+    rels: dict[int, graph.Relation],
+    at: datetime,
+    names: dict[int, str],
+    facts: scoring.Facts,
+    limit: int,
+) -> list[Ranked]:
+    """Score rows in order of their upper bound and stop once no remaining row can enter the top ``limit``;
+    reasons are built for the winners only."""
+    bounded = sorted(((_upper_bound(r, rels[r.service_id], at, facts), r) for r in rows), key=lambda x: -x[0])
+    scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str]] = []
+    floor = -1.0
+    top: list[float] = []  # min-heap of the best ``limit`` scores
+    for bound, row in bounded:
+        if len(scored) >= limit and bound < floor:
+            break
+        rel = rels[row.service_id]
+        t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
+        risk = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)
+        f, f_note = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
+        score = scoring.combine(t, rel.weight, risk.value, f)
+        components = {
+            "time": round(t, 3),
+            "graph": round(rel.weight, 3),
+            "risk": round(risk.value, 3),
+            "feedback": round(f, 3),
+        }
+        scored.append((score, row, components, risk.notes, f_note))
+        if len(top) < limit:
+            heapq.heappush(top, score)
+        elif score > top[0]:
+            heapq.heapreplace(top, score)
+        if len(top) >= limit:
+            floor = top[0]  # the limit-th best so far
+    scored.sort(key=lambda x: (-x[0], -x[1].occurred_at.timestamp(), -x[1].id))
     out = []
-    for change in changes:
-        hops, path = hood[change.service_id]
-        minutes = max((alert.started_at - change.occurred_at).total_seconds() / 60, 0.0)
-        time_score = math.exp(-minutes / 240)
-        graph_score = 1.0 / (1 + hops)
-        score = round(0.6 * time_score + 0.4 * graph_score, 4)
+    for score, row, components, notes, f_note in scored[:limit]:
+        rel = rels[row.service_id]
+        minutes = scoring.minutes_between(row.occurred_at, at)
         out.append(
             Ranked(
-                change,
+                row,
                 score,
-                hops,
-                [names.get(i, str(i)) for i in path],
-                {"time": round(time_score, 3), "graph": round(graph_score, 3)},
-                [f"{change.kind} {int(minutes)} min before the alert"],
+                rel.hops,
+                [names.get(i, str(i)) for i in rel.path],
+                components,
+                reasons.build(row.kind, minutes, rel, names, notes, f_note),
             )
         )
-    out.sort(key=lambda r: (-r.score, -r.change.occurred_at.timestamp()))
-    return out[:limit]
+    return out
 
 
-def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:
+def rank_and_store(alert_id: int, limit: int = STORED) -> list[Ranked]:
+    """Rank ``alert_id``, replace its stored suspects, and (re)place it in an incident."""
     alert = Alert.objects.select_related("service").filter(pk=alert_id).first()
     if alert is None:
         return []
+    started = timezone.now()
     ranked = rank(alert, limit)
     with transaction.atomic():
+        # why a lock: a late-change recompute and the first ranking may run at once; the last one must win whole
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('correlation:alert'), %s)", [alert.pk % 2_147_483_647])
         Suspect.objects.filter(alert=alert).delete()
         Suspect.objects.bulk_create(
             [
                 Suspect(
                     alert=alert,
-                    change_id=r.change.pk,
+                    change_id=r.change.id,
                     rank=i,
                     score=r.score,
                     hops=r.hops,
@@ -104,28 +304,45 @@ def rank_and_store(alert_id: int, limit: int = 20) -> list[Ranked]:
                 for i, r in enumerate(ranked, start=1)
             ]
         )
-        Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=timezone.now())
+        Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=started)
+    grouping.assign(alert.pk)
     return ranked
+
+
+def is_stale(alert: Alert) -> bool:
+    """True when suspects were never computed, or a change that could be a candidate (related service,
+    inside the window) was stored or updated after they were."""
+    if alert.suspects_computed_at is None:
+        return True
+    if alert.service_id is None:
+        return False
+    rels = graph.relations(alert.service_id)
+    info = dict(Service.objects.filter(pk__in=list(rels)).values_list("id", "settings"))
+    default, alert_kinds, per_service = cand.windows(
+        info.get(alert.service_id) or {}, {k: v or {} for k, v in info.items()}
+    )
+    longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
+    stored = Suspect.objects.filter(alert=alert).aggregate(n=Count("id"), low=Min("score"))
+    # a change below the lowest stored score cannot enter the stored list: look only where one could
+    floor = stored["low"] if stored["n"] and stored["n"] >= STORED and stored["low"] else cand.MIN_SCORE
+    weights = {sid: rel.weight for sid, rel in rels.items()}
+    return cand.changed_since(cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at)
+
+
+def _may_have_more(alert: Alert) -> bool:
+    """Stored as many suspects as were asked for last time: a longer list may exist."""
+    return Suspect.objects.filter(alert=alert).count() >= STORED
 
 
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     """The stored suspects of ``alert``, recomputed first if any change in its window was stored or updated
-    since they were computed (late arrivals). This is what the API and the pages read."""
-    stale = alert.suspects_computed_at is None
-    if not stale and alert.service_id is not None:
-        hood = neighbourhood(alert.service_id)
-        window = timedelta(
-            minutes=int(
-                alert.service.settings.get("correlation_window_minutes", settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
-            )
-        )
-        skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-        stale = Change.objects.filter(
-            service_id__in=list(hood),
-            occurred_at__gte=alert.started_at - window,
-            occurred_at__lte=alert.started_at + skew,
-            updated_at__gt=alert.suspects_computed_at,
-        ).exists()
-    if stale:
-        rank_and_store(alert.pk)
+    since they were computed (late arrivals), or feedback was given. This is what the API and the pages read."""
+    if is_stale(alert) or (
+        limit > STORED
+        and Suspect.objects.filter(alert=alert).count() < limit
+        and alert.suspects_computed_at is not None
+        and _may_have_more(alert)
+    ):
+        rank_and_store(alert.pk, max(limit, STORED))
+        alert.refresh_from_db(fields=["suspects_computed_at", "incident"])
     return list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])

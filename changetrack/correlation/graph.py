@@ -1,0 +1,152 @@
+"""The service graph seen from one alerting service: who is related, how far, in which direction, and why.
+
+``Dependency(service=A, depends_on=B)`` means A calls (consumes from) B. For an alert on A:
+
+- ``down``: B is a dependency of A, directly or transitively (A → B → C). A change on B is the classic cause.
+- ``up``: B depends on A (B → A). A change on B can overload A (the reverse case); ranked lower.
+- ``mixed``: related through a path that changes direction (siblings sharing a dependency); weakest.
+
+Several edges between the same pair (declared + kubernetes + learned) merge into one with the highest
+confidence and all their evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Max
+
+from changetrack.models import Dependency
+
+DOWN, UP, MIXED, SELF = "down", "up", "mixed", "self"
+MAX_DEPTH = 3
+#: graph weight by (direction, hops); multiplied by the path's edge confidence (softened)
+WEIGHTS: dict[str, tuple[float, ...]] = {
+    SELF: (1.0,),
+    DOWN: (1.0, 0.85, 0.65, 0.5),
+    UP: (1.0, 0.5, 0.35, 0.25),
+    MIXED: (1.0, 0.3, 0.2, 0.12),
+}
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One merged edge: ``service`` depends on ``depends_on``."""
+
+    service_id: int
+    depends_on_id: int
+    confidence: float
+    provenances: tuple[str, ...]
+    evidence: tuple[str, ...]
+
+
+@dataclass
+class Relation:
+    """How a service relates to the alerting one: ``path`` of service ids from it, the edges walked
+    (each as (edge, walked_forward)), direction class and the resulting graph weight in [0, 1]."""
+
+    service_id: int
+    hops: int
+    direction: str
+    path: list[int]
+    steps: list[tuple[Edge, bool]] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float:
+        c = 1.0
+        for edge, _ in self.steps:
+            c *= edge.confidence
+        return c
+
+    @property
+    def weight(self) -> float:
+        base = WEIGHTS[self.direction][min(self.hops, MAX_DEPTH)]
+        # why softened: a low-confidence learned edge still says more than no edge at all
+        return base * (0.4 + 0.6 * max(0.0, min(1.0, self.confidence)))
+
+
+def merge_edges(rows: Iterable[tuple[int, int, str, str, float]]) -> dict[tuple[int, int], Edge]:
+    """(service_id, depends_on_id, provenance, evidence, confidence) rows → one Edge per ordered pair."""
+    acc: dict[tuple[int, int], list[tuple[str, str, float]]] = {}
+    for src, dst, prov, evidence, conf in rows:
+        acc.setdefault((src, dst), []).append((prov, evidence, float(conf)))
+    out = {}
+    for (src, dst), items in acc.items():
+        items.sort(key=lambda x: -x[2])
+        out[(src, dst)] = Edge(src, dst, items[0][2], tuple(p for p, _, _ in items), tuple(e for _, e, _ in items if e))
+    return out
+
+
+_cache: tuple[tuple[int, object, int], dict[int, list[tuple[int, bool, Edge]]]] | None = None
+
+
+def _adjacency() -> dict[int, list[tuple[int, bool, Edge]]]:
+    """service id → [(other service, walked forward?, edge)], for the whole graph, cached in the process and
+    checked against one aggregate query per call (count, last update, highest id: any insert, update or
+    delete changes one of them), so a ranking never walks the graph with one query per hop."""
+    global _cache
+    stamp = Dependency.objects.aggregate(n=Count("id"), seen=Max("last_seen_at"), top=Max("id"))
+    key = (stamp["n"], stamp["seen"], stamp["top"] or 0)
+    if _cache is not None and _cache[0] == key:
+        return _cache[1]
+    edges = merge_edges(
+        Dependency.objects.values_list("service_id", "depends_on_id", "provenance", "evidence", "confidence")
+    )
+    adjacent: dict[int, list[tuple[int, bool, Edge]]] = {}
+    for (src, dst), edge in edges.items():
+        adjacent.setdefault(src, []).append((dst, True, edge))
+        adjacent.setdefault(dst, []).append((src, False, edge))
+    _cache = (key, adjacent)
+    return adjacent
+
+
+def _step_direction(current: str, forward: bool) -> str:
+    step = DOWN if forward else UP
+    if current == SELF:
+        return step
+    return current if current == step else MIXED
+
+
+def relations(service_id: int, depth: int = MAX_DEPTH) -> dict[int, Relation]:
+    """Every service within ``depth`` hops of ``service_id`` (either direction) with its best relation.
+
+    A breadth-first walk over (service, direction class) states on the cached graph; for each service the
+    relation with the highest weight wins (a 2-hop downstream path beats a 1-hop sibling, for instance)."""
+    depth = max(0, min(depth, MAX_DEPTH))
+    adjacent = _adjacency()
+    best: dict[int, Relation] = {service_id: Relation(service_id, 0, SELF, [service_id])}
+    frontier: dict[tuple[int, str], Relation] = {(service_id, SELF): best[service_id]}
+    seen_states = {(service_id, SELF)}
+    for _hop in range(depth):
+        if not frontier:
+            break
+        nxt: dict[tuple[int, str], Relation] = {}
+        for (sid, _direction), rel in frontier.items():
+            for other, forward, edge in adjacent.get(sid, ()):
+                if other in rel.path:
+                    continue
+                direction = _step_direction(rel.direction, forward)
+                state = (other, direction)
+                candidate = Relation(other, rel.hops + 1, direction, [*rel.path, other], [*rel.steps, (edge, forward)])
+                if state in seen_states and state not in nxt:
+                    continue
+                if state in nxt and nxt[state].confidence >= candidate.confidence:
+                    continue
+                nxt[state] = candidate
+        for state, rel in nxt.items():
+            seen_states.add(state)
+            current = best.get(rel.service_id)
+            if current is None or rel.weight > current.weight:
+                best[rel.service_id] = rel
+        frontier = nxt
+    return best
+
+
+def neighbourhood(service_id: int, depth: int = MAX_DEPTH) -> dict[int, tuple[int, list[int]]]:
+    """Services within ``depth`` hops in either direction: id → (hops, path of ids from the alerting one)."""
+    return {sid: (rel.hops, rel.path) for sid, rel in relations(service_id, depth).items()}
+
+
+def direct_dependencies(service_id: int) -> list[int]:
+    return list(Dependency.objects.filter(service_id=service_id).values_list("depends_on_id", flat=True).distinct())

@@ -1,0 +1,71 @@
+"""Reasons: sentences built from the facts behind a score, each one a person can check on the timeline."""
+
+from __future__ import annotations
+
+from changetrack.correlation.graph import DOWN, MIXED, SELF, UP, Relation
+from changetrack.correlation.scoring import fmt_minutes
+
+VERBS = {
+    "deploy": "Deployed",
+    "rollback": "Rolled back",
+    "config": "Configuration changed",
+    "secret": "Secret changed",
+    "feature_flag": "Feature flag changed",
+    "scale": "Scaled",
+    "autoscale": "Autoscaled",
+    "ci": "CI job ran",
+    "commit": "Committed",
+    "infra": "Infrastructure changed",
+    "db_migration": "Database migrated",
+    "custom": "Changed",
+}
+
+
+def timing(kind: str, minutes_before: float) -> str:
+    verb = VERBS.get(kind, "Changed")
+    if minutes_before < 0:
+        return f"{verb} {fmt_minutes(minutes_before)} after the alert started (within the clock-skew allowance)"
+    return f"{verb} {fmt_minutes(minutes_before)} before the alert"
+
+
+def _edge_text(caller: str, callee: str, evidence: tuple[str, ...], provenances: tuple[str, ...]) -> str:
+    why = evidence[0] if evidence else (provenances[0] if provenances else "")
+    return f"{caller} depends on {callee}" + (f" ({why})" if why else "")
+
+
+def relation(rel: Relation, names: dict[int, str]) -> list[str]:
+    """One sentence per edge walked, then what the direction means."""
+    if rel.direction == SELF:
+        return ["Change on the alerting service itself"]
+    out = []
+    for edge, _forward in rel.steps:
+        out.append(
+            _edge_text(
+                names.get(edge.service_id, str(edge.service_id)),
+                names.get(edge.depends_on_id, str(edge.depends_on_id)),
+                edge.evidence,
+                edge.provenances,
+            )
+        )
+    alerting, changed = names.get(rel.path[0], "?"), names.get(rel.path[-1], "?")
+    if rel.direction == DOWN and rel.hops > 1:
+        out.append(f"{alerting} depends on {changed} through {rel.hops} hops")
+    elif rel.direction == UP:
+        out.append(
+            f"{changed} calls {alerting}" + (" indirectly" if rel.hops > 1 else "") + ": a change there can overload it"
+        )
+    elif rel.direction == MIXED:
+        out.append(f"{changed} is related to {alerting} through shared dependencies ({rel.hops} hops)")
+    learned = [e for e, _ in rel.steps if "learned" in e.provenances and len(e.provenances) == 1]
+    if learned:
+        out.append("a learned dependency (from past alerts following changes)")
+    return out
+
+
+def build(
+    kind: str, minutes_before: float, rel: Relation, names: dict[int, str], risk_notes: list[str], feedback_note: str
+) -> list[str]:
+    out = [timing(kind, minutes_before), *relation(rel, names), *risk_notes]
+    if feedback_note:
+        out.append(feedback_note[0].upper() + feedback_note[1:])
+    return out

@@ -1,0 +1,246 @@
+"""The score of one candidate change for one alert, as readable components, each in [0, 1].
+
+- ``time``: recency. A two-speed decay: most weight fades within the first hour (τ = 30 min: bad changes
+  usually bite within minutes), a long tail keeps a deploy 10 h before visible (≈ 0.11), not zero.
+- ``graph``: the relation's weight (direction, hops, edge confidence; see ``graph.WEIGHTS``).
+- ``risk``: what the change can do, by kind and magnitude (image change, replica cut ratio, failed rollout,
+  health episodes that started on the changed service right after it; commits not deployed, CI that deployed
+  nothing, autoscaler steps are low).
+- ``feedback``: in [-1, 1]; a verdict on this very alert decides, verdicts on similar alerts nudge.
+
+score = time^0.7 × graph × risk, then scaled by feedback (× up to 1.6 or
+down to × 0.2; a confirmed cause of this very alert scores 1).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+TAU_FAST = 30.0
+TAU_SLOW = 720.0
+AFTER_ALERT_TIME = 0.6  # a change stamped after the alert (clock skew): possible, but less likely
+
+#: base risk by kind
+RISK_BASE: dict[str, float] = {
+    "deploy": 0.6,
+    "rollback": 0.5,
+    "config": 0.55,
+    "secret": 0.5,
+    "feature_flag": 0.55,
+    "scale": 0.3,
+    "autoscale": 0.1,
+    "ci": 0.15,
+    "commit": 0.12,
+    "infra": 0.6,
+    "db_migration": 0.7,
+    "custom": 0.4,
+}
+RISK_DEFAULT = 0.4
+#: the highest risk a kind can reach with every magnitude bonus (used to pre-rank in SQL)
+RISK_CAP: dict[str, float] = {
+    "deploy": 1.0,
+    "rollback": 1.0,
+    "config": 1.0,
+    "secret": 1.0,
+    "feature_flag": 1.0,
+    "scale": 1.0,
+    "autoscale": 0.5,
+    "ci": 0.6,
+    "commit": 0.45,
+    "infra": 1.0,
+    "db_migration": 1.0,
+    "custom": 1.0,
+}
+RISK_CAP_DEFAULT = 1.0
+FAILED = {"failed", "failure", "error", "errored", "degraded", "progressdeadlineexceeded", "timeout", "timed_out"}
+IMAGE_PATH = re.compile(r"(^|\.)image$|containers\[.*\]\.image")
+REPLICAS_PATH = re.compile(r"(^|\.)replicas$|minReplicas$|maxReplicas$")
+
+
+@dataclass
+class Facts:
+    """What the scorer knows beyond the change row, gathered in bulk by the engine."""
+
+    #: change id → (reason, minutes after the change) of the first health episode on its service right after it
+    health_after: dict[int, tuple[str, float]] = field(default_factory=dict)
+    #: release keys that reached a deploy (any service, any time in the window); may be a ``Lazy`` set
+    deployed_releases: Container[str] = field(default_factory=set)
+    #: change id → verdict on this very alert
+    verdicts: dict[int, str] = field(default_factory=dict)
+    #: (service id, kind) → (caused count, unrelated count) on similar alerts
+    similar: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+
+
+class Lazy:
+    """A set computed on first membership test: most rankings never score a commit or CI run (they cannot
+    reach the top), so the query behind it is usually skipped."""
+
+    def __init__(self, compute: Callable[[], set[str]]):
+        self._compute = compute
+        self._value: set[str] | None = None
+
+    def __contains__(self, key: object) -> bool:
+        if self._value is None:
+            self._value = self._compute()
+        return key in self._value
+
+
+@dataclass
+class Risk:
+    value: float
+    notes: list[str] = field(default_factory=list)
+
+
+def time_score(minutes_before: float) -> float:
+    if minutes_before < 0:
+        return AFTER_ALERT_TIME
+    return 0.75 * math.exp(-minutes_before / TAU_FAST) + 0.25 * math.exp(-minutes_before / TAU_SLOW)
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _diff_items(diff: Any) -> list[dict[str, Any]]:
+    return [d for d in diff if isinstance(d, dict)] if isinstance(diff, list) else []
+
+
+def replica_change(diff: Any) -> tuple[float, float] | None:
+    """(before, after) of the first replica count in the diff, if any."""
+    for item in _diff_items(diff):
+        if REPLICAS_PATH.search(str(item.get("path", ""))):
+            before, after = _num(item.get("before")), _num(item.get("after"))
+            if before is not None and after is not None:
+                return before, after
+    return None
+
+
+def has_image_change(diff: Any) -> bool:
+    return any(
+        IMAGE_PATH.search(str(d.get("path", ""))) and d.get("before") != d.get("after") for d in _diff_items(diff)
+    )
+
+
+def rollout_failed(status: str, details: Any) -> bool:
+    if status.lower() in FAILED:
+        return True
+    rollout = details.get("rollout") if isinstance(details, dict) else None
+    if isinstance(rollout, dict):
+        return str(rollout.get("status", "")).lower().replace(" ", "") in FAILED
+    return False
+
+
+def _says_deploy(summary: str, details: Any) -> bool:
+    if isinstance(details, dict) and (
+        details.get("deployed") or details.get("environment") or details.get("deployment")
+    ):
+        return True
+    return "deploy" in summary.lower()
+
+
+def risk(
+    kind: str, status: str, summary: str, diff: Any, details: Any, release_key: str, change_id: int, facts: Facts
+) -> Risk:
+    """Risk of one change with the notes that explain it (the notes become reasons)."""
+    value = RISK_BASE.get(kind, RISK_DEFAULT)
+    notes: list[str] = []
+    reps = replica_change(diff)
+    if kind == "commit":
+        if release_key and release_key in facts.deployed_releases:
+            value, notes = 0.2, [*notes, "its release was deployed (see the deploy)"]
+        else:
+            notes.append("commit not deployed yet")
+    elif kind == "ci":
+        if status.lower() in FAILED:
+            value = 0.08
+            notes.append("CI job failed: nothing was deployed")
+        elif _says_deploy(summary, details) and not (release_key and release_key in facts.deployed_releases):
+            value = 0.4
+            notes.append("CI job that deploys")
+        else:
+            notes.append("CI job that deployed nothing itself")
+    elif kind == "autoscale":
+        if reps and reps[0] > 0 and reps[1] < reps[0]:
+            value += 0.15 * (1 - reps[1] / reps[0])
+        notes.append("autoscaler step")
+    else:
+        if has_image_change(diff):
+            value += 0.1
+            notes.append("image changed")
+        if reps and reps[0] > 0:
+            before, after = reps
+            if after < before:
+                cut = 1 - after / before
+                value += 0.5 * cut
+                notes.append(f"replicas {before:g} → {after:g}" + (f" ({cut:.0%} cut)" if cut >= 0.5 else ""))
+            elif after > before:
+                notes.append(f"replicas {before:g} → {after:g}")
+    if kind not in ("commit", "ci") and rollout_failed(status, details):
+        value += 0.3
+        notes.append("rollout failed")
+    if change_id in facts.health_after:
+        reason, minutes = facts.health_after[change_id]
+        value += 0.3 if kind not in ("commit", "ci") else 0.05
+        notes.append(f"{reason} started on the changed service {_fmt_minutes(minutes)} after it")
+    return Risk(min(value, RISK_CAP.get(kind, RISK_CAP_DEFAULT), 1.0), notes)
+
+
+def feedback_score(change_id: int, service_id: int, kind: str, facts: Facts) -> tuple[float, str]:
+    """In [-1, 1] with a note: the verdict on this alert, else what similar alerts taught."""
+    verdict = facts.verdicts.get(change_id)
+    if verdict == "caused":
+        return 1.0, "confirmed as the cause of this alert"
+    if verdict == "unrelated":
+        return -1.0, "marked unrelated to this alert"
+    caused, unrelated = facts.similar.get((service_id, kind), (0, 0))
+    if not caused and not unrelated:
+        return 0.0, ""
+    value = max(-0.6, min(0.6, 0.3 * caused - 0.2 * unrelated))
+    parts = []
+    if caused:
+        parts.append(f"{kind} changes on this service caused {caused} similar alert{'s' if caused > 1 else ''}")
+    if unrelated:
+        parts.append(f"{unrelated} marked unrelated to similar alerts")
+    return value, "; ".join(parts)
+
+
+def combine(time: float, graph: float, risk_value: float, feedback: float) -> float:
+    base = (max(time, 0.0) ** 0.7) * graph * risk_value
+    if feedback >= 1:
+        base = 1.0  # a responder confirmed it: nothing outranks that
+    elif feedback > 0:
+        base *= 1 + feedback  # similar alerts: scale, so an old far-away change does not jump the queue
+    elif feedback < 0:
+        base *= 1 + 0.8 * feedback
+    return round(min(1.0, max(0.0, base)), 4)
+
+
+def minutes_between(earlier: datetime, later: datetime) -> float:
+    return (later - earlier).total_seconds() / 60
+
+
+def _fmt_minutes(minutes: float) -> str:
+    minutes = abs(minutes)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 90:
+        return f"{int(round(minutes))} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h".replace(".0 h", " h")
+
+
+fmt_minutes = _fmt_minutes

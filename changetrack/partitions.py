@@ -56,7 +56,7 @@ def create_partition(table: str, day: date) -> bool:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"partition:{table}"])
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         if cur.fetchone()[0]:
-            _known.add(name)
+            _remember(name)
             return False
         cur.execute(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
         cur.execute(
@@ -65,9 +65,15 @@ def create_partition(table: str, day: date) -> bool:
             [lo, hi],
         )
         cur.execute(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES FROM (%s) TO (%s)', [lo, hi])
-    _known.add(name)
+    _remember(name)
     logger.info("partitions.partition.created", extra={"table": table, "partition": name})
     return True
+
+
+def _remember(name: str) -> None:
+    """Cache the partition as existing once its creation is committed: a rolled-back transaction (a failed
+    batch, a test) takes the table with it, and a stale cache would send that day's rows to DEFAULT."""
+    transaction.on_commit(lambda: _known.add(name))
 
 
 def existing_partitions(table: str) -> list[str]:

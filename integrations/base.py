@@ -223,9 +223,10 @@ def parse_time(value: Any, field_name: str = "timestamp") -> datetime:
                 number /= 1e9
             elif number > 1e11:  # milliseconds
                 number /= 1e3
-            return datetime.fromtimestamp(number, tz=timezone.utc)
+            moment = datetime.fromtimestamp(number, tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
             raise ParseError(f"field {field_name!r} is out of range") from None
+        return in_range(moment, field_name)
     if not isinstance(value, str):
         raise ParseError(f"field {field_name!r} is not a time")
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
@@ -238,9 +239,22 @@ def parse_time(value: Any, field_name: str = "timestamp") -> datetime:
     if parsed.tzinfo is None:
         raise ParseError(f"field {field_name!r} has no UTC offset: {value[:64]!r}")
     try:
-        return parsed.astimezone(timezone.utc)
+        return in_range(parsed.astimezone(timezone.utc), field_name)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise ParseError(f"field {field_name!r} is out of range: {value[:64]!r}") from None
+
+
+#: Times outside this span are corrupt input, not events; refusing them keeps window arithmetic
+#: (alert time ± correlation window) from overflowing anywhere downstream.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def in_range(moment: datetime, field_name: str = "timestamp") -> datetime:
+    """``moment`` if it lies in [1970, 2200), else ``ParseError``."""
+    if not EARLIEST <= moment < LATEST:
+        raise ParseError(f"field {field_name!r} is outside 1970-01-01 .. 2199-12-31: {moment.isoformat()}")
+    return moment
 
 
 def parse_json(raw_body: bytes) -> Any:

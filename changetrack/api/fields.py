@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from integrations.base import ServiceHint
+from integrations.base import EARLIEST, LATEST, ServiceHint
 
 SERVICE_REF_SCHEMA: dict[str, Any] = {
     "oneOf": [
@@ -43,6 +43,7 @@ class OffsetDateTimeField(serializers.DateTimeField):
     default_error_messages = {
         "invalid": "Not an RFC 3339 timestamp (e.g. 2026-11-21T10:04:00Z).",
         "naive": "The timestamp has no UTC offset; add 'Z' or '+hh:mm'.",
+        "range": "The timestamp is outside 1970-01-01 .. 2199-12-31.",
     }
 
     def to_internal_value(self, value: Any) -> datetime:
@@ -58,9 +59,12 @@ class OffsetDateTimeField(serializers.DateTimeField):
         if parsed.tzinfo is None:
             self.fail("naive")
         try:
-            return parsed.astimezone(UTC)
+            moment = parsed.astimezone(UTC)
         except (OverflowError, ValueError):
             self.fail("invalid")
+        if not EARLIEST <= moment < LATEST:
+            self.fail("range")
+        return moment
         raise AssertionError("unreachable: fail() raises")
 
 

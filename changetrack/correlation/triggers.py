@@ -55,11 +55,11 @@ def alerts_covering(moments: list[datetime], change_ids: list[int] | None = None
     ``change_ids``, only alerts on services within 3 hops of the changed services."""
     window = timedelta(minutes=longest_window_minutes())
     skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    lo, hi = min(moments) - skew, max(moments) + window
+    lo, hi = _shift(min(moments), -skew), _shift(max(moments), window)
     alerts = Alert.objects.filter(started_at__gte=lo, started_at__lte=hi)
     if change_ids:
         changed = set(
-            Change.objects.filter(pk__in=change_ids, occurred_at__gte=lo - window, occurred_at__lte=hi)
+            Change.objects.filter(pk__in=change_ids, occurred_at__gte=_shift(lo, -window), occurred_at__lte=hi)
             .exclude(service_id=None)
             .values_list("service_id", flat=True)
         )
@@ -68,3 +68,12 @@ def alerts_covering(moments: list[datetime], change_ids: list[int] | None = None
             related |= set(graph.neighbourhood(sid))
         alerts = alerts.filter(service_id__in=sorted(related))
     return set(alerts.values_list("id", flat=True)[:MAX_ALERTS])
+
+
+def _shift(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, clamped to the representable range (a change dated year 1 or 9999 is legal input)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        bound = datetime.min if delta < timedelta(0) else datetime.max
+        return bound.replace(tzinfo=moment.tzinfo)

@@ -32,11 +32,6 @@ def test_the_alert_page_lists_the_engines_suspects_in_rank_order_with_path_and_b
 
 def test_the_rest_api_replica_cut_is_ranked_first(web, demo):
     rows = web.get(f"/alerts/{demo.pk}/").context["rows"]
-    if rows[0].change.external_id != "demo-rest-deploy":
-        pytest.xfail(
-            f"the ranking on this branch puts {rows[0].change.summary!r} first; the correlation issue's "
-            "scoring (magnitude, risk) is what puts the replica cut first"
-        )
     assert rows[0].change.external_id == "demo-rest-deploy"
 
 

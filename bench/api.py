@@ -30,22 +30,11 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import requests
 
+from integrations.base import CHANGE_KINDS
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "changetrack_bench_api"
-KINDS = [
-    "deploy",
-    "rollback",
-    "config",
-    "secret",
-    "feature_flag",
-    "scale",
-    "autoscale",
-    "ci",
-    "commit",
-    "infra",
-    "db_migration",
-    "custom",
-]
+KINDS = sorted(CHANGE_KINDS)
 CHANGE_COLUMNS = (
     "source",
     "external_id",

@@ -14,6 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+#: The change kinds of the API contract (``changetrack.models.ChangeKind`` mirrors them for the database).
+CHANGE_KINDS = frozenset(
+    {
+        "deploy",
+        "rollback",
+        "config",
+        "secret",
+        "feature_flag",
+        "scale",
+        "autoscale",
+        "ci",
+        "commit",
+        "infra",
+        "db_migration",
+        "custom",
+    }
+)
+
 
 class VerificationError(Exception):
     """The request is not from the configured sender (bad or missing signature/secret): answered 401."""

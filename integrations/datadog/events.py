@@ -21,23 +21,10 @@ from typing import Any
 
 import requests
 
-from integrations.base import ChangeRecord, ParseError, parse_time, require, require_str, tags_to_dict
+from integrations.base import CHANGE_KINDS, ChangeRecord, ParseError, parse_time, require, require_str, tags_to_dict
 from integrations.datadog import service_hint_from_tags
 
-KINDS = {
-    "deploy",
-    "rollback",
-    "config",
-    "secret",
-    "feature_flag",
-    "scale",
-    "autoscale",
-    "ci",
-    "commit",
-    "infra",
-    "db_migration",
-    "custom",
-}
+KINDS = CHANGE_KINDS
 SITES = {"datadoghq.com", "datadoghq.eu", "us3.datadoghq.com", "us5.datadoghq.com", "ap1.datadoghq.com", "ddog-gov.com"}
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from integrations.base import (
+    CHANGE_KINDS,
     AlertRecord,
     ChangeRecord,
     ConfigField,
@@ -21,20 +22,7 @@ from integrations.base import (
     require_str,
 )
 
-KINDS = {
-    "deploy",
-    "rollback",
-    "config",
-    "secret",
-    "feature_flag",
-    "scale",
-    "autoscale",
-    "ci",
-    "commit",
-    "infra",
-    "db_migration",
-    "custom",
-}
+KINDS = CHANGE_KINDS
 
 
 def _hint(ref: Any) -> ServiceHint:

@@ -20,22 +20,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.base import ChangeRecord, ParseError, Record, ServiceHint, parse_time, require, require_str
+from integrations.base import (
+    CHANGE_KINDS,
+    ChangeRecord,
+    ParseError,
+    Record,
+    ServiceHint,
+    parse_time,
+    require,
+    require_str,
+)
 
-KINDS = {
-    "deploy",
-    "rollback",
-    "config",
-    "secret",
-    "feature_flag",
-    "scale",
-    "autoscale",
-    "ci",
-    "commit",
-    "infra",
-    "db_migration",
-    "custom",
-}
+KINDS = CHANGE_KINDS
 REDACTED = "[redacted]"
 
 

@@ -149,15 +149,26 @@ SELECT c.id, c.source, c.external_id FROM changetrack_change c
 JOIN unnest(%b::text[], %b::text[]) AS k(source, external_id) ON c.source = k.source AND c.external_id = k.external_id
 WHERE c.external_id = ANY(%b::text[])  -- lets the planner probe the (source, external_id) index, not sort the table
 """
-_INSERT_CHANGES = """
-INSERT INTO changetrack_change (source, external_id, kind, occurred_at, ended_at, summary, actor, severity, status,
+_COPY_CHANGES = """
+COPY changetrack_change (id, source, external_id, kind, occurred_at, ended_at, summary, actor, severity, status,
     service_id, service_hint, details, diff, links, commit_sha, repository, release_key, created_at, updated_at)
-SELECT s, e, k, o, en, su, a, sv, st, sid, sh::jsonb, d::jsonb, df::jsonb, l::jsonb, c, r, rk, %s, %s
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[],
-            %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
-            %b::text[], %b::text[]) AS u(s, e, k, o, en, su, a, sv, st, sid, sh, d, df, l, c, r, rk)
-RETURNING id, source, external_id
+FROM STDIN
 """
+
+
+def _copy_new_changes(values: list[tuple[Any, ...]], now: datetime) -> dict[tuple[str, str], int]:
+    """Insert new changes with COPY (the fastest way into PostgreSQL; it routes rows to their partitions).
+    COPY returns nothing, so the ids are drawn from the table's sequence first."""
+    with connection.wrap_database_errors, _raw_cursor() as cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence('changetrack_change', 'id')) FROM generate_series(1, %s)",
+            [len(values)],
+        )
+        ids = [row[0] for row in cur.fetchall()]
+        with cur.copy(_COPY_CHANGES) as copy:
+            for pk, row in zip(ids, values, strict=True):
+                copy.write_row((pk, *row, now, now))
+    return {(row[0], row[1]): pk for pk, row in zip(ids, values, strict=True)}
 
 
 def _raw_cursor() -> psycopg.Cursor[Any]:
@@ -234,10 +245,7 @@ def store_changes(
             new_values.append(_insert_values(rec, service))
     created: dict[tuple[str, str], int] = {}
     if new_values:
-        columns = [list(col) for col in zip(*new_values, strict=True)]
-        with connection.wrap_database_errors, _raw_cursor() as cur:
-            cur.execute(_INSERT_CHANGES, [now, now, *columns])
-            created = {(src, ext): pk for pk, src, ext in cur.fetchall()}
+        created = _copy_new_changes(new_values, now)
     if updated:
         Change.objects.bulk_update(updated, [*UPDATABLE_CHANGE_FIELDS, "service"], batch_size=500)
     ids = [(created[k], True) if k in created else (known[k], False) for k in keys]

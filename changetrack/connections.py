@@ -22,7 +22,8 @@ class NewConnection:
 
 
 def create_connection(slug: str, name: str, values: dict[str, str]) -> NewConnection:
-    """Create a connection for ``slug``. Secret fields left empty and marked required are generated.
+    """Create a connection for ``slug``. Secret fields left empty are generated when required or hashed (a
+    shared secret the sender must present).
 
     Raises ``ConnectionError_`` for an unknown integration or unknown/missing fields."""
     integration = registry.get(slug)
@@ -41,7 +42,7 @@ def create_connection(slug: str, name: str, values: dict[str, str]) -> NewConnec
     generated: dict[str, str] = {}
     for field in integration.config_fields:
         value = values.get(field.name, "").strip()
-        if not value and field.secret and field.required:
+        if not value and field.secret and (field.required or field.hashed):
             value = secrets.token_urlsafe(24)
             generated[field.name] = value
         if not value:

@@ -7,9 +7,7 @@ rendered again); afterwards the page only says which secrets are set.
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import timedelta
-from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -21,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from changetrack.connections import create_connection
 from changetrack.ingest import kick
 from changetrack.models import Connection, Delivery
 from integrations import registry
@@ -50,21 +49,6 @@ def connection_form(integration: Integration) -> type[forms.Form]:
             widget=widget,
         )
     return type(f"{integration.slug.title()}ConnectionForm", (forms.Form,), fields)
-
-
-def _split(integration: Integration, cleaned: dict[str, Any]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """(config, clear secrets, hashed secrets) from the cleaned form; blank hashed secrets are generated."""
-    config, clear, hashed = {}, {}, {}
-    for cf in integration.config_fields:
-        value = (cleaned.get(f"cfg_{cf.name}") or "").strip()
-        if cf.secret and cf.hashed:
-            hashed[cf.name] = value or secrets.token_urlsafe(24)
-        elif cf.secret:
-            if value:
-                clear[cf.name] = value
-        elif value:
-            config[cf.name] = value
-    return config, clear, hashed
 
 
 def _integration(slug: str) -> Integration:
@@ -114,12 +98,16 @@ def connection_new(request: HttpRequest, slug: str) -> HttpResponse:
     form_class = connection_form(integration)
     form = form_class(request.POST or None, initial={"name": integration.label})
     if request.method == "POST" and form.is_valid():
-        config, clear, hashed = _split(integration, form.cleaned_data)
-        conn = Connection(integration=slug, name=form.cleaned_data["name"], config=config)
-        conn.set_secrets(clear, hashed)
-        conn.save()
+        values = {cf.name: (form.cleaned_data.get(f"cfg_{cf.name}") or "") for cf in integration.config_fields}
+        new = create_connection(slug, form.cleaned_data["name"], values)
+        conn = new.connection
         logger.info("web.connection.created", extra={"integration": slug, "connection": str(conn.pk)})
-        shown = [(_config_field(integration, k), v) for k, v in {**clear, **hashed}.items()]
+        entered = {
+            cf.name: values[cf.name].strip()
+            for cf in integration.config_fields
+            if cf.secret and values[cf.name].strip()
+        }
+        shown = [(_config_field(integration, k), v) for k, v in {**entered, **new.generated}.items()]
         response = render(
             request,
             "web/connection_created.html",

@@ -2,7 +2,8 @@
 
 Paginates with ``Link`` headers like GitHub (``page``/``per_page``), filters commits by ``since`` and runs by
 ``created=>=…``, and can inject failures (5xx, 403/429 rate limits with reset headers) for the next N requests
-matching a path pattern. Every request is logged as (method, path with query).
+matching a path pattern, or stall them (accept the connection, read the request, answer nothing until released).
+Every request is logged as (method, path with query).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class FakeGitHub:
         self.repos: dict[str, dict[str, Any]] = {}
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str]] = []
+        self.stalls: list[list[Any]] = []  # [pattern, times]
+        self.released = threading.Event()
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"fake": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -49,6 +52,7 @@ class FakeGitHub:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.release()  # stalled handler threads end
         self.server.shutdown()
         self.server.server_close()
 
@@ -93,6 +97,26 @@ class FakeGitHub:
             "status": str(status),
         }
         self.fail(pattern, status, headers, body, times)
+
+    def stall(self, pattern: str, times: int = 100) -> None:
+        """The next ``times`` requests matching ``pattern`` get no answer at all until ``release()``."""
+        self.released.clear()
+        with self.lock:
+            self.stalls.append([pattern, times])
+
+    def release(self) -> None:
+        """The server answers again: stalled requests are dropped (their clients gave up) and no new ones stall."""
+        with self.lock:
+            self.stalls.clear()
+        self.released.set()
+
+    def _stalled(self, path: str) -> bool:
+        with self.lock:
+            for s in self.stalls:
+                if s[1] > 0 and re.search(s[0], path):
+                    s[1] -= 1
+                    return True
+        return False
 
     def paths(self, needle: str) -> list[str]:
         return [p for _, p in self.requests if needle in p]
@@ -163,6 +187,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         with self.fake.lock:
             self.fake.requests.append(("GET", self.path))
+        if self.fake._stalled(self.path):
+            self.fake.released.wait(60)  # bounded so a broken test cannot hang the server thread forever
+            self.close_connection = True
+            return
         failure = self.fake._failure_for(self.path)
         if failure is not None:
             return self._send(failure.status, failure.body, failure.headers)

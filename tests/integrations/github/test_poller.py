@@ -162,8 +162,8 @@ def conn(connection_factory, fake):
     )
 
 
-def poll(conn, now=NOW):
-    return gh_tasks.poll_connection(conn, now=now, backoff=0, min_interval=0)
+def poll(conn, now=NOW, **options):
+    return gh_tasks.poll_connection(conn, now=now, backoff=0, min_interval=0, **options)
 
 
 def watermark(conn) -> dict:
@@ -449,3 +449,78 @@ def test_a_deploy_found_late_by_the_poller_becomes_a_suspect_of_an_open_alert(ce
     deploy = _wait_for(lambda: Change.objects.filter(external_id=f"deployment:{REPO}:55").first())
     assert deploy is not None
     assert _wait_for(lambda: Suspect.objects.filter(alert=alert, change_id=deploy.pk).exists())
+
+
+def _new_work_after_the_first_poll(fake) -> set[str]:
+    """A commit, a merged pull request and a push run that appear after the first poll: the external ids."""
+    repo = fake.repos[REPO]
+    repo["commits"].insert(0, commit(4, NOW + timedelta(minutes=2)))
+    repo["pulls"].insert(0, pull(413, NOW + timedelta(minutes=3), sha(4)))
+    repo["runs"].append(run(7004, NOW + timedelta(minutes=4)))
+    return {f"commits:{REPO}:{sha(4)}", f"pr:{REPO}#413", f"run:{REPO}:7004"}
+
+
+def _github_ids() -> list[str]:
+    return list(Change.objects.filter(source="github").values_list("external_id", flat=True))
+
+
+def test_a_5xx_outage_longer_than_the_retries_keeps_the_watermark_and_the_poll_after_recovery_has_no_gap(conn, fake):
+    poll(conn)
+    before = set(_github_ids())
+    assert len(before) == 4 and watermark(conn) == {"since": NOW.isoformat()}
+    new = _new_work_after_the_first_poll(fake)
+    for status in (500, 502, 503):  # six failures: more than the first try and its three retries
+        fake.fail("/pulls", status, times=2)
+    during = NOW + timedelta(minutes=5)
+    summary = poll(conn, now=during)
+    assert summary["resume_after"] == (during + timedelta(minutes=1)).isoformat()
+    assert watermark(conn) == {"since": NOW.isoformat()}  # the new pull request and run were never read
+    assert not Change.objects.filter(external_id__in=[f"pr:{REPO}#413", f"run:{REPO}:7004"]).exists()
+    fake.failures.clear()  # GitHub recovers
+    after = during + timedelta(minutes=2)
+    assert not poll(conn, now=after)["errors"]
+    ids = _github_ids()
+    assert set(ids) == before | new and len(ids) == len(set(ids))  # nothing missing, nothing twice
+    assert Change.objects.get(external_id=f"commits:{REPO}:{sha(4)}").details["shas"] == [sha(4)]
+    assert watermark(conn) == {"since": after.isoformat()}
+
+
+def _finishes_within(seconds: float, call):
+    """Run ``call`` in a thread; fail if it is still running after ``seconds`` (a hang, not a slow run)."""
+    import threading
+
+    from django.db import connection
+
+    out: dict = {}
+
+    def target():
+        try:
+            out["value"] = call()
+        finally:
+            connection.close()  # this thread's database connection
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    assert "value" in out, "the call raised"
+    return out["value"]
+
+
+@pytest.mark.django_db(transaction=True)  # the poll runs in another thread: it must see committed rows
+def test_a_server_that_stops_answering_ends_the_poll_and_the_next_poll_resumes_without_a_gap(conn, fake):
+    poll(conn)
+    before = set(_github_ids())
+    new = _new_work_after_the_first_poll(fake)
+    fake.stall("/actions/runs")  # accepts the connection, reads the request, never answers
+    during = NOW + timedelta(minutes=5)
+    summary = _finishes_within(30, lambda: poll(conn, now=during, timeout=1))
+    assert summary["resume_after"] == (during + timedelta(minutes=1)).isoformat()
+    assert watermark(conn) == {"since": NOW.isoformat()}
+    assert not Change.objects.filter(external_id=f"run:{REPO}:7004").exists()
+    fake.release()
+    after = during + timedelta(minutes=2)
+    assert not _finishes_within(30, lambda: poll(conn, now=after, timeout=1))["errors"]
+    ids = _github_ids()
+    assert set(ids) == before | new and len(ids) == len(set(ids))
+    assert watermark(conn) == {"since": after.isoformat()}

@@ -30,6 +30,8 @@ class FakeAuditLog:
         self.entries: list[dict[str, Any]] = []
         self.failures: list[list[Any]] = []  # [pattern, status, headers, times]
         self.requests: list[str] = []
+        self.stalls: list[list[Any]] = []  # [pattern, times]: accepted, read, never answered until released
+        self.released = threading.Event()
         self.omit_next = False
         fake = self
 
@@ -39,6 +41,12 @@ class FakeAuditLog:
 
             def do_GET(self) -> None:  # noqa: N802
                 fake.requests.append(self.path)
+                for stall in fake.stalls:
+                    if stall[1] > 0 and re.search(stall[0], self.path):
+                        stall[1] -= 1
+                        fake.released.wait(60)  # bounded so a broken test cannot hang the server thread forever
+                        self.close_connection = True
+                        return None
                 if self.headers.get("Authorization") != TOKEN:
                     return self._send(401, {"code": "unauthorized", "message": "invalid token"})
                 for failure in fake.failures:
@@ -101,6 +109,7 @@ class FakeAuditLog:
 def fake():
     server = FakeAuditLog()
     yield server
+    server.released.set()
     server.server.shutdown()
     server.server.server_close()
 
@@ -112,8 +121,8 @@ def conn(connection_factory, fake):
     )
 
 
-def poll(conn, now=NOW):
-    return ld_tasks.poll_connection(conn, now=now, backoff=0)
+def poll(conn, now=NOW, **options):
+    return ld_tasks.poll_connection(conn, now=now, backoff=0, **options)
 
 
 def state(conn) -> dict:
@@ -199,3 +208,67 @@ def test_without_a_next_link_a_full_page_continues_before_its_oldest_entry(conn,
     summary = poll(conn)
     assert summary["records"] == 25 and summary["pages"] == 2
     assert set(Change.objects.values_list("external_id", flat=True)) == set(ids)
+
+
+def _ids() -> list[str]:
+    return list(Change.objects.filter(source="launchdarkly").values_list("external_id", flat=True))
+
+
+def test_a_5xx_outage_longer_than_the_retries_keeps_the_watermark_and_the_poll_after_recovery_has_no_gap(conn, fake):
+    first = [fake.add(n, NOW_MS - n * 60_000) for n in (1, 2)]
+    poll(conn)
+    assert state(conn) == {"after": NOW_MS - 60_000}
+    new = [fake.add(n, NOW_MS + n * 1_000) for n in range(10, 35)]  # 25 new entries: two pages
+    for status in (500, 502, 503):  # six failures of the second page: more than the first try and three retries
+        fake.failures.append([r"before=", status, {}, 2])
+    during = NOW + timedelta(minutes=5)
+    summary = poll(conn, now=during)
+    assert summary["resume_after"] == (during + timedelta(minutes=1)).isoformat()
+    assert summary["records"] == 20  # the first page is stored
+    assert state(conn)["after"] == NOW_MS - 60_000  # the walk did not reach the old watermark
+    fake.failures.clear()  # LaunchDarkly recovers
+    summary = poll(conn, now=during + timedelta(minutes=2))
+    assert "error" not in summary
+    ids = _ids()
+    assert set(ids) == set(first + new) and len(ids) == len(set(ids))  # nothing missing, nothing twice
+    assert state(conn) == {"after": NOW_MS + 34_000}
+
+
+def _finishes_within(seconds: float, call):
+    """Run ``call`` in a thread; fail if it is still running after ``seconds`` (a hang, not a slow run)."""
+    from django.db import connection
+
+    out: dict = {}
+
+    def target():
+        try:
+            out["value"] = call()
+        finally:
+            connection.close()  # this thread's database connection
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    assert "value" in out, "the call raised"
+    return out["value"]
+
+
+@pytest.mark.django_db(transaction=True)  # the poll runs in another thread: it must see committed rows
+def test_a_server_that_stops_answering_ends_the_poll_and_the_next_poll_resumes_without_a_gap(conn, fake):
+    first = fake.add(1, NOW_MS - 60_000)
+    poll(conn)
+    new = [fake.add(n, NOW_MS + n * 1_000) for n in range(10, 35)]
+    fake.stalls.append([r"before=", 100])  # the second page: accepted, never answered
+    during = NOW + timedelta(minutes=5)
+    summary = _finishes_within(30, lambda: poll(conn, now=during, timeout=1))
+    assert summary["resume_after"] == (during + timedelta(minutes=1)).isoformat()
+    assert "unreachable" in summary["error"]
+    assert state(conn)["after"] == NOW_MS - 60_000
+    fake.stalls.clear()
+    fake.released.set()  # the server answers again
+    summary = _finishes_within(30, lambda: poll(conn, now=during + timedelta(minutes=2), timeout=1))
+    assert "error" not in summary
+    ids = _ids()
+    assert set(ids) == {first, *new} and len(ids) == len(set(ids))
+    assert state(conn) == {"after": NOW_MS + 34_000}

@@ -41,11 +41,27 @@ def postgres_url() -> str:
 
     with _lock("postgres"):
         fresh = not (PG_DIR / "PG_VERSION").exists()
-        server = pgserver.get_server(PG_DIR, cleanup_mode=None)
+        server = _get_server(pgserver)
         if fresh:
             _tune_postgres(server)
         uri = server.get_uri()
     return uri
+
+
+def _get_server(pgserver: object) -> object:
+    """pgserver asserts when it finds the server shutting down (e.g. after a SIGTERM): wait for that shutdown
+    to finish, then start it again, rather than fail with an AssertionError."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return pgserver.get_server(PG_DIR, cleanup_mode=None)  # type: ignore[attr-defined]
+        except AssertionError:
+            pgserver.PostgresServer._instances.pop(PG_DIR.resolve(), None)  # type: ignore[attr-defined]  # it cached the failed handle
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"embedded PostgreSQL in {PG_DIR} is stuck shutting down; see {PG_DIR / 'log'}"
+                ) from None
+            time.sleep(1)
 
 
 def _tune_postgres(server: object) -> None:

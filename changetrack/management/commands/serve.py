@@ -84,7 +84,7 @@ class Command(BaseCommand):
         try:
             while not stop:
                 for name, proc in procs.items():
-                    if proc.poll() is not None:
+                    if proc.poll() is not None and not stop:  # a child killed with us is not restarted
                         self.stderr.write(f"{name} exited with {proc.returncode}; restarting it")
                         procs[name] = subprocess.Popen(commands[name], env=env)
                 time.sleep(1)

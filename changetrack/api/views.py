@@ -38,6 +38,18 @@ def _results(ids: list[tuple[int, bool]], external_ids: list[str] | None) -> Res
 ARRAY_OR_SINGLE = "one object, or an array of up to 1,000 stored in one transaction (201 with `results` in input order)"
 
 
+def _accept(
+    request: Request, serializer: Any, refs: tuple[str, ...] = ("service",), **store_kw: Any
+) -> tuple[list[Any], Any, bool]:
+    """The shared write path: one object or an array, validated whole, turned into records, stored in one
+    transaction. ``refs`` names the record fields that reference services (for the error index)."""
+    items, is_array = writes.split_body(request.data)
+    valid = writes.validate_items(serializer, items, is_array)
+    records = [serializer.to_record(d) for d in valid]
+    hints = [[(name, getattr(r, name)) for name in refs] for r in records]
+    return records, writes.store(records, hints, is_array, **store_kw), is_array
+
+
 class ChangeCreateView(ApiView):
     @extend_schema(
         operation_id="changes_create",
@@ -67,10 +79,7 @@ class ChangeCreateView(ApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        items, is_array = writes.split_body(request.data)
-        valid = writes.validate_items(serializers.ChangeInSerializer, items, is_array)
-        records = [serializers.ChangeInSerializer.to_record(d) for d in valid]
-        result = writes.store(records, [[("service", r.service)] for r in records], is_array)
+        records, result, is_array = _accept(request, serializers.ChangeInSerializer)
         if is_array:
             return _results(result.changes, [r.external_id for r in records])
         pk, created = result.changes[0]
@@ -95,10 +104,7 @@ class AlertCreateView(ApiView):
         "`status: resolved` closes the open alert and answers 200.",
     )
     def post(self, request: Request) -> Response:
-        items, is_array = writes.split_body(request.data)
-        valid = writes.validate_items(serializers.AlertInSerializer, items, is_array)
-        records = [serializers.AlertInSerializer.to_record(d) for d in valid]
-        result = writes.store(records, [[("service", r.service)] for r in records], is_array)
+        records, result, is_array = _accept(request, serializers.AlertInSerializer)
         if is_array:
             return _results(result.alerts, [r.external_id for r in records])
         pk, created = result.alerts[0]
@@ -123,11 +129,9 @@ class DependencyCreateView(ApiView):
         "Declaring an existing edge again answers 200.",
     )
     def post(self, request: Request) -> Response:
-        items, is_array = writes.split_body(request.data)
-        valid = writes.validate_items(serializers.DependencyInSerializer, items, is_array)
-        records = [serializers.DependencyInSerializer.to_record(d) for d in valid]
-        hints = [[("service", r.service), ("depends_on", r.depends_on)] for r in records]
-        result = writes.store(records, hints, is_array, source="")
+        _, result, is_array = _accept(
+            request, serializers.DependencyInSerializer, refs=("service", "depends_on"), source=""
+        )
         if is_array:
             return _results(result.dependencies, None)
         pk, created = result.dependencies[0]

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import alerts, changes, delivery, integrations, live, pages
+from changetrack.web import alerts, changes, delivery, incidents, integrations, live, pages
 
 app_name = "web"
 urlpatterns = [
@@ -14,9 +14,11 @@ urlpatterns = [
     path("services/<int:pk>/timeline.json", pages.service_timeline_json, name="service_timeline"),
     path("changes/", pages.feed, name="feed"),
     path("changes/<int:pk>/", changes.change_detail, name="change"),
+    path("alerts/", incidents.alert_list, name="alerts"),
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
     path("alerts/<int:pk>/timeline.json", alerts.alert_timeline_json, name="alert_timeline"),
     path("alerts/<int:pk>/feedback/", alerts.alert_feedback, name="alert_feedback"),
+    path("incidents/<int:pk>/", incidents.incident_detail, name="incident"),
     path("integrations/", integrations.integration_list, name="integrations"),
     path("integrations/new/<slug:slug>/", integrations.connection_new, name="connection_new"),
     path("integrations/<uuid:pk>/", integrations.connection_detail, name="connection"),

@@ -8,6 +8,7 @@ service they name precisely; other sources leave the record unmapped rather than
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from changetrack.models import Cluster, Service, ServiceAlias
 from integrations.base import ServiceHint
@@ -119,16 +120,19 @@ class ServiceResolver:
 
 def remap_unmapped(days: int = 30, limit: int = 20000) -> int:
     """Give unmapped changes and alerts a service now that rules may match them (after an alias or a service
-    is added). Returns how many records were mapped."""
+    is added), then have the correlation engine rank what that makes relevant: a newly mapped alert gets its
+    suspects, and a newly mapped change is looked at as a late arrival by the alerts it may have caused.
+    Returns how many records were mapped."""
     from datetime import timedelta
 
     from django.utils import timezone
 
+    from changetrack.correlation import triggers
     from changetrack.models import Alert, Change
 
     since = timezone.now() - timedelta(days=days)
     resolver = ServiceResolver()
-    mapped = 0
+    mapped: dict[str, list[tuple[int, Any]]] = {"change": [], "alert": []}
     for model, time_field in ((Change, "occurred_at"), (Alert, "started_at")):
         rows = model.objects.filter(service__isnull=True, **{f"{time_field}__gte": since}).only(
             "id", "source", "service_hint", time_field
@@ -137,9 +141,19 @@ def remap_unmapped(days: int = 30, limit: int = 20000) -> int:
             hint = _hint_from_dict(row.service_hint)
             service = resolver.resolve(hint, row.source) if hint else None
             if service is not None:
-                model.objects.filter(pk=row.pk).update(service=service)
-                mapped += 1
-    return mapped
+                # why the time in the filter: Change is partitioned by it, so the update touches one partition;
+                # why updated_at: a read compares it with when suspects were computed to see they are stale
+                moment = getattr(row, time_field)
+                model.objects.filter(pk=row.pk, **{time_field: moment}).update(
+                    service=service, updated_at=timezone.now()
+                )
+                mapped[model._meta.model_name].append((row.pk, moment))
+    alert_ids = {pk for pk, _ in mapped["alert"]}
+    if alert_ids:  # suspects computed while unmapped are empty; computing them anew is the point of mapping
+        Alert.objects.filter(pk__in=alert_ids).update(suspects_computed_at=None)
+    if alert_ids or mapped["change"]:
+        triggers.on_stored(alert_ids, mapped["change"])
+    return len(mapped["change"]) + len(mapped["alert"])
 
 
 def _hint_from_dict(data: dict) -> ServiceHint | None:  # type: ignore[type-arg]

@@ -13,7 +13,7 @@ from changetrack import partitions
 from changetrack.ingest.store import store_records
 from changetrack.models import Alert, Change, Cluster, Service, ServiceAlias, Suspect
 from changetrack.resolution import AmbiguousService, ServiceResolver
-from integrations.base import ChangeRecord, ServiceHint
+from integrations.base import AlertRecord, ChangeRecord, ServiceHint
 
 
 def _change(ext, at, hint=None):
@@ -165,3 +165,71 @@ def test_adding_an_alias_maps_records_that_arrived_unmapped():
     ServiceAlias.objects.create(key="pagerduty_service", value="checkout", service=target)
     assert remap_unmapped() == 1
     assert Change.objects.get(pk=result.changes[0][0]).service == target
+
+
+@pytest.mark.django_db
+def test_an_alert_that_arrived_unmapped_gets_suspects_once_an_alias_maps_it():
+    from changetrack.correlation.engine import current_suspects
+    from changetrack.resolution import remap_unmapped
+
+    now = datetime.now(timezone.utc)
+    api = Service.objects.create(name="payments", namespace="shop")
+    deploy = store_records([_change("pay-deploy", now - timedelta(minutes=8), ServiceHint(name="payments"))])
+    alert_hint = ServiceHint(name="payments-api", keys=(("datadog_service", "payments-api"),))
+    stored = store_records(
+        [
+            AlertRecord(
+                source="datadog",
+                external_id="pay-1",
+                title="Payments 5xx",
+                status="triggered",
+                occurred_at=now,
+                started_at=now,
+                service=alert_hint,
+            )
+        ]
+    )
+    alert = Alert.objects.get(pk=stored.alerts[0][0])
+    assert alert.service is None and current_suspects(alert) == []  # computed while unmapped: nothing to rank
+
+    ServiceAlias.objects.create(source="datadog", key="datadog_service", value="payments-api", service=api)
+    assert remap_unmapped() == 1
+    alert.refresh_from_db()
+    assert alert.service == api
+    assert [s.change_id for s in current_suspects(alert)] == [deploy.changes[0][0]]
+
+
+@pytest.mark.django_db
+def test_a_change_mapped_after_the_alert_was_ranked_joins_its_suspects():
+    from changetrack.correlation.engine import current_suspects
+    from changetrack.resolution import remap_unmapped
+
+    now = datetime.now(timezone.utc)
+    api = Service.objects.create(name="ledger", namespace="shop")
+    stored = store_records(
+        [
+            AlertRecord(
+                source="datadog",
+                external_id="ledger-1",
+                title="Ledger latency",
+                status="triggered",
+                occurred_at=now,
+                started_at=now,
+                service=ServiceHint(name="ledger"),
+            )
+        ]
+    )
+    alert = Alert.objects.get(pk=stored.alerts[0][0])
+    assert current_suspects(alert) == []
+    unmapped = store_records(
+        [
+            _change(
+                "ledger-flag", now - timedelta(minutes=5), ServiceHint(name="ledger-v2", keys=(("flag_tag", "ledger"),))
+            )
+        ]
+    )
+    assert Change.objects.get(pk=unmapped.changes[0][0]).service is None
+    ServiceAlias.objects.create(key="flag_tag", value="ledger", service=api)
+    assert remap_unmapped() == 1
+    alert.refresh_from_db()
+    assert [s.change_id for s in current_suspects(alert)] == [unmapped.changes[0][0]]

@@ -51,6 +51,19 @@ _TITLE_PREFIX = re.compile(
 )
 
 
+#: tags naming the workload, most specific first: Datadog's unified service tag, then the Kubernetes agent's tags
+_WORKLOAD_TAGS = (
+    "service",
+    "kube_app_name",
+    "kube_deployment",
+    "kube_stateful_set",
+    "kube_daemon_set",
+    "kube_cronjob",
+    "kube_service",
+    "app",
+)
+
+
 def split_tags(text: str) -> dict[str, str]:
     """``"env:prod, service:checkout"`` → ``{"env": "prod", "service": "checkout"}`` (``$TAGS``/``$ALERT_SCOPE``)."""
     return tags_to_dict(t for t in text.split(",") if t.strip())
@@ -63,8 +76,9 @@ def service_hint_from_tags(*sources: Mapping[str, str], monitor: str = "") -> Se
     def pick(name: str) -> str:
         return next((source[name] for source in sources if source.get(name)), "")
 
-    name = pick("service")
-    keys = [("datadog_service", name)] if name else []
+    # why the fallbacks: monitors on Kubernetes metrics often carry only the agent's kube_* tags, no service:
+    name = next((pick(tag) for tag in _WORKLOAD_TAGS if pick(tag)), "")
+    keys = [("datadog_service", pick("service"))] if pick("service") else []
     if monitor:
         keys.append(("datadog_monitor", monitor))
     return ServiceHint(

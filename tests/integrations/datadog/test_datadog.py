@@ -163,3 +163,17 @@ def test_the_setup_instructions_show_the_documented_template():
     fields = {f.name: (f.secret, f.hashed) for f in integration.config_fields}
     assert fields["token"] == (True, True)
     assert fields["api_key"] == fields["app_key"] == (True, False)
+
+
+def test_a_monitor_with_only_kubernetes_agent_tags_maps_by_its_deployment(client, conn, redis_client):
+    service = Service.objects.create(name="ledger", namespace="payments")
+    payload = fixture_json("datadog", "triggered")
+    payload["title"] = "[Triggered on {kube_deployment:ledger,kube_namespace:payments}] Pods restarting"
+    payload["scope"] = "kube_deployment:ledger, kube_namespace:payments"
+    payload["tags"] = "env:prod,kube_namespace:payments,team:payments"
+    assert post(client, conn, json.dumps(payload), AUTH).status_code == 202
+    drain()
+    alert = Alert.objects.get(source="datadog")
+    assert alert.service_id == service.pk and alert.title == "Pods restarting"
+    assert alert.service_hint["name"] == "ledger" and alert.service_hint["namespace"] == "payments"
+    assert not any(key == "datadog_service" for key, _ in alert.service_hint["keys"])  # no service: tag given

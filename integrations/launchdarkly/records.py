@@ -151,7 +151,7 @@ def flag_change(entry: Any) -> ChangeRecord:
         kind="feature_flag",
         occurred_at=parse_time(require(entry, "date"), "date"),
         summary=summary[:1024],
-        service=ServiceHint(env=env, keys=keys),
+        service=ServiceHint(name=_tagged_service(tags), env=env, keys=keys),
         actor=who,
         severity="warning" if action in RISKY_ACTIONS and env else "info",
         status="succeeded",
@@ -168,3 +168,10 @@ def flag_change(entry: Any) -> ChangeRecord:
         diff=tuple(flag_diff(previous, current, env)),
         links=tuple(links),
     )
+
+
+def _tagged_service(tags: list[str]) -> str:
+    """The service a ``service:<name>`` flag tag names (the convention Datadog tags use too); otherwise none and
+    the flag maps only through an alias on its ``flag`` or ``flag_tag`` keys."""
+    named = [t.split(":", 1)[1].strip() for t in tags if t.lower().startswith("service:")]
+    return named[0] if len(named) == 1 else ""

@@ -80,6 +80,15 @@ def test_a_flag_maps_to_a_service_through_its_key(client, conn):
     assert drain_and_get("launchdarkly", "66f1c2a9e4b0a1d2c3e4f5a6").service == svc
 
 
+def test_a_flag_tagged_service_colon_name_maps_to_that_service_without_an_alias(client, conn):
+    svc = Service.objects.create(name="checkout", namespace="shop")
+    entry = json.loads(fixture_bytes("launchdarkly", "flag_updated_on"))
+    entry["currentVersion"]["tags"] = ["mobile", "service:checkout"]
+    send(client, conn, json.dumps(entry).encode())
+    change = drain_and_get("launchdarkly", "66f1c2a9e4b0a1d2c3e4f5a6")
+    assert change.service == svc and change.service_hint["name"] == "checkout"
+
+
 def test_an_unmapped_flag_change_is_stored_unmapped(client, conn):
     send(client, conn, fixture_bytes("launchdarkly", "flag_updated_on"))
     change = drain_and_get("launchdarkly", "66f1c2a9e4b0a1d2c3e4f5a6")

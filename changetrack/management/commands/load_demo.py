@@ -3,7 +3,9 @@
 Two clusters, a dozen services with dependencies, a day of deploys, config and flag changes, CI runs and
 commits, and the classic incident: ``rest-api`` deployed with replicas cut from 50 to 5, and ten minutes later
 a Datadog alert on ``data-processor`` (which calls ``rest-api``), while data-processor's own deploy was ten
-hours earlier.
+hours earlier. Five hours before it, an incident already resolved: a feature flag turned on for ``checkout``,
+crash-looping pods, alerts on ``checkout`` and on ``frontend`` (which calls it) grouped into one incident, the
+flag turned off, the alerts resolved and the flag confirmed as the cause.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from changetrack.correlation import engine
+from changetrack.correlation import engine, feedback
 from changetrack.ingest.store import store_records
-from changetrack.models import Alert, Change, Cluster, Dependency, Service
+from changetrack.models import Alert, Change, Cluster, Dependency, HealthEpisode, Incident, Service
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record, ServiceHint
 
 DEMO = "demo"
@@ -57,6 +59,16 @@ def _sha(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a fake commit id, not security
 
 
+def _earlier_start(now: datetime) -> datetime:
+    """When the earlier (already resolved) incident's flag was turned on."""
+    return now - timedelta(hours=5, minutes=10)
+
+
+CHECKOUT = ServiceHint(name="checkout", namespace="shop", cluster="prod-us")
+FRONTEND = ServiceHint(name="frontend", namespace="shop", cluster="prod-us")
+FLAG_ON = "demo-flag-checkout-new-payment-flow-on"
+
+
 class Command(BaseCommand):
     help = "Load the demo story (two clusters, ~12 services, a day of changes, one incident)."
 
@@ -71,18 +83,23 @@ class Command(BaseCommand):
             return
         now = timezone.now().replace(second=0, microsecond=0)
         services = self._services()
-        records = [*self._background(now, services), *self._incident(now)]
+        records = [*self._background(now, services), *self._earlier_incident(now), *self._incident(now)]
         result = store_records(records, update_existing=False)
+        store_records(self._earlier_recovery(now))  # the resolutions: a second delivery, as in real life
+        self._earlier_health(now)
         alert_ids = [aid for aid, _ in result.alerts]
         for alert_id in alert_ids:
             engine.rank_and_store(alert_id)
+        self._earlier_feedback()
         self.stdout.write(
             f"Demo loaded: {len(services)} services, {len(result.changes)} changes, {len(alert_ids)} alerts."
         )
 
     def _reset(self) -> None:
         with transaction.atomic():
+            Incident.objects.filter(alerts__source=DEMO).delete()
             Alert.objects.filter(source=DEMO).delete()
+            HealthEpisode.objects.filter(source=DEMO).delete()
             Change.objects.filter(external_id__startswith="demo-").delete()
             Dependency.objects.filter(service__cluster__name__in=["prod-us", "prod-eu"]).delete()
 
@@ -122,6 +139,8 @@ class Command(BaseCommand):
             if svc.name in ("rest-api", "data-processor") and svc.cluster and svc.cluster.name == "prod-us":
                 continue  # their story is told in _incident
             at = now - timedelta(minutes=rng.randint(90, 24 * 60))
+            if svc.name in ("checkout", "frontend") and abs(at - _earlier_start(now)) < timedelta(hours=2):
+                continue  # the flag's story (_earlier_incident) is the only thing happening to them then
             hint = ServiceHint(name=svc.name, namespace=svc.namespace, cluster=svc.cluster.name if svc.cluster else "")
             sha = _sha(f"{svc.pk}-{i}")
             kind = rng.choice(["deploy", "deploy", "config", "feature_flag", "ci", "commit", "autoscale", "scale"])
@@ -300,3 +319,94 @@ class Command(BaseCommand):
                 service=proc, depends_on=rest, provenance="kubernetes", evidence="env var REST_API_URL", confidence=0.9
             ),
         ]
+
+    def _earlier_incident(self, now: datetime) -> list[Record]:
+        """A product manager turns on a flag for checkout; checkout and frontend alert minutes later."""
+        on = _earlier_start(now)
+        flag = {"path": "environments.production.on"}
+        return [
+            ChangeRecord(
+                source="launchdarkly",
+                external_id=FLAG_ON,
+                kind="feature_flag",
+                occurred_at=on,
+                summary="Priya Shah turned on flag new-payment-flow in production",
+                service=CHECKOUT,
+                actor="priya.shah@example.com",
+                severity="warning",
+                diff=({**flag, "before": False, "after": True},),
+                details={"flag": "new-payment-flow", "environment": "production"},
+            ),
+            ChangeRecord(
+                source="launchdarkly",
+                external_id="demo-flag-checkout-new-payment-flow-off",
+                kind="feature_flag",
+                occurred_at=on + timedelta(minutes=28),
+                summary="Dana Kim turned off flag new-payment-flow in production",
+                service=CHECKOUT,
+                actor="dana.kim@example.com",
+                severity="warning",
+                diff=({**flag, "before": True, "after": False},),
+                details={"flag": "new-payment-flow", "environment": "production"},
+            ),
+            self._earlier_alert("checkout-5xx", CHECKOUT, on + timedelta(minutes=6), "CheckoutHighErrorRate"),
+            self._earlier_alert("frontend-5xx", FRONTEND, on + timedelta(minutes=8), "Frontend checkout page 5xx"),
+        ]
+
+    def _earlier_alert(
+        self, key: str, service: ServiceHint, at: datetime, title: str, resolved: datetime | None = None
+    ) -> AlertRecord:
+        return AlertRecord(
+            source=DEMO,
+            external_id=f"demo-am-{key}",
+            title=title,
+            status="resolved" if resolved else "triggered",
+            occurred_at=resolved or at,
+            started_at=at,
+            service=service,
+            severity="critical",
+            labels={"alertname": title, "service": service.name, "namespace": service.namespace},
+        )
+
+    def _earlier_recovery(self, now: datetime) -> list[Record]:
+        on = _earlier_start(now)
+        return [
+            self._earlier_alert(
+                "checkout-5xx",
+                CHECKOUT,
+                on + timedelta(minutes=6),
+                "CheckoutHighErrorRate",
+                resolved=on + timedelta(minutes=31),
+            ),
+            self._earlier_alert(
+                "frontend-5xx",
+                FRONTEND,
+                on + timedelta(minutes=8),
+                "Frontend checkout page 5xx",
+                resolved=on + timedelta(minutes=33),
+            ),
+        ]
+
+    def _earlier_health(self, now: datetime) -> None:
+        on = _earlier_start(now)
+        checkout = Service.objects.get(cluster__name="prod-us", namespace="shop", name="checkout")
+        HealthEpisode.objects.update_or_create(
+            source=DEMO,
+            service=checkout,
+            reason="CrashLoopBackOff",
+            started_at=on + timedelta(minutes=4),
+            defaults={
+                "severity": "error",
+                "summary": "3 checkout pods in CrashLoopBackOff (14 restarts)",
+                "ended_at": on + timedelta(minutes=30),
+                "last_seen_at": on + timedelta(minutes=30),
+                "details": {"pods": ["checkout-7d9f-abcde", "checkout-7d9f-fghij", "checkout-7d9f-klmno"]},
+            },
+        )
+
+    def _earlier_feedback(self) -> None:
+        """The responder confirmed the flag as the cause of the checkout alert."""
+        alert = Alert.objects.get(source=DEMO, external_id="demo-am-checkout-5xx")
+        flag = Change.objects.get(source="launchdarkly", external_id=FLAG_ON)
+        feedback.record(alert, flag.pk, "caused", author="oncall")
+        engine.rank_and_store(alert.pk)

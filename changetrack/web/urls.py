@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import alerts, changes, delivery, incidents, integrations, live, pages
+from changetrack.web import alerts, changes, delivery, incidents, integrations, live, pages, unmapped
 
 app_name = "web"
 urlpatterns = [
@@ -24,5 +24,7 @@ urlpatterns = [
     path("integrations/<uuid:pk>/", integrations.connection_detail, name="connection"),
     path("integrations/<uuid:pk>/replay/", integrations.connection_replay, name="connection_replay"),
     path("delivery/", delivery.delivery_metrics, name="delivery"),
+    path("unmapped/", unmapped.unmapped_list, name="unmapped"),
+    path("unmapped/map/", unmapped.map_group, name="unmapped_map"),
     path("live.json", live.live, name="live"),
 ]

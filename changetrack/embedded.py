@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CHANGETRACK_DATA_DIR", BASE_DIR / ".data"))
@@ -48,7 +49,7 @@ def postgres_url() -> str:
     return uri
 
 
-def _get_server(pgserver: object) -> object:
+def _get_server(pgserver: Any) -> Any:
     """pgserver asserts when it finds the server shutting down (e.g. after a SIGTERM): wait for that shutdown
     to finish, then start it again, rather than fail with an AssertionError."""
     deadline = time.monotonic() + 60

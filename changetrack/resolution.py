@@ -133,7 +133,7 @@ def remap_unmapped(days: int = 30, limit: int = 20000) -> int:
     since = timezone.now() - timedelta(days=days)
     resolver = ServiceResolver()
     mapped: dict[str, list[tuple[int, Any]]] = {"change": [], "alert": []}
-    for model, time_field in ((Change, "occurred_at"), (Alert, "started_at")):
+    for label, model, time_field in (("change", Change, "occurred_at"), ("alert", Alert, "started_at")):
         rows = model.objects.filter(service__isnull=True, **{f"{time_field}__gte": since}).only(
             "id", "source", "service_hint", time_field
         )
@@ -147,7 +147,7 @@ def remap_unmapped(days: int = 30, limit: int = 20000) -> int:
                 model.objects.filter(pk=row.pk, **{time_field: moment}).update(
                     service=service, updated_at=timezone.now()
                 )
-                mapped[model._meta.model_name].append((row.pk, moment))
+                mapped[label].append((row.pk, moment))
     alert_ids = {pk for pk, _ in mapped["alert"]}
     if alert_ids:  # suspects computed while unmapped are empty; computing them anew is the point of mapping
         Alert.objects.filter(pk__in=alert_ids).update(suspects_computed_at=None)

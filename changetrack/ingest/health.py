@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from changetrack.models import HealthEpisode
+from changetrack.models import HealthEpisode, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import ServiceHint
 from integrations.kubernetes.health import HealthSignal
@@ -50,7 +50,7 @@ def store_signals(signals: Sequence[HealthSignal], resolver: ServiceResolver | N
     return counts
 
 
-def _apply(episode: HealthEpisode | None, service: object, sig: HealthSignal) -> str:
+def _apply(episode: HealthEpisode | None, service: Service, sig: HealthSignal) -> str:
     if episode is None:
         if not sig.active:
             return "touched"  # recovery of something we never saw start: nothing to end

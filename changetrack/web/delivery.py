@@ -78,8 +78,11 @@ def estimate(service_ids: list[int], since: datetime, until: datetime) -> Metric
     )
     failed = {cid for cid, _ in caused}
     restores = [
-        (a.resolved_at - a.started_at).total_seconds() / 60
-        for a in Alert.objects.filter(pk__in={aid for _, aid in caused}, resolved_at__isnull=False)
+        (resolved - started).total_seconds() / 60
+        for started, resolved in Alert.objects.filter(
+            pk__in={aid for _, aid in caused}, resolved_at__isnull=False
+        ).values_list("started_at", "resolved_at")
+        if resolved is not None  # the filter says so; the type checker cannot know
     ]
     keys = {d["release_key"] for d in deploys if d["release_key"]}
     first_commit: dict[str, datetime] = {}

@@ -84,7 +84,7 @@ def _commit(raw: Any, repository: str) -> Commit | None:
     if not isinstance(raw, dict):
         return None
     sha = str(raw.get("sha") or raw.get("id") or raw.get("hash") or "")
-    inner = raw.get("commit") if isinstance(raw.get("commit"), dict) else {}  # GitHub's REST shape
+    inner: dict[str, Any] = raw["commit"] if isinstance(raw.get("commit"), dict) else {}  # GitHub's REST shape
     message = raw.get("message") or inner.get("message") or raw.get("title") or ""
     author: Any = raw.get("author") or inner.get("author") or ""
     if isinstance(author, dict):
@@ -92,7 +92,7 @@ def _commit(raw: Any, repository: str) -> Commit | None:
     url = safe_url(raw.get("html_url") or raw.get("url"))
     if not url and sha and repository and "/" in repository:
         url = f"https://github.com/{repository}/commit/{sha}"
-    inner_author = inner.get("author") if isinstance(inner.get("author"), dict) else {}
+    inner_author: dict[str, Any] = inner["author"] if isinstance(inner.get("author"), dict) else {}
     at = raw.get("timestamp") or raw.get("date") or inner_author.get("date") or ""
     return Commit(
         sha=sha[:40], message=str(message).split("\n", 1)[0][:300], author=str(author)[:200], url=url, at=str(at or "")

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any
 
@@ -120,4 +120,27 @@ def delivery_metrics(
         {"team": t, **_summary(days, ids, failed, [leads[d] for d in ids if d in leads], rest)}
         for t, (ids, rest) in sorted(teams.items())
     ]
-    return {"since": since.isoformat(), "until": until.isoformat(), "services": rows, "teams": team_rows}
+    every_deploy = [d for d, _, _, _ in deploys]
+    total = _summary(days, every_deploy, failed, list(leads.values()), [m for ms in restores.values() for m in ms])
+    return {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "total": total,
+        "daily": _daily(deploys, failed, since, until),
+        "services": rows,
+        "teams": team_rows,
+    }
+
+
+def _daily(
+    deploys: list[tuple[int, int, datetime, str]], failed: set[int], since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Deploys and failed deploys per UTC day of the period, days without any included."""
+    per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for did, _, at, _ in deploys:
+        counts = per_day[at.astimezone(UTC).date()]
+        counts[0] += 1
+        counts[1] += did in failed
+    first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [{"day": d.isoformat(), "deploys": per_day[d][0], "failed": per_day[d][1]} for d in days]

@@ -1,178 +1,109 @@
 """Delivery metrics per service or team: deploy frequency, lead time, change failure rate, time to restore.
 
-The figures belong to the correlation engine (``changetrack.correlation.metrics``, written in parallel). This
-page reads them through one boundary, ``compute(service_ids, since, until)``: if that module offers
-``delivery_metrics(service_ids=..., since=..., until=...)`` returning a mapping, its figures are shown; if it
-is absent or answers in a shape we do not know, the page computes a plain estimate itself from confirmed
-feedback and says so.
-"""
+The figures are the correlation engine's (``changetrack.correlation.metrics``); this page only scopes, formats
+and draws them, so the API and the page can never disagree."""
 
 from __future__ import annotations
 
-import importlib
-import logging
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass
-from datetime import date, datetime, timedelta
-from statistics import median
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from changetrack.models import Alert, Change, Feedback, Service
+from changetrack.correlation.metrics import delivery_metrics as compute
+from changetrack.models import Service
 
-logger = logging.getLogger(__name__)
-DEPLOY_KINDS = ("deploy", "rollback")
-
-
-@dataclass
-class Metrics:
-    provider: str  # "correlation" or "estimate"
-    figures: list[tuple[str, str]] = field(default_factory=list)
-    daily: list[tuple[date, int, int]] = field(default_factory=list)  # (day, deploys, failed deploys)
+DAY_CHOICES = (7, 30, 90)
 
 
-def _fmt_minutes(value: float | None) -> str:
+def minutes(value: float | None) -> str:
     if value is None:
         return "—"
+    if value >= 2 * 24 * 60:
+        return f"{value / 1440:.1f} d"
     return f"{value / 60:.1f} h" if value >= 120 else f"{value:.0f} min"
 
 
-def _daily(
-    service_ids: list[int], since: datetime, until: datetime, failed_ids: set[int]
-) -> list[tuple[date, int, int]]:
-    rows = (
-        Change.objects.filter(
-            service_id__in=service_ids, kind__in=DEPLOY_KINDS, occurred_at__gte=since, occurred_at__lt=until
-        )
-        .annotate(day=TruncDate("occurred_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .order_by("day")
-    )
-    counts = {r["day"]: r["n"] for r in rows}
-    failed_days: dict[date, int] = {}
-    for at in Change.objects.filter(pk__in=failed_ids, occurred_at__gte=since).values_list("occurred_at", flat=True):
-        failed_days[at.date()] = failed_days.get(at.date(), 0) + 1
-    days = (until.date() - since.date()).days + 1
-    return [(d, counts.get(d, 0), failed_days.get(d, 0)) for d in (since.date() + timedelta(n) for n in range(days))]
+def percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{100 * rate:.0f}%"
 
 
-def estimate(service_ids: list[int], since: datetime, until: datetime) -> Metrics:
-    """The page's own estimate: deploys from the change table, failures and restores from "caused" feedback,
-    lead time from the first commit sharing the deploy's release key."""
-    deploys = list(
-        Change.objects.filter(
-            service_id__in=service_ids, kind__in=DEPLOY_KINDS, occurred_at__gte=since, occurred_at__lt=until
-        ).values("id", "occurred_at", "release_key")[:20000]
-    )
-    caused = list(
-        Feedback.objects.filter(verdict=Feedback.Verdict.CAUSED, change_id__in=[d["id"] for d in deploys]).values_list(
-            "change_id", "alert_id"
-        )
-    )
-    failed = {cid for cid, _ in caused}
-    restores = [
-        (resolved - started).total_seconds() / 60
-        for started, resolved in Alert.objects.filter(
-            pk__in={aid for _, aid in caused}, resolved_at__isnull=False
-        ).values_list("started_at", "resolved_at")
-        if resolved is not None  # the filter says so; the type checker cannot know
-    ]
-    keys = {d["release_key"] for d in deploys if d["release_key"]}
-    first_commit: dict[str, datetime] = {}
-    for key, at in (
-        Change.objects.filter(release_key__in=keys, kind="commit").values_list("release_key", "occurred_at")
-        if keys
-        else []
-    ):
-        first_commit[key] = min(at, first_commit.get(key, at))
-    leads = [
-        (d["occurred_at"] - first_commit[d["release_key"]]).total_seconds() / 60
-        for d in deploys
-        if d["release_key"] in first_commit
-    ]
-    days = max((until - since).days, 1)
-    figures = [
-        ("Deploys", str(len(deploys))),
-        ("Deploy frequency", f"{len(deploys) / days:.1f} per day"),
-        ("Lead time (median, commit → deploy)", _fmt_minutes(median(leads) if leads else None)),
+def kpis(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, value, how it was counted) for the four keys of one summary row."""
+    return [
+        (
+            "Deploy frequency",
+            "—" if summary["deploy_frequency_per_day"] is None else f"{summary['deploy_frequency_per_day']:.1f} / day",
+            f"{summary['deploys']} deploys",
+        ),
+        (
+            "Lead time (median)",
+            minutes(summary["lead_time_minutes_median"]),
+            f"first commit → deploy, {summary['lead_time_samples']} releases with known commits",
+        ),
         (
             "Change failure rate",
-            f"{100 * len(failed) / len(deploys):.0f}% ({len(failed)} confirmed)" if deploys else "—",
+            percent(summary["change_failure_rate"]),
+            f"{summary['failed_deploys']} deploys confirmed or ranked first as an alert's cause",
         ),
-        ("Time to restore (median)", _fmt_minutes(median(restores) if restores else None)),
+        (
+            "Time to restore (median)",
+            minutes(summary["time_to_restore_minutes_median"]),
+            f"alert triggered → resolved, {summary['restored_alerts']} alerts",
+        ),
     ]
-    return Metrics("estimate", figures, _daily(service_ids, since, until, failed))
 
 
-def _from_correlation(result: Any) -> list[tuple[str, str]] | None:
-    if is_dataclass(result) and not isinstance(result, type):
-        result = asdict(result)
-    if not isinstance(result, Mapping):
-        return None
+def _table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        (str(k).replace("_", " ").capitalize(), str(v))
-        for k, v in result.items()
-        if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+        {
+            **row,
+            "frequency": "—" if row["deploy_frequency_per_day"] is None else f"{row['deploy_frequency_per_day']:.2f}",
+            "lead": minutes(row["lead_time_minutes_median"]),
+            "cfr": percent(row["change_failure_rate"]),
+            "restore": minutes(row["time_to_restore_minutes_median"]),
+        }
+        for row in rows
     ]
 
 
-def compute(service_ids: list[int], since: datetime, until: datetime) -> Metrics:
-    """The one boundary with the correlation engine's metrics (see the module docstring)."""
-    try:
-        module = importlib.import_module("changetrack.correlation.metrics")
-    except ImportError:
-        module = None
-    provider = getattr(module, "delivery_metrics", None)
-    if callable(provider):
-        try:
-            figures = _from_correlation(provider(service_ids=service_ids, since=since, until=until))
-        except TypeError as exc:  # a different signature than agreed: fall back, say so in the log
-            logger.warning("web.metrics.incompatible", extra={"error": str(exc)})
-            figures = None
-        if figures:
-            base = estimate(service_ids, since, until)
-            return Metrics("correlation", figures, base.daily)
-    return estimate(service_ids, since, until)
+def _bars(daily: list[dict[str, Any]]) -> list[tuple[date, int, int, int]]:
+    peak = max([d["deploys"] for d in daily] + [1])
+    if not any(d["deploys"] for d in daily):
+        return []
+    return [(date.fromisoformat(d["day"]), d["deploys"], d["failed"], round(100 * d["deploys"] / peak)) for d in daily]
 
 
 @login_required
 def delivery_metrics(request: HttpRequest) -> HttpResponse:
     team, service_param = request.GET.get("team", ""), request.GET.get("service", "")
     try:
-        days = max(1, min(90, int(request.GET.get("days") or 30)))
+        days = max(1, min(DAY_CHOICES[-1], int(request.GET.get("days") or 30)))
     except ValueError:
         days = 30
-    services = Service.objects.select_related("cluster")
-    if service_param.isdigit():
-        services = services.filter(pk=int(service_param))
-    elif team:
-        services = services.filter(team=team)
-    ids = list(services.values_list("id", flat=True)[:5000])
     until = timezone.now()
     since = until - timedelta(days=days)
-    metrics = compute(ids, since, until)
-    peak = max([d[1] for d in metrics.daily] + [1])
+    if service_param.isdigit():
+        result = compute(since, until, service_ids=[int(service_param)])
+    else:
+        result = compute(since, until, team=team or None)
     return render(
         request,
         "web/delivery.html",
         {
-            "metrics": metrics,
-            "peak": peak,
+            "kpis": kpis(result["total"]),
+            "total": result["total"],
+            "service_rows": _table(result["services"]),
+            "team_rows": _table(result["teams"]),
+            "bars": _bars(result["daily"]),
             "days": days,
+            "day_choices": DAY_CHOICES,
             "team": team,
             "service_param": service_param,
             "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
             "services": Service.objects.select_related("cluster").order_by("name")[:1000],
-            "scope_count": len(ids),
-            "bars": [(d, n, f, round(100 * n / peak)) for d, n, f in metrics.daily]
-            if any(n for _, n, _ in metrics.daily)
-            else [],
         },
     )

@@ -137,23 +137,37 @@ def test_an_unknown_connection_is_a_404(web):
 # --- delivery metrics -----------------------------------------------------------------------------------------
 
 
-def test_delivery_metrics_count_deploys_and_confirmed_failures(web, demo):
+def test_delivery_metrics_count_deploys_failures_lead_time_and_restores(web, demo):
     deploy = Change.objects.get(external_id="demo-rest-deploy")
     Feedback.objects.create(alert=demo, change_id=deploy.pk, verdict="caused")
     response = web.get(f"/delivery/?service={deploy.service_id}&days=7")
-    figures = dict(response.context["metrics"].figures)
     assert response.status_code == 200
-    if response.context["metrics"].provider == "estimate":
-        assert figures["Deploys"] == str(Change.objects.filter(service_id=deploy.service_id, kind="deploy").count())
-        assert figures["Change failure rate"].endswith("(1 confirmed)")
-        assert figures["Lead time (median, commit → deploy)"] == "25 min"  # commit 25 min before the deploy
-    assert sum(n for _, n, _, _ in response.context["bars"]) >= 1
+    total = response.context["total"]
+    deploys = Change.objects.filter(service_id=deploy.service_id, kind="deploy").count()
+    assert total["deploys"] == deploys and total["failed_deploys"] == 1
+    assert total["lead_time_minutes_median"] == 25.0  # the release's commit came 25 min before the deploy
+    figures = {label: value for label, value, _ in response.context["kpis"]}
+    assert figures["Lead time (median)"] == "25 min"
+    assert figures["Change failure rate"] == f"{100 / deploys:.0f}%"
+    assert sum(n for _, n, _, _ in response.context["bars"]) == deploys
+    assert sum(f for _, _, f, _ in response.context["bars"]) == 1
+    assert [r["service"]["name"] for r in response.context["service_rows"]] == ["rest-api"]
+
+
+def test_delivery_metrics_show_the_time_to_restore_of_resolved_alerts(web, demo):
+    response = web.get("/delivery/?team=payments")
+    figures = {label: value for label, value, _ in response.context["kpis"]}
+    assert figures["Time to restore (median)"] == "25 min"  # the demo's earlier checkout incident
+    assert "By service" in response.content.decode()
 
 
 def test_delivery_metrics_by_team_and_an_empty_scope(web, demo):
-    assert web.get("/delivery/?team=data").status_code == 200
+    everyone = web.get("/delivery/")
+    assert {r["team"] for r in everyone.context["team_rows"]} >= {"platform", "payments", "data"}
+    assert "By team" in everyone.content.decode()
     response = web.get("/delivery/?team=nobody&days=abc")
     assert response.status_code == 200 and b"No deploys in this scope" in response.content
+    assert response.context["days"] == 30 and response.context["total"]["deploys"] == 0
 
 
 # --- live -----------------------------------------------------------------------------------------------------

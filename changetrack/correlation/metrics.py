@@ -97,7 +97,8 @@ def delivery_metrics(
     for sid, start, end in Alert.objects.filter(
         service_id__in=list(svc), started_at__gte=since, started_at__lt=until, resolved_at__isnull=False
     ).values_list("service_id", "started_at", "resolved_at"):
-        restores[sid].append((end - start).total_seconds() / 60)
+        if end is not None and sid is not None:  # the filter ensures it; the type checker cannot know
+            restores[sid].append((end - start).total_seconds() / 60)
     by_service: dict[int, list[int]] = defaultdict(list)
     for did, sid, _, _ in deploys:
         by_service[sid].append(did)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from changetrack.api import reads, timeline, views
+from changetrack.api import metrics, reads, timeline, views
 from changetrack.api.base import not_found
 
 
@@ -29,5 +29,6 @@ urlpatterns = [
     path("alerts/<int:pk>/suspects", reads.SuspectsView.as_view(), name="api-alert-suspects"),
     path("alerts/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-alert-feedback"),
     path("dependencies", views.DependencyCreateView.as_view(), name="api-dependencies"),
+    path("metrics/delivery", metrics.DeliveryMetricsView.as_view(), name="api-metrics-delivery"),
     re_path(r"^[\s\S]*$", not_found),
 ]

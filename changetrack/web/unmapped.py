@@ -114,8 +114,8 @@ def find_service(text: str) -> Service | str:
     return matches[0]
 
 
-@require_POST
 @login_required
+@require_POST
 @permission_required("changetrack.add_servicealias", raise_exception=True)
 def map_group(request: HttpRequest) -> HttpResponse:
     back = HttpResponseRedirect(reverse("web:unmapped"))

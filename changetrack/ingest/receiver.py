@@ -126,7 +126,7 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     if delivery_id is None:
         return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
     if status == Delivery.Status.PENDING:
-        kick.request_drain()
+        kick.delivery_stored()
     return JsonResponse(
         {"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202
     )

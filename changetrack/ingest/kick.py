@@ -5,9 +5,10 @@ schedules one drain task to run when the window closes; that task takes every pe
 Any delivery that arrives while the key is set is covered by the scheduled drain. If Redis is down the
 delivery is already stored and the periodic sweep picks it up.
 
-Each process also remembers how long the drain it last saw scheduled still lies ahead, and skips Redis
-(``delivery_stored``) while a delivery stored now is certainly covered by it: at 500 deliveries/s the SET per
-request was the receiver's largest cost after the INSERT (receiver benchmark).
+The drain runs ``DRAIN_SLACK_MS`` after the key expires, so a delivery stored while the key is alive is in it
+even if the worker's clock runs a little ahead (Celery's countdown becomes a wall-clock ETA). Each process
+remembers when the key it last saw expires and skips Redis until then (``delivery_stored``): at 500
+deliveries/s the SET per request was the receiver's largest cost after the INSERT (receiver benchmark).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 KEY = "changetrack:ingest:kick"
+DRAIN_SLACK_MS = 50
 
-#: ``time.monotonic()`` until which a drain already scheduled (by any process) will run after a delivery stored now
+#: ``time.monotonic()`` until which the kick key is alive: a drain is scheduled to run after a delivery stored now
 _covered_until = 0.0
 
 
@@ -42,6 +44,7 @@ def request_drain() -> bool:
     """Schedule a drain unless one is already scheduled; never raises. Returns True if it scheduled one."""
     from changetrack.ingest.tasks import drain_deliveries
 
+    global _covered_until
     delay_ms = settings.INGEST_KICK_DELAY_MS
     asked_at = time.monotonic()
     try:
@@ -50,8 +53,9 @@ def request_drain() -> bool:
         pipe.pttl(KEY)
         scheduled_here, ttl_ms = pipe.execute()
         if scheduled_here:
-            drain_deliveries.apply_async(countdown=delay_ms / 1000, retry=False)
-        _note_covered(asked_at, ttl_ms, delay_ms)
+            drain_deliveries.apply_async(countdown=(delay_ms + DRAIN_SLACK_MS) / 1000, retry=False)
+        if ttl_ms > 0:  # -2: the key expired between the two commands; -1 cannot happen (always set with PX)
+            _covered_until = asked_at + ttl_ms / 1000  # the key expires no sooner (PTTL is read after asked_at)
         return bool(scheduled_here)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the delivery is stored, the sweep takes over
         logger.warning("ingest.kick.failed", extra={"error": repr(exc)})
@@ -61,11 +65,3 @@ def request_drain() -> bool:
             pass
         return False
 
-
-def _note_covered(asked_at: float, ttl_ms: int, delay_ms: int) -> None:
-    """The drain runs when the key expires (same delay), ``ttl_ms`` after ``asked_at`` or later. Deliveries
-    stored before then are in it; keep half the delay as margin for the worker's clock (Celery's ETA is a
-    wall-clock time) and for the drain starting a little early."""
-    global _covered_until
-    if ttl_ms > delay_ms / 2:  # -2: the key just expired; -1 cannot happen (always set with PX)
-        _covered_until = asked_at + (ttl_ms - delay_ms / 2) / 1000

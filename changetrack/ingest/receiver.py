@@ -181,14 +181,18 @@ def _forget_connection(sender: type[Connection], instance: Connection, **kwargs:
         _connections.pop(key, None)
 
 
+#: The duplicate check is the key's INSERT: a key seen within the dedupe window conflicts and inserts nothing, so
+#: no delivery row either; a key seen before the window is refreshed and the delivery stored. One round trip.
 _INSERT = """
+WITH fresh AS (
+    INSERT INTO changetrack_deliverykey AS seen (connection_id, delivery_key, received_at) VALUES (%(conn)s, %(key)s, %(now)s)
+    ON CONFLICT (connection_id, delivery_key) DO UPDATE SET received_at = EXCLUDED.received_at
+        WHERE seen.received_at <= %(window_start)s
+    RETURNING 1
+)
 INSERT INTO changetrack_delivery
     (connection_id, integration, event_type, delivery_key, headers, body, received_at, status, error, attempts, records)
-SELECT %s, %s, %s, %s, %s, %s, %s, %s, '', 0, 0
-WHERE NOT EXISTS (
-    SELECT 1 FROM changetrack_delivery
-    WHERE connection_id = %s AND delivery_key = %s AND received_at > %s
-)
+SELECT %(conn)s, %(slug)s, %(event_type)s, %(key)s, %(headers)s, %(body)s, %(now)s, %(status)s, '', 0, 0 FROM fresh
 RETURNING id
 """
 
@@ -204,14 +208,31 @@ def _store(
     status: str,
 ) -> int | None:
     """Insert the delivery unless the same key arrived within the dedupe window; None for a duplicate."""
-    window_start = now - settings.DELIVERY_DEDUPE_WINDOW
     partitions.ensure_for("changetrack_delivery", [now])
+    params = {
+        "conn": conn.pk,
+        "key": key,
+        "now": now,
+        "window_start": now - settings.DELIVERY_DEDUPE_WINDOW,
+        "slug": slug,
+        "event_type": event_type,
+        "headers": json.dumps(headers),
+        "body": body,
+        "status": status,
+    }
     # server-side binding: psycopg prepares the statement after a few uses, which saves re-planning an INSERT
     # into a partitioned table on every request; errors stay Django's (the 503 middleware relies on it)
     with db.wrap_database_errors, _raw_cursor() as cur:
-        cur.execute(
-            _INSERT,
-            [conn.pk, slug, event_type, key, json.dumps(headers), body, now, status, conn.pk, key, window_start],
-        )
+        cur.execute(_INSERT, params)
         row = cur.fetchone()
     return row[0] if row else None
+
+
+def forget_expired_keys() -> int:
+    """Delete delivery keys older than the dedupe window (they already count as new); returns how many."""
+    with db.cursor() as cur:
+        cur.execute(
+            "DELETE FROM changetrack_deliverykey WHERE received_at <= %s",
+            [timezone.now() - settings.DELIVERY_DEDUPE_WINDOW],
+        )
+        return cur.rowcount

@@ -64,4 +64,3 @@ def request_drain() -> bool:
         except redis.RedisError:
             pass
         return False
-

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -86,12 +86,19 @@ def test_a_copy_arriving_while_the_first_is_being_stored_is_a_duplicate(connecti
     with transaction.atomic():
         first = post(Client(), conn, "race-1")  # stored, not yet committed: its key row is locked
         assert first.status_code == 202
-        second = threading.Thread(target=lambda: answers.append(post(Client(), conn, "race-1").status_code))
+        second = threading.Thread(target=_post_from_a_thread, args=(conn, "race-1", answers))
         second.start()
         _wait_until_blocked_on_a_lock()
     second.join(timeout=30)
     assert answers == [200]
     assert Delivery.objects.filter(delivery_key__contains="race-1").count() == 1
+
+
+def _post_from_a_thread(conn, external_id: str, answers: list[int]) -> None:
+    try:
+        answers.append(post(Client(), conn, external_id).status_code)
+    finally:
+        connections.close_all()  # this thread's own database connection
 
 
 def _wait_until_blocked_on_a_lock() -> None:

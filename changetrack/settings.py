@@ -166,6 +166,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-deliveries": {"task": "changetrack.ingest.tasks.sweep_deliveries", "schedule": 10.0},
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
+    "forget-delivery-keys": {"task": "changetrack.ingest.tasks.forget_delivery_keys", "schedule": 3600.0},
     "remap-unmapped": {"task": "changetrack.ingest.tasks.remap_unmapped", "schedule": 3600.0},
     "poll-datadog-events": {"task": "changetrack.collect.tasks.poll_datadog_events", "schedule": 60.0},
     "github-poll": {"task": "integrations.github.poll", "schedule": 300.0},

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from datetime import datetime
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -29,6 +30,7 @@ from changetrack import partitions
 from changetrack.ingest import kick
 from changetrack.ingest.store import _raw_cursor
 from changetrack.models import Connection, Delivery
+from changetrack.models.deliveries import SecretStore
 from integrations import registry
 from integrations.base import ParseError, UnsupportedEvent, VerificationError, parse_json
 
@@ -48,10 +50,14 @@ def _problem(status: int, title: str, detail: str) -> JsonResponse:
 def storable_headers(request: HttpRequest) -> dict[str, str]:
     """Request headers minus anything that may carry a credential."""
     return {
-        name: storable_text(value[:1000])
-        for name, value in request.headers.items()
-        if name.lower() not in SENSITIVE_HEADERS and not any(w in name.lower() for w in SENSITIVE_WORDS)
+        name: storable_text(value[:1000]) for name, value in request.headers.items() if not _may_carry_credential(name)
     }
+
+
+@lru_cache(maxsize=1024)  # the same few header names on every request; bounded against a sender inventing names
+def _may_carry_credential(name: str) -> bool:
+    lower = name.lower()
+    return lower in SENSITIVE_HEADERS or any(word in lower for word in SENSITIVE_WORDS)
 
 
 def _pg_safe(text: str) -> bool:
@@ -81,9 +87,10 @@ def storable_key(key: str) -> str:
 @require_POST
 def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonResponse:
     integration = registry.get(slug)
-    conn = _enabled_connection(slug, connection_id)
-    if integration is None or conn is None:
+    found = _enabled_connection(slug, connection_id)
+    if integration is None or found is None:
         return _problem(404, "Not Found", "no enabled connection with this URL")
+    conn, secrets = found
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -99,7 +106,7 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         return _problem(413, "Payload Too Large", f"body is over the {limit}-byte limit")
     headers = request.headers
     try:
-        integration.verify(headers, body, conn.secret_store())
+        integration.verify(headers, body, secrets)
     except VerificationError as exc:
         logger.info(
             "ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)}
@@ -126,7 +133,7 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     if delivery_id is None:
         return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
     if status == Delivery.Status.PENDING:
-        kick.request_drain()
+        kick.delivery_stored()
     return JsonResponse(
         {"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202
     )
@@ -138,15 +145,16 @@ WHERE id = %s AND integration = %s AND enabled
 """
 
 
-#: (slug, connection id) → (expires at, connection); cleared on save/delete of a Connection in this process
-_connections: dict[tuple[str, uuid.UUID], tuple[float, Connection]] = {}
+#: (slug, connection id) → (expires at, (connection, its secrets)); cleared on save/delete of a Connection here
+_connections: dict[tuple[str, uuid.UUID], tuple[float, tuple[Connection, SecretStore]]] = {}
 
 
-def _enabled_connection(slug: str, connection_id: uuid.UUID) -> Connection | None:
-    """The enabled connection, cached for ``WEBHOOK_CONNECTION_CACHE_SECONDS`` per process.
+def _enabled_connection(slug: str, connection_id: uuid.UUID) -> tuple[Connection, SecretStore] | None:
+    """The enabled connection and its secrets, cached for ``WEBHOOK_CONNECTION_CACHE_SECONDS`` per process.
 
-    The lookup cost about as much as the delivery INSERT (receiver benchmark). A change made elsewhere (another
-    process, a bulk update) reaches this process within the TTL; saves in this process apply at once."""
+    The lookup cost about as much as the delivery INSERT (receiver benchmark), and decrypting the secrets on every
+    request is a Fernet decryption. A change made elsewhere (another process, a bulk update) reaches this process
+    within the TTL; saves in this process apply at once."""
     key = (slug, connection_id)
     now = time.monotonic()
     hit = _connections.get(key)
@@ -166,10 +174,11 @@ def _enabled_connection(slug: str, connection_id: uuid.UUID) -> Connection | Non
         secrets_encrypted=row[1],
         secret_hashes=json.loads(row[2]),
     )
+    found = (conn, conn.secret_store())
     ttl = settings.WEBHOOK_CONNECTION_CACHE_SECONDS
     if ttl > 0:
-        _connections[key] = (now + ttl, conn)
-    return conn
+        _connections[key] = (now + ttl, found)
+    return found
 
 
 @on_signal(post_save, sender=Connection)
@@ -181,14 +190,18 @@ def _forget_connection(sender: type[Connection], instance: Connection, **kwargs:
         _connections.pop(key, None)
 
 
+#: The duplicate check is the key's INSERT: a key seen within the dedupe window conflicts and inserts nothing, so
+#: no delivery row either; a key seen before the window is refreshed and the delivery stored. One round trip.
 _INSERT = """
+WITH fresh AS (
+    INSERT INTO changetrack_deliverykey AS seen (connection_id, delivery_key, received_at) VALUES (%(conn)s, %(key)s, %(now)s)
+    ON CONFLICT (connection_id, delivery_key) DO UPDATE SET received_at = EXCLUDED.received_at
+        WHERE seen.received_at <= %(window_start)s
+    RETURNING 1
+)
 INSERT INTO changetrack_delivery
     (connection_id, integration, event_type, delivery_key, headers, body, received_at, status, error, attempts, records)
-SELECT %s, %s, %s, %s, %s, %s, %s, %s, '', 0, 0
-WHERE NOT EXISTS (
-    SELECT 1 FROM changetrack_delivery
-    WHERE connection_id = %s AND delivery_key = %s AND received_at > %s
-)
+SELECT %(conn)s, %(slug)s, %(event_type)s, %(key)s, %(headers)s, %(body)s, %(now)s, %(status)s, '', 0, 0 FROM fresh
 RETURNING id
 """
 
@@ -204,14 +217,31 @@ def _store(
     status: str,
 ) -> int | None:
     """Insert the delivery unless the same key arrived within the dedupe window; None for a duplicate."""
-    window_start = now - settings.DELIVERY_DEDUPE_WINDOW
     partitions.ensure_for("changetrack_delivery", [now])
+    params = {
+        "conn": conn.pk,
+        "key": key,
+        "now": now,
+        "window_start": now - settings.DELIVERY_DEDUPE_WINDOW,
+        "slug": slug,
+        "event_type": event_type,
+        "headers": json.dumps(headers),
+        "body": body,
+        "status": status,
+    }
     # server-side binding: psycopg prepares the statement after a few uses, which saves re-planning an INSERT
     # into a partitioned table on every request; errors stay Django's (the 503 middleware relies on it)
     with db.wrap_database_errors, _raw_cursor() as cur:
-        cur.execute(
-            _INSERT,
-            [conn.pk, slug, event_type, key, json.dumps(headers), body, now, status, conn.pk, key, window_start],
-        )
+        cur.execute(_INSERT, params)
         row = cur.fetchone()
     return row[0] if row else None
+
+
+def forget_expired_keys() -> int:
+    """Delete delivery keys older than the dedupe window (they already count as new); returns how many."""
+    with db.cursor() as cur:
+        cur.execute(
+            "DELETE FROM changetrack_deliverykey WHERE received_at <= %s",
+            [timezone.now() - settings.DELIVERY_DEDUPE_WINDOW],
+        )
+        return cur.rowcount

@@ -34,6 +34,14 @@ def maintain_partitions() -> dict[str, dict[str, list[str]]]:
 
 
 @shared_task
+def forget_delivery_keys() -> int:
+    """Keep the receiver's dedupe keys to the dedupe window."""
+    from changetrack.ingest import receiver
+
+    return receiver.forget_expired_keys()
+
+
+@shared_task
 def remap_unmapped() -> int:
     """Map records that arrived before a rule or service that now matches them."""
     from changetrack import resolution

@@ -3,7 +3,7 @@
 from changetrack.models.alerts import Alert, Incident
 from changetrack.models.changes import Change, ChangeKind, Severity
 from changetrack.models.correlation import Feedback, Suspect
-from changetrack.models.deliveries import Connection, Delivery
+from changetrack.models.deliveries import Connection, Delivery, DeliveryKey
 from changetrack.models.graph import Dependency
 from changetrack.models.health import HealthEpisode
 from changetrack.models.kubernetes import KubeObject
@@ -19,6 +19,7 @@ __all__ = [
     "Cluster",
     "Connection",
     "Delivery",
+    "DeliveryKey",
     "Dependency",
     "Feedback",
     "HealthEpisode",

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 
@@ -123,7 +124,6 @@ class Delivery(models.Model):
         ordering = ["-received_at", "-id"]
         verbose_name_plural = "deliveries"
         indexes = [
-            models.Index(fields=["connection", "delivery_key"], name="delivery_dedupe"),
             models.Index(fields=["received_at"], condition=models.Q(status="pending"), name="delivery_pending"),
             models.Index(fields=["connection", "-received_at"], name="delivery_connection_time"),
         ]
@@ -133,3 +133,23 @@ class Delivery(models.Model):
 
     def payload(self) -> Any:
         return json.loads(bytes(self.body))
+
+
+class DeliveryKey(models.Model):
+    """The delivery key of every delivery received within the dedupe window, unique per connection.
+
+    The receiver's duplicate check is its INSERT here (``ON CONFLICT``): one unique-index probe, no race between
+    two copies of a delivery arriving together, instead of a probe into every daily partition of ``Delivery``
+    (which cannot hold a unique index without the partition column). A key older than the window counts as new
+    and is refreshed; ``forget_expired`` deletes such keys (an hourly task) only to bound the table."""
+
+    pk = models.CompositePrimaryKey("connection_id", "delivery_key")
+    connection_id = models.UUIDField()
+    delivery_key = models.CharField(max_length=255)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [BrinIndex(fields=["received_at"], name="delivery_key_received")]  # for the hourly cleanup only
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} {self.delivery_key}"

@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         relister.watchers.append(watcher)
         import threading
 
-        threading.Thread(target=relister._batcher, daemon=True).start()
+        threading.Thread(target=relister._batch_loop, daemon=True).start()
         watcher.relist()
         relister.queue.join()
         parent.send(("relist_mutate", relist_n))

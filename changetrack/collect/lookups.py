@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.db.models import Q
+
 from changetrack.models import KubeObject, Service
 from integrations.kubernetes import deps
 from integrations.kubernetes.health import Identity
@@ -107,21 +109,34 @@ class DbLookups:
             self._services[namespace] = {r.name: (r.state.get("spec") or {}).get("selector") or {} for r in rows}
         return self._services[namespace]
 
-    def _hosts(self, namespace: str, host: str) -> list[Identity]:
+    def _hosts(self, namespace: str, host: str, path: str) -> list[tuple[Identity, str]]:
+        """Workloads a host name reaches: through a Service (``svc``, ``svc.ns``, ``svc.ns.svc...``), or through
+        the Ingress rules of that host and path to their backend Services (any namespace)."""
         ref = deps.service_ref(host, namespace)
         if ref is not None and ref[0] in self._selectors(ref[1]):
-            return self._selected(ref[1], self._selectors(ref[1])[ref[0]])
+            return [(w, "") for w in self._selected(ref[1], self._selectors(ref[1])[ref[0]])]
         if "." not in host:
             return []
-        out: list[Identity] = []
-        ingresses = KubeObject.objects.filter(
-            cluster=self.cluster, kind="Ingress", state__spec__backends__contains=[{"host": host}]
-        )
-        for ing in ingresses:
-            for backend in ing.state["spec"]["backends"]:
-                if backend["host"] == host and backend["service"] in self._selectors(ing.namespace):
-                    out += self._selected(ing.namespace, self._selectors(ing.namespace)[backend["service"]])
+        out: list[tuple[Identity, str]] = []
+        for ing_ns, ing_name, backends in self._ingresses(host):
+            for backend in deps.ingress_routes(backends, host, path):
+                selector = self._selectors(ing_ns).get(backend["service"])
+                via = (
+                    f" via ingress {ing_name} ({backend['host']}{backend['path'] or ''} → service {backend['service']})"
+                )
+                out += [(w, via) for w in self._selected(ing_ns, selector or {})]
         return out
+
+    def _ingresses(self, host: str) -> list[tuple[str, str, list[dict[str, str]]]]:
+        """Ingresses with a rule for ``host`` or for its one-label wildcard, in any namespace."""
+        hosts = [host] + ([f"*.{host.split('.', 1)[1]}"] if host.count(".") >= 2 else [])
+        match = Q()
+        for h in hosts:
+            match |= Q(state__spec__backends__contains=[{"host": h}])
+        rows = KubeObject.objects.filter(match, cluster=self.cluster, kind="Ingress").values_list(
+            "namespace", "name", "state"
+        )
+        return [(ns, name, state["spec"]["backends"]) for ns, name, state in rows]
 
     def _selected(self, namespace: str, selector: dict[str, str]) -> list[Identity]:
         """Workloads whose pod template labels match a Service selector."""

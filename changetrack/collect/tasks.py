@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import reduce
 from typing import Any
 
 import psycopg
 from celery import shared_task
 from django.db import connection, transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from changetrack import partitions
@@ -94,6 +98,7 @@ def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoint
         lookups = DbLookups(cluster, current)
         lookups.prefetch_owners([o.state for o, _ in observations if o.state.get("kind") in ("Pod", "Job")])
         skipped = 0
+        routing: set[str] = set()  # names whose routing changed (Services, Ingress hosts): edges to re-derive
         for (obs, dig), key in zip(observations, keys, strict=True):
             if obs.type != "DELETED" and dig and digests.get(key) == dig:
                 skipped += 1  # a replay (restart, relist, duplicate event): already applied
@@ -101,6 +106,8 @@ def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoint
             if obs.type == "DELETED" and current.get(key) is None:
                 skipped += 1
                 continue
+            if key[0] in ("Service", "Ingress") and not obs.baseline:
+                routing |= _routed_names(current.get(key)) | _routed_names(obs.state)
             out = translate(cluster, obs, current.get(key), lookups)
             records += out.records
             signals += out.signals
@@ -119,7 +126,19 @@ def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoint
             store_signals(signals, resolver)
         for name, rv in checkpoints.items():
             Watermark.objects.update_or_create(key=name, defaults={"value": rv})
-    return {"observations": len(observations), "skipped": skipped, "records": len(records), "signals": len(signals)}
+    out = {"observations": len(observations), "skipped": skipped, "records": len(records), "signals": len(signals)}
+    if routing:
+        out["edges"] = derive_dependencies(cluster, mentioning=routing)
+    return out
+
+
+def _routed_names(state: dict[str, Any] | None) -> set[str]:
+    """The names a Service or Ingress makes reachable: the Service's name, the Ingress's hosts."""
+    if not state:
+        return set()
+    if state.get("kind") == "Service":
+        return {state["name"]}
+    return {b["host"].removeprefix("*.") for b in (state.get("spec") or {}).get("backends") or [] if b.get("host")}
 
 
 @dataclass(frozen=True)
@@ -203,14 +222,17 @@ ON CONFLICT (cluster, kind, namespace, name) DO UPDATE SET
 """
 
 
-def derive_dependencies(cluster: str, chunk: int = 500) -> int:
-    """Re-derive the dependency edges of every workload of ``cluster`` from stored states. Needed after an
-    initial sync (workloads may be stored before the Services their env names) and periodically."""
+def derive_dependencies(cluster: str, chunk: int = 500, mentioning: set[str] | None = None) -> int:
+    """Re-derive the dependency edges of the workloads of ``cluster`` from stored states. Needed after an
+    initial sync (workloads may be stored before the Services their env names), when a Service or an Ingress
+    changes (only the workloads whose env or ConfigMaps mention one of ``mentioning``), and periodically."""
     total = 0
-    rows = KubeObject.objects.filter(cluster=cluster, kind__in=list(WORKLOAD_KINDS)).order_by("namespace", "pk")
+    rows = KubeObject.objects.filter(cluster=cluster, kind__in=list(WORKLOAD_KINDS))
+    if mentioning is not None:
+        rows = rows.filter(_mentioning(cluster, mentioning))
     batch: list[Record] = []
     lookups = DbLookups(cluster, {})
-    for row in rows.iterator(chunk_size=chunk):
+    for row in rows.order_by("namespace", "pk").iterator(chunk_size=chunk):
         batch += dependencies(identity(cluster, row.state), row.state, lookups)
         if len(batch) >= chunk:
             total += len(store_records(batch).dependencies)
@@ -218,6 +240,23 @@ def derive_dependencies(cluster: str, chunk: int = 500) -> int:
     if batch:
         total += len(store_records(batch).dependencies)
     return total
+
+
+def _mentioning(cluster: str, names: set[str]) -> Q:
+    """Workloads whose stored state contains one of ``names``, or that use a ConfigMap that does (a plain
+    substring test: it may take a few workloads too many, never too few)."""
+    text = reduce(operator.or_, (Q(text__contains=n) for n in names))
+    match = Q(
+        pk__in=KubeObject.objects.annotate(text=Cast("state", TextField())).filter(text, cluster=cluster).values("pk")
+    )
+    configmaps = (
+        KubeObject.objects.annotate(text=Cast("state", TextField()))
+        .filter(text, cluster=cluster, kind="ConfigMap")
+        .values_list("namespace", "name")
+    )
+    for ns, name in configmaps:
+        match |= Q(namespace=ns, state__refs__configmaps__contains=[name])
+    return match
 
 
 @shared_task

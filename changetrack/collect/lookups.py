@@ -24,8 +24,13 @@ class DbLookups:
         self._rows: dict[tuple[str, str, str], dict[str, Any] | None] = {}
         self._workloads: dict[str, list[dict[str, Any]]] = {}
         self._services: dict[str, dict[str, dict[str, str]]] = {}
+        self._hpas: dict[str, dict[str, dict[str, Any] | None]] = {}
+        # HPA states anywhere in the batch: the HPA controller writes the scale before its own status, so the
+        # replica change usually comes first and the decision that explains it a moment later
+        self.batch_hpas: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.owner_identity = lru_cache(maxsize=4096)(self._owner_identity)  # type: ignore[method-assign]
         self.hosts = lru_cache(maxsize=4096)(self._hosts)  # type: ignore[method-assign]
+        self.repository = lru_cache(maxsize=1024)(self._repository)  # type: ignore[method-assign]
 
     def prefetch(self, keys: set[tuple[str, str, str]]) -> None:
         """Load many (kind, namespace, name) states in one query per kind."""
@@ -92,15 +97,19 @@ class DbLookups:
         return self._workloads[namespace]
 
     def hpa_desired(self, namespace: str, kind: str, name: str) -> int | None:
-        rows = KubeObject.objects.filter(
-            cluster=self.cluster,
-            namespace=namespace,
-            kind="HorizontalPodAutoscaler",
-            state__spec__scaleTargetRef__name=name,
-        ).values_list("state", flat=True)
-        for state in rows:
-            if (state["spec"].get("scaleTargetRef") or {}).get("kind", kind) == kind:
-                return (state.get("status") or {}).get("desiredReplicas")
+        """What the HPA targeting this workload wants, as of the end of the current batch."""
+        if namespace not in self._hpas:  # one query per namespace and batch, not one per scale event
+            rows = KubeObject.objects.filter(cluster=self.cluster, namespace=namespace, kind="HorizontalPodAutoscaler")
+            self._hpas[namespace] = dict(rows.values_list("name", "state"))
+        hpas = {**self._hpas[namespace]}
+        for source in (self.pending, self.batch_hpas):
+            for (k, ns, n), state in source.items():
+                if k == "HorizontalPodAutoscaler" and ns == namespace:
+                    hpas[n] = state
+        for state in hpas.values():
+            target = (state or {}).get("spec", {}).get("scaleTargetRef") or {}
+            if target.get("name") == name and target.get("kind", kind) == kind:
+                return (state.get("status") or {}).get("desiredReplicas")  # type: ignore[union-attr]
         return None
 
     def _selectors(self, namespace: str) -> dict[str, dict[str, str]]:
@@ -164,7 +173,7 @@ class DbLookups:
         )
         return [Identity(self.cluster, ns, svc) for ns, svc in rows]
 
-    def repository(self, ident: Identity) -> str:
+    def _repository(self, ident: Identity) -> str:
         repo = (
             Service.objects.filter(cluster__name=ident.cluster, namespace=ident.namespace, name=ident.name)
             .values_list("repository", flat=True)

@@ -97,6 +97,9 @@ def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoint
         dirty: dict[Key, str] = {}
         lookups = DbLookups(cluster, current)
         lookups.prefetch_owners([o.state for o, _ in observations if o.state.get("kind") in ("Pod", "Job")])
+        lookups.batch_hpas = {
+            k: o.state for (o, _), k in zip(observations, keys, strict=True) if k[0] == "HorizontalPodAutoscaler"
+        }
         skipped = 0
         routing: set[str] = set()  # names whose routing changed (Services, Ingress hosts): edges to re-derive
         for (obs, dig), key in zip(observations, keys, strict=True):

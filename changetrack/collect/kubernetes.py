@@ -108,10 +108,6 @@ def _closing(loop: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-class Gone(Exception):
-    """The watch or list position expired (HTTP 410): relist."""
-
-
 class Collector:
     """Collects one cluster. ``known`` maps kind → {(namespace, name): digest} of what was last sent;
     ``checkpoints`` maps checkpoint key → resourceVersion (both loaded from the database by the caller)."""
@@ -302,15 +298,13 @@ class ResourceWatcher:
                     self.c.on_synced()
                 rv = self.watch(rv)
                 backoff.reset()
-            except Gone:
-                self.c.stats.add("expired")
-                logger.info(
-                    "collect.kubernetes.expired", extra={"resource": self.rt.plural, "cluster": self.c.config.name}
-                )
-                rv = None
             except (ApiException, HTTPError, OSError, ValueError) as exc:
-                if isinstance(exc, ApiException) and exc.status == 410:
+                if isinstance(exc, ApiException) and exc.status == 410:  # the watch position expired: relist
                     self.c.stats.add("expired")
+                    logger.info(
+                        "collect.kubernetes.expired",
+                        extra={"resource": self.rt.plural, "cluster": self.c.config.name},
+                    )
                     rv = None
                     continue
                 self.c.stats.add("reconnects")

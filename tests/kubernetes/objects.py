@@ -112,6 +112,18 @@ def progressing_status(
     return st
 
 
+def owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
+    """The controller reference a controller puts on what it creates (ReplicaSet → Deployment, Job → CronJob)."""
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"].get("uid", "u"),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
 def replicaset(deploy: dict[str, Any], hash_: str, revision: str = "1") -> dict[str, Any]:
     name = deploy["metadata"]["name"]
     return {
@@ -122,16 +134,7 @@ def replicaset(deploy: dict[str, Any], hash_: str, revision: str = "1") -> dict[
             "namespace": deploy["metadata"]["namespace"],
             "labels": {**deploy["spec"]["template"]["metadata"]["labels"], "pod-template-hash": hash_},
             "annotations": {"deployment.kubernetes.io/revision": revision},
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": name,
-                    "uid": deploy["metadata"].get("uid", "u"),
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_ref(deploy)],
         },
         "spec": {
             "replicas": deploy["spec"]["replicas"],
@@ -175,16 +178,7 @@ def pod(
             "name": f"{rs['metadata']['name']}-{suffix}",
             "namespace": rs["metadata"]["namespace"],
             "labels": dict(rs["metadata"]["labels"]),
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "name": rs["metadata"]["name"],
-                    "uid": "rs-uid",
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_ref(rs)],
         },
         "spec": {"nodeName": node, "containers": [copy.deepcopy(container)]},
         "status": {
@@ -426,16 +420,7 @@ def job(cron: dict[str, Any], suffix: str, outcome: str = "") -> dict[str, Any]:
             "name": f"{name}-{suffix}",
             "namespace": cron["metadata"]["namespace"],
             "labels": {"job-name": f"{name}-{suffix}"},
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "CronJob",
-                    "name": name,
-                    "uid": cron["metadata"].get("uid", "u"),
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_ref(cron)],
         },
         "spec": {"backoffLimit": 6, "completions": 1, "parallelism": 1, "template": copy.deepcopy(template)},
         "status": status,

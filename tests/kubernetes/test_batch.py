@@ -27,11 +27,16 @@ def payload(raw: dict[str, Any], etype: str = "MODIFIED", baseline: bool = False
     return out
 
 
-def test_a_replica_change_is_autoscale_when_the_hpa_decision_comes_later_in_the_same_batch():
+def synced_rest_api_with_hpa() -> dict[str, Any]:
+    """rest-api at 5 replicas and its HPA (which wants 5), stored by an initial sync."""
     api = o.deployment("rest-api", replicas=5)
-    apply_batch(
-        "prod", [payload(api, "ADDED", True), payload(o.hpa("rest-api", "rest-api", 2, 10, 5), "ADDED", True)], {}
-    )
+    hpa = o.hpa("rest-api", "rest-api", 2, 10, 5)
+    apply_batch("prod", [payload(api, "ADDED", True), payload(hpa, "ADDED", True)], {})
+    return api
+
+
+def test_a_replica_change_is_autoscale_when_the_hpa_decision_comes_later_in_the_same_batch():
+    api = synced_rest_api_with_hpa()
     scaled = copy.deepcopy(api)
     scaled["spec"]["replicas"] = 7
     # the HPA controller updates the scale subresource first and its own status after; no managedFields here
@@ -41,10 +46,7 @@ def test_a_replica_change_is_autoscale_when_the_hpa_decision_comes_later_in_the_
 
 
 def test_a_replica_change_the_hpa_did_not_decide_is_a_scale():
-    api = o.deployment("rest-api", replicas=5)
-    apply_batch(
-        "prod", [payload(api, "ADDED", True), payload(o.hpa("rest-api", "rest-api", 2, 10, 5), "ADDED", True)], {}
-    )
+    api = synced_rest_api_with_hpa()
     scaled = copy.deepcopy(api)
     scaled["spec"]["replicas"] = 1
     apply_batch("prod", [payload(scaled, rv=2)], {})

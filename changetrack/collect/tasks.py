@@ -129,10 +129,10 @@ def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoint
             store_signals(signals, resolver)
         for name, rv in checkpoints.items():
             Watermark.objects.update_or_create(key=name, defaults={"value": rv})
-    out = {"observations": len(observations), "skipped": skipped, "records": len(records), "signals": len(signals)}
+    result = {"observations": len(observations), "skipped": skipped, "records": len(records), "signals": len(signals)}
     if routing:
-        out["edges"] = derive_dependencies(cluster, mentioning=routing)
-    return out
+        result["edges"] = derive_dependencies(cluster, mentioning=routing)
+    return result
 
 
 def _routed_names(state: dict[str, Any] | None) -> set[str]:

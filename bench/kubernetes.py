@@ -188,13 +188,60 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process (plus its reaped children: PostgreSQL backends that exited)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu() -> float:
+    """CPU of this worktree's PostgreSQL: the postmaster, its live backends, and the backends it reaped."""
+    from changetrack import embedded
+
+    try:
+        master = int((embedded.PG_DIR / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = _cpu_seconds(master, children=True)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == master:
+                total += _cpu_seconds(int(entry.name))
+    return total
+
+
+def _cpu(server_pid: int, workers: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "collector": own.ru_utime + own.ru_stime,
+        "workers": sum(_cpu_seconds(w.pid) for w in workers),
+        "postgres": _postgres_cpu(),
+        "fake_server": _cpu_seconds(server_pid),
+    }
+
+
+def _p(values: list[float], q: float) -> float:
+    return values[max(0, int(len(values) * q) - 1)] if values else float("nan")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.kubernetes")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--rate", type=int, help="burst events/s (default 1000, --quick 200)")
+    parser.add_argument("--seconds", type=int, help="burst length (default 60, --quick 10)")
     args = parser.parse_args(argv)
     workloads, pods_per, configs = (500, 8, 500) if args.quick else (5000, 8, 4000)
     rate, seconds = (200, 10) if args.quick else (1000, 60)
+    rate, seconds = args.rate or rate, args.seconds or seconds
     relist_n = 15_000 if args.quick else 150_000
 
     ctx = mp.get_context("spawn")
@@ -245,21 +292,32 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
+        _wait(lambda: kick.client().llen(QUEUE) == 0, 600)  # the sync's last task (dependency edges) is taken
+        time.sleep(2)
+        batches_before, sent_before = collector.stats.batches, collector.stats.sent
+        cpu_before = _cpu(server.pid, workers)
         parent.send(("burst", (rate, seconds)))
         start_rv, published = parent.recv()
         expected = len(published)
         done = _wait(lambda: Change.objects.filter(service_hint__cluster=name, kind="config").count() >= expected, 600)
+        cpu_after = _cpu(server.pid, workers)
         rows = list(
-            Change.objects.filter(service_hint__cluster=name, kind="config").values_list("external_id", "created_at")
+            Change.objects.filter(service_hint__cluster=name, kind="config").values_list(
+                "external_id", "occurred_at", "created_at"
+            )
         )
-        lat = sorted(
-            created.timestamp() - published[int(ext.split("/")[4])]
-            for ext, created in rows
+        timed = [
+            (published[int(ext.split("/")[4])], seen.timestamp(), created.timestamp())
+            for ext, seen, created in rows
             if int(ext.split("/")[4]) in published
-        )
+        ]
+        lat = sorted(c - p for p, _, c in timed)
+        read_lag = sorted(s - p for p, s, _ in timed)  # published → read off the watch by the collector
+        store_lag = sorted(c - s for _, s, c in timed)  # read → row (queue, batch, broker, task)
         first = min(published.values())
-        last_row = max(c.timestamp() for _, c in rows) if rows else first
-        p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+        last_row = max(c.timestamp() for _, _, c in rows) if rows else first
+        p99 = _p(lat, 0.99)
+        burst_batches = collector.stats.batches - batches_before
         raw_eps = raw_watch(url, str(start_rv), expected)
         out["burst"] = {
             "events": expected,
@@ -271,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
             "p50_latency_s": round(lat[len(lat) // 2], 3) if lat else None,
             "p99_latency_s": round(p99, 3),
             "max_latency_s": round(lat[-1], 3) if lat else None,
+            "p99_read_lag_s": round(_p(read_lag, 0.99), 3),
+            "p99_store_lag_s": round(_p(store_lag, 0.99), 3),
+            "burst_batches": burst_batches,
+            "observations_per_batch": round((collector.stats.sent - sent_before) / max(burst_batches, 1), 1),
+            "cpu_seconds_per_1000_events": {
+                k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(expected, 1), 2) for k in cpu_after
+            },
             "baseline_raw_watch_events_per_s": round(raw_eps),
             "batches": collector.stats.batches,
             "observations_sent": collector.stats.sent,
@@ -279,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
             f"burst: {expected} events at {rate}/s → {len(rows)} rows, lost {expected - len(rows)}; "
             f"{out['burst']['events_per_s_end_to_end']} events/s end to end; p99 watch→row {p99:.2f} s; "
             f"baseline raw client watch {raw_eps:.0f} events/s",
+            flush=True,
+        )
+        print(
+            f"  p99 read lag {out['burst']['p99_read_lag_s']} s, p99 read→row {out['burst']['p99_store_lag_s']} s, "
+            f"{out['burst']['observations_per_batch']} observations/task, CPU s per 1000 events "
+            f"{out['burst']['cpu_seconds_per_1000_events']}",
             flush=True,
         )
         out["collector_peak_rss_mib"] = round(_peak_rss_mib(), 1)
@@ -310,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         relister.watchers.append(watcher)
         import threading
 
-        threading.Thread(target=relister._batcher, daemon=True).start()
+        threading.Thread(target=relister._batch_loop, daemon=True).start()
         watcher.relist()
         relister.queue.join()
         parent.send(("relist_mutate", relist_n))

@@ -79,8 +79,33 @@ class Stats:
             setattr(self, name, getattr(self, name) + n)
 
 
-class Gone(Exception):
-    """The watch or list position expired (HTTP 410): relist."""
+class Backoff:
+    """Exponential delays with jitter, from ``first`` up to ``cap`` (reconnects, broker retries)."""
+
+    def __init__(self, first: float, cap: float):
+        self.first, self.cap, self.delay = first, cap, first
+
+    def next(self) -> float:
+        delay = self.delay * (1 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        self.delay = min(self.delay * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+def _closing(loop: Callable[[], None]) -> Callable[[], None]:
+    """Run a thread's loop, then close the Django connection that thread opened (sinks, resync checks)."""
+
+    def run() -> None:
+        try:
+            loop()
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    return run
 
 
 class Collector:
@@ -117,7 +142,9 @@ class Collector:
         return f"k8s:{self.config.name}:{rt.plural}" + (f":{namespace}" if namespace else "")
 
     def start(self) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._batcher, name=f"k8s-{self.config.name}-batcher", daemon=True)]
+        threads = [
+            threading.Thread(target=_closing(self._batch_loop), name=f"k8s-{self.config.name}-batcher", daemon=True)
+        ]
         for rt in self.config.resources:
             scopes: list[str | None] = (
                 [*sorted(self.config.include)] if (self.config.include and rt.namespaced) else [None]
@@ -129,7 +156,7 @@ class Collector:
                     threading.Thread(target=watcher.run, name=f"k8s-{self.config.name}-{rt.plural}", daemon=True)
                 )
         if self.resync_requested is not None:
-            threads.append(threading.Thread(target=self._resync_loop, daemon=True))
+            threads.append(threading.Thread(target=_closing(self._resync_poll), daemon=True))
         for t in threads:
             t.start()
         return threads
@@ -166,14 +193,6 @@ class Collector:
                 continue
 
     # --- batching ------------------------------------------------------------------------------------------
-
-    def _batcher(self) -> None:
-        try:
-            self._batch_loop()
-        finally:
-            from django.db import connection
-
-            connection.close()  # this thread's connection (DirectSink, resync checks)
 
     def _batch_loop(self) -> None:
         observations: list[dict[str, Any]] = []
@@ -216,7 +235,7 @@ class Collector:
                 observations, checkpoints, taken = [], {}, 0
 
     def _send(self, observations: list[dict[str, Any]], checkpoints: dict[str, str]) -> None:
-        delay = 0.5
+        backoff = Backoff(0.5, self.tuning.backoff_max)
         while True:
             try:
                 self.sink.send(self.config.name, observations, checkpoints)
@@ -227,16 +246,7 @@ class Collector:
                 logger.warning(
                     "collect.kubernetes.send_failed", extra={"cluster": self.config.name, "error": repr(exc)}
                 )
-                time.sleep(delay)
-                delay = min(delay * 2, self.tuning.backoff_max)
-
-    def _resync_loop(self) -> None:
-        try:
-            self._resync_poll()
-        finally:
-            from django.db import connection
-
-            connection.close()
+                time.sleep(backoff.next())
 
     def _resync_poll(self) -> None:
         assert self.resync_requested is not None
@@ -277,7 +287,7 @@ class ResourceWatcher:
     def run(self) -> None:
         # a checkpoint is only stored with (or after) the batch holding its list: resuming from it is safe
         rv = self.c.checkpoints.get(self.ckpt_key) or None
-        backoff = 0.2
+        backoff = Backoff(0.2, self.c.tuning.backoff_max)
         while not self.c.stop_event.is_set():
             try:
                 if rv is None or self._relist.is_set():
@@ -287,16 +297,14 @@ class ResourceWatcher:
                     self.synced.set()
                     self.c.on_synced()
                 rv = self.watch(rv)
-                backoff = 0.2
-            except Gone:
-                self.c.stats.add("expired")
-                logger.info(
-                    "collect.kubernetes.expired", extra={"resource": self.rt.plural, "cluster": self.c.config.name}
-                )
-                rv = None
+                backoff.reset()
             except (ApiException, HTTPError, OSError, ValueError) as exc:
-                if isinstance(exc, ApiException) and exc.status == 410:
+                if isinstance(exc, ApiException) and exc.status == 410:  # the watch position expired: relist
                     self.c.stats.add("expired")
+                    logger.info(
+                        "collect.kubernetes.expired",
+                        extra={"resource": self.rt.plural, "cluster": self.c.config.name},
+                    )
                     rv = None
                     continue
                 self.c.stats.add("reconnects")
@@ -304,9 +312,8 @@ class ResourceWatcher:
                     "collect.kubernetes.watch_failed",
                     extra={"resource": self.rt.plural, "cluster": self.c.config.name, "error": type(exc).__name__},
                 )
-                if self.c.stop_event.wait(backoff * (1 + random.random() / 2)):  # noqa: S311 - jitter, not crypto
+                if self.c.stop_event.wait(backoff.next()):
                     return
-                backoff = min(backoff * 2, self.c.tuning.backoff_max)
 
     # --- list ------------------------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.db.models import Q
+
 from changetrack.models import KubeObject, Service
 from integrations.kubernetes import deps
 from integrations.kubernetes.health import Identity
@@ -22,8 +24,13 @@ class DbLookups:
         self._rows: dict[tuple[str, str, str], dict[str, Any] | None] = {}
         self._workloads: dict[str, list[dict[str, Any]]] = {}
         self._services: dict[str, dict[str, dict[str, str]]] = {}
+        self._hpas: dict[str, dict[str, dict[str, Any] | None]] = {}
+        # HPA states anywhere in the batch: the HPA controller writes the scale before its own status, so the
+        # replica change usually comes first and the decision that explains it a moment later
+        self.batch_hpas: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.owner_identity = lru_cache(maxsize=4096)(self._owner_identity)  # type: ignore[method-assign]
         self.hosts = lru_cache(maxsize=4096)(self._hosts)  # type: ignore[method-assign]
+        self.repository = lru_cache(maxsize=1024)(self._repository)  # type: ignore[method-assign]
 
     def prefetch(self, keys: set[tuple[str, str, str]]) -> None:
         """Load many (kind, namespace, name) states in one query per kind."""
@@ -90,15 +97,19 @@ class DbLookups:
         return self._workloads[namespace]
 
     def hpa_desired(self, namespace: str, kind: str, name: str) -> int | None:
-        rows = KubeObject.objects.filter(
-            cluster=self.cluster,
-            namespace=namespace,
-            kind="HorizontalPodAutoscaler",
-            state__spec__scaleTargetRef__name=name,
-        ).values_list("state", flat=True)
-        for state in rows:
-            if (state["spec"].get("scaleTargetRef") or {}).get("kind", kind) == kind:
-                return (state.get("status") or {}).get("desiredReplicas")
+        """What the HPA targeting this workload wants, as of the end of the current batch."""
+        if namespace not in self._hpas:  # one query per namespace and batch, not one per scale event
+            rows = KubeObject.objects.filter(cluster=self.cluster, namespace=namespace, kind="HorizontalPodAutoscaler")
+            self._hpas[namespace] = dict(rows.values_list("name", "state"))
+        hpas = {**self._hpas[namespace]}
+        for source in (self.pending, self.batch_hpas):
+            for (k, ns, n), state in source.items():
+                if k == "HorizontalPodAutoscaler" and ns == namespace:
+                    hpas[n] = state
+        for state in hpas.values():
+            target = (state or {}).get("spec", {}).get("scaleTargetRef") or {}
+            if target.get("name") == name and target.get("kind", kind) == kind:
+                return (state.get("status") or {}).get("desiredReplicas")  # type: ignore[union-attr]
         return None
 
     def _selectors(self, namespace: str) -> dict[str, dict[str, str]]:
@@ -107,21 +118,34 @@ class DbLookups:
             self._services[namespace] = {r.name: (r.state.get("spec") or {}).get("selector") or {} for r in rows}
         return self._services[namespace]
 
-    def _hosts(self, namespace: str, host: str) -> list[Identity]:
+    def _hosts(self, namespace: str, host: str, path: str) -> list[tuple[Identity, str]]:
+        """Workloads a host name reaches: through a Service (``svc``, ``svc.ns``, ``svc.ns.svc...``), or through
+        the Ingress rules of that host and path to their backend Services (any namespace)."""
         ref = deps.service_ref(host, namespace)
         if ref is not None and ref[0] in self._selectors(ref[1]):
-            return self._selected(ref[1], self._selectors(ref[1])[ref[0]])
+            return [(w, "") for w in self._selected(ref[1], self._selectors(ref[1])[ref[0]])]
         if "." not in host:
             return []
-        out: list[Identity] = []
-        ingresses = KubeObject.objects.filter(
-            cluster=self.cluster, kind="Ingress", state__spec__backends__contains=[{"host": host}]
-        )
-        for ing in ingresses:
-            for backend in ing.state["spec"]["backends"]:
-                if backend["host"] == host and backend["service"] in self._selectors(ing.namespace):
-                    out += self._selected(ing.namespace, self._selectors(ing.namespace)[backend["service"]])
+        out: list[tuple[Identity, str]] = []
+        for ing_ns, ing_name, backends in self._ingresses(host):
+            for backend in deps.ingress_routes(backends, host, path):
+                selector = self._selectors(ing_ns).get(backend["service"])
+                via = (
+                    f" via ingress {ing_name} ({backend['host']}{backend['path'] or ''} → service {backend['service']})"
+                )
+                out += [(w, via) for w in self._selected(ing_ns, selector or {})]
         return out
+
+    def _ingresses(self, host: str) -> list[tuple[str, str, list[dict[str, str]]]]:
+        """Ingresses with a rule for ``host`` or for its one-label wildcard, in any namespace."""
+        hosts = [host] + ([f"*.{host.split('.', 1)[1]}"] if host.count(".") >= 2 else [])
+        match = Q()
+        for h in hosts:
+            match |= Q(state__spec__backends__contains=[{"host": h}])
+        rows = KubeObject.objects.filter(match, cluster=self.cluster, kind="Ingress").values_list(
+            "namespace", "name", "state"
+        )
+        return [(ns, name, state["spec"]["backends"]) for ns, name, state in rows]
 
     def _selected(self, namespace: str, selector: dict[str, str]) -> list[Identity]:
         """Workloads whose pod template labels match a Service selector."""
@@ -149,7 +173,7 @@ class DbLookups:
         )
         return [Identity(self.cluster, ns, svc) for ns, svc in rows]
 
-    def repository(self, ident: Identity) -> str:
+    def _repository(self, ident: Identity) -> str:
         repo = (
             Service.objects.filter(cluster__name=ident.cluster, namespace=ident.namespace, name=ident.name)
             .values_list("repository", flat=True)

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 DEPENDS_ON = "changetrack.io/depends-on"
-# scheme://host:port/path, host:port, or a bare DNS-1123 name; the host is captured
+# scheme://host:port/path, host:port, or a bare DNS-1123 name; the host and the path are captured
 _HOST = re.compile(
-    r"(?:[a-z][a-z0-9+.-]*://)?(?:[^@\s/]+@)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)*)(?::\d+)?(?:/\S*)?",
+    r"(?:[a-z][a-z0-9+.-]*://)?(?:[^@\s/]+@)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)*)(?::\d+)?(/[^\s?#]*)?\S*",
     re.IGNORECASE,
 )
 _CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
@@ -21,12 +21,36 @@ _CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
 
 def hosts_in(value: str) -> Iterator[str]:
     """Host names mentioned in a value: URLs, host:port pairs, comma-separated lists, or the whole value."""
+    for host, _path in urls_in(value):
+        yield host
+
+
+def urls_in(value: str) -> Iterator[tuple[str, str]]:
+    """(host, path) for every host mentioned in a value; the path is "/" when the value names none."""
     for token in re.split(r"[\s,;]+", value.strip()):
         if not token or len(token) > 300:
             continue
         match = _HOST.fullmatch(token)
         if match:
-            yield match.group(1).lower()
+            yield match.group(1).lower(), match.group(2) or "/"
+
+
+def ingress_routes(backends: list[dict[str, str]], host: str, path: str) -> list[dict[str, str]]:
+    """The Ingress backends a request to ``host`` + ``path`` reaches: the rules of that host (exact, or a
+    ``*.`` wildcard one label deep), longest matching path prefix first, as ingress controllers route.
+    The default backend (no host) is left out: it catches whatever DNS sends, not a name anyone wrote."""
+    parent = host.split(".", 1)[1] if "." in host else ""
+    rules = [b for b in backends if b["host"] == host] or [b for b in backends if parent and b["host"] == f"*.{parent}"]
+    best = -1
+    chosen: list[dict[str, str]] = []
+    for b in rules:
+        prefix = (b.get("path") or "/").rstrip("/")
+        if path == prefix or path.startswith(prefix + "/") or not prefix:
+            if len(prefix) > best:
+                best, chosen = len(prefix), [b]
+            elif len(prefix) == best:
+                chosen.append(b)
+    return chosen
 
 
 def service_ref(host: str, namespace: str) -> tuple[str, str] | None:

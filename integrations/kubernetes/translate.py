@@ -26,7 +26,7 @@ class Lookups(Protocol):
     def owner_identity(self, namespace: str, kind: str, name: str) -> Identity | None: ...
     def referencing(self, namespace: str, ref: str, name: str) -> list[tuple[Identity, str, str]]: ...
     def hpa_desired(self, namespace: str, kind: str, name: str) -> int | None: ...
-    def hosts(self, namespace: str, host: str) -> list[Identity]: ...
+    def hosts(self, namespace: str, host: str, path: str) -> list[tuple[Identity, str]]: ...
     def configmap(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     def pod_identity(self, namespace: str, name: str) -> Identity | None: ...
     def services_on_node(self, node: str) -> list[Identity]: ...
@@ -318,13 +318,13 @@ def dependencies(ident: Identity, state: dict[str, Any], lookups: Lookups) -> li
     """Edges from a workload to the services its env, its ConfigMaps and its annotation name."""
     found: dict[Identity, str] = {}
     for var, value in deps.env_values(state):
-        for target in _targets(ident.namespace, value, lookups):
-            found.setdefault(target, f"env var {var}")
+        for target, via in _targets(ident.namespace, value, lookups):
+            found.setdefault(target, f"env var {var}{via}")
     for cm in (state.get("refs") or {}).get("configmaps") or []:
         for key, value in ((lookups.configmap(ident.namespace, cm) or {}).get("data") or {}).items():
             if isinstance(value, str):
-                for target in _targets(ident.namespace, value, lookups):
-                    found.setdefault(target, f"configmap {cm} key {key}")
+                for target, via in _targets(ident.namespace, value, lookups):
+                    found.setdefault(target, f"configmap {cm} key {key}{via}")
     for name in deps.declared(state):
         found.setdefault(Identity(ident.cluster, ident.namespace, name), f"annotation {deps.DEPENDS_ON}")
     return [
@@ -336,10 +336,12 @@ def dependencies(ident: Identity, state: dict[str, Any], lookups: Lookups) -> li
     ]
 
 
-def _targets(namespace: str, value: str, lookups: Lookups) -> list[Identity]:
-    out: list[Identity] = []
-    for host in deps.hosts_in(value):
-        out += lookups.hosts(namespace, host)
+def _targets(namespace: str, value: str, lookups: Lookups) -> list[tuple[Identity, str]]:
+    """The services a value names, each with how it was reached ("" for a Service name, " via ingress ..."
+    for a host an Ingress routes)."""
+    out: list[tuple[Identity, str]] = []
+    for host, path in deps.urls_in(value):
+        out += lookups.hosts(namespace, host, path)
     return out
 
 
@@ -500,21 +502,40 @@ def _event(cluster: str, obs: Observation, before: dict[str, Any] | None, lookup
 
 
 def _job(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:
+    """A Job of a CronJob that fails opens a JobFailed episode on the CronJob's service; the next Job of the
+    same CronJob that completes ends it. One subject per owner, not per Job: a failed Job is kept (history
+    limit) long after a later run succeeded, and its deletion says nothing about the CronJob's health."""
     after = None if obs.type == "DELETED" else obs.state
     out = Output(state=after)
     owner = obs.state.get("owner")
-    ident = lookups.owner_identity(obs.state["namespace"], owner["kind"], owner["name"]) if owner else None
-    failed = (
-        after is not None
-        and (after.get("status") or {}).get("conditions", {}).get("Failed", {}).get("status") == "True"
+    if after is None or not owner:
+        return out
+    ident = lookups.owner_identity(obs.state["namespace"], owner["kind"], owner["name"])
+    now, was = _job_outcome(after), _job_outcome(before)
+    if ident is None or now == was or not now:
+        return out
+    failed = (after.get("status") or {}).get("conditions", {}).get("Failed", {})
+    message = f"job {after['name']} failed" + (f": {failed['reason']}" if failed.get("reason") else "")
+    out.signals.append(
+        HealthSignal(
+            ident,
+            "JobFailed",
+            now == "Failed",
+            obs.observed_at,
+            f"{owner['kind'].lower()}/{owner['name']}",
+            message if now == "Failed" else f"job {after['name']} completed",
+        )
     )
-    was = (
-        before is not None
-        and (before.get("status") or {}).get("conditions", {}).get("Failed", {}).get("status") == "True"
-    )
-    if ident is not None and failed != was:
-        out.signals.append(HealthSignal(ident, "JobFailed", failed, obs.observed_at, f"job/{obs.state['name']}"))
     return out
+
+
+def _job_outcome(state: dict[str, Any] | None) -> str:
+    """ "Failed", "Complete" or "" (running, or not seen) from the Job's conditions."""
+    conditions = ((state or {}).get("status") or {}).get("conditions") or {}
+    for outcome in ("Failed", "Complete"):
+        if (conditions.get(outcome) or {}).get("status") == "True":
+            return outcome
+    return ""
 
 
 def _keep(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:

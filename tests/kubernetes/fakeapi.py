@@ -12,6 +12,7 @@ import bisect
 import copy
 import json
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -72,6 +73,7 @@ class FakeCluster:
         self.continues: dict[str, tuple[list[dict[str, Any]], int, int]] = {}
         self.faults: list[str] = []
         self.requests: list[str] = []
+        self.token = ""  # when set, requests must carry "Authorization: Bearer <token>" (else 401, as a real one)
 
     # --- test-side mutators ----------------------------------------------------------------------------------
 
@@ -206,6 +208,9 @@ class Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         cluster.requests.append(self.path)
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        if cluster.token and (scheme.lower() != "bearer" or token != cluster.token):  # the scheme is case-blind
+            return self._json(401, status(401, "Unauthorized", "Unauthorized"))
         match = _PATH.match(url.path)
         if not match or match["plural"] not in KINDS:
             return self._json(
@@ -326,16 +331,19 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, cluster: FakeCluster):
+    def __init__(self, cluster: FakeCluster, tls: ssl.SSLContext | None = None):
         super().__init__(("127.0.0.1", 0), Handler)
         self.cluster = cluster
+        self.tls = tls
+        if tls is not None:  # HTTPS, as a real API server always is (the in-cluster loader only speaks https)
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server_address[1]}"
 
 
-def serve(cluster: FakeCluster) -> Server:
-    server = Server(cluster)
+def serve(cluster: FakeCluster, tls: ssl.SSLContext | None = None) -> Server:
+    server = Server(cluster, tls)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     return server

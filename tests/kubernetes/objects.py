@@ -112,6 +112,18 @@ def progressing_status(
     return st
 
 
+def owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
+    """The controller reference a controller puts on what it creates (ReplicaSet → Deployment, Job → CronJob)."""
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"].get("uid", "u"),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
 def replicaset(deploy: dict[str, Any], hash_: str, revision: str = "1") -> dict[str, Any]:
     name = deploy["metadata"]["name"]
     return {
@@ -122,16 +134,7 @@ def replicaset(deploy: dict[str, Any], hash_: str, revision: str = "1") -> dict[
             "namespace": deploy["metadata"]["namespace"],
             "labels": {**deploy["spec"]["template"]["metadata"]["labels"], "pod-template-hash": hash_},
             "annotations": {"deployment.kubernetes.io/revision": revision},
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": name,
-                    "uid": deploy["metadata"].get("uid", "u"),
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_ref(deploy)],
         },
         "spec": {
             "replicas": deploy["spec"]["replicas"],
@@ -175,16 +178,7 @@ def pod(
             "name": f"{rs['metadata']['name']}-{suffix}",
             "namespace": rs["metadata"]["namespace"],
             "labels": dict(rs["metadata"]["labels"]),
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "name": rs["metadata"]["name"],
-                    "uid": "rs-uid",
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_ref(rs)],
         },
         "spec": {"nodeName": node, "containers": [copy.deepcopy(container)]},
         "status": {
@@ -319,4 +313,115 @@ def warning_event(pod_name: str, reason: str, namespace: str = "prod", count: in
         "lastTimestamp": "2026-11-22T01:02:00Z",
         "count": count,
         "type": "Warning",
+    }
+
+
+def ingress(
+    name: str, rules: list[tuple[str, str, str]], namespace: str = "prod", default_backend: str = ""
+) -> dict[str, Any]:
+    """``rules``: (host, path, service) triples, as ``kubectl create ingress --rule=host/path=svc:80``."""
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for host, path, svc in rules:
+        by_host.setdefault(host, []).append(
+            {"path": path, "pathType": "Prefix", "backend": {"service": {"name": svc, "port": {"number": 80}}}}
+        )
+    spec: dict[str, Any] = {
+        "ingressClassName": "nginx",
+        "rules": [{"host": host, "http": {"paths": paths}} for host, paths in by_host.items()],
+    }
+    if default_backend:
+        spec["defaultBackend"] = {"service": {"name": default_backend, "port": {"number": 80}}}
+    return {
+        "kind": "Ingress",
+        "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+        "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}},
+    }
+
+
+def _job_template(name: str, image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app.kubernetes.io/name": name}},
+        "spec": {
+            "containers": [
+                {
+                    "name": name,
+                    "image": image,
+                    "resources": {},
+                    "terminationMessagePath": "/dev/termination-log",
+                    "terminationMessagePolicy": "File",
+                    "imagePullPolicy": "IfNotPresent",
+                }
+            ],
+            "restartPolicy": "OnFailure",
+            "terminationGracePeriodSeconds": 30,
+            "dnsPolicy": "ClusterFirst",
+            "schedulerName": "default-scheduler",
+            "securityContext": {},
+        },
+    }
+
+
+def cronjob(
+    name: str,
+    schedule: str = "*/5 * * * *",
+    namespace: str = "prod",
+    image: str = "registry.example.com/ops/report:2.0",
+) -> dict[str, Any]:
+    return {
+        "kind": "CronJob",
+        "apiVersion": "batch/v1",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/name": name}},
+        "spec": {
+            "schedule": schedule,
+            "concurrencyPolicy": "Allow",
+            "suspend": False,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 1,
+            "jobTemplate": {"metadata": {"name": name}, "spec": {"template": _job_template(name, image)}},
+        },
+        "status": {"lastScheduleTime": "2026-11-22T01:00:00Z"},
+    }
+
+
+def job(cron: dict[str, Any], suffix: str, outcome: str = "") -> dict[str, Any]:
+    """A Job the CronJob controller created; ``outcome`` "" (running), "Complete" or "Failed"."""
+    name = cron["metadata"]["name"]
+    status: dict[str, Any] = {"startTime": "2026-11-22T01:00:00Z", "active": 1}
+    if outcome == "Complete":
+        status = {
+            "startTime": "2026-11-22T01:00:00Z",
+            "completionTime": "2026-11-22T01:01:00Z",
+            "succeeded": 1,
+            "conditions": [
+                {"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-22T01:01:00Z"},
+            ],
+        }
+    elif outcome == "Failed":
+        status = {
+            "startTime": "2026-11-22T01:00:00Z",
+            "failed": 7,
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                    "lastTransitionTime": "2026-11-22T01:03:00Z",
+                }
+            ],
+        }
+    template = cron["spec"]["jobTemplate"]["spec"]["template"]
+    return {
+        "kind": "Job",
+        "apiVersion": "batch/v1",
+        "metadata": {
+            "name": f"{name}-{suffix}",
+            "namespace": cron["metadata"]["namespace"],
+            "labels": {"job-name": f"{name}-{suffix}"},
+            "ownerReferences": [owner_ref(cron)],
+        },
+        "spec": {"backoffLimit": 6, "completions": 1, "parallelism": 1, "template": copy.deepcopy(template)},
+        "status": status,
     }

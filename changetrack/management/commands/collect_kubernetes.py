@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.config import incluster_config
 from kubernetes.config.config_exception import ConfigException
 
 from changetrack.collect.kubernetes import ClusterConfig, Tuning
@@ -33,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG or ~/.kube/config)")
         parser.add_argument("--in-cluster", action="store_true", help="use the pod's ServiceAccount")
         parser.add_argument("--cluster-name", help="name to store for the in-cluster cluster (default: in-cluster)")
+        parser.add_argument(
+            "--service-account-dir",
+            default=os.path.dirname(incluster_config.SERVICE_TOKEN_FILENAME),
+            help="with --in-cluster: where the ServiceAccount token and ca.crt are mounted",
+        )
         parser.add_argument("--include-namespace", action="append", help="only these namespaces (comma-separated)")
         parser.add_argument("--exclude-namespace", action="append", help="skip these namespaces (comma-separated)")
         parser.add_argument("--no-celery", action="store_true", help="store batches in this process (debugging)")
@@ -68,8 +75,14 @@ class Command(BaseCommand):
     def _clients(self, opts: dict[str, Any]) -> list[tuple[str, k8s.ApiClient]]:
         try:
             if opts["in_cluster"]:
+                # the official in-cluster loader (KUBERNETES_SERVICE_HOST/PORT, token, CA; it re-reads a rotated
+                # token), pointed at the mount directory
                 cfg = k8s.Configuration()
-                k8s_config.load_incluster_config(client_configuration=cfg)
+                sa_dir = opts["service_account_dir"]
+                incluster_config.InClusterConfigLoader(
+                    token_filename=os.path.join(sa_dir, os.path.basename(incluster_config.SERVICE_TOKEN_FILENAME)),
+                    cert_filename=os.path.join(sa_dir, os.path.basename(incluster_config.SERVICE_CERT_FILENAME)),
+                ).load_and_set(cfg)
                 return [(opts["cluster_name"] or "in-cluster", _client(cfg))]
             contexts = opts["context"] or []
             if not contexts:

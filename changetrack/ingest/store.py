@@ -23,7 +23,7 @@ from django.utils import timezone
 from changetrack import partitions
 from changetrack.models import Alert, Change, Dependency, Service
 from changetrack.resolution import ServiceResolver
-from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
+from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record, ServiceHint
 
 _R = TypeVar("_R", ChangeRecord, AlertRecord)
 UPDATABLE_CHANGE_FIELDS = (
@@ -146,8 +146,9 @@ def _change_row(rec: ChangeRecord, service: Service | None) -> Change:
 
 _FIND_CHANGES = """
 SELECT c.id, c.source, c.external_id FROM changetrack_change c
-JOIN unnest(%b::text[], %b::text[]) AS k(source, external_id) ON c.source = k.source AND c.external_id = k.external_id
-WHERE c.external_id = ANY(%b::text[])  -- lets the planner probe the (source, external_id) index, not sort the table
+JOIN unnest(%(src)b::text[], %(ext)b::text[]) AS k(source, external_id)
+    ON c.source = k.source AND c.external_id = k.external_id
+WHERE c.external_id = ANY(%(ext)b::text[])  -- lets the planner probe the (source, external_id) index, not sort the table
 """
 _COPY_CHANGES = """
 COPY changetrack_change (id, source, external_id, kind, occurred_at, ended_at, summary, actor, severity, status,
@@ -179,7 +180,7 @@ def _raw_cursor() -> psycopg.Cursor[Any]:
     return psycopg.Cursor(connection.connection)
 
 
-def _insert_values(rec: ChangeRecord, service: Service | None) -> tuple[Any, ...]:
+def _insert_values(rec: ChangeRecord, service_id: int | None, hint_json: str) -> tuple[Any, ...]:
     return (
         rec.source,
         rec.external_id,
@@ -190,14 +191,14 @@ def _insert_values(rec: ChangeRecord, service: Service | None) -> tuple[Any, ...
         rec.actor[:255],
         rec.severity,
         rec.status,
-        service.pk if service else None,
-        json.dumps(rec.service.as_dict()),
+        service_id,
+        hint_json,
         json.dumps(dict(rec.details)) if rec.details else "{}",
         json.dumps([dict(d) for d in rec.diff]) if rec.diff else "[]",
         json.dumps([dict(link) for link in rec.links]) if rec.links else "[]",
         rec.commit_sha[:64],
         rec.repository[:300],
-        release_key(rec.commit_sha),
+        release_key(rec.commit_sha) if rec.commit_sha else "",
     )
 
 
@@ -212,8 +213,7 @@ def store_changes(
     keys = [(r.source, r.external_id) for r in records]
     _lock(keys)
     with connection.wrap_database_errors, _raw_cursor() as cur:
-        ext_ids = [e for _, e in keys]
-        cur.execute(_FIND_CHANGES, [[s for s, _ in keys], ext_ids, ext_ids])
+        cur.execute(_FIND_CHANGES, {"src": [s for s, _ in keys], "ext": [e for _, e in keys]})
         known: dict[tuple[str, str], int] = {(src, ext): pk for pk, src, ext in cur.fetchall()}
     latest: dict[tuple[str, str], ChangeRecord] = {}
     for rec in records:
@@ -226,8 +226,13 @@ def store_changes(
     new_values: list[tuple[Any, ...]] = []
     updated: list[Change] = []
     now = timezone.now()
+    hints: dict[tuple[str, ServiceHint], tuple[Service | None, str]] = {}  # a batch names few services, many times
     for key, rec in latest.items():
-        service = resolver.resolve(rec.service, rec.source)
+        hint_key = (rec.source, rec.service)
+        if hint_key not in hints:
+            hinted = resolver.resolve(rec.service, rec.source)
+            hints[hint_key] = (hinted, json.dumps(rec.service.as_dict()))
+        service, hint_json = hints[hint_key]
         if key in existing:
             row = existing[key]
             if _is_stale(row.details, rec.details):
@@ -242,7 +247,7 @@ def store_changes(
                 row.service = service
             updated.append(row)
         elif key not in known:
-            new_values.append(_insert_values(rec, service))
+            new_values.append(_insert_values(rec, service.pk if service else None, hint_json))
     created: dict[tuple[str, str], int] = {}
     if new_values:
         created = _copy_new_changes(new_values, now)

@@ -13,6 +13,7 @@ from django.db import transaction
 from rest_framework import exceptions, serializers
 
 from changetrack import partitions
+from changetrack.api import fastcheck
 from changetrack.api.errors import ItemsInvalid, flatten_errors
 from changetrack.api.outputs import service_ref
 from changetrack.api.serializers import API_SOURCE, MAX_ITEMS
@@ -41,8 +42,15 @@ def validate_items(
 ) -> list[dict[str, Any]]:
     """Validate every item; any invalid item rejects the body whole, naming each bad index.
 
-    One list serializer for the whole array: a serializer instance per item would deep-copy its fields a
-    thousand times (most of the cost of a 1,000-item post)."""
+    Valid items take the fast path compiled from the serializer (``fastcheck``); as soon as one item is not
+    plainly valid, the serializer validates the body and words the errors. One list serializer for the whole
+    array: a serializer instance per item would deep-copy its fields a thousand times."""
+    check = fastcheck.checker(serializer_class)
+    if check is not None:
+        try:
+            return [check(item) for item in items]
+        except fastcheck.Unsure:
+            pass
     if not is_array:
         single = serializer_class(data=items[0])
         single.is_valid(raise_exception=True)

@@ -168,10 +168,7 @@ def _collect(result: StoreResult, outcome: BatchOutcome) -> None:
 def _mark(marks: dict[str, list[tuple[int, str, int, str]]]) -> None:
     """Correct the deliveries that did not end as the claim marked them (processed, one record): one UPDATE."""
     fixes = [
-        (status, *item)
-        for status, items in marks.items()
-        for item in items
-        if status != "processed" or item[2] != 1
+        (status, *item) for status, items in marks.items() for item in items if status != "processed" or item[2] != 1
     ]
     if not fixes:
         return

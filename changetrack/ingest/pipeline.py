@@ -8,16 +8,14 @@ on (source, external_id), so a batch redone after a crash creates nothing twice.
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
+from changetrack.gcpause import gc_paused
 from changetrack.ingest.store import StoreResult, _raw_cursor, store_records
 from changetrack.models import Connection
 from changetrack.resolution import ServiceResolver
@@ -69,7 +67,7 @@ def process_batch(
     ``resolver`` may be shared by the batches of one drain (services are looked up once, not once per batch)."""
     limit = limit or settings.INGEST_BATCH_SIZE
     outcome = BatchOutcome()
-    with _gc_paused(), transaction.atomic():
+    with gc_paused(), transaction.atomic():
         extra, params = ("AND id = ANY(%(ids)s)", {"ids": ids}) if ids else ("", {})
         with connection.wrap_database_errors, _raw_cursor() as cur:
             cur.execute(_CLAIM.format(extra=extra), {**params, "limit": limit})
@@ -100,21 +98,6 @@ def process_batch(
     outcome.failed = len(marks["failed"])
     outcome.ignored = len(marks["ignored"])
     return outcome
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is in hand. A batch keeps tens of thousands of fresh
-    containers alive (payloads, records, rows) until it ends; each collection would traverse them all, and the
-    full ones every long-lived object of Django too: a third of the pipeline's time in profiles. Reference
-    counting still frees everything; cycles made meanwhile are collected at the first collection after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _configs(connection_ids: set[Any]) -> dict[Any, dict[str, Any]]:

@@ -19,7 +19,6 @@ from changetrack.api.outputs import service_ref
 from changetrack.api.serializers import API_SOURCE, MAX_ITEMS
 from changetrack.ingest.pipeline import after_store
 from changetrack.ingest.store import StoreResult, store_records
-from changetrack.models import Service
 from changetrack.resolution import AmbiguousService, ServiceResolver
 from integrations.base import ChangeRecord, Record, ServiceHint
 
@@ -73,35 +72,6 @@ def validate_items(
     )
 
 
-class BatchResolver(ServiceResolver):
-    """A resolver that looks up every fully qualified reference of a batch in one query instead of one each.
-
-    Only references naming cluster, namespace and name, and matched by no alias rule, are primed: for those the
-    parent's rules reduce to "the service with exactly that identity" (unique in the database). Everything else
-    takes the parent's usual path."""
-
-    def prime(self, hints: Sequence[ServiceHint], source: str) -> None:
-        exact: dict[tuple[int, str, str], list[ServiceHint]] = {}
-        for hint in set(hints):
-            if not (hint.name and hint.namespace and hint.cluster) or (source, hint) in self._cache:
-                continue
-            if self._alias(hint, source) is not None:
-                continue
-            cluster = self._cluster(hint)
-            if cluster is not None:
-                exact.setdefault((cluster.pk, hint.namespace, hint.name), []).append(hint)
-        if not exact:
-            return
-        found = Service.objects.select_related("cluster").filter(
-            cluster_id__in={c for c, _, _ in exact},
-            namespace__in={n for _, n, _ in exact},
-            name__in={n for _, _, n in exact},
-        )
-        for service in found:
-            for hint in exact.get((service.cluster_id, service.namespace, service.name), []):
-                self._cache[(source, hint)] = service
-
-
 def _ambiguous(exc: AmbiguousService, field: str, index: int | None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "field": field,
@@ -125,7 +95,7 @@ def store(
     moments = [r.occurred_at for r in records if isinstance(r, ChangeRecord)]
     if moments:
         partitions.ensure_for("changetrack_change", moments)  # outside the transaction, as store_records wants
-    resolver = BatchResolver()
+    resolver = ServiceResolver()
     with transaction.atomic():
         resolver.prime([hint for item in hints for _, hint in item], source)
         problems: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -202,6 +202,15 @@ def _insert_values(rec: ChangeRecord, service_id: int | None, hint_json: str) ->
     )
 
 
+def _prime(resolver: ServiceResolver, records: Iterable[ChangeRecord | AlertRecord]) -> None:
+    """One query for the services a batch names precisely, instead of one per distinct service."""
+    by_source: dict[str, set[ServiceHint]] = {}
+    for rec in records:
+        by_source.setdefault(rec.source, set()).add(rec.service)
+    for source, hints in by_source.items():
+        resolver.prime(hints, source)
+
+
 def store_changes(
     records: Sequence[ChangeRecord], resolver: ServiceResolver, *, update_existing: bool
 ) -> tuple[list[tuple[int, bool]], list[tuple[int, datetime]]]:
@@ -220,6 +229,7 @@ def store_changes(
         key = (rec.source, rec.external_id)
         if key not in latest or not _is_stale(latest[key].details, rec.details):
             latest[key] = rec  # the last word of the batch wins, unless it is older progress
+    _prime(resolver, latest.values())
     existing: dict[tuple[str, str], Change] = {}
     if known and update_existing:
         existing = {(row.source, row.external_id): row for row in Change.objects.filter(pk__in=known.values())}
@@ -268,6 +278,7 @@ def store_alerts(records: Sequence[AlertRecord], resolver: ServiceResolver) -> t
     for source in {s for s, _ in keys}:
         for row in Alert.objects.filter(source=source, external_id__in=[e for s, e in keys if s == source]):
             by_key[(row.source, row.external_id)] = row
+    _prime(resolver, records)
     created: set[tuple[str, str]] = set()
     dirty: set[tuple[str, str]] = set()
     opened: set[tuple[str, str]] = set()

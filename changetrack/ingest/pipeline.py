@@ -70,6 +70,10 @@ def process_batch(
     with gc_paused(), transaction.atomic():
         extra, params = ("AND id = ANY(%(ids)s)", {"ids": ids}) if ids else ("", {})
         with connection.wrap_database_errors, _raw_cursor() as cur:
+            # What a batch writes is derived from deliveries that are already durable: should PostgreSQL crash
+            # in the instant after this commit, the batch rolls back whole (its deliveries pending again) and
+            # is redone, idempotently. So the commit need not wait for the WAL flush (a sixth of a batch's time).
+            cur.execute("SET LOCAL synchronous_commit = off")
             cur.execute(_CLAIM.format(extra=extra), {**params, "limit": limit})
             rows = cur.fetchall()
         if not rows:

@@ -171,9 +171,10 @@ def _copy_new_changes(values: list[tuple[Any, ...]], now: datetime) -> dict[tupl
     with connection.wrap_database_errors, _raw_cursor() as cur:
         cur.execute(_NEXT_IDS, [len(values)])
         ids = [row[0] for row in cur.fetchall()]
+        stamp = now.isoformat()
         with cur.copy(_COPY_CHANGES) as copy:
             for pk, row in zip(ids, values, strict=True):
-                copy.write_row((pk, *row, now, now))
+                copy.write_row((pk, *row, stamp, stamp))
     return {(row[0], row[1]): pk for pk, row in zip(ids, values, strict=True)}
 
 
@@ -190,8 +191,8 @@ def _insert_values(rec: ChangeRecord, service_id: int | None, hint_json: str) ->
         rec.source,
         rec.external_id,
         rec.kind,
-        rec.occurred_at,
-        rec.ended_at,
+        rec.occurred_at.isoformat(),  # text: psycopg's datetime dumping cost 6 µs a value here (COPY parses it)
+        rec.ended_at.isoformat() if rec.ended_at else None,
         rec.summary[:1024],
         rec.actor[:255],
         rec.severity,

@@ -46,7 +46,7 @@ class ServiceResolver:
         Only hints naming cluster, namespace and name, and matched by no alias rule, are primed: for those the
         rules of ``resolve`` reduce to "the service with exactly that identity" (unique in the database).
         Everything else takes the usual path in ``resolve``."""
-        exact: dict[tuple[int, str, str], list[ServiceHint]] = {}
+        exact: dict[tuple[int | None, str, str], list[ServiceHint]] = {}
         for hint in set(hints):
             if not (hint.name and hint.namespace and hint.cluster) or (source, hint) in self._cache:
                 continue

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from django.core.validators import MaxLengthValidator, MinLengthValidator, ProhibitNullCharactersValidator
@@ -207,13 +206,16 @@ def _compile(serializer: serializers.Serializer) -> Check:
     return check
 
 
-@cache
+_checkers: dict[type[serializers.Serializer], Check | None] = {}
+
+
 def checker(serializer_class: type[serializers.Serializer]) -> Check | None:
     """The fast check of one item for ``serializer_class``, or None when it has a field the fast path does not
     know (then every item goes through the serializer). Built once per class."""
-    if not issubclass(serializer_class, StrictSerializer):
-        return None
-    try:
-        return _compile(serializer_class())
-    except Unsupported:
-        return None
+    if serializer_class not in _checkers:
+        try:
+            compiled = _compile(serializer_class()) if issubclass(serializer_class, StrictSerializer) else None
+        except Unsupported:
+            compiled = None
+        _checkers[serializer_class] = compiled
+    return _checkers[serializer_class]

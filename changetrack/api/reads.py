@@ -7,7 +7,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework import serializers as drf
 from rest_framework.request import Request
@@ -74,20 +74,40 @@ def service_rows(services: list[Service]) -> list[dict[str, Any]]:
     return rows
 
 
-class ServiceListView(mixins.ListModelMixin, ApiView):
+class FilteredListView(mixins.ListModelMixin, ApiView):
+    """GET: the filtered queryset, one cursor page, as ``serializer_class`` rows (made by ``rows``)."""
+
+    def rows(self, page: list[Any]) -> Any:
+        return page
+
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset())) or []
+        return self.get_paginated_response(self.get_serializer_class()(self.rows(page), many=True).data)
+
+
+def _list_schema(operation_id: str, serializer: type[drf.Serializer], description: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(
+            operation_id=operation_id,
+            responses={200: serializer(many=True), **READ_ERRORS},
+            description=description,
+        )
+    )
+
+
+@_list_schema(
+    "services_list",
+    outputs.ServiceSerializer,
+    "Services with their health (open alerts, active health episodes) and last change.",
+)
+class ServiceListView(FilteredListView):
     queryset = Service.objects.select_related("cluster")
     filterset_class = ServiceFilter
     pagination_class = ServiceCursor
     serializer_class = outputs.ServiceSerializer
 
-    @extend_schema(
-        operation_id="services_list",
-        responses={200: outputs.ServiceSerializer(many=True), **READ_ERRORS},
-        description="Services with their health (open alerts, active health episodes) and last change.",
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(outputs.ServiceSerializer(service_rows(page or []), many=True).data)
+    def rows(self, page: list[Any]) -> Any:
+        return service_rows(page)
 
 
 def _edges(service: Service) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -130,20 +150,12 @@ class ServiceDetailView(ApiView):
         return Response(outputs.ServiceDetailSerializer(body).data)
 
 
-class ChangeListView(mixins.ListModelMixin, ApiView):
+@_list_schema("changes_list", outputs.ChangeSerializer, "Changes, newest first, with cursor pagination.")
+class ChangeListView(FilteredListView):
     queryset = Change.objects.select_related("service__cluster")
     filterset_class = ChangeFilter
     pagination_class = Cursor
     serializer_class = outputs.ChangeSerializer
-
-    @extend_schema(
-        operation_id="changes_list",
-        responses={200: outputs.ChangeSerializer(many=True), **READ_ERRORS},
-        description="Changes, newest first, with cursor pagination.",
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(outputs.ChangeSerializer(page, many=True).data)
 
 
 class ChangeDetailView(ApiView):
@@ -167,20 +179,12 @@ class ChangeDetailView(ApiView):
         return Response(data)
 
 
-class AlertListView(mixins.ListModelMixin, ApiView):
+@_list_schema("alerts_list", outputs.AlertSerializer, "Alerts, newest first, with cursor pagination.")
+class AlertListView(FilteredListView):
     queryset = Alert.objects.select_related("service__cluster")
     filterset_class = AlertFilter
     pagination_class = AlertCursor
     serializer_class = outputs.AlertSerializer
-
-    @extend_schema(
-        operation_id="alerts_list",
-        responses={200: outputs.AlertSerializer(many=True), **READ_ERRORS},
-        description="Alerts, newest first, with cursor pagination.",
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(outputs.AlertSerializer(page, many=True).data)
 
 
 class AlertDetailView(ApiView):

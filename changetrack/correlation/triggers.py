@@ -58,6 +58,8 @@ def alerts_covering(moments: list[datetime], change_ids: list[int] | None = None
     lo, hi = _shift(min(moments), -skew), _shift(max(moments), window)
     alerts = Alert.objects.filter(started_at__gte=lo, started_at__lte=hi)
     if change_ids:
+        if not alerts.exists():  # no alert to re-rank: spare the graph walk from every changed service
+            return set()
         changed = set(
             Change.objects.filter(pk__in=change_ids, occurred_at__gte=_shift(lo, -window), occurred_at__lte=hi)
             .exclude(service_id=None)

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
+from changetrack.gcpause import gc_paused
 from changetrack.ingest.store import StoreResult, _raw_cursor, store_records
 from changetrack.models import Connection
 from changetrack.resolution import ServiceResolver
@@ -23,13 +24,26 @@ from integrations.base import ParseError, Record, UnsupportedEvent, parse_json
 
 logger = logging.getLogger(__name__)
 
+#: Claims a batch and marks it processed with one record in the same statement (what most deliveries end as,
+#: so the common batch needs no second pass over its rows); deliveries that end otherwise are corrected by
+#: ``_mark`` before the transaction commits, so no other session ever sees the provisional marks.
+#: ``received_at`` comes back as text: it is only handed back to PostgreSQL (Django's datetime loader costs
+#: ~10 µs a row in Python), and text round-trips a timestamptz exactly.
 _CLAIM = """
-SELECT id, received_at, connection_id, integration, event_type, body
-FROM changetrack_delivery
-WHERE status = 'pending' {extra}
-ORDER BY received_at
-LIMIT %s
-FOR UPDATE SKIP LOCKED
+WITH claimed AS (
+    SELECT id, received_at FROM changetrack_delivery
+    WHERE status = 'pending' {extra}
+    ORDER BY received_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE changetrack_delivery d
+    SET status = 'processed', processed_at = now(), attempts = d.attempts + 1, records = 1, error = ''
+    -- ids are unique across partitions (one sequence); the received_at list prunes the partitions to visit
+    WHERE d.id = ANY(ARRAY(SELECT id FROM claimed)) AND d.received_at = ANY(ARRAY(SELECT received_at FROM claimed))
+    RETURNING d.id, d.received_at, d.connection_id, d.integration, d.event_type, d.body
+)
+SELECT id, received_at::text, connection_id, integration, event_type, body FROM marked ORDER BY received_at, id
 """
 
 
@@ -53,20 +67,24 @@ def process_batch(
     ``resolver`` may be shared by the batches of one drain (services are looked up once, not once per batch)."""
     limit = limit or settings.INGEST_BATCH_SIZE
     outcome = BatchOutcome()
-    with transaction.atomic():
-        extra, params = ("AND id = ANY(%s)", [ids]) if ids else ("", [])
-        with connection.cursor() as cur:
-            cur.execute(_CLAIM.format(extra=extra), [*params, limit])
+    with gc_paused(), transaction.atomic():
+        extra, params = ("AND id = ANY(%(ids)s)", {"ids": ids}) if ids else ("", {})
+        with connection.wrap_database_errors, _raw_cursor() as cur:
+            # What a batch writes is derived from deliveries that are already durable: should PostgreSQL crash
+            # in the instant after this commit, the batch rolls back whole (its deliveries pending again) and
+            # is redone, idempotently. So the commit need not wait for the WAL flush (a sixth of a batch's time).
+            cur.execute("SET LOCAL synchronous_commit = off")
+            cur.execute(_CLAIM.format(extra=extra), {**params, "limit": limit})
             rows = cur.fetchall()
         if not rows:
             return outcome
         outcome.claimed = len(rows)
         configs = _configs({r[2] for r in rows})
-        parsed: list[tuple[tuple[int, Any], list[Record]]] = []
-        marks: dict[str, list[tuple[int, Any, int, str]]] = {"processed": [], "failed": [], "ignored": []}
+        parsed: list[tuple[tuple[int, str], list[Record]]] = []
+        marks: dict[str, list[tuple[int, str, int, str]]] = {"processed": [], "failed": [], "ignored": []}
         for delivery_id, received_at, conn_id, slug, event_type, body in rows:
             try:
-                records = _parse(slug, event_type, bytes(body), configs.get(conn_id, {}))
+                records = _parse(slug, event_type, body, configs.get(conn_id, {}))
             except UnsupportedEvent as exc:
                 marks["ignored"].append((delivery_id, received_at, 0, str(exc)))
                 continue
@@ -94,12 +112,12 @@ def _parse(slug: str, event_type: str, body: bytes, config: dict[str, Any]) -> l
     integration = registry.get(slug)
     if integration is None:
         raise ParseError(f"integration {slug!r} is not installed")
-    return integration.parse(event_type, parse_json(body), config)
+    return integration.parse(event_type, parse_json(bytes(body)), config)
 
 
 def _store_parsed(
-    parsed: list[tuple[tuple[int, Any], list[Record]]],
-    marks: dict[str, list[tuple[int, Any, int, str]]],
+    parsed: list[tuple[tuple[int, str], list[Record]]],
+    marks: dict[str, list[tuple[int, str, int, str]]],
     outcome: BatchOutcome,
     resolver: ServiceResolver,
 ) -> None:
@@ -134,27 +152,23 @@ def _collect(result: StoreResult, outcome: BatchOutcome) -> None:
     outcome.late_changes += result.late_changes
 
 
-def _mark(marks: dict[str, list[tuple[int, Any, int, str]]]) -> None:
+def _mark(marks: dict[str, list[tuple[int, str, int, str]]]) -> None:
+    """Correct the deliveries that did not end as the claim marked them (processed, one record): one UPDATE."""
+    fixes = [
+        (status, *item) for status, items in marks.items() for item in items if status != "processed" or item[2] != 1
+    ]
+    if not fixes:
+        return
     with connection.wrap_database_errors, _raw_cursor() as cur:
-        for status, items in marks.items():
-            if not items:
-                continue
-            cur.execute(
-                """
-                UPDATE changetrack_delivery d
-                SET status = %s, processed_at = now(), attempts = d.attempts + 1, records = u.records, error = u.error
-                FROM unnest(%b::bigint[], %b::timestamptz[], %b::int[], %b::text[]) AS u(id, received_at, records, error)
-                WHERE d.id = u.id AND d.received_at = u.received_at AND d.id = ANY(%b::bigint[])
-                """,  # the ANY() lets the planner use the primary key instead of hashing the whole partition
-                [
-                    status,
-                    [i[0] for i in items],
-                    [i[1] for i in items],
-                    [i[2] for i in items],
-                    [i[3] for i in items],
-                    [i[0] for i in items],
-                ],
-            )
+        cur.execute(
+            """
+            UPDATE changetrack_delivery d SET status = u.status, records = u.records, error = u.error
+            FROM unnest(%(status)b::text[], %(id)b::bigint[], %(at)b::text[], %(records)b::int[], %(error)b::text[])
+                AS u(status, id, received_at, records, error)
+            WHERE d.id = u.id AND d.received_at = u.received_at::timestamptz AND d.id = ANY(%(id)b::bigint[])
+            """,  # the ANY() lets the planner use the primary key instead of hashing the whole partition
+            {name: [fix[i] for fix in fixes] for i, name in enumerate(("status", "id", "at", "records", "error"))},
+        )
 
 
 def drain(max_batches: int = 1000) -> BatchOutcome:

@@ -137,3 +137,34 @@ def test_with_the_broker_down_deliveries_are_stored_and_the_sweep_processes_them
     Delivery.objects.update(received_at=timezone.now() - timedelta(seconds=30))  # older than the sweep's grace
     assert tasks.sweep_deliveries() == 3
     assert Change.objects.filter(external_id__startswith="down-").count() == 3
+
+
+@pytest.mark.django_db
+def test_each_delivery_of_a_batch_ends_with_its_own_status_record_count_and_error(
+    client, connection_factory, redis_client
+):
+    from tests.integrations.helpers import fixture_body
+
+    generic = connection_factory(hashed={"token": TOKEN})
+    alertmanager = connection_factory("alertmanager", hashed={"token": "am-secret"})
+    assert post(client, generic, change("one-record")).status_code == 202
+    two = client.post(
+        alertmanager.webhook_path,
+        fixture_body("alertmanager", "group_firing"),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer am-secret",
+    )
+    assert two.status_code == 202
+    at = Delivery.objects.order_by("received_at").first().received_at
+    common = {"connection": generic, "integration": "generic", "headers": {}, "received_at": at}
+    broken = Delivery.objects.create(event_type="change", body=b'{"type": "change"}', **common)
+    unknown = Delivery.objects.create(event_type="no-such-event", body=b"{}", **common)
+
+    outcome = pipeline.drain()
+
+    assert (outcome.processed, outcome.failed, outcome.ignored) == (2, 1, 1)
+    ends = {d.pk: (d.status, d.records, d.attempts, bool(d.error)) for d in Delivery.objects.all()}
+    assert ends.pop(broken.pk) == ("failed", 0, 1, True)
+    assert ends.pop(unknown.pk) == ("ignored", 0, 1, True)
+    assert sorted(ends.values()) == [("processed", 1, 1, False), ("processed", 2, 1, False)]
+    assert all(d.processed_at is not None for d in Delivery.objects.all())

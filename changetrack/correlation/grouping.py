@@ -37,6 +37,19 @@ def _refresh(incident_id: int) -> None:
     Incident.objects.filter(pk=incident_id).update(started_at=agg["start"], resolved_at=None if open_ else agg["end"])
 
 
+def refresh_incidents(incident_ids: set[int]) -> None:
+    """Re-derive start and resolution of ``incident_ids`` after their alerts moved (resolved, re-triggered).
+    Call inside the transaction that moved them."""
+    ids = sorted(i for i in incident_ids if i is not None)
+    if not ids:
+        return
+    # why the row lock: two alerts of one incident resolving in concurrent transactions would each still see
+    # the other open; the second waits here and then reads the first one's committed state
+    list(Incident.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    for incident_id in ids:
+        _refresh(incident_id)
+
+
 def _title(change_id: int, count: int) -> str:
     summary = Change.objects.filter(pk=change_id).values_list("summary", flat=True).first() or f"change {change_id}"
     return f"{count} alerts after: {summary}"[:1024]

@@ -168,7 +168,30 @@ def _score(ranked: list[int], cause: int) -> tuple[float, float, float]:
     return float(pos == 1), float(pos <= 3), 1.0 / pos
 
 
-def quality(seed: int, n_services: int, days: float, n_incidents: int) -> dict[str, Any]:
+def _describe_miss(alert: Any, ranked: list[Any], cause: int, relation: str) -> str:
+    """One miss as a responder would read it: the true cause's rank and score, and what ranked above it."""
+    from changetrack.models import Change
+
+    ids = [r.change.id for r in ranked]
+    pos = ids.index(cause) + 1 if cause in ids else None
+    c = Change.objects.filter(pk=cause).values_list("kind", "summary", "service__name", "occurred_at").first()
+    lines = [
+        f"-- alert {alert.pk} on {alert.service.name} ({relation}); cause rank {pos}: "
+        f"{c[0]} {c[2]} {c[1]!r} {(alert.started_at - c[3]).total_seconds() / 60:.0f} min before"
+    ]
+    for i, r in enumerate(ranked[: (pos or 3)], start=1):
+        mark = "*" if r.change.id == cause else " "
+        minutes = (alert.started_at - r.change.occurred_at).total_seconds() / 60
+        lines.append(
+            f"  {mark}{i}. {r.score:.3f} {r.components} {r.change.kind} {r.path[-1]} hops={r.hops} "
+            f"{minutes:.0f} min | {'; '.join(r.reasons[1:])}"
+        )
+    return "\n".join(lines)
+
+
+def quality(
+    seed: int, n_services: int, days: float, n_incidents: int, show_misses: bool = False
+) -> dict[str, Any]:
     from bench._correlation_scenarios import generate
     from changetrack.correlation import engine
     from changetrack.models import Alert
@@ -183,7 +206,10 @@ def quality(seed: int, n_services: int, days: float, n_incidents: int) -> dict[s
     for alert_id, cause_key, relation in labelled:
         cause = keys[cause_key]
         alert = Alert.objects.select_related("service").get(pk=alert_id)
-        ranked = [r.change.id for r in engine.rank(alert, limit=10)]
+        full = engine.rank(alert, limit=10)
+        ranked = [r.change.id for r in full]
+        if show_misses and (not ranked or ranked[0] != cause):
+            print(_describe_miss(alert, full, cause, relation))
         a, b = _baselines(alert_id)
         for name, lst in (
             ("engine", ranked),
@@ -333,12 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261122)
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--show-misses", action="store_true", help="print each alert whose cause is not ranked first")
     args = p.parse_args(argv)
     state = _setup_django()
     try:
         if not args.skip_quality:
             size = (60, 3.0, 60) if args.quick else (150, 7.0, 200)
-            q = quality(args.seed, *size)
+            q = quality(args.seed, *size, show_misses=args.show_misses)
             print(f"== correlation quality (seed {args.seed}) ==")
             for k, v in q.items():
                 if k != "results":

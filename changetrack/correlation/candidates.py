@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,28 +42,61 @@ COLUMNS = (
 )
 
 
-@dataclass
 class Candidate:
-    """A change as the scorer needs it (a plain row, not a model: cheaper to build by the hundred)."""
+    """A change as the scorer needs it (a plain row, not a model: cheaper to build by the hundred).
 
-    id: int
-    service_id: int
-    kind: str
-    occurred_at: datetime
-    ended_at: datetime | None
-    summary: str
-    actor: str
-    status: str
-    source: str
-    external_id: str
-    diff: list[dict[str, Any]]
-    details: dict[str, Any]
-    release_key: str
-    commit_sha: str
+    ``diff`` and ``details`` may arrive as JSON text and are decoded on first use: a ranking reads hundreds of
+    rows but scores only the few whose upper bound (``bound``, computed in SQL) can still reach the top."""
+
+    __slots__ = (*COLUMNS[:10], "_diff", "_details", "release_key", "commit_sha", "bound")
+
+    def __init__(
+        self,
+        id: int,
+        service_id: int,
+        kind: str,
+        occurred_at: datetime,
+        ended_at: datetime | None,
+        summary: str,
+        actor: str,
+        status: str,
+        source: str,
+        external_id: str,
+        diff: Any,
+        details: Any,
+        release_key: str,
+        commit_sha: str,
+        bound: float = 1.0,
+    ):
+        self.id, self.service_id, self.kind, self.occurred_at, self.ended_at = id, service_id, kind, occurred_at, ended_at
+        self.summary, self.actor, self.status, self.source, self.external_id = summary, actor, status, source, external_id
+        self._diff, self._details = diff, details
+        self.release_key, self.commit_sha, self.bound = release_key, commit_sha, bound
+
+    @property
+    def diff(self) -> list[dict[str, Any]]:
+        if not isinstance(self._diff, list):
+            self._diff = _json(self._diff, [])
+        return self._diff
+
+    @property
+    def details(self) -> dict[str, Any]:
+        if not isinstance(self._details, dict):
+            self._details = _json(self._details, {})
+        return self._details
 
     @property
     def pk(self) -> int:  # callers written against Change rows keep working
         return self.id
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.id}, {self.kind}, service {self.service_id}, {self.occurred_at.isoformat()})"
+
+
+def _json(value: Any, empty: Any) -> Any:
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return empty if value is None else value
 
 
 def _minutes(value: Any, fallback: int) -> int:
@@ -108,16 +140,16 @@ MIN_SCORE = 0.01
 SQL = """
 WITH rel(service_id, weight, since, until) AS (
   SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since)s::timestamptz[], %(until)s::timestamptz[]))
-SELECT {columns}
+SELECT {columns}, b.bound
 FROM rel CROSS JOIN LATERAL (
   SELECT * FROM changetrack_change c
   WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= rel.until
   ORDER BY c.occurred_at DESC LIMIT %(per_service)s) c
-ORDER BY rel.weight
+CROSS JOIN LATERAL (SELECT GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) AS m) t
+CROSS JOIN LATERAL (SELECT rel.weight
   * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
-  * power(0.75 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_fast)s::float8)
-     + 0.25 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_slow)s::float8), 0.7) DESC,
-  c.occurred_at DESC
+  * power(0.75 * exp(-t.m / %(tau_fast)s::float8) + 0.25 * exp(-t.m / %(tau_slow)s::float8), 0.7) AS bound) b
+ORDER BY b.bound DESC, c.occurred_at DESC
 LIMIT %(limit)s
 """
 
@@ -135,7 +167,9 @@ SELECT EXISTS (
 def _sql() -> str:
     # float8 throughout: EXTRACT returns numeric, and exp() on numeric is arbitrary precision (10× slower)
     cases = " ".join(f"WHEN '{kind}' THEN {float(cap)}::float8" for kind, cap in scoring.RISK_CAP.items())
-    return SQL.format(columns=", ".join(f"c.{c}" for c in COLUMNS), kind_cases=cases)
+    # diff and details as text: decoded in Python only for the rows that get scored
+    columns = ", ".join(f"c.{c}::text" if c in ("diff", "details") else f"c.{c}" for c in COLUMNS)
+    return SQL.format(columns=columns, kind_cases=cases)
 
 
 Ranges = dict[int, tuple[datetime, datetime]]
@@ -203,16 +237,7 @@ def fetch(at: datetime, weights: dict[int, float], spans: Ranges, limit: int = 4
         cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cur.execute(_sql(), query_params(at, weights, spans, limit))
         rows = cur.fetchall()
-    out = []
-    for row in rows:
-        data = dict(zip(COLUMNS, row, strict=True))
-        for key, empty in (("diff", []), ("details", {})):
-            if isinstance(data[key], str):  # psycopg returns jsonb decoded; keep working if a driver does not
-                data[key] = json.loads(data[key])
-            if data[key] is None:
-                data[key] = empty
-        out.append(Candidate(**data))
-    return out
+    return [Candidate(*row) for row in rows]
 
 
 def by_ids(ids: list[int], service_ids: list[int], lo: datetime, hi: datetime) -> list[Candidate]:

@@ -8,9 +8,11 @@ Public functions (called by the API, the pages, the ingest triggers): ``neighbou
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,7 +22,7 @@ from django.utils import timezone
 from changetrack.correlation import candidates as cand
 from changetrack.correlation import graph, grouping, reasons, scoring
 from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
-from changetrack.models import Alert, Change, Feedback, HealthEpisode, Service, Suspect
+from changetrack.models import Alert, Change, Feedback, Suspect
 
 logger = logging.getLogger(__name__)
 
@@ -42,42 +44,46 @@ class Ranked:
     reasons: list[str] = field(default_factory=list)
 
 
-def _episodes(service_ids: list[int], lo: datetime, hi: datetime) -> dict[int, list[tuple[datetime, str]]]:
-    """Health episodes of the neighbourhood that started in [lo, hi], by service, oldest first (one query)."""
+CONTEXT_SQL = """
+SELECT service_id, started_at, reason FROM changetrack_healthepisode
+WHERE service_id = ANY(%(ids)s) AND started_at >= %(lo)s AND started_at <= %(hi_episodes)s
+UNION ALL (
+  SELECT service_id, started_at, 'Alert “' || left(title, 80) || '”' FROM changetrack_alert
+  WHERE service_id = ANY(%(ids)s) AND started_at >= %(lo)s AND started_at <= %(hi_alerts)s AND id <> %(alert_id)s
+  LIMIT 2000)
+ORDER BY 2
+"""
+
+
+def _episodes(
+    service_ids: list[int], lo: datetime, hi_episodes: datetime, hi_alerts: datetime, alert_id: int | None
+) -> dict[int, list[tuple[datetime, str]]]:
+    """Health episodes, and other alerts, that started on the neighbourhood's services in the window, by
+    service, oldest first; one query with the ids as one array (an IN list of hundreds of parameters costs
+    more to bind than to run). Other alerts count like health episodes: a change followed within minutes
+    by an alert on its own service is a stronger suspect for this alert too."""
     out: dict[int, list[tuple[datetime, str]]] = {}
-    for sid, started, reason in (
-        HealthEpisode.objects.filter(
-            service_id__in=service_ids,
-            started_at__gte=lo,
-            started_at__lte=hi,
+    with connection.cursor() as cur:
+        cur.execute(
+            CONTEXT_SQL,
+            {"ids": service_ids, "lo": lo, "hi_episodes": hi_episodes, "hi_alerts": hi_alerts, "alert_id": alert_id or 0},
         )
-        .order_by("started_at")
-        .values_list("service_id", "started_at", "reason")
-    ):
-        out.setdefault(sid, []).append((started, reason))
+        for sid, started, reason in cur.fetchall():
+            out.setdefault(sid, []).append((started, reason))
     return out
 
 
-def _add_other_alerts(
-    episodes: dict[int, list[tuple[datetime, str]]],
-    service_ids: list[int],
-    lo: datetime,
-    hi: datetime,
-    alert_id: int | None,
-) -> None:
-    """Other alerts that fired on a related service count like health episodes: a change followed within
-    minutes by an alert on its own service is a stronger suspect for this alert too."""
-    found = False
-    for sid, started, title in (
-        Alert.objects.filter(service_id__in=service_ids, started_at__gte=lo, started_at__lte=hi)
-        .exclude(pk=alert_id)
-        .values_list("service_id", "started_at", "title")[:2000]
-    ):
-        episodes.setdefault(sid, []).append((started, f"Alert \u201c{title[:80]}\u201d"))
-        found = True
-    if found:
-        for items in episodes.values():
-            items.sort(key=lambda x: x[0])
+def _services(ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+    """id → (name, settings) for the neighbourhood, one query."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT id, name, settings FROM changetrack_service WHERE id = ANY(%s)", [ids])
+        rows = cur.fetchall()
+    # Django's psycopg setup returns jsonb as text
+    out = {}
+    for sid, name, raw in rows:
+        value = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        out[sid] = (name, value if isinstance(value, dict) else {})
+    return out
 
 
 def _health_after(
@@ -156,10 +162,7 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     if alert.service_id is None:
         return []
     rels = graph.relations(alert.service_id)
-    info = {
-        sid: (name, s or {})
-        for sid, name, s in Service.objects.filter(pk__in=list(rels)).values_list("id", "name", "settings")
-    }
+    info = _services(list(rels))
     names = {sid: name for sid, (name, _) in info.items()}
     alert_settings = info.get(alert.service_id, ("", {}))[1]
     default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
@@ -180,10 +183,8 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
         sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew
     )
 
-    episodes = _episodes(
-        list(rels), at - timedelta(minutes=longest), at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES)
-    )
-    _add_other_alerts(episodes, list(rels), at - timedelta(minutes=longest), at + skew, alert.pk)
+    lo = at - timedelta(minutes=longest)
+    episodes = _episodes(list(rels), lo, at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES), at + skew, alert.pk)
     releases: dict[str, bool] = {}
 
     def best(rows: list[cand.Candidate]) -> list[Ranked]:
@@ -216,12 +217,12 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     return ranked
 
 
-def _upper_bound(row: cand.Candidate, rel: graph.Relation, at: datetime, facts: scoring.Facts) -> float:
+def _upper_bound(row: cand.Candidate, facts: scoring.Facts) -> float:
+    """``row.bound`` (time envelope^0.7 × graph weight × the kind's highest risk, computed by the candidate
+    query) raised for what the query does not know: verdicts and similar-alert feedback."""
     if facts.verdicts.get(row.id) == "caused":
         return 1.0
-    boost = 1.6 if facts.similar.get((row.service_id, row.kind), (0, 0))[0] else 1.0
-    t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
-    return (t**0.7) * rel.weight * scoring.RISK_CAP.get(row.kind, scoring.RISK_CAP_DEFAULT) * boost
+    return row.bound * (1.6 if facts.similar.get((row.service_id, row.kind), (0, 0))[0] else 1.0)
 
 
 def _best(
@@ -234,7 +235,7 @@ def _best(
 ) -> list[Ranked]:
     """Score rows in order of their upper bound and stop once no remaining row can enter the top ``limit``;
     reasons are built for the winners only."""
-    bounded = sorted(((_upper_bound(r, rels[r.service_id], at, facts), r) for r in rows), key=lambda x: -x[0])
+    bounded = sorted(((_upper_bound(r, facts), r) for r in rows), key=lambda x: -x[0])
     scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str]] = []
     floor = -1.0
     top: list[float] = []  # min-heap of the best ``limit`` scores
@@ -317,10 +318,8 @@ def is_stale(alert: Alert) -> bool:
     if alert.service_id is None:
         return False
     rels = graph.relations(alert.service_id)
-    info = dict(Service.objects.filter(pk__in=list(rels)).values_list("id", "settings"))
-    default, alert_kinds, per_service = cand.windows(
-        info.get(alert.service_id) or {}, {k: v or {} for k, v in info.items()}
-    )
+    info = {sid: s for sid, (_, s) in _services(list(rels)).items()}
+    default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, info)
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
     stored = Suspect.objects.filter(alert=alert).aggregate(n=Count("id"), low=Min("score"))
     # a change below the lowest stored score cannot enter the stored list: look only where one could

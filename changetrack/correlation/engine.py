@@ -46,10 +46,10 @@ class Ranked:
 
 CONTEXT_SQL = """
 SELECT service_id, started_at, reason FROM changetrack_healthepisode
-WHERE service_id = ANY(%(ids)s) AND started_at >= %(lo)s AND started_at <= %(hi_episodes)s
+WHERE service_id = ANY(%(ids)s::bigint[]) AND started_at >= %(lo)s AND started_at <= %(hi_episodes)s
 UNION ALL (
   SELECT service_id, started_at, 'Alert “' || left(title, 80) || '”' FROM changetrack_alert
-  WHERE service_id = ANY(%(ids)s) AND started_at >= %(lo)s AND started_at <= %(hi_alerts)s AND id <> %(alert_id)s
+  WHERE service_id = ANY(%(ids)s::bigint[]) AND started_at >= %(lo)s AND started_at <= %(hi_alerts)s AND id <> %(alert_id)s
   LIMIT 2000)
 ORDER BY 2
 """
@@ -66,7 +66,13 @@ def _episodes(
     with connection.cursor() as cur:
         cur.execute(
             CONTEXT_SQL,
-            {"ids": service_ids, "lo": lo, "hi_episodes": hi_episodes, "hi_alerts": hi_alerts, "alert_id": alert_id or 0},
+            {
+                "ids": cand.array(service_ids),
+                "lo": lo,
+                "hi_episodes": hi_episodes,
+                "hi_alerts": hi_alerts,
+                "alert_id": alert_id or 0,
+            },
         )
         for sid, started, reason in cur.fetchall():
             out.setdefault(sid, []).append((started, reason))
@@ -76,7 +82,9 @@ def _episodes(
 def _services(ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
     """id → (name, settings) for the neighbourhood, one query."""
     with connection.cursor() as cur:
-        cur.execute("SELECT id, name, settings FROM changetrack_service WHERE id = ANY(%s)", [ids])
+        cur.execute(
+            "SELECT id, name, settings FROM changetrack_service WHERE id = ANY(%s::bigint[])", [cand.array(ids)]
+        )
         rows = cur.fetchall()
     # Django's psycopg setup returns jsonb as text
     out = {}
@@ -325,7 +333,9 @@ def is_stale(alert: Alert) -> bool:
     # a change below the lowest stored score cannot enter the stored list: look only where one could
     floor = stored["low"] if stored["n"] and stored["n"] >= STORED and stored["low"] else cand.MIN_SCORE
     weights = {sid: rel.weight for sid, rel in rels.items()}
-    return cand.changed_since(cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at)
+    return cand.changed_since(
+        alert.started_at, cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at
+    )
 
 
 def _may_have_more(alert: Alert) -> bool:

@@ -220,18 +220,18 @@ def _reach(weight: float, window_minutes: int, floor: float) -> float:
     """How far back a change on a service of ``weight`` can still score ``floor``: weakly related services
     (siblings through a shared hub, 3 hops up) only matter for recent changes. Exact, not a heuristic: the
     final score is at most time^0.7 × weight × 1.6 (risk ≤ 1, similar-alert feedback × ≤ 1.6) and
-    time_score decreases; verdicts on the alert itself are fetched separately (``by_ids``), whatever their age."""
+    the time envelope decreases; verdicts on the alert itself are fetched separately (``by_ids``), whatever their age."""
     if weight <= 0:
         return 0.0
     need = (max(floor, 1e-9) / (weight * 1.6)) ** (1 / 0.7)
-    if scoring.time_score(window_minutes) >= need:
+    if scoring.envelope(window_minutes) >= need:
         return float(window_minutes)
-    if scoring.time_score(0) < need:
+    if scoring.envelope(0) < need:
         return 0.0
     lo, hi = 0.0, float(window_minutes)
     for _ in range(30):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if scoring.time_score(mid) >= need else (lo, mid)
+        lo, hi = (mid, hi) if scoring.envelope(mid) >= need else (lo, mid)
     return lo
 
 

@@ -314,7 +314,8 @@ def rank_and_store(alert_id: int, limit: int = STORED) -> list[Ranked]:
             ]
         )
         Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=started)
-    grouping.assign(alert.pk)
+    alert.suspects_computed_at = started
+    grouping.assign(alert.pk, alert, ranked[0].change.id if ranked else None)
     return ranked
 
 

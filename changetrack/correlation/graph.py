@@ -81,7 +81,7 @@ def merge_edges(rows: Iterable[tuple[int, int, str, str, float]]) -> dict[tuple[
 
 _cache: tuple[tuple[int, object, int], dict[int, list[tuple[int, bool, Edge]]]] | None = None
 #: relations by (service, depth) for the cached graph; cleared whenever the graph changes
-_relations: dict[tuple[int, int], dict[int, "Relation"]] = {}
+_relations: dict[tuple[int, int], dict[int, Relation]] = {}
 RELATIONS_CACHED = 1024
 
 

@@ -195,6 +195,9 @@ SELECT EXISTS (
 )
 
 
+SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0;\n"
+
+
 def array(values: Any) -> str:
     """A PostgreSQL array literal of numbers (``'{1,2,3}'``), to pass as one text parameter."""
     return "{" + ",".join(map(repr, values)) + "}"
@@ -274,11 +277,13 @@ def fetch(at: datetime, weights: dict[int, float], spans: Ranges, limit: int = 4
     score's upper bound (``weights``: service id → graph weight). One round trip."""
     if not spans:
         return []
-    with transaction.atomic(), connection.cursor() as cur:
+    with connection.cursor() as cur:
         # why serial: the query is a few thousand index-range rows; parallel workers cost more to start than
-        # they save, and under load they queue behind other queries
-        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cur.execute(_sql(), query_params(at, weights, spans, limit))
+        # they save, and under load they queue behind other queries. Sent with the query in one string (one
+        # round trip; several statements in one string run as one transaction, so SET LOCAL holds)
+        cur.execute(SERIAL + _sql(), query_params(at, weights, spans, limit))
+        if cur.description is None:
+            cur.nextset()
         rows = cur.fetchall()
     return [Candidate(*row) for row in rows]
 

@@ -16,13 +16,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min
 from django.utils import timezone
 
 from changetrack.correlation import candidates as cand
 from changetrack.correlation import graph, grouping, reasons, scoring
 from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
-from changetrack.models import Alert, Change, Feedback, Suspect
+from changetrack.models import Alert, Change, Suspect
 
 logger = logging.getLogger(__name__)
 
@@ -137,32 +136,45 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, k
     return {k for k, v in known.items() if v}
 
 
-def _similar_feedback(alert: Alert) -> dict[tuple[int, str], tuple[int, int]]:
-    """(changed service, kind) → (caused, unrelated) over verdicts on other alerts of the same service; a
+FEEDBACK_SQL = """
+(SELECT change_id, verdict, true, false FROM changetrack_feedback WHERE alert_id = %(alert)s)
+UNION ALL
+(SELECT f.change_id, f.verdict, false, a.title = %(title)s
+ FROM changetrack_feedback f JOIN changetrack_alert a ON a.id = f.alert_id
+ WHERE a.service_id = %(service)s AND f.created_at >= %(since)s AND f.alert_id <> %(alert)s
+ LIMIT 500)
+"""
+
+
+def _feedback(alert: Alert) -> tuple[dict[int, str], dict[tuple[int, str], tuple[int, int]]]:
+    """(change id → verdict on this alert, (changed service, kind) → (caused, unrelated) over verdicts on
+    other alerts of the same service), in one query (a second only when there are similar verdicts); a
     verdict on an alert with the same title counts twice."""
     since = timezone.now() - timedelta(days=SIMILAR_FEEDBACK_DAYS)
-    rows = list(
-        Feedback.objects.filter(alert__service_id=alert.service_id, created_at__gte=since)
-        .exclude(alert_id=alert.pk)
-        .values_list("change_id", "verdict", "alert__title")[:500]
-    )
-    if not rows:
-        return {}
+    with connection.cursor() as cur:
+        cur.execute(
+            FEEDBACK_SQL, {"alert": alert.pk, "title": alert.title, "service": alert.service_id, "since": since}
+        )
+        rows = cur.fetchall()
+    verdicts = {cid: verdict for cid, verdict, own, _ in rows if own}
+    similar_rows = [(cid, verdict, same) for cid, verdict, own, same in rows if not own]
+    if not similar_rows:
+        return verdicts, {}
     kinds = {
         cid: (sid, kind)
-        for cid, sid, kind in Change.objects.filter(pk__in=sorted({cid for cid, _, _ in rows})).values_list(
+        for cid, sid, kind in Change.objects.filter(pk__in=sorted({cid for cid, _, _ in similar_rows})).values_list(
             "id", "service_id", "kind"
         )
         if sid is not None
     }
     out: dict[tuple[int, str], tuple[int, int]] = {}
-    for cid, verdict, title in rows:
+    for cid, verdict, same_title in similar_rows:
         if cid not in kinds:
             continue
-        weight = 2 if title == alert.title else 1
+        weight = 2 if same_title else 1
         caused, unrelated = out.get(kinds[cid], (0, 0))
         out[kinds[cid]] = (caused + weight, unrelated) if verdict == "caused" else (caused, unrelated + weight)
-    return out
+    return verdicts, out
 
 
 def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
@@ -178,8 +190,7 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     at = alert.started_at
     weights = {sid: rel.weight for sid, rel in rels.items()}
     skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    verdicts = dict(Feedback.objects.filter(alert_id=alert.pk).values_list("change_id", "verdict")) if alert.pk else {}
-    similar = _similar_feedback(alert) if alert.pk else {}
+    verdicts, similar = _feedback(alert) if alert.pk else ({}, {})
     # phase 1: strongly related services over the whole window, the others over the last hour only
     full = cand.ranges(at, weights, longest)
     recent = at - timedelta(minutes=RECENT_MINUTES)
@@ -319,9 +330,9 @@ def rank_and_store(alert_id: int, limit: int = STORED) -> list[Ranked]:
     return ranked
 
 
-def is_stale(alert: Alert) -> bool:
+def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
     """True when suspects were never computed, or a change that could be a candidate (related service,
-    inside the window) was stored or updated after they were."""
+    inside the window) was stored or updated after they were. ``stored``: the stored suspects, if read."""
     if alert.suspects_computed_at is None:
         return True
     if alert.service_id is None:
@@ -330,29 +341,25 @@ def is_stale(alert: Alert) -> bool:
     info = {sid: s for sid, (_, s) in _services(list(rels)).items()}
     default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, info)
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
-    stored = Suspect.objects.filter(alert=alert).aggregate(n=Count("id"), low=Min("score"))
+    if stored is None:
+        stored = list(Suspect.objects.filter(alert=alert).order_by("rank"))
+    low = min((s.score for s in stored), default=0.0)
     # a change below the lowest stored score cannot enter the stored list: look only where one could
-    floor = stored["low"] if stored["n"] and stored["n"] >= STORED and stored["low"] else cand.MIN_SCORE
+    floor = low if len(stored) >= STORED and low else cand.MIN_SCORE
     weights = {sid: rel.weight for sid, rel in rels.items()}
     return cand.changed_since(
         alert.started_at, cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at
     )
 
 
-def _may_have_more(alert: Alert) -> bool:
-    """Stored as many suspects as were asked for last time: a longer list may exist."""
-    return Suspect.objects.filter(alert=alert).count() >= STORED
-
-
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     """The stored suspects of ``alert``, recomputed first if any change in its window was stored or updated
     since they were computed (late arrivals), or feedback was given. This is what the API and the pages read."""
-    if is_stale(alert) or (
-        limit > STORED
-        and Suspect.objects.filter(alert=alert).count() < limit
-        and alert.suspects_computed_at is not None
-        and _may_have_more(alert)
-    ):
+    stored = list(Suspect.objects.filter(alert=alert).order_by("rank")[: max(limit, STORED)])
+    # a longer list than stored may exist when as many were stored as were asked for last time
+    longer = limit > STORED and len(stored) < limit and len(stored) >= STORED
+    if is_stale(alert, stored) or (longer and alert.suspects_computed_at is not None):
         rank_and_store(alert.pk, max(limit, STORED))
         alert.refresh_from_db(fields=["suspects_computed_at", "incident"])
-    return list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])
+        stored = list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])
+    return stored[:limit]

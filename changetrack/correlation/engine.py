@@ -8,25 +8,22 @@ Public functions (called by the API, the pages, the ingest triggers): ``neighbou
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from changetrack.correlation import candidates as cand
-from changetrack.correlation import graph, grouping, reasons, scoring
+from changetrack.correlation import context, graph, grouping, reasons, scoring, suspects
 from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
-from changetrack.models import Alert, Change, Suspect
+from changetrack.models import Alert, Suspect
 
 logger = logging.getLogger(__name__)
 
 HEALTH_AFTER_MINUTES = 30  # an episode starting this soon after a change on the same service counts against it
-SIMILAR_FEEDBACK_DAYS = 180
 PREFETCH = 400
 STRONG = 0.45  # graph weight from which a service's whole window is read at once (self, down 1–3, up 1)
 RECENT_MINUTES = 60
@@ -41,56 +38,6 @@ class Ranked:
     path: list[str]
     components: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
-
-
-CONTEXT_SQL = """
-SELECT service_id, started_at, reason FROM changetrack_healthepisode
-WHERE service_id = ANY(%(ids)s::bigint[]) AND started_at >= %(lo)s AND started_at <= %(hi_episodes)s
-UNION ALL (
-  SELECT service_id, started_at, 'Alert “' || left(title, 80) || '”' FROM changetrack_alert
-  WHERE service_id = ANY(%(ids)s::bigint[]) AND started_at >= %(lo)s AND started_at <= %(hi_alerts)s AND id <> %(alert_id)s
-  LIMIT 2000)
-ORDER BY 2
-"""
-
-
-def _episodes(
-    service_ids: list[int], lo: datetime, hi_episodes: datetime, hi_alerts: datetime, alert_id: int | None
-) -> dict[int, list[tuple[datetime, str]]]:
-    """Health episodes, and other alerts, that started on the neighbourhood's services in the window, by
-    service, oldest first; one query with the ids as one array (an IN list of hundreds of parameters costs
-    more to bind than to run). Other alerts count like health episodes: a change followed within minutes
-    by an alert on its own service is a stronger suspect for this alert too."""
-    out: dict[int, list[tuple[datetime, str]]] = {}
-    with connection.cursor() as cur:
-        cur.execute(
-            CONTEXT_SQL,
-            {
-                "ids": cand.array(service_ids),
-                "lo": lo,
-                "hi_episodes": hi_episodes,
-                "hi_alerts": hi_alerts,
-                "alert_id": alert_id or 0,
-            },
-        )
-        for sid, started, reason in cur.fetchall():
-            out.setdefault(sid, []).append((started, reason))
-    return out
-
-
-def _services(ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
-    """id → (name, settings) for the neighbourhood, one query."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT id, name, settings FROM changetrack_service WHERE id = ANY(%s::bigint[])", [cand.array(ids)]
-        )
-        rows = cur.fetchall()
-    # Django's psycopg setup returns jsonb as text
-    out = {}
-    for sid, name, raw in rows:
-        value = json.loads(raw) if isinstance(raw, str | bytes) else raw
-        out[sid] = (name, value if isinstance(value, dict) else {})
-    return out
 
 
 def _health_after(
@@ -136,61 +83,26 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, k
     return {k for k, v in known.items() if v}
 
 
-FEEDBACK_SQL = """
-(SELECT change_id, verdict, true, false FROM changetrack_feedback WHERE alert_id = %(alert)s)
-UNION ALL
-(SELECT f.change_id, f.verdict, false, a.title = %(title)s
- FROM changetrack_feedback f JOIN changetrack_alert a ON a.id = f.alert_id
- WHERE a.service_id = %(service)s AND f.created_at >= %(since)s AND f.alert_id <> %(alert)s
- LIMIT 500)
-"""
-
-
-def _feedback(alert: Alert) -> tuple[dict[int, str], dict[tuple[int, str], tuple[int, int]]]:
-    """(change id → verdict on this alert, (changed service, kind) → (caused, unrelated) over verdicts on
-    other alerts of the same service), in one query (a second only when there are similar verdicts); a
-    verdict on an alert with the same title counts twice."""
-    since = timezone.now() - timedelta(days=SIMILAR_FEEDBACK_DAYS)
-    with connection.cursor() as cur:
-        cur.execute(
-            FEEDBACK_SQL, {"alert": alert.pk, "title": alert.title, "service": alert.service_id, "since": since}
-        )
-        rows = cur.fetchall()
-    verdicts = {cid: verdict for cid, verdict, own, _ in rows if own}
-    similar_rows = [(cid, verdict, same) for cid, verdict, own, same in rows if not own]
-    if not similar_rows:
-        return verdicts, {}
-    kinds = {
-        cid: (sid, kind)
-        for cid, sid, kind in Change.objects.filter(pk__in=sorted({cid for cid, _, _ in similar_rows})).values_list(
-            "id", "service_id", "kind"
-        )
-        if sid is not None
-    }
-    out: dict[tuple[int, str], tuple[int, int]] = {}
-    for cid, verdict, same_title in similar_rows:
-        if cid not in kinds:
-            continue
-        weight = 2 if same_title else 1
-        caused, unrelated = out.get(kinds[cid], (0, 0))
-        out[kinds[cid]] = (caused + weight, unrelated) if verdict == "caused" else (caused, unrelated + weight)
-    return verdicts, out
-
-
 def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     """The ranked suspects of ``alert`` (computed, not stored)."""
     if alert.service_id is None:
         return []
     rels = graph.relations(alert.service_id)
-    info = _services(list(rels))
+    at = alert.started_at
+    skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+    health_until = at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES)
+    lo = at - timedelta(minutes=settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
+    ctx = context.read(alert, list(rels), lo, health_until, at + skew)
+    info = ctx.services
     names = {sid: name for sid, (name, _) in info.items()}
     alert_settings = info.get(alert.service_id, ("", {}))[1]
     default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
-    at = alert.started_at
     weights = {sid: rel.weight for sid, rel in rels.items()}
-    skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    verdicts, similar = _feedback(alert) if alert.pk else ({}, {})
+    verdicts, similar = ctx.verdicts, ctx.similar
+    episodes = ctx.episodes
+    if at - timedelta(minutes=longest) < lo:  # a service configures a longer window than the default
+        episodes = context.episodes(alert, list(rels), at - timedelta(minutes=longest), health_until, at + skew)
     # phase 1: strongly related services over the whole window, the others over the last hour only
     full = cand.ranges(at, weights, longest)
     recent = at - timedelta(minutes=RECENT_MINUTES)
@@ -201,9 +113,6 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     rows += cand.by_ids(
         sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew
     )
-
-    lo = at - timedelta(minutes=longest)
-    episodes = _episodes(list(rels), lo, at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES), at + skew, alert.pk)
     releases: dict[str, bool] = {}
 
     def best(rows: list[cand.Candidate]) -> list[Ranked]:
@@ -299,34 +208,21 @@ def _best(
 
 def rank_and_store(alert_id: int, limit: int = STORED) -> list[Ranked]:
     """Rank ``alert_id``, replace its stored suspects, and (re)place it in an incident."""
-    alert = Alert.objects.select_related("service").filter(pk=alert_id).first()
-    if alert is None:
-        return []
+    alert = Alert.objects.filter(pk=alert_id).first()
+    return [] if alert is None else _rank_and_store(alert, limit)
+
+
+def _rank_and_store(alert: Alert, limit: int) -> list[Ranked]:
+    """``rank_and_store`` for a loaded alert; updates its ``suspects_computed_at`` and ``incident_id``."""
     started = timezone.now()
     ranked = rank(alert, limit)
-    with transaction.atomic():
-        # why a lock: a late-change recompute and the first ranking may run at once; the last one must win whole
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('correlation:alert'), %s)", [alert.pk % 2_147_483_647])
-        Suspect.objects.filter(alert=alert).delete()
-        Suspect.objects.bulk_create(
-            [
-                Suspect(
-                    alert=alert,
-                    change_id=r.change.id,
-                    rank=i,
-                    score=r.score,
-                    hops=r.hops,
-                    path=r.path,
-                    components=r.components,
-                    reasons=r.reasons,
-                )
-                for i, r in enumerate(ranked, start=1)
-            ]
-        )
-        Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=started)
+    suspects.replace(
+        alert.pk,
+        started,
+        [(r.change.id, r.score, r.hops, r.path, r.components, r.reasons) for r in ranked],
+    )
     alert.suspects_computed_at = started
-    grouping.assign(alert.pk, alert, ranked[0].change.id if ranked else None)
+    alert.incident_id = grouping.assign(alert.pk, alert, ranked[0].change.id if ranked else None)
     return ranked
 
 
@@ -338,7 +234,7 @@ def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
     if alert.service_id is None:
         return False
     rels = graph.relations(alert.service_id)
-    info = {sid: s for sid, (_, s) in _services(list(rels)).items()}
+    info = {sid: s for sid, (_, s) in context.services(list(rels)).items()}
     default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, info)
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
     if stored is None:
@@ -359,7 +255,6 @@ def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     # a longer list than stored may exist when as many were stored as were asked for last time
     longer = limit > STORED and len(stored) < limit and len(stored) >= STORED
     if is_stale(alert, stored) or (longer and alert.suspects_computed_at is not None):
-        rank_and_store(alert.pk, max(limit, STORED))
-        alert.refresh_from_db(fields=["suspects_computed_at", "incident"])
+        _rank_and_store(alert, max(limit, STORED))
         stored = list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])
     return stored[:limit]

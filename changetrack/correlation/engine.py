@@ -24,7 +24,8 @@ from changetrack.models import Alert, Suspect
 logger = logging.getLogger(__name__)
 
 HEALTH_AFTER_MINUTES = 30  # an episode starting this soon after a change on the same service counts against it
-PREFETCH = 400
+PAGE = 100  # candidate rows read first (by upper bound)...
+PREFETCH = 400  # ...and at most, when the first page could still hold a better one
 STRONG = 0.45  # graph weight from which a service's whole window is read at once (self, down 1–3, up 1)
 RECENT_MINUTES = 60
 STORED = 10  # suspects stored per alert (more when a reader asks for more)
@@ -109,11 +110,9 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     first = {
         sid: (since if weights[sid] >= STRONG else max(since, recent), until) for sid, (since, until) in full.items()
     }
-    rows = cand.fetch(at, weights, first, PREFETCH)
-    rows += cand.by_ids(
-        sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew
-    )
     releases: dict[str, bool] = {}
+    boost = 1.6 if any(caused for caused, _ in similar.values()) else 1.0
+    page = max(PAGE, 8 * limit)
 
     def best(rows: list[cand.Candidate]) -> list[Ranked]:
         rows = [
@@ -132,16 +131,31 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
         )
         return _best(rows, rels, at, names, facts, limit)
 
-    ranked = best(rows)
+    extra = cand.by_ids(sorted(verdicts), list(rels), at - timedelta(minutes=longest), at + skew)
+
+    def more_than(spans: cand.Ranges, seen: set[int]) -> tuple[list[cand.Candidate], list[Ranked]]:
+        """Rank with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
+        only when the page was full and its last bound could still beat the last ranked (most rankings
+        score a few dozen rows)."""
+        fetched = cand.fetch(at, weights, spans, page)
+        rows = [r for r in fetched if r.id not in seen]
+        ranked = best(base + rows)
+        if len(fetched) >= page and (len(ranked) < limit or fetched[-1].bound * boost >= ranked[-1].score):
+            rows = [r for r in cand.fetch(at, weights, spans, PREFETCH) if r.id not in seen]
+            ranked = best(base + rows)
+        return rows, ranked
+
+    base = list(extra)
+    rows, ranked = more_than(first, {r.id for r in extra})
+    base += rows
     # phase 2: older changes on weak relations, only as far back as they could still beat the current last
     floor = ranked[-1].score if len(ranked) >= limit else cand.MIN_SCORE
     reach = cand.ranges(at, {sid: w for sid, w in weights.items() if w < STRONG}, longest, floor)
     second = {sid: (since, recent) for sid, (since, _) in reach.items() if since < recent}
     if second:
-        seen = {r.id for r in rows}
-        more = [r for r in cand.fetch(at, weights, second, PREFETCH) if r.id not in seen]
+        more, better = more_than(second, {r.id for r in base})
         if more:
-            ranked = best(rows + more)
+            ranked = better
     return ranked
 
 

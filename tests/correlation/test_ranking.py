@@ -163,6 +163,35 @@ def test_a_change_a_few_minutes_after_the_alert_is_kept_for_clock_skew_but_not_a
     assert skewed.pk in ids and later.pk not in ids
 
 
+def test_a_change_seconds_before_the_alert_ranks_below_the_same_change_minutes_before():
+    at_once = change("api", "config", NOW - minutes(0.2))
+    minutes_before = change("api", "config", NOW - minutes(6))
+    assert _order(alert("api", NOW))[:2] == [minutes_before.pk, at_once.pk]
+
+
+def test_a_change_minutes_after_the_alert_ranks_below_one_an_hour_before_it():
+    after = change("api", "deploy", NOW + minutes(4))  # most likely a response to the alert
+    before = change("api", "deploy", NOW - minutes(60))
+    assert _order(alert("api", NOW))[:2] == [before.pk, after.pk]
+
+
+def test_a_crash_right_after_a_change_counts_against_it_more_than_one_25_minutes_after():
+    soon = change("api", "config", NOW - minutes(90))
+    late = change("db", "config", NOW - minutes(90))
+    depends("api", "db")
+    for name, after in (("api", 3), ("db", 25)):
+        HealthEpisode.objects.create(
+            service=service(name),
+            reason="CrashLoopBackOff",
+            summary="crash",
+            started_at=NOW - minutes(90 - after),
+            last_seen_at=NOW - minutes(90 - after),
+        )
+    ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
+    assert ranked[soon.pk].components["risk"] == 1.0
+    assert ranked[late.pk].components["risk"] < ranked[soon.pk].components["risk"] - 0.2
+
+
 def test_scores_stay_between_zero_and_one_whatever_the_change_says():
     rng = random.Random(7)
     depends("api", "dep")

@@ -190,9 +190,7 @@ def _describe_miss(alert: Any, ranked: list[Any], cause: int, relation: str) -> 
     return "\n".join(lines)
 
 
-def quality(
-    seed: int, n_services: int, days: float, n_incidents: int, show_misses: bool = False
-) -> dict[str, Any]:
+def quality(seed: int, n_services: int, days: float, n_incidents: int, show_misses: bool = False) -> dict[str, Any]:
     from bench._correlation_scenarios import generate
     from changetrack.correlation import engine
     from changetrack.models import Alert

@@ -1,7 +1,9 @@
 import random
+import threading
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from changetrack.correlation import engine, scoring
 from changetrack.correlation.graph import relations
@@ -302,3 +304,29 @@ def test_an_alert_on_the_changed_service_right_after_the_change_raises_it():
     ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
     assert ranked[noisy.pk].score > ranked[quiet.pk].score
     assert "Alert \u201cdb latency high\u201d started on the changed service 4 min after it" in ranked[noisy.pk].reasons
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rankings_of_one_alert_running_at_once_leave_one_whole_list():
+    depends("api", "db")
+    made = [change("db", "config", NOW - minutes(5 + i)) for i in range(12)]
+    a = alert("api", NOW)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.rank_and_store(a.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    stored = list(Suspect.objects.filter(alert=a).order_by("rank").values_list("rank", "change_id"))
+    assert [r for r, _ in stored] == list(range(1, engine.STORED + 1))
+    assert [c for _, c in stored] == [m.pk for m in made[: engine.STORED]]

@@ -7,9 +7,11 @@ alert for clocks that disagree.
 
 Speed: a busy neighbourhood holds tens of thousands of changes a day, mostly autoscaler steps. Two bounds
 keep the work small: per service, only changes recent enough to still reach ``MIN_SCORE`` given the
-service's graph weight are read (an index range scan per service on (service_id, occurred_at)); and the
-query orders by an upper bound of the final score (time^0.7 × graph weight × the kind's highest possible
-risk, as in ``engine._upper_bound``), returning the best ``limit`` rows, so Python scores hundreds, not thousands.
+service's graph weight are read (an index range scan per service on (service_id, occurred_at), one day
+partition or two); and the query orders narrow rows (id, occurred_at, kind) by an upper bound of the final
+score (time envelope^0.7 × graph weight × the kind's highest possible risk), then reads the full row of the
+best ``limit`` only, by primary key, returning the bound with each so the engine scores in bound order and
+stops as soon as no remaining row can enter the top: Python scores dozens of rows, not thousands.
 """
 
 from __future__ import annotations

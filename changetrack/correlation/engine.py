@@ -265,10 +265,11 @@ def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     """The stored suspects of ``alert``, recomputed first if any change in its window was stored or updated
     since they were computed (late arrivals), or feedback was given. This is what the API and the pages read."""
-    stored = list(Suspect.objects.filter(alert=alert).order_by("rank")[: max(limit, STORED)])
+    never = alert.suspects_computed_at is None  # nothing stored worth reading first
+    stored = [] if never else list(Suspect.objects.filter(alert=alert).order_by("rank")[: max(limit, STORED)])
     # a longer list than stored may exist when as many were stored as were asked for last time
     longer = limit > STORED and len(stored) < limit and len(stored) >= STORED
-    if is_stale(alert, stored) or (longer and alert.suspects_computed_at is not None):
+    if never or is_stale(alert, stored) or longer:
         _rank_and_store(alert, max(limit, STORED))
         stored = list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])
     return stored[:limit]

@@ -145,9 +145,6 @@ def window_for(
     return alert_kinds.get(kind, default)
 
 
-#: the newest changes read per service; also what makes the planner walk the (service_id, occurred_at) index
-#: once per related service instead of scanning whole day partitions
-PER_SERVICE = 3000
 #: a change whose best possible score (graph weight × highest kind risk × recency) is below this is no candidate
 MIN_SCORE = 0.01
 
@@ -158,7 +155,11 @@ RELATED = """
 WITH rel(service_id, weight, since_m, until_m) AS (
   SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since_m)s::float8[], %(until_m)s::float8[]))"""
 
-#: two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
+#: OFFSET 0 keeps the lateral subquery from being flattened into a join: the planner then walks the
+#: (service_id, occurred_at) index once per related service (a nested loop) instead of hashing whole day
+#: partitions, and with no per-service sort or cap (a cap of the newest N rows would let a busy autoscaler
+#: hide an older deploy of the same service).
+#: Two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
 #: the best ``limit`` only (by primary key); the upper bound takes the minutes before the alert from
 #: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and 10× slower)
 SQL = (
@@ -174,7 +175,7 @@ top AS (
     WHERE c.service_id = rel.service_id
       AND c.occurred_at >= %(at)s - rel.since_m * interval '1 minute'
       AND c.occurred_at <= %(at)s - rel.until_m * interval '1 minute'
-    ORDER BY c.occurred_at DESC LIMIT %(per_service)s) c
+    OFFSET 0) c
   ORDER BY bound DESC, c.occurred_at DESC
   LIMIT %(limit)s)
 SELECT {columns}, top.bound
@@ -267,7 +268,6 @@ def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: 
         **span_params(at, spans, weights),
         "at_epoch": at.timestamp(),
         "limit": limit,
-        "per_service": PER_SERVICE,
         "kind_default": scoring.RISK_CAP_DEFAULT,
         "tau_fast_s": scoring.TAU_FAST * 60,
         "tau_slow_s": scoring.TAU_SLOW * 60,

@@ -7,16 +7,17 @@ alert for clocks that disagree.
 
 Speed: a busy neighbourhood holds tens of thousands of changes a day, mostly autoscaler steps. Two bounds
 keep the work small: per service, only changes recent enough to still reach ``MIN_SCORE`` given the
-service's graph weight are read (an index range scan per service on (service_id, occurred_at)); and the
-query orders by an upper bound of the final score (time^0.7 × graph weight × the kind's highest possible
-risk, as in ``engine._upper_bound``), returning the best ``limit`` rows, so Python scores hundreds, not thousands.
+service's graph weight are read (an index range scan per service on (service_id, occurred_at), one day
+partition or two); and the query orders narrow rows (id, occurred_at, kind) by an upper bound of the final
+score (time envelope^0.7 × graph weight × the kind's highest possible risk), then reads the full row of the
+best ``limit`` only, by primary key, returning the bound with each so the engine scores in bound order and
+stops as soon as no remaining row can enter the top: Python scores dozens of rows, not thousands.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,28 +44,73 @@ COLUMNS = (
 )
 
 
-@dataclass
 class Candidate:
-    """A change as the scorer needs it (a plain row, not a model: cheaper to build by the hundred)."""
+    """A change as the scorer needs it (a plain row, not a model: cheaper to build by the hundred).
 
-    id: int
-    service_id: int
-    kind: str
-    occurred_at: datetime
-    ended_at: datetime | None
-    summary: str
-    actor: str
-    status: str
-    source: str
-    external_id: str
-    diff: list[dict[str, Any]]
-    details: dict[str, Any]
-    release_key: str
-    commit_sha: str
+    ``diff`` and ``details`` may arrive as JSON text and are decoded on first use: a ranking reads hundreds of
+    rows but scores only the few whose upper bound (``bound``, computed in SQL) can still reach the top."""
+
+    __slots__ = (*COLUMNS[:10], "_diff", "_details", "release_key", "commit_sha", "bound")
+
+    def __init__(
+        self,
+        id: int,
+        service_id: int,
+        kind: str,
+        occurred_at: datetime,
+        ended_at: datetime | None,
+        summary: str,
+        actor: str,
+        status: str,
+        source: str,
+        external_id: str,
+        diff: Any,
+        details: Any,
+        release_key: str,
+        commit_sha: str,
+        bound: float = 1.0,
+    ):
+        self.id, self.service_id, self.kind, self.occurred_at, self.ended_at = (
+            id,
+            service_id,
+            kind,
+            occurred_at,
+            ended_at,
+        )
+        self.summary, self.actor, self.status, self.source, self.external_id = (
+            summary,
+            actor,
+            status,
+            source,
+            external_id,
+        )
+        self._diff, self._details = diff, details
+        self.release_key, self.commit_sha, self.bound = release_key, commit_sha, bound
+
+    @property
+    def diff(self) -> list[dict[str, Any]]:
+        if not isinstance(self._diff, list):
+            self._diff = _json(self._diff, [])
+        return self._diff
+
+    @property
+    def details(self) -> dict[str, Any]:
+        if not isinstance(self._details, dict):
+            self._details = _json(self._details, {})
+        return self._details
 
     @property
     def pk(self) -> int:  # callers written against Change rows keep working
         return self.id
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.id}, {self.kind}, service {self.service_id}, {self.occurred_at.isoformat()})"
+
+
+def _json(value: Any, empty: Any) -> Any:
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return empty if value is None else value
 
 
 def _minutes(value: Any, fallback: int) -> int:
@@ -99,43 +145,73 @@ def window_for(
     return alert_kinds.get(kind, default)
 
 
-#: the newest changes read per service; also what makes the planner walk the (service_id, occurred_at) index
-#: once per related service instead of scanning whole day partitions
-PER_SERVICE = 3000
 #: a change whose best possible score (graph weight × highest kind risk × recency) is below this is no candidate
 MIN_SCORE = 0.01
 
-SQL = """
-WITH rel(service_id, weight, since, until) AS (
-  SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since)s::timestamptz[], %(until)s::timestamptz[]))
-SELECT {columns}
-FROM rel CROSS JOIN LATERAL (
-  SELECT * FROM changetrack_change c
-  WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= rel.until
-  ORDER BY c.occurred_at DESC LIMIT %(per_service)s) c
-ORDER BY rel.weight
-  * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
-  * power(0.75 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_fast)s::float8)
-     + 0.25 * exp(-GREATEST(EXTRACT(EPOCH FROM (%(at)s - c.occurred_at))::float8 / 60.0, 0.0) / %(tau_slow)s::float8), 0.7) DESC,
-  c.occurred_at DESC
-LIMIT %(limit)s
-"""
+#: per related service: its id, graph weight, and the span to read as minutes before the alert ([since, until];
+#: until is negative for the clock-skew allowance after it). The arrays travel as text literals: psycopg dumps
+#: a Python list element by element, which for 500 services costs more than the query's index work.
+RELATED = """
+WITH rel(service_id, weight, since_m, until_m) AS (
+  SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since_m)s::float8[], %(until_m)s::float8[]))"""
 
-STALE_SQL = """
-WITH rel(service_id, since, until) AS (
-  SELECT * FROM unnest(%(ids)s::bigint[], %(since)s::timestamptz[], %(until)s::timestamptz[]))
+#: OFFSET 0 keeps the lateral subquery from being flattened into a join: the planner then walks the
+#: (service_id, occurred_at) index once per related service (a nested loop) instead of hashing whole day
+#: partitions, and with no per-service sort or cap (a cap of the newest N rows would let a busy autoscaler
+#: hide an older deploy of the same service).
+#: Two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
+#: the best ``limit`` only (by primary key); the upper bound takes the minutes before the alert from
+#: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and 10× slower)
+SQL = (
+    RELATED
+    + """,
+top AS (
+  SELECT c.id, c.occurred_at, rel.weight
+    * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
+    * power(0.75 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_fast_s)s)
+       + 0.25 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_slow_s)s), 0.7) AS bound
+  FROM rel CROSS JOIN LATERAL (
+    SELECT c.id, c.occurred_at, c.kind FROM changetrack_change c
+    WHERE c.service_id = rel.service_id
+      AND c.occurred_at >= %(at)s - rel.since_m * interval '1 minute'
+      AND c.occurred_at <= %(at)s - rel.until_m * interval '1 minute'
+    OFFSET 0) c
+  ORDER BY bound DESC, c.occurred_at DESC
+  LIMIT %(limit)s)
+SELECT {columns}, top.bound
+FROM top JOIN changetrack_change c ON c.id = top.id AND c.occurred_at = top.occurred_at
+ORDER BY top.bound DESC, top.occurred_at DESC
+"""
+)
+
+STALE_SQL = (
+    RELATED
+    + """
 SELECT EXISTS (
   SELECT 1 FROM rel CROSS JOIN LATERAL (
     SELECT 1 FROM changetrack_change c
-    WHERE c.service_id = rel.service_id AND c.occurred_at >= rel.since AND c.occurred_at <= rel.until
+    WHERE c.service_id = rel.service_id
+      AND c.occurred_at >= %(at)s - rel.since_m * interval '1 minute'
+      AND c.occurred_at <= %(at)s - rel.until_m * interval '1 minute'
       AND c.updated_at > %(computed)s LIMIT 1) c)
 """
+)
+
+
+SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0;\n"
+
+
+def array(values: Any) -> str:
+    """A PostgreSQL array literal of numbers (``'{1,2,3}'``), to pass as one text parameter."""
+    return "{" + ",".join(map(repr, values)) + "}"
 
 
 def _sql() -> str:
     # float8 throughout: EXTRACT returns numeric, and exp() on numeric is arbitrary precision (10× slower)
     cases = " ".join(f"WHEN '{kind}' THEN {float(cap)}::float8" for kind, cap in scoring.RISK_CAP.items())
-    return SQL.format(columns=", ".join(f"c.{c}" for c in COLUMNS), kind_cases=cases)
+    # diff and details as text: decoded in Python only for the rows that get scored
+    columns = ", ".join(f"c.{c}::text" if c in ("diff", "details") else f"c.{c}" for c in COLUMNS)
+    return SQL.format(columns=columns, kind_cases=cases)
 
 
 Ranges = dict[int, tuple[datetime, datetime]]
@@ -150,18 +226,18 @@ def _reach(weight: float, window_minutes: int, floor: float) -> float:
     """How far back a change on a service of ``weight`` can still score ``floor``: weakly related services
     (siblings through a shared hub, 3 hops up) only matter for recent changes. Exact, not a heuristic: the
     final score is at most time^0.7 × weight × 1.6 (risk ≤ 1, similar-alert feedback × ≤ 1.6) and
-    time_score decreases; verdicts on the alert itself are fetched separately (``by_ids``), whatever their age."""
+    the time envelope decreases; verdicts on the alert itself are fetched separately (``by_ids``), whatever their age."""
     if weight <= 0:
         return 0.0
     need = (max(floor, 1e-9) / (weight * 1.6)) ** (1 / 0.7)
-    if scoring.time_score(window_minutes) >= need:
+    if scoring.envelope(window_minutes) >= need:
         return float(window_minutes)
-    if scoring.time_score(0) < need:
+    if scoring.envelope(0) < need:
         return 0.0
     lo, hi = 0.0, float(window_minutes)
     for _ in range(30):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if scoring.time_score(mid) >= need else (lo, mid)
+        lo, hi = (mid, hi) if scoring.envelope(mid) >= need else (lo, mid)
     return lo
 
 
@@ -176,19 +252,25 @@ def ranges(at: datetime, weights: dict[int, float], window_minutes: int, floor: 
     return out
 
 
-def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: int) -> dict[str, Any]:
+def span_params(at: datetime, spans: Ranges, weights: dict[int, float] | None = None) -> dict[str, Any]:
     ids = sorted(spans)
     return {
-        "ids": ids,
-        "weights": [weights[i] for i in ids],
-        "since": [spans[i][0] for i in ids],
-        "until": [spans[i][1] for i in ids],
+        "ids": array(ids),
+        "weights": array(float(weights[i]) for i in ids) if weights is not None else array(0.0 for _ in ids),
+        "since_m": array((at - spans[i][0]).total_seconds() / 60 for i in ids),
+        "until_m": array((at - spans[i][1]).total_seconds() / 60 for i in ids),
         "at": at,
+    }
+
+
+def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: int) -> dict[str, Any]:
+    return {
+        **span_params(at, spans, weights),
+        "at_epoch": at.timestamp(),
         "limit": limit,
-        "per_service": PER_SERVICE,
         "kind_default": scoring.RISK_CAP_DEFAULT,
-        "tau_fast": scoring.TAU_FAST,
-        "tau_slow": scoring.TAU_SLOW,
+        "tau_fast_s": scoring.TAU_FAST * 60,
+        "tau_slow_s": scoring.TAU_SLOW * 60,
     }
 
 
@@ -197,22 +279,15 @@ def fetch(at: datetime, weights: dict[int, float], spans: Ranges, limit: int = 4
     score's upper bound (``weights``: service id → graph weight). One round trip."""
     if not spans:
         return []
-    with transaction.atomic(), connection.cursor() as cur:
+    with connection.cursor() as cur:
         # why serial: the query is a few thousand index-range rows; parallel workers cost more to start than
-        # they save, and under load they queue behind other queries
-        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cur.execute(_sql(), query_params(at, weights, spans, limit))
+        # they save, and under load they queue behind other queries. Sent with the query in one string (one
+        # round trip; several statements in one string run as one transaction, so SET LOCAL holds)
+        cur.execute(SERIAL + _sql(), query_params(at, weights, spans, limit))
+        if cur.description is None:
+            cur.nextset()
         rows = cur.fetchall()
-    out = []
-    for row in rows:
-        data = dict(zip(COLUMNS, row, strict=True))
-        for key, empty in (("diff", []), ("details", {})):
-            if isinstance(data[key], str):  # psycopg returns jsonb decoded; keep working if a driver does not
-                data[key] = json.loads(data[key])
-            if data[key] is None:
-                data[key] = empty
-        out.append(Candidate(**data))
-    return out
+    return [Candidate(*row) for row in rows]
 
 
 def by_ids(ids: list[int], service_ids: list[int], lo: datetime, hi: datetime) -> list[Candidate]:
@@ -225,21 +300,12 @@ def by_ids(ids: list[int], service_ids: list[int], lo: datetime, hi: datetime) -
     return [Candidate(**{c: getattr(r, c) for c in COLUMNS}) for r in rows]
 
 
-def changed_since(spans: Ranges, computed: datetime) -> bool:
+def changed_since(at: datetime, spans: Ranges, computed: datetime) -> bool:
     """Whether any change inside ``spans`` was stored or updated after ``computed``."""
     if not spans:
         return False
-    ids = sorted(spans)
     with connection.cursor() as cur:
-        cur.execute(
-            STALE_SQL,
-            {
-                "ids": ids,
-                "since": [spans[i][0] for i in ids],
-                "until": [spans[i][1] for i in ids],
-                "computed": computed,
-            },
-        )
+        cur.execute(STALE_SQL, {**span_params(at, spans), "computed": computed})
         return bool(cur.fetchone()[0])
 
 

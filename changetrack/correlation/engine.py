@@ -13,20 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, Min
+from django.db import connection
 from django.utils import timezone
 
 from changetrack.correlation import candidates as cand
-from changetrack.correlation import graph, grouping, reasons, scoring
+from changetrack.correlation import context, graph, grouping, reasons, scoring, suspects
 from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
-from changetrack.models import Alert, Change, Feedback, HealthEpisode, Service, Suspect
+from changetrack.models import Alert, Suspect
 
 logger = logging.getLogger(__name__)
 
 HEALTH_AFTER_MINUTES = 30  # an episode starting this soon after a change on the same service counts against it
-SIMILAR_FEEDBACK_DAYS = 180
-PREFETCH = 400
+PAGE = 100  # candidate rows read first (by upper bound)...
+PREFETCH = 400  # ...and at most, when the first page could still hold a better one
 STRONG = 0.45  # graph weight from which a service's whole window is read at once (self, down 1–3, up 1)
 RECENT_MINUTES = 60
 STORED = 10  # suspects stored per alert (more when a reader asks for more)
@@ -40,44 +39,6 @@ class Ranked:
     path: list[str]
     components: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
-
-
-def _episodes(service_ids: list[int], lo: datetime, hi: datetime) -> dict[int, list[tuple[datetime, str]]]:
-    """Health episodes of the neighbourhood that started in [lo, hi], by service, oldest first (one query)."""
-    out: dict[int, list[tuple[datetime, str]]] = {}
-    for sid, started, reason in (
-        HealthEpisode.objects.filter(
-            service_id__in=service_ids,
-            started_at__gte=lo,
-            started_at__lte=hi,
-        )
-        .order_by("started_at")
-        .values_list("service_id", "started_at", "reason")
-    ):
-        out.setdefault(sid, []).append((started, reason))
-    return out
-
-
-def _add_other_alerts(
-    episodes: dict[int, list[tuple[datetime, str]]],
-    service_ids: list[int],
-    lo: datetime,
-    hi: datetime,
-    alert_id: int | None,
-) -> None:
-    """Other alerts that fired on a related service count like health episodes: a change followed within
-    minutes by an alert on its own service is a stronger suspect for this alert too."""
-    found = False
-    for sid, started, title in (
-        Alert.objects.filter(service_id__in=service_ids, started_at__gte=lo, started_at__lte=hi)
-        .exclude(pk=alert_id)
-        .values_list("service_id", "started_at", "title")[:2000]
-    ):
-        episodes.setdefault(sid, []).append((started, f"Alert \u201c{title[:80]}\u201d"))
-        found = True
-    if found:
-        for items in episodes.values():
-            items.sort(key=lambda x: x[0])
 
 
 def _health_after(
@@ -123,68 +84,35 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, k
     return {k for k, v in known.items() if v}
 
 
-def _similar_feedback(alert: Alert) -> dict[tuple[int, str], tuple[int, int]]:
-    """(changed service, kind) → (caused, unrelated) over verdicts on other alerts of the same service; a
-    verdict on an alert with the same title counts twice."""
-    since = timezone.now() - timedelta(days=SIMILAR_FEEDBACK_DAYS)
-    rows = list(
-        Feedback.objects.filter(alert__service_id=alert.service_id, created_at__gte=since)
-        .exclude(alert_id=alert.pk)
-        .values_list("change_id", "verdict", "alert__title")[:500]
-    )
-    if not rows:
-        return {}
-    kinds = {
-        cid: (sid, kind)
-        for cid, sid, kind in Change.objects.filter(pk__in=sorted({cid for cid, _, _ in rows})).values_list(
-            "id", "service_id", "kind"
-        )
-        if sid is not None
-    }
-    out: dict[tuple[int, str], tuple[int, int]] = {}
-    for cid, verdict, title in rows:
-        if cid not in kinds:
-            continue
-        weight = 2 if title == alert.title else 1
-        caused, unrelated = out.get(kinds[cid], (0, 0))
-        out[kinds[cid]] = (caused + weight, unrelated) if verdict == "caused" else (caused, unrelated + weight)
-    return out
-
-
 def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
     """The ranked suspects of ``alert`` (computed, not stored)."""
     if alert.service_id is None:
         return []
     rels = graph.relations(alert.service_id)
-    info = {
-        sid: (name, s or {})
-        for sid, name, s in Service.objects.filter(pk__in=list(rels)).values_list("id", "name", "settings")
-    }
+    at = alert.started_at
+    skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+    health_until = at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES)
+    lo = at - timedelta(minutes=settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
+    ctx = context.read(alert, list(rels), lo, health_until, at + skew)
+    info = ctx.services
     names = {sid: name for sid, (name, _) in info.items()}
     alert_settings = info.get(alert.service_id, ("", {}))[1]
     default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
-    at = alert.started_at
     weights = {sid: rel.weight for sid, rel in rels.items()}
-    skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    verdicts = dict(Feedback.objects.filter(alert_id=alert.pk).values_list("change_id", "verdict")) if alert.pk else {}
-    similar = _similar_feedback(alert) if alert.pk else {}
+    verdicts, similar = ctx.verdicts, ctx.similar
+    episodes = ctx.episodes
+    if at - timedelta(minutes=longest) < lo:  # a service configures a longer window than the default
+        episodes = context.episodes(alert, list(rels), at - timedelta(minutes=longest), health_until, at + skew)
     # phase 1: strongly related services over the whole window, the others over the last hour only
     full = cand.ranges(at, weights, longest)
     recent = at - timedelta(minutes=RECENT_MINUTES)
     first = {
         sid: (since if weights[sid] >= STRONG else max(since, recent), until) for sid, (since, until) in full.items()
     }
-    rows = cand.fetch(at, weights, first, PREFETCH)
-    rows += cand.by_ids(
-        sorted(set(verdicts) - {r.id for r in rows}), list(rels), at - timedelta(minutes=longest), at + skew
-    )
-
-    episodes = _episodes(
-        list(rels), at - timedelta(minutes=longest), at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES)
-    )
-    _add_other_alerts(episodes, list(rels), at - timedelta(minutes=longest), at + skew, alert.pk)
     releases: dict[str, bool] = {}
+    boost = 1.6 if any(caused for caused, _ in similar.values()) else 1.0
+    page = max(PAGE, 8 * limit)
 
     def best(rows: list[cand.Candidate]) -> list[Ranked]:
         rows = [
@@ -203,25 +131,40 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
         )
         return _best(rows, rels, at, names, facts, limit)
 
-    ranked = best(rows)
+    extra = cand.by_ids(sorted(verdicts), list(rels), at - timedelta(minutes=longest), at + skew)
+
+    def more_than(spans: cand.Ranges, seen: set[int]) -> tuple[list[cand.Candidate], list[Ranked]]:
+        """Rank with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
+        only when the page was full and its last bound could still beat the last ranked (most rankings
+        score a few dozen rows)."""
+        fetched = cand.fetch(at, weights, spans, page)
+        rows = [r for r in fetched if r.id not in seen]
+        ranked = best(base + rows)
+        if len(fetched) >= page and (len(ranked) < limit or fetched[-1].bound * boost >= ranked[-1].score):
+            rows = [r for r in cand.fetch(at, weights, spans, PREFETCH) if r.id not in seen]
+            ranked = best(base + rows)
+        return rows, ranked
+
+    base = list(extra)
+    rows, ranked = more_than(first, {r.id for r in extra})
+    base += rows
     # phase 2: older changes on weak relations, only as far back as they could still beat the current last
     floor = ranked[-1].score if len(ranked) >= limit else cand.MIN_SCORE
     reach = cand.ranges(at, {sid: w for sid, w in weights.items() if w < STRONG}, longest, floor)
     second = {sid: (since, recent) for sid, (since, _) in reach.items() if since < recent}
     if second:
-        seen = {r.id for r in rows}
-        more = [r for r in cand.fetch(at, weights, second, PREFETCH) if r.id not in seen]
+        more, better = more_than(second, {r.id for r in base})
         if more:
-            ranked = best(rows + more)
+            ranked = better
     return ranked
 
 
-def _upper_bound(row: cand.Candidate, rel: graph.Relation, at: datetime, facts: scoring.Facts) -> float:
+def _upper_bound(row: cand.Candidate, facts: scoring.Facts) -> float:
+    """``row.bound`` (time envelope^0.7 × graph weight × the kind's highest risk, computed by the candidate
+    query) raised for what the query does not know: verdicts and similar-alert feedback."""
     if facts.verdicts.get(row.id) == "caused":
         return 1.0
-    boost = 1.6 if facts.similar.get((row.service_id, row.kind), (0, 0))[0] else 1.0
-    t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
-    return (t**0.7) * rel.weight * scoring.RISK_CAP.get(row.kind, scoring.RISK_CAP_DEFAULT) * boost
+    return row.bound * (1.6 if facts.similar.get((row.service_id, row.kind), (0, 0))[0] else 1.0)
 
 
 def _best(
@@ -234,7 +177,7 @@ def _best(
 ) -> list[Ranked]:
     """Score rows in order of their upper bound and stop once no remaining row can enter the top ``limit``;
     reasons are built for the winners only."""
-    bounded = sorted(((_upper_bound(r, rels[r.service_id], at, facts), r) for r in rows), key=lambda x: -x[0])
+    bounded = sorted(((_upper_bound(r, facts), r) for r in rows), key=lambda x: -x[0])
     scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str]] = []
     floor = -1.0
     top: list[float] = []  # min-heap of the best ``limit`` scores
@@ -279,70 +222,54 @@ def _best(
 
 def rank_and_store(alert_id: int, limit: int = STORED) -> list[Ranked]:
     """Rank ``alert_id``, replace its stored suspects, and (re)place it in an incident."""
-    alert = Alert.objects.select_related("service").filter(pk=alert_id).first()
-    if alert is None:
-        return []
+    alert = Alert.objects.filter(pk=alert_id).first()
+    return [] if alert is None else _rank_and_store(alert, limit)
+
+
+def _rank_and_store(alert: Alert, limit: int) -> list[Ranked]:
+    """``rank_and_store`` for a loaded alert; updates its ``suspects_computed_at`` and ``incident_id``."""
     started = timezone.now()
     ranked = rank(alert, limit)
-    with transaction.atomic():
-        # why a lock: a late-change recompute and the first ranking may run at once; the last one must win whole
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('correlation:alert'), %s)", [alert.pk % 2_147_483_647])
-        Suspect.objects.filter(alert=alert).delete()
-        Suspect.objects.bulk_create(
-            [
-                Suspect(
-                    alert=alert,
-                    change_id=r.change.id,
-                    rank=i,
-                    score=r.score,
-                    hops=r.hops,
-                    path=r.path,
-                    components=r.components,
-                    reasons=r.reasons,
-                )
-                for i, r in enumerate(ranked, start=1)
-            ]
-        )
-        Alert.objects.filter(pk=alert.pk).update(suspects_computed_at=started)
-    grouping.assign(alert.pk)
+    suspects.replace(
+        alert.pk,
+        started,
+        [(r.change.id, r.score, r.hops, r.path, r.components, r.reasons) for r in ranked],
+    )
+    alert.suspects_computed_at = started
+    alert.incident_id = grouping.assign(alert.pk, alert, ranked[0].change.id if ranked else None)
     return ranked
 
 
-def is_stale(alert: Alert) -> bool:
+def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
     """True when suspects were never computed, or a change that could be a candidate (related service,
-    inside the window) was stored or updated after they were."""
+    inside the window) was stored or updated after they were. ``stored``: the stored suspects, if read."""
     if alert.suspects_computed_at is None:
         return True
     if alert.service_id is None:
         return False
     rels = graph.relations(alert.service_id)
-    info = dict(Service.objects.filter(pk__in=list(rels)).values_list("id", "settings"))
-    default, alert_kinds, per_service = cand.windows(
-        info.get(alert.service_id) or {}, {k: v or {} for k, v in info.items()}
-    )
+    info = {sid: s for sid, (_, s) in context.services(list(rels)).items()}
+    default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, info)
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
-    stored = Suspect.objects.filter(alert=alert).aggregate(n=Count("id"), low=Min("score"))
+    if stored is None:
+        stored = list(Suspect.objects.filter(alert=alert).order_by("rank"))
+    low = min((s.score for s in stored), default=0.0)
     # a change below the lowest stored score cannot enter the stored list: look only where one could
-    floor = stored["low"] if stored["n"] and stored["n"] >= STORED and stored["low"] else cand.MIN_SCORE
+    floor = low if len(stored) >= STORED and low else cand.MIN_SCORE
     weights = {sid: rel.weight for sid, rel in rels.items()}
-    return cand.changed_since(cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at)
-
-
-def _may_have_more(alert: Alert) -> bool:
-    """Stored as many suspects as were asked for last time: a longer list may exist."""
-    return Suspect.objects.filter(alert=alert).count() >= STORED
+    return cand.changed_since(
+        alert.started_at, cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at
+    )
 
 
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:
     """The stored suspects of ``alert``, recomputed first if any change in its window was stored or updated
     since they were computed (late arrivals), or feedback was given. This is what the API and the pages read."""
-    if is_stale(alert) or (
-        limit > STORED
-        and Suspect.objects.filter(alert=alert).count() < limit
-        and alert.suspects_computed_at is not None
-        and _may_have_more(alert)
-    ):
-        rank_and_store(alert.pk, max(limit, STORED))
-        alert.refresh_from_db(fields=["suspects_computed_at", "incident"])
-    return list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])
+    never = alert.suspects_computed_at is None  # nothing stored worth reading first
+    stored = [] if never else list(Suspect.objects.filter(alert=alert).order_by("rank")[: max(limit, STORED)])
+    # a longer list than stored may exist when as many were stored as were asked for last time
+    longer = limit > STORED and len(stored) < limit and len(stored) >= STORED
+    if never or is_stale(alert, stored) or longer:
+        _rank_and_store(alert, max(limit, STORED))
+        stored = list(Suspect.objects.filter(alert=alert).order_by("rank")[:limit])
+    return stored[:limit]

@@ -12,6 +12,7 @@ confidence and all their evidence.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -52,14 +53,14 @@ class Relation:
     path: list[int]
     steps: list[tuple[Edge, bool]] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def confidence(self) -> float:
         c = 1.0
         for edge, _ in self.steps:
             c *= edge.confidence
         return c
 
-    @property
+    @functools.cached_property
     def weight(self) -> float:
         base = WEIGHTS[self.direction][min(self.hops, MAX_DEPTH)]
         # why softened: a low-confidence learned edge still says more than no edge at all
@@ -79,6 +80,9 @@ def merge_edges(rows: Iterable[tuple[int, int, str, str, float]]) -> dict[tuple[
 
 
 _cache: tuple[tuple[int, object, int], dict[int, list[tuple[int, bool, Edge]]]] | None = None
+#: relations by (service, depth) for the cached graph; cleared whenever the graph changes
+_relations: dict[tuple[int, int], dict[int, Relation]] = {}
+RELATIONS_CACHED = 1024
 
 
 def _adjacency() -> dict[int, list[tuple[int, bool, Edge]]]:
@@ -98,6 +102,7 @@ def _adjacency() -> dict[int, list[tuple[int, bool, Edge]]]:
         adjacent.setdefault(src, []).append((dst, True, edge))
         adjacent.setdefault(dst, []).append((src, False, edge))
     _cache = (key, adjacent)
+    _relations.clear()
     return adjacent
 
 
@@ -115,6 +120,18 @@ def relations(service_id: int, depth: int = MAX_DEPTH) -> dict[int, Relation]:
     relation with the highest weight wins (a 2-hop downstream path beats a 1-hop sibling, for instance)."""
     depth = max(0, min(depth, MAX_DEPTH))
     adjacent = _adjacency()
+    # why cached: a hub's neighbourhood is hundreds of services and the same alert asks several times (rank,
+    # staleness check, read); callers treat the result as read-only
+    cached = _relations.get((service_id, depth))
+    if cached is not None:
+        return cached
+    if len(_relations) >= RELATIONS_CACHED:
+        _relations.clear()
+    _relations[(service_id, depth)] = best = _walk(adjacent, service_id, depth)
+    return best
+
+
+def _walk(adjacent: dict[int, list[tuple[int, bool, Edge]]], service_id: int, depth: int) -> dict[int, Relation]:
     best: dict[int, Relation] = {service_id: Relation(service_id, 0, SELF, [service_id])}
     frontier: dict[tuple[int, str], Relation] = {(service_id, SELF): best[service_id]}
     seen_states = {(service_id, SELF)}
@@ -128,12 +145,11 @@ def relations(service_id: int, depth: int = MAX_DEPTH) -> dict[int, Relation]:
                     continue
                 direction = _step_direction(rel.direction, forward)
                 state = (other, direction)
-                candidate = Relation(other, rel.hops + 1, direction, [*rel.path, other], [*rel.steps, (edge, forward)])
                 if state in seen_states and state not in nxt:
                     continue
-                if state in nxt and nxt[state].confidence >= candidate.confidence:
+                if state in nxt and nxt[state].confidence >= rel.confidence * edge.confidence:
                     continue
-                nxt[state] = candidate
+                nxt[state] = Relation(other, rel.hops + 1, direction, [*rel.path, other], [*rel.steps, (edge, forward)])
         for state, rel in nxt.items():
             seen_states.add(state)
             current = best.get(rel.service_id)

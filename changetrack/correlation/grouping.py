@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max, Min
 
 from changetrack.models import Alert, Change, Incident, Suspect
 
 GROUP_MINUTES = 15
+
+
+class Unknown:
+    """Marks an argument the caller did not look up (``None`` is a valid top change: no suspects)."""
+
+
+UNKNOWN = Unknown()
 
 
 def _top_change(alert_id: int) -> int | None:
@@ -37,18 +44,46 @@ def _refresh(incident_id: int) -> None:
     Incident.objects.filter(pk=incident_id).update(started_at=agg["start"], resolved_at=None if open_ else agg["end"])
 
 
+def refresh_incidents(incident_ids: set[int]) -> None:
+    """Re-derive start and resolution of ``incident_ids`` after their alerts moved (resolved, re-triggered).
+    Call inside the transaction that moved them."""
+    ids = sorted(i for i in incident_ids if i is not None)
+    if not ids:
+        return
+    # why the row lock: two alerts of one incident resolving in concurrent transactions would each still see
+    # the other open; the second waits here and then reads the first one's committed state
+    list(Incident.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    for incident_id in ids:
+        _refresh(incident_id)
+
+
 def _title(change_id: int, count: int) -> str:
     summary = Change.objects.filter(pk=change_id).values_list("summary", flat=True).first() or f"change {change_id}"
     return f"{count} alerts after: {summary}"[:1024]
 
 
-def assign(alert_id: int) -> int | None:
+def _near(alert: Alert, top: int) -> models.QuerySet[Alert]:
+    """Other alerts starting within ``GROUP_MINUTES`` of ``alert`` whose top suspect is ``top``."""
+    return Alert.objects.filter(
+        started_at__gte=alert.started_at - timedelta(minutes=GROUP_MINUTES),
+        started_at__lte=alert.started_at + timedelta(minutes=GROUP_MINUTES),
+        suspects__rank=1,
+        suspects__change_id=top,
+    ).exclude(pk=alert.pk)
+
+
+def assign(alert_id: int, alert: Alert | None = None, top: int | None | Unknown = UNKNOWN) -> int | None:
     """Put ``alert_id`` in the incident of its top suspect (creating it with its neighbours when needed);
-    returns the incident id or None."""
-    alert = Alert.objects.filter(pk=alert_id).first()
+    returns the incident id or None. ``alert`` and ``top`` (its rank-1 change) save the look-ups when the
+    caller has them."""
+    alert = alert or Alert.objects.filter(pk=alert_id).first()
     if alert is None:
         return None
-    top = _top_change(alert_id)
+    top = _top_change(alert_id) if isinstance(top, Unknown) else top
+    # fast path, no lock: a lone alert with no incident and no peer stays alone. Safe against a peer ranked at
+    # the same moment: each checks after committing its own suspects, so the later one sees the other
+    if alert.incident_id is None and (top is None or not _near(alert, top).exists()):
+        return None
     with transaction.atomic():
         # why a lock per top change: two alerts ranked at once must end in one incident, not two
         with connection.cursor() as cur:
@@ -64,12 +99,7 @@ def assign(alert_id: int) -> int | None:
             alert.incident_id = None
         if top is None:
             return None
-        near = Alert.objects.filter(
-            started_at__gte=alert.started_at - timedelta(minutes=GROUP_MINUTES),
-            started_at__lte=alert.started_at + timedelta(minutes=GROUP_MINUTES),
-            suspects__rank=1,
-            suspects__change_id=top,
-        ).exclude(pk=alert.pk)
+        near = _near(alert, top)
         incident_id = (
             near.exclude(incident__isnull=True)
             .filter(incident__top_change_id=top)

@@ -1,7 +1,11 @@
 """The score of one candidate change for one alert, as readable components, each in [0, 1].
 
 - ``time``: recency. A two-speed decay: most weight fades within the first hour (τ = 30 min: bad changes
-  usually bite within minutes), a long tail keeps a deploy 10 h before visible (≈ 0.11), not zero.
+  usually bite within minutes), a long tail keeps a deploy 10 h before visible (≈ 0.11), not zero. Times a
+  detection ramp: an alert fires only after its condition held for a while (evaluation windows, ``for:``
+  clauses, error budgets burning), so a change seconds before the alert is less likely its cause than one a
+  few minutes before. A change stamped after the alert is possible (clock skew) but fades within minutes:
+  most changes made right after an alert are responses to it.
 - ``graph``: the relation's weight (direction, hops, edge confidence; see ``graph.WEIGHTS``).
 - ``risk``: what the change can do, by kind and magnitude (image change, replica cut ratio, failed rollout,
   health episodes that started on the changed service right after it; commits not deployed, CI that deployed
@@ -23,15 +27,20 @@ from typing import Any
 
 TAU_FAST = 30.0
 TAU_SLOW = 720.0
-AFTER_ALERT_TIME = 0.6  # a change stamped after the alert (clock skew): possible, but less likely
+AFTER_ALERT_TIME = 0.6  # a change stamped just after the alert (clock skew): possible, but less likely
+AFTER_ALERT_TAU = 2.0  # ...and less so each minute later: those are mostly responses to the alert
+DETECT_FLOOR = 0.4  # the time score a change at the very moment of the alert keeps...
+DETECT_TAU = 2.0  # ...rising to the full decay within a few minutes (alerts need their condition to hold)
+HEALTH_FULL_MINUTES = 10.0  # a health episode this soon after a change counts fully against it...
+HEALTH_NONE_MINUTES = 30.0  # ...fading to nothing at this delay (by then it more likely has another cause)
 
 #: base risk by kind
 RISK_BASE: dict[str, float] = {
     "deploy": 0.6,
     "rollback": 0.5,
-    "config": 0.55,
-    "secret": 0.5,
-    "feature_flag": 0.55,
+    "config": 0.7,  # as risky as a deploy: applied everywhere at once, without a rolling update or canary
+    "secret": 0.6,
+    "feature_flag": 0.7,
     "scale": 0.3,
     "autoscale": 0.1,
     "ci": 0.15,
@@ -96,10 +105,17 @@ class Risk:
     notes: list[str] = field(default_factory=list)
 
 
+def envelope(minutes_before: float) -> float:
+    """The two-speed decay alone: an upper bound of ``time_score`` that only decreases (used for bounds)."""
+    m = max(minutes_before, 0.0)
+    return 0.75 * math.exp(-m / TAU_FAST) + 0.25 * math.exp(-m / TAU_SLOW)
+
+
 def time_score(minutes_before: float) -> float:
     if minutes_before < 0:
-        return AFTER_ALERT_TIME
-    return 0.75 * math.exp(-minutes_before / TAU_FAST) + 0.25 * math.exp(-minutes_before / TAU_SLOW)
+        return AFTER_ALERT_TIME * math.exp(minutes_before / AFTER_ALERT_TAU)
+    ramp = 1 - (1 - DETECT_FLOOR) * math.exp(-minutes_before / DETECT_TAU)
+    return envelope(minutes_before) * ramp
 
 
 def _num(value: Any) -> float | None:
@@ -185,7 +201,7 @@ def risk(
             before, after = reps
             if after < before:
                 cut = 1 - after / before
-                value += 0.5 * cut
+                value += 0.7 * cut  # capacity removed by hand: the deeper the cut, the likelier the overload
                 notes.append(f"replicas {before:g} → {after:g}" + (f" ({cut:.0%} cut)" if cut >= 0.5 else ""))
             elif after > before:
                 notes.append(f"replicas {before:g} → {after:g}")
@@ -194,7 +210,8 @@ def risk(
         notes.append("rollout failed")
     if change_id in facts.health_after:
         reason, minutes = facts.health_after[change_id]
-        value += 0.3 if kind not in ("commit", "ci") else 0.05
+        fade = min(1.0, max(0.0, (HEALTH_NONE_MINUTES - minutes) / (HEALTH_NONE_MINUTES - HEALTH_FULL_MINUTES)))
+        value += (0.3 if kind not in ("commit", "ci") else 0.05) * fade
         notes.append(f"{reason} started on the changed service {_fmt_minutes(minutes)} after it")
     return Risk(min(value, RISK_CAP.get(kind, RISK_CAP_DEFAULT), 1.0), notes)
 

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from changetrack import partitions
+from changetrack.correlation import grouping
 from changetrack.models import Alert, Change, Dependency, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record, ServiceHint
@@ -303,6 +304,8 @@ def store_alerts(records: Sequence[AlertRecord], resolver: ServiceResolver) -> t
         by_key[key].save()
     for key in dirty - created:
         by_key[key].save()
+    # an incident resolves with its last open alert and re-opens with any of them
+    grouping.refresh_incidents({by_key[k].incident_id for k in dirty - created} - {None})
     ids = [(by_key[k].pk, k in created) for k in keys]
     to_rank = {by_key[k].pk for k in opened if by_key[k].status != Alert.Status.RESOLVED or k in created}
     return ids, to_rank

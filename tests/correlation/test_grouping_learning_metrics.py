@@ -72,6 +72,25 @@ def test_resolved_alerts_resolve_their_incident():
     assert Incident.objects.get(pk=x.incident_id).resolved_at == NOW + minutes(30)
 
 
+def test_an_incident_resolves_when_its_last_open_alert_resolves_and_reopens_when_one_triggers_again():
+    depends("a", "core")
+    depends("b", "core")
+    change("core", "deploy", NOW - minutes(6))
+    x, y = alert("a", NOW), alert("b", NOW + minutes(1))
+    _rank(x, y)
+    x.refresh_from_db()
+    incident_id = x.incident_id
+    assert incident_id is not None
+    resolve(x, NOW + minutes(20))
+    assert Incident.objects.get(pk=incident_id).resolved_at is None  # b is still open
+    resolve(y, NOW + minutes(30))
+    assert Incident.objects.get(pk=incident_id).resolved_at == NOW + minutes(30)
+    alert("a", NOW + minutes(40), external_id=x.external_id)  # a triggers again
+    assert Incident.objects.get(pk=incident_id).resolved_at is None
+    resolve(x, NOW + minutes(50))
+    assert Incident.objects.get(pk=incident_id).resolved_at == NOW + minutes(50)
+
+
 def test_learned_edges_appear_after_repeated_co_occurrence_and_not_after_one():
     for name in ("api", "billing", "noise", "other"):
         change(name, "custom", NOW - timedelta(days=40))  # create the services

@@ -1,7 +1,9 @@
 import random
+import threading
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from changetrack.correlation import engine, scoring
 from changetrack.correlation.graph import relations
@@ -163,6 +165,35 @@ def test_a_change_a_few_minutes_after_the_alert_is_kept_for_clock_skew_but_not_a
     assert skewed.pk in ids and later.pk not in ids
 
 
+def test_a_change_seconds_before_the_alert_ranks_below_the_same_change_minutes_before():
+    at_once = change("api", "config", NOW - minutes(0.2))
+    minutes_before = change("api", "config", NOW - minutes(6))
+    assert _order(alert("api", NOW))[:2] == [minutes_before.pk, at_once.pk]
+
+
+def test_a_change_minutes_after_the_alert_ranks_below_one_an_hour_before_it():
+    after = change("api", "deploy", NOW + minutes(4))  # most likely a response to the alert
+    before = change("api", "deploy", NOW - minutes(60))
+    assert _order(alert("api", NOW))[:2] == [before.pk, after.pk]
+
+
+def test_a_crash_right_after_a_change_counts_against_it_more_than_one_25_minutes_after():
+    soon = change("api", "config", NOW - minutes(90))
+    late = change("db", "config", NOW - minutes(90))
+    depends("api", "db")
+    for name, after in (("api", 3), ("db", 25)):
+        HealthEpisode.objects.create(
+            service=service(name),
+            reason="CrashLoopBackOff",
+            summary="crash",
+            started_at=NOW - minutes(90 - after),
+            last_seen_at=NOW - minutes(90 - after),
+        )
+    ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
+    assert ranked[soon.pk].components["risk"] == 1.0
+    assert ranked[late.pk].components["risk"] < ranked[soon.pk].components["risk"] - 0.2
+
+
 def test_scores_stay_between_zero_and_one_whatever_the_change_says():
     rng = random.Random(7)
     depends("api", "dep")
@@ -273,3 +304,29 @@ def test_an_alert_on_the_changed_service_right_after_the_change_raises_it():
     ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
     assert ranked[noisy.pk].score > ranked[quiet.pk].score
     assert "Alert \u201cdb latency high\u201d started on the changed service 4 min after it" in ranked[noisy.pk].reasons
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rankings_of_one_alert_running_at_once_leave_one_whole_list():
+    depends("api", "db")
+    made = [change("db", "config", NOW - minutes(5 + i)) for i in range(12)]
+    a = alert("api", NOW)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.rank_and_store(a.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    stored = list(Suspect.objects.filter(alert=a).order_by("rank").values_list("rank", "change_id"))
+    assert [r for r, _ in stored] == list(range(1, engine.STORED + 1))
+    assert [c for _, c in stored] == [m.pk for m in made[: engine.STORED]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -21,11 +22,12 @@ FEED_MAX_MINUTES = 7 * 24 * 60
 @login_required
 def service_list(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("cluster", "namespace", "team", "q", "health")}
-    rows = explorer.rows(params)
+    page = explorer.page(params, request.GET.get("page"))
     context = {
-        "services": rows,
+        "services": page.object_list,
+        "page": page,
+        "page_query": urlencode({k: v for k, v in params.items() if v}),
         "params": params,
-        "limited": len(rows) >= explorer.LIMIT,
         "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
         "namespaces": Service.objects.exclude(namespace="")
         .values_list("namespace", flat=True)

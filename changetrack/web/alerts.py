@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from changetrack.correlation import engine, feedback
 from changetrack.models import Alert, Change, ChangeKind, Feedback, Suspect
-from changetrack.web import timeline
+from changetrack.web import events, timeline
 
 logger = logging.getLogger(__name__)
 SUSPECT_LIMIT = 10
@@ -76,8 +76,14 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if alert.service is not None:
         q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
         data = timeline.timeline(alert.service, q, focus=alert.started_at)
+        rows, more = events.first_page(data)
         context.update(
-            q=q, data=data, events=timeline.event_rows(data), json_url=reverse("web:alert_timeline", args=[alert.pk])
+            q=q,
+            data=data,
+            events=rows,
+            more_url=events.more_url(alert.service.pk, q, more),
+            events_url=reverse("web:service_events", args=[alert.service.pk]),
+            json_url=reverse("web:alert_timeline", args=[alert.pk]),
         )
     duration = (alert.resolved_at or alert.last_event_at) - alert.started_at
     context["duration_minutes"] = int(duration.total_seconds() // 60)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
-from changetrack.web import explorer, timeline
+from changetrack.web import events, explorer, timeline
 
 FEED_LIMIT = 200
 FEED_MAX_MINUTES = 7 * 24 * 60
@@ -45,13 +45,16 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
     data = timeline.timeline(service, q)
+    rows, more = events.first_page(data)
     return render(
         request,
         "web/service.html",
         {
             "service": service,
             "data": data,
-            "events": timeline.event_rows(data),
+            "events": rows,
+            "more_url": events.more_url(service.pk, q, more),
+            "events_url": reverse("web:service_events", args=[service.pk]),
             "q": q,
             "kinds": ChangeKind.values,
             "presets": list(timeline.PRESETS),
@@ -69,6 +72,20 @@ def service_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     service = get_object_or_404(Service, pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
     return JsonResponse(timeline.timeline(service, q))
+
+
+@login_required
+def service_events(request: HttpRequest, pk: int) -> HttpResponse:
+    """A page of the list under the timeline: the rows after ``after`` (htmx's "Show more"), the first page of a
+    new window (the chart's script, after a zoom or pan), or a plain page of its own without JavaScript."""
+    service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
+    q = timeline.parse_query(request.GET, default_depth=1)
+    after = events.Cursor.decode(request.GET.get("after"))
+    rows, more = events.page(timeline.lanes_for(service, q.depth), q, after)
+    context = {"service": service, "events": rows, "more_url": events.more_url(service.pk, q, more), "q": q}
+    if not request.headers.get("HX-Request"):
+        return render(request, "web/events.html", context)
+    return render(request, "web/_event_rows.html" if after else "web/_events.html", context)
 
 
 def feed_rows(params: dict[str, str], minutes: int) -> list[Change]:

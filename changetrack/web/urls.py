@@ -12,6 +12,7 @@ urlpatterns = [
     path("", pages.service_list, name="services"),
     path("services/<int:pk>/", pages.service_detail, name="service"),
     path("services/<int:pk>/timeline.json", pages.service_timeline_json, name="service_timeline"),
+    path("services/<int:pk>/events/", pages.service_events, name="service_events"),
     path("changes/", pages.feed, name="feed"),
     path("changes/<int:pk>/", changes.change_detail, name="change"),
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),

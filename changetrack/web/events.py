@@ -39,7 +39,7 @@ class Cursor:
             return None
 
 
-def _after(layer: Layer, cursor: Cursor) -> Q:
+def after(layer: Layer, cursor: Cursor) -> Q:
     """Rows of ``layer`` whose key (start, rank, id) sorts below ``cursor``'s."""
     older = Q(**{f"{layer.start}__lt": cursor.start})
     same = Q(**{layer.start: cursor.start})
@@ -73,15 +73,15 @@ def first_page(data: dict[str, Any], size: int = PAGE_ROWS) -> tuple[list[dict[s
 
 
 def page(
-    lanes: list[dict[str, Any]], q: Query, after: Cursor | None, size: int = PAGE_ROWS
+    lanes: list[dict[str, Any]], q: Query, cursor: Cursor | None, size: int = PAGE_ROWS
 ) -> tuple[list[dict[str, Any]], Cursor | None]:
-    """The page of rows after ``after`` (from the start when None): one bounded query per layer."""
+    """The page of rows after ``cursor`` (from the start when None): one bounded query per layer."""
     ids = [lane["id"] for lane in lanes]
     pools = []
     for layer in LAYERS:
         cond = layer.window(ids, q)
-        if after is not None:
-            cond &= _after(layer, after)
+        if cursor is not None:
+            cond &= after(layer, cursor)
         pools.append((layer, layer.items(cond, size + 1)))
     return _merge(pools, lanes, size)
 
@@ -90,4 +90,6 @@ def more_url(service_id: int, q: Query, cursor: Cursor | None) -> str:
     """Where "Show more" fetches the next page ("" when there is none)."""
     if cursor is None:
         return ""
-    return f"{reverse('web:service_events', args=[service_id])}?{window_params(q)}&{urlencode({'after': cursor.encode()})}"
+    return (
+        f"{reverse('web:service_events', args=[service_id])}?{window_params(q)}&{urlencode({'after': cursor.encode()})}"
+    )

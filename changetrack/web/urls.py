@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import alerts, changes, delivery, integrations, live, pages
+from changetrack.web import alerts, changes, delivery, feed, integrations, live, pages
 
 app_name = "web"
 urlpatterns = [
@@ -13,7 +13,7 @@ urlpatterns = [
     path("services/<int:pk>/", pages.service_detail, name="service"),
     path("services/<int:pk>/timeline.json", pages.service_timeline_json, name="service_timeline"),
     path("services/<int:pk>/events/", pages.service_events, name="service_events"),
-    path("changes/", pages.feed, name="feed"),
+    path("changes/", feed.feed, name="feed"),
     path("changes/<int:pk>/", changes.change_detail, name="change"),
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
     path("alerts/<int:pk>/timeline.json", alerts.alert_timeline_json, name="alert_timeline"),

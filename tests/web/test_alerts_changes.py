@@ -262,3 +262,31 @@ def test_the_feed_filters(web, demo, query, expected):
 def test_the_feed_has_an_empty_state_and_tolerates_a_bad_window(web):
     response = web.get("/changes/?minutes=abc")
     assert response.status_code == 200 and b"Nothing changed in the last 60 minutes" in response.content
+
+
+def test_the_feed_shows_a_page_and_pages_back_through_every_change_of_the_window(web):
+    from changetrack.web.feed import PAGE_ROWS
+
+    now = timezone.now()
+    store_records(
+        [
+            ChangeRecord(
+                source="api",
+                external_id=f"f{i}",
+                kind="config",
+                occurred_at=now - timedelta(seconds=10 * i),
+                summary=f"feed change {i}",
+                service=ServiceHint(name="busy", namespace="x", cluster="prod", create=True),
+            )
+            for i in range(PAGE_ROWS + 20)
+        ]
+    )
+    first = web.get("/changes/?minutes=60&source=api")
+    assert [c.summary for c in first.context["changes"]] == [f"feed change {i}" for i in range(PAGE_ROWS)]
+    older = first.context["older_url"]
+    assert older.startswith("?") and "source=api" in older and "Show older" in first.content.decode()
+    second = web.get("/changes/" + older)
+    assert [c.summary for c in second.context["changes"]] == [
+        f"feed change {i}" for i in range(PAGE_ROWS, PAGE_ROWS + 20)
+    ]
+    assert second.context["older_url"] == "" and "Newest" in second.content.decode()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -13,9 +15,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from changetrack.correlation import engine, feedback
+from changetrack.correlation import engine, feedback, triggers
 from changetrack.models import Alert, Change, ChangeKind, Feedback, Suspect
-from changetrack.web import timeline
+from changetrack.web import events, timeline
 
 logger = logging.getLogger(__name__)
 SUSPECT_LIMIT = 10
@@ -38,15 +40,26 @@ def _components(raw: Any) -> list[tuple[str, float]]:
     return sorted(out, key=lambda kv: -kv[1])
 
 
+def _changes(alert: Alert, ids: list[int]) -> dict[int, Change]:
+    """The suspects' changes. Suspects lie inside the longest correlation window before the alert (plus the
+    clock skew after it), so the lookup is bounded to those days' partitions instead of probing every day's
+    primary key index; anything not found there (a window shortened since) is looked up unbounded."""
+    qs = Change.objects.select_related("service").only(
+        "id", "kind", "source", "summary", "actor", "occurred_at", "service__id", "service__name"
+    )
+    lo = alert.started_at - timedelta(minutes=triggers.longest_window_minutes())
+    hi = alert.started_at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+    found = {c.pk: c for c in qs.filter(pk__in=ids, occurred_at__gte=lo, occurred_at__lte=hi)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        found.update((c.pk, c) for c in qs.filter(pk__in=missing))
+    return found
+
+
 def suspect_rows(alert: Alert) -> list[SuspectRow]:
     suspects = engine.current_suspects(alert, SUSPECT_LIMIT)
     ids = [s.change_id for s in suspects]
-    changes = {
-        c.pk: c
-        for c in Change.objects.select_related("service")
-        .filter(pk__in=ids)
-        .only("id", "kind", "source", "summary", "actor", "occurred_at", "service__id", "service__name")
-    }
+    changes = _changes(alert, ids)
     verdicts = dict(Feedback.objects.filter(alert=alert, change_id__in=ids).values_list("change_id", "verdict"))
     return [
         SuspectRow(s, changes.get(s.change_id), _components(s.components), verdicts.get(s.change_id, ""))
@@ -76,8 +89,14 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if alert.service is not None:
         q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
         data = timeline.timeline(alert.service, q, focus=alert.started_at)
+        rows, more = events.first_page(data)
         context.update(
-            q=q, data=data, events=timeline.event_rows(data), json_url=reverse("web:alert_timeline", args=[alert.pk])
+            q=q,
+            data=data,
+            events=rows,
+            more_url=events.more_url(alert.service.pk, q, more),
+            events_url=reverse("web:service_events", args=[alert.service.pk]),
+            json_url=reverse("web:alert_timeline", args=[alert.pk]),
         )
     duration = (alert.resolved_at or alert.last_event_at) - alert.started_at
     context["duration_minutes"] = int(duration.total_seconds() // 60)

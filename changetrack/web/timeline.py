@@ -1,8 +1,8 @@
 """The data behind the visual timeline: a window, the lanes (the service and its neighbourhood), and the
 changes, alerts and health episodes inside the window, as plain JSON-ready dicts.
 
-The same dict feeds the server-rendered event list and the SVG drawn by ``static/changetrack/timeline.js``,
-so the two can never disagree. Every query is bounded by the window and by the lane ids, which keeps it on the
+The same items feed the SVG drawn by ``static/changetrack/timeline.js`` and the first page of the list under
+it (``events.py`` pages through the rest with the same ``Layer`` definitions), so the two can never disagree. Every query is bounded by the window and by the lane ids, which keeps it on the
 per-partition ``(service, -occurred_at)`` index of the change table whatever its size.
 """
 
@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Model, Q
 from django.http import QueryDict
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from changetrack.correlation.engine import neighbourhood
-from changetrack.models import Alert, Change, ChangeKind, Dependency, HealthEpisode, Service
+from changetrack.models import Alert, Change, ChangeKind, HealthEpisode, Service
+from changetrack.web.links import url_pattern
 
 PRESETS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -33,9 +33,6 @@ MAX_DEPTH = 3
 MAX_LANES = 30
 MAX_CHANGES = 1500
 MAX_BANDS = 300
-LIST_ROWS = 50  # rows of the list rendered by the server; the script renders them all from the same data
-_HOOD_CACHE: dict[tuple[Any, ...], dict[int, tuple[int, list[int]]]] = {}
-_HOOD_CACHE_SIZE = 1024
 
 
 @dataclass
@@ -108,37 +105,97 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _url_pattern(name: str) -> str:
-    """``/changes/{}/`` for ``web:change``: one ``reverse`` per response instead of one per event."""
-    return reverse(name, args=[987654321]).replace("987654321", "{}")
+@dataclass(frozen=True)
+class Layer:
+    """One kind of event on the timeline: which rows, which columns, and where its detail page is.
+
+    Every layer becomes items of one shape: ``id``, ``start``, ``end``, ``lane`` (the service id), ``url`` (or
+    ``""``) and the layer's own ``fields``; the chart and the list under it both read these items."""
+
+    key: str  # the item list's key in the timeline data
+    type: str  # the row type in the list ("change", "alert", "health")
+    rank: int  # order among events at the same instant (the list's keyset needs a total order)
+    model: type[Model]
+    start: str
+    end: str
+    fields: tuple[str, ...]
+    url_name: str
+    limit: int  # items drawn on the chart (the list pages through all of them)
+    point: bool  # a change is drawn at its start; alerts and episodes are bands that may start before the window
+
+    def window(self, lane_ids: list[int], q: Query) -> Q:
+        cond = Q(service_id__in=lane_ids)
+        if self.point:
+            cond &= Q(**{f"{self.start}__gte": q.since, f"{self.start}__lte": q.until})
+            if q.kinds:
+                cond &= Q(kind__in=q.kinds)
+            if q.sources:
+                cond &= Q(source__in=q.sources)
+            return cond
+        ongoing = Q(**{f"{self.end}__isnull": True}) | Q(**{f"{self.end}__gte": q.since})
+        return cond & Q(**{f"{self.start}__lte": q.until}) & ongoing
+
+    def items(self, cond: Q, limit: int) -> list[dict[str, Any]]:
+        """Rows matching ``cond``, newest first, as items (one query; no model instances)."""
+        url = url_pattern(self.url_name) if self.url_name else ""
+        columns = ("id", self.start, self.end, "service_id", *self.fields)
+        out = []
+        for row in self.model.objects.filter(cond).order_by(f"-{self.start}", "-id").values_list(*columns)[:limit]:
+            item = {"id": row[0], "start": _iso(row[1]), "end": _iso(row[2]), "lane": row[3]}
+            item["url"] = url.format(row[0]) if url else ""
+            item.update(zip(self.fields, row[4:], strict=True))
+            out.append(item)
+        return out
 
 
-def graph_version() -> tuple[Any, ...]:
-    """Changes whenever an edge is added, removed or seen again (``last_seen_at`` is ``auto_now``)."""
-    agg = Dependency.objects.aggregate(n=Count("id"), top=Max("id"), seen=Max("last_seen_at"))
-    return (agg["n"], agg["top"], agg["seen"])
-
-
-def cached_neighbourhood(service_id: int, depth: int) -> dict[int, tuple[int, list[int]]]:
-    """``engine.neighbourhood`` (one query per hop and direction), remembered until the graph changes: the
-    alert page asks the engine for suspects too, and the graph changes far less often than pages are read."""
-    if depth <= 0:
-        return {service_id: (0, [service_id])}
-    key = (graph_version(), service_id, depth)
-    hood = _HOOD_CACHE.get(key)
-    if hood is None:
-        if len(_HOOD_CACHE) >= _HOOD_CACHE_SIZE:
-            _HOOD_CACHE.clear()
-        hood = _HOOD_CACHE[key] = neighbourhood(service_id, depth)
-    return hood
+LAYERS = (
+    Layer(
+        key="changes",
+        type="change",
+        rank=0,
+        model=Change,
+        start="occurred_at",
+        end="ended_at",
+        fields=("kind", "source", "summary", "actor", "status"),
+        url_name="web:change",
+        limit=MAX_CHANGES,
+        point=True,
+    ),
+    Layer(
+        key="alerts",
+        type="alert",
+        rank=1,
+        model=Alert,
+        start="started_at",
+        end="resolved_at",
+        fields=("title", "severity", "status"),
+        url_name="web:alert",
+        limit=MAX_BANDS,
+        point=False,
+    ),
+    Layer(
+        key="health",
+        type="health",
+        rank=2,
+        model=HealthEpisode,
+        start="started_at",
+        end="ended_at",
+        fields=("reason", "summary", "severity", "source"),
+        url_name="",
+        limit=MAX_BANDS,
+        point=False,
+    ),
+)
 
 
 def lanes_for(service: Service, depth: int) -> list[dict[str, Any]]:
-    """The service first, then its neighbours by distance then name (at most ``MAX_LANES``)."""
-    hood = cached_neighbourhood(service.pk, depth)
+    """The service first, then its neighbours by distance then name (at most ``MAX_LANES``). The walk runs on the
+    correlation engine's process-wide copy of the graph (one freshness query), not one query per hop."""
+    hood = neighbourhood(service.pk, depth) if depth > 0 else {service.pk: (0, [service.pk])}
     rows = {s.pk: s for s in Service.objects.select_related("cluster").filter(pk__in=list(hood))}
     names = {pk: s.name for pk, s in rows.items()}
     ordered = sorted(rows.values(), key=lambda s: (hood[s.pk][0], s.name, s.pk))[:MAX_LANES]
+    service_url = url_pattern("web:service")
     return [
         {
             "id": s.pk,
@@ -146,85 +203,17 @@ def lanes_for(service: Service, depth: int) -> list[dict[str, Any]]:
             "qualified": s.qualified_name,
             "hops": hood[s.pk][0],
             "path": [names.get(i, str(i)) for i in hood[s.pk][1]],
-            "url": reverse("web:service", args=[s.pk]),
+            "url": service_url.format(s.pk),
         }
         for s in ordered
     ]
-
-
-def _change_filter(lane_ids: list[int], q: Query) -> Q:
-    cond = Q(service_id__in=lane_ids, occurred_at__gte=q.since, occurred_at__lte=q.until)
-    if q.kinds:
-        cond &= Q(kind__in=q.kinds)
-    if q.sources:
-        cond &= Q(source__in=q.sources)
-    return cond
 
 
 def timeline(service: Service, q: Query, *, focus: datetime | None = None) -> dict[str, Any]:
     """Everything the timeline draws for ``service`` and its lanes in the window of ``q``."""
     lanes = lanes_for(service, q.depth)
     ids = [lane["id"] for lane in lanes]
-    names = {lane["id"]: lane["name"] for lane in lanes}
-    change_url, alert_url = _url_pattern("web:change"), _url_pattern("web:alert")
-    change_rows = list(
-        Change.objects.filter(_change_filter(ids, q))
-        .order_by("-occurred_at", "-id")
-        .values("id", "occurred_at", "ended_at", "kind", "source", "summary", "actor", "status", "service_id")[
-            : MAX_CHANGES + 1
-        ]
-    )
-    changes = [
-        {
-            "id": c["id"],
-            "t": _iso(c["occurred_at"]),
-            "end": _iso(c["ended_at"]),
-            "kind": c["kind"],
-            "source": c["source"],
-            "summary": c["summary"],
-            "actor": c["actor"],
-            "status": c["status"],
-            "lane": c["service_id"],
-            "service": names.get(c["service_id"], ""),
-            "url": change_url.format(c["id"]),
-        }
-        for c in change_rows[:MAX_CHANGES]
-    ]
-    overlaps = Q(started_at__lte=q.until) & (Q(resolved_at__isnull=True) | Q(resolved_at__gte=q.since))
-    alerts = [
-        {
-            "id": a["id"],
-            "start": _iso(a["started_at"]),
-            "end": _iso(a["resolved_at"]),
-            "title": a["title"],
-            "severity": a["severity"],
-            "status": a["status"],
-            "lane": a["service_id"],
-            "service": names.get(a["service_id"], ""),
-            "url": alert_url.format(a["id"]),
-        }
-        for a in Alert.objects.filter(overlaps, service_id__in=ids)
-        .order_by("-started_at")
-        .values("id", "started_at", "resolved_at", "title", "severity", "status", "service_id")[:MAX_BANDS]
-    ]
-    episode_overlap = Q(started_at__lte=q.until) & (Q(ended_at__isnull=True) | Q(ended_at__gte=q.since))
-    health = [
-        {
-            "id": h["id"],
-            "start": _iso(h["started_at"]),
-            "end": _iso(h["ended_at"]),
-            "reason": h["reason"],
-            "summary": h["summary"],
-            "severity": h["severity"],
-            "source": h["source"],
-            "lane": h["service_id"],
-            "service": names.get(h["service_id"], ""),
-        }
-        for h in HealthEpisode.objects.filter(episode_overlap, service_id__in=ids)
-        .order_by("-started_at")
-        .values("id", "started_at", "ended_at", "reason", "summary", "severity", "source", "service_id")[:MAX_BANDS]
-    ]
-    return {
+    data: dict[str, Any] = {
         "service": service.pk,
         "since": _iso(q.since),
         "until": _iso(q.until),
@@ -235,69 +224,23 @@ def timeline(service: Service, q: Query, *, focus: datetime | None = None) -> di
         "live": q.live,
         "focus": _iso(focus),
         "lanes": lanes,
-        "changes": changes,
-        "alerts": alerts,
-        "health": health,
-        "truncated": len(change_rows) > MAX_CHANGES,
-        "sources_seen": sorted({c["source"] for c in changes} | set(q.sources)),
     }
+    for layer in LAYERS:
+        data[layer.key] = layer.items(layer.window(ids, q), layer.limit + 1)
+    data["truncated"] = len(data["changes"]) > MAX_CHANGES
+    for layer in LAYERS:
+        del data[layer.key][layer.limit :]
+    data["sources_seen"] = sorted({c["source"] for c in data["changes"]} | set(q.sources))
+    return data
 
 
-def query_string(q: Query, **override: Any) -> str:
-    """The URL parameters that reproduce ``q`` (used for links from the page)."""
+def window_params(q: Query) -> str:
+    """URL parameters for exactly this window (fixed ``since``/``until`` even when the page is live), so that
+    the pages of the list under the chart never shift while someone reads them."""
     params = QueryDict(mutable=True)
-    params["depth"] = str(override.get("depth", q.depth))
-    if not q.live:
-        params["since"] = q.since.isoformat()
-        params["until"] = q.until.isoformat()
-    else:
-        params["span"] = str(int(q.span.total_seconds()))
+    params["depth"] = str(q.depth)
+    params["since"] = q.since.isoformat()
+    params["until"] = q.until.isoformat()
     params.setlist("kind", q.kinds)
     params.setlist("source", q.sources)
     return params.urlencode()
-
-
-def event_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The newest ``LIST_ROWS`` changes, alerts and health episodes of ``data``, for the list under the chart
-    (``timeline.js`` rebuilds the whole list from the same data as soon as it runs)."""
-    rows = [
-        {
-            "type": "change",
-            "t": c["t"],
-            "service": c["service"],
-            "what": c["kind"],
-            "summary": c["summary"],
-            "url": c["url"],
-            "actor": c["actor"],
-            "source": c["source"],
-        }
-        for c in data["changes"]
-    ]
-    rows += [
-        {
-            "type": "alert",
-            "t": a["start"],
-            "service": a["service"],
-            "what": f"alert · {a['status']}",
-            "summary": a["title"],
-            "url": a["url"],
-            "actor": "",
-            "source": "",
-        }
-        for a in data["alerts"]
-    ]
-    rows += [
-        {
-            "type": "health",
-            "t": h["start"],
-            "service": h["service"],
-            "what": h["reason"],
-            "summary": h["summary"],
-            "url": "",
-            "actor": "",
-            "source": h["source"],
-        }
-        for h in data["health"]
-    ]
-    rows.sort(key=lambda r: r["t"] or "", reverse=True)
-    return rows[:LIST_ROWS]

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import alerts, changes, delivery, incidents, integrations, live, pages, unmapped
+from changetrack.web import alerts, changes, delivery, feed, incidents, integrations, live, pages, unmapped
 
 app_name = "web"
 urlpatterns = [
@@ -12,7 +12,8 @@ urlpatterns = [
     path("", pages.service_list, name="services"),
     path("services/<int:pk>/", pages.service_detail, name="service"),
     path("services/<int:pk>/timeline.json", pages.service_timeline_json, name="service_timeline"),
-    path("changes/", pages.feed, name="feed"),
+    path("services/<int:pk>/events/", pages.service_events, name="service_events"),
+    path("changes/", feed.feed, name="feed"),
     path("changes/<int:pk>/", changes.change_detail, name="change"),
     path("alerts/", incidents.alert_list, name="alerts"),
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),

@@ -245,3 +245,51 @@ def _now_iso() -> str:
     from django.utils import timezone
 
     return timezone.now().isoformat()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_show_more_pages_the_list_under_the_chart_in_place_and_a_zoom_starts_it_again(
+    page, live_server, django_user_model
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from changetrack.ingest.store import store_records
+    from changetrack.models import Service
+    from changetrack.web.events import PAGE_ROWS
+    from integrations.base import ChangeRecord, ServiceHint
+
+    django_user_model.objects.create_user("oncall", password=PASSWORD)
+    now = timezone.now()
+    hint = ServiceHint(name="ledger", namespace="money", cluster="prod", create=True)
+    total = PAGE_ROWS + 12
+    store_records(
+        [
+            ChangeRecord(
+                source="api",
+                external_id=f"c{i}",
+                kind="config",
+                occurred_at=now - timedelta(minutes=i),
+                summary=f"change number {i}",
+                service=hint,
+            )
+            for i in range(total)
+        ]
+    )
+    service = Service.objects.get(name="ledger")
+    login(page, live_server.url)
+    page.goto(f"{live_server.url}/services/{service.pk}/?range=24h&depth=0")
+    page.wait_for_selector("[data-canvas] svg a.marker")
+    assert page.locator(".tl-list tr.ev-change").count() == PAGE_ROWS
+    page.click(".tl-list a[data-more]")
+    page.wait_for_selector(f".tl-list >> text=change number {total - 1}")
+    assert page.locator(".tl-list tr.ev-change").count() == total
+    assert page.locator(".tl-list a[data-more]").count() == 0
+    assert page.locator(".tl-list time").last.get_attribute("title").endswith("UTC")  # localised after the swap
+    shot(page, "13-service-show-more")
+    with page.expect_response(re.compile(r"/events/\?")):
+        page.click("button[data-preset='1h']")
+    page.wait_for_selector(".tl-list a[data-more]")  # the new window's first page, with its own "Show more"
+    assert page.locator(".tl-list tr.ev-change").count() == PAGE_ROWS
+    assert page.locator(".tl-list >> text=change number 0").count() == 1

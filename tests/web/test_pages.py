@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from changetrack.models import Change, Service
+from changetrack.models import Change, Cluster, Service
+from changetrack.web.explorer import PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +89,31 @@ def test_the_explorer_filters_by_cluster_team_search_and_health(web, demo, query
 
 def test_a_filter_that_matches_nothing_says_so(web, demo):
     assert b"No service matches these filters" in web.get("/?q=no-such-service").content
+
+
+def _many_services(n: int) -> list[Service]:
+    cluster = Cluster.objects.create(name="big")
+    return Service.objects.bulk_create(
+        [Service(cluster=cluster, namespace="ns", name=f"svc-{i:03d}", team="crowd") for i in range(n)]
+    )
+
+
+def test_the_explorer_pages_through_many_services_keeping_the_filters(web):
+    _many_services(PAGE_SIZE + 5)
+    first = web.get("/?team=crowd").content.decode()
+    assert first.count('href="/services/') == PAGE_SIZE and "svc-000" in first and "svc-104" not in first
+    assert f"1–{PAGE_SIZE} of {PAGE_SIZE + 5} services" in first
+    assert 'href="?team=crowd&amp;page=2"' in first
+    second = web.get("/?team=crowd&page=2").content.decode()
+    assert second.count('href="/services/') == 5 and "svc-104" in second and "svc-000" not in second
+    assert 'href="?team=crowd&amp;page=1"' in second
+
+
+@pytest.mark.parametrize(("number", "expected"), [("999", "svc-104"), ("x", "svc-000"), ("-1", "svc-104")])
+def test_a_page_number_out_of_range_or_not_a_number_still_shows_a_page(web, number, expected):
+    _many_services(PAGE_SIZE + 5)
+    response = web.get(f"/?page={number}")
+    assert response.status_code == 200 and expected in response.content.decode()
 
 
 # --- service page and timeline ----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /* The visual timeline: an SVG drawn from our own JSON (services/<id>/timeline.json, alerts/<id>/timeline.json).
    One lane per service; changes are markers shaped and coloured by kind; alerts and health episodes are bands.
    Presets, zoom (buttons, + / −, double-click, Ctrl+wheel) and pan (drag, arrow keys) change the window; the data
-   for the new window is fetched, and the list under the chart is rebuilt from the same data. */
+   for the new window is fetched, and the first page of the list under the chart is fetched for the same window
+   (rendered by the server, which also serves its "Show more" pages). */
 (function () {
   "use strict";
   var MIN = 60000, HOUR = 3600000, DAY = 86400000;
@@ -34,8 +35,10 @@
     this.rangeEl = box.querySelector("[data-range]");
     this.form = box.querySelector("[data-tl-form]");
     this.src = box.dataset.src;
+    this.eventsSrc = box.dataset.events;
     this.clipId = "tl-clip-" + Math.random().toString(36).slice(2);
     this.apply(JSON.parse(document.getElementById(box.dataset.dataId).textContent));
+    this.listData = this.data;  // the server rendered the list for this data
     this.bind();
     this.render();
   }
@@ -188,7 +191,7 @@
     var k = found[0], it = found[1], lane = this.data.lanes[this.lanes[it.lane]], html;
     var when = function (iso) { return iso ? full.format(new Date(iso)) : "ongoing"; };
     if (k === "c") {
-      html = "<strong>" + esc(it.summary) + '</strong><div class="tip-meta">' + esc(it.kind) + " · " + esc(it.source) + " · " + esc(when(it.t)) +
+      html = "<strong>" + esc(it.summary) + '</strong><div class="tip-meta">' + esc(it.kind) + " · " + esc(it.source) + " · " + esc(when(it.start)) +
         "</div><div>" + esc(lane ? lane.name : "") + (it.actor ? " · by " + esc(it.actor) : "") + (it.status ? " · " + esc(it.status) : "") + "</div>";
     } else if (k === "a") {
       html = "<strong>Alert: " + esc(it.title) + '</strong><div class="tip-meta">' + esc(it.severity) + " · " + esc(it.status) + "</div><div>" + esc(when(it.start)) + " → " + esc(when(it.end)) + "</div>";
@@ -251,7 +254,7 @@
     if (this.focus && this.focus >= lo && this.focus <= hi) { out.push('<line class="focus-line" x1="' + x(this.focus) + '" x2="' + x(this.focus) + '" y1="' + (AXIS_H - 4) + '" y2="' + H + '"/>'); }
     var shown = 0;
     for (var i = d.changes.length - 1; i >= 0; i--) {  // oldest first so the newest is drawn on top
-      var c = d.changes[i], t = Date.parse(c.t);
+      var c = d.changes[i], t = Date.parse(c.start);
       if (t < lo || t > hi || !(c.lane in this.lanes)) { continue; }
       shown++;
       out.push('<a href="' + esc(c.url) + '" class="marker" data-tip-i="c:' + i + '" data-kind="' + esc(c.kind) + '" aria-label="' + esc(c.kind + ": " + c.summary) + '">' +
@@ -283,24 +286,16 @@
       this.rangeEl.innerHTML = '<time datetime="' + new Date(this.since).toISOString() + '"></time> → <time datetime="' + new Date(this.until).toISOString() + '"></time>' +
         (this.live ? " · live" : "") + (this.data.truncated ? " · showing the newest " + this.data.changes.length + " changes; zoom in for all" : "");
     }
-    if (this.list && this.listData !== this.data) { this.listData = this.data; this.list.innerHTML = listHtml(this.data); }
+    if (this.list && this.listData !== this.data) { this.listData = this.data; this.loadList(); }
     if (window.ct) { window.ct.localise(this.box); }
     void self;
   };
 
-  function listHtml(d) {
-    var rows = [];
-    d.changes.forEach(function (c) { rows.push({ t: c.t, type: "change", service: c.service, what: '<span class="kdot k-' + esc(c.kind) + '"></span>' + esc(c.kind), summary: c.summary, url: c.url, actor: c.actor, source: c.source }); });
-    d.alerts.forEach(function (a) { rows.push({ t: a.start, type: "alert", service: a.service, what: '<span class="pill bad">alert · ' + esc(a.status) + "</span>", summary: a.title, url: a.url, actor: "", source: "" }); });
-    d.health.forEach(function (h) { rows.push({ t: h.start, type: "health", service: h.service, what: '<span class="pill warn">' + esc(h.reason) + "</span>", summary: h.summary, url: "", actor: "", source: h.source }); });
-    if (!rows.length) { return '<p class="empty">No changes, alerts or health episodes in this window' + ((d.kinds.length || d.sources.length) ? " with these filters" : "") + ". Try a wider range or a greater depth.</p>"; }
-    rows.sort(function (a, b) { return a.t < b.t ? 1 : a.t > b.t ? -1 : 0; });
-    return '<table class="grid events"><thead><tr><th scope="col">When</th><th scope="col">Service</th><th scope="col">What</th><th scope="col">Summary</th><th scope="col">Who</th><th scope="col">Source</th></tr></thead><tbody>' +
-      rows.map(function (r) {
-        return '<tr class="ev-' + r.type + '"><td><time datetime="' + esc(r.t) + '">' + esc(r.t) + "</time></td><td>" + esc(r.service) + "</td><td>" + r.what + "</td><td>" +
-          (r.url ? '<a href="' + esc(r.url) + '">' + esc(r.summary) + "</a>" : esc(r.summary)) + "</td><td>" + esc(r.actor) + '</td><td class="muted">' + esc(r.source) + "</td></tr>";
-      }).join("") + "</tbody></table>";
-  }
+  Timeline.prototype.loadList = function () {
+    var p = this.params();  // exactly the window of the chart's data, even when live: its pages must not shift
+    p.delete("span"); p.set("since", this.data.since); p.set("until", this.data.until);
+    if (window.htmx && this.eventsSrc) { window.htmx.ajax("GET", this.eventsSrc + "?" + p.toString(), { target: this.list, swap: "innerHTML" }); }
+  };
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-timeline]").forEach(function (box) { box.timeline = new Timeline(box); });

@@ -1,0 +1,125 @@
+"""The "what changed" feed: every change in the last N minutes across every service, newest first, a page at a
+time ("Show older" continues after the last row shown, the same keyset as the timeline's list)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
+from changetrack.web import events, explorer
+from changetrack.web.links import url_pattern
+from changetrack.web.timeline import LAYERS
+
+PAGE_ROWS = 100
+MAX_MINUTES = 7 * 24 * 60
+_CHANGES = LAYERS[0]
+COLUMNS = (
+    "id",
+    "occurred_at",
+    "kind",
+    "summary",
+    "actor",
+    "source",
+    "service_id",
+    "service__name",
+    "service__cluster__name",
+)
+
+
+@dataclass
+class FeedRow:
+    """One change as the feed shows it (a plain row: no model instances, URLs formatted from one pattern)."""
+
+    id: int
+    occurred_at: datetime
+    kind: str
+    summary: str
+    actor: str
+    source: str
+    service_id: int | None
+    service_name: str
+    cluster_name: str
+    url: str = ""
+    service_url: str = ""
+
+
+def _filtered(params: dict[str, str], since: datetime) -> Q:
+    cond = Q(occurred_at__gte=since)
+    if params.get("kind") in ChangeKind.values:
+        cond &= Q(kind=params["kind"])
+    if params.get("source"):
+        cond &= Q(source=params["source"][:50])
+    if params.get("cluster"):
+        cond &= Q(service__cluster__name=params["cluster"])
+    if params.get("namespace"):
+        cond &= Q(service__namespace=params["namespace"])
+    if params.get("team"):
+        cond &= Q(service__team=params["team"])
+    if params.get("q"):
+        term = params["q"].strip()[:200]
+        cond &= Q(summary__icontains=term) | Q(actor__icontains=term) | Q(service__name__icontains=term)
+    return cond
+
+
+def feed_rows(
+    params: dict[str, str], minutes: int, after: events.Cursor | None = None, size: int = PAGE_ROWS
+) -> tuple[list[FeedRow], events.Cursor | None]:
+    """A page of the changes of the last ``minutes`` matching ``params``, after ``after``; and the next cursor."""
+    cond = _filtered(params, timezone.now() - timedelta(minutes=minutes))
+    if after is not None:
+        cond &= events.after(_CHANGES, after)
+    found = list(Change.objects.filter(cond).order_by("-occurred_at", "-id").values_list(*COLUMNS)[: size + 1])
+    change_url, service_url = url_pattern("web:change"), url_pattern("web:service")
+    rows = []
+    for values in found[:size]:
+        row = FeedRow(*values[:-2], service_name=values[-2] or "", cluster_name=values[-1] or "")
+        row.url = change_url.format(row.id)
+        row.service_url = service_url.format(row.service_id) if row.service_id else ""
+        rows.append(row)
+    more = events.Cursor(rows[-1].occurred_at, _CHANGES.rank, rows[-1].id) if len(found) > size else None
+    return rows, more
+
+
+@login_required
+def feed(request: HttpRequest) -> HttpResponse:
+    """Every change in the last N minutes across every service: where a lost responder starts."""
+    params = {k: request.GET.get(k, "") for k in ("kind", "source", "cluster", "namespace", "team", "q")}
+    try:
+        minutes = max(1, min(MAX_MINUTES, int(request.GET.get("minutes") or 60)))
+    except ValueError:
+        minutes = 60
+    after = events.Cursor.decode(request.GET.get("after"))
+    rows, more = feed_rows(params, minutes, after)
+    since = timezone.now() - timedelta(minutes=minutes)
+    alert_url = url_pattern("web:alert")
+    alerts = list(
+        Alert.objects.filter(Q(started_at__gte=since) | Q(status__in=explorer.OPEN))
+        .order_by("-started_at")
+        .values("id", "title", "status", "started_at", "service__name")[:50]
+    )
+    for a in alerts:
+        a["url"] = alert_url.format(a["id"])
+    query = {"minutes": minutes, **{k: v for k, v in params.items() if v}}
+    context = {
+        "changes": rows,
+        "alerts": alerts,
+        "params": params,
+        "minutes": minutes,
+        "older_url": f"?{urlencode({**query, 'after': more.encode()})}" if more else "",
+        "newest_url": f"?{urlencode(query)}" if after else "",
+        "kinds": ChangeKind.values,
+        "minute_choices": [15, 60, 240, 1440],
+        "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
+        "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
+        "filtered": any(params.values()),
+    }
+    template = "web/_feed_rows.html" if request.headers.get("HX-Request") else "web/feed.html"
+    return render(request, template, context)

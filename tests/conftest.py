@@ -1,18 +1,11 @@
 """Shared fixtures. Tests run against the real (embedded or configured) PostgreSQL and Redis.
 
-Tests use Redis database 1 so a `make run` in the same checkout (database 0) never takes their tasks.
+Redis database 1 is chosen in ``tests/testenv.py``, a plugin that runs before the settings load.
 """
 
 from __future__ import annotations
 
-import os
-
-if not os.environ.get("REDIS_URL"):
-    from changetrack import embedded
-
-    os.environ["REDIS_URL"] = embedded.redis_url() + "?db=1"
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture

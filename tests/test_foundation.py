@@ -6,6 +6,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
@@ -254,3 +255,11 @@ def test_a_change_mapped_after_the_alert_was_ranked_joins_its_suspects():
     assert remap_unmapped() == 1
     alert.refresh_from_db()
     assert [s.change_id for s in current_suspects(alert)] == [unmapped.changes[0][0]]
+
+
+def test_tests_use_redis_database_1_so_a_running_system_keeps_its_queue():
+    from changetrack.ingest import kick
+    from tests import testenv
+
+    db = kick.client().connection_pool.connection_kwargs.get("db", 0)
+    assert testenv.EXTERNAL_REDIS or db == 1, (settings.REDIS_URL, db)

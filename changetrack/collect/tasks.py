@@ -28,7 +28,7 @@ from changetrack import partitions
 from changetrack.collect.lookups import DbLookups
 from changetrack.ingest.health import close_stale, store_signals
 from changetrack.ingest.store import store_records
-from changetrack.models import KubeObject, Watermark
+from changetrack.models import Dependency, KubeObject, Watermark
 from changetrack.resolution import ServiceResolver
 from integrations.base import Record
 from integrations.kubernetes.health import WARNING_REASONS, HealthSignal
@@ -228,7 +228,11 @@ ON CONFLICT (cluster, kind, namespace, name) DO UPDATE SET
 def derive_dependencies(cluster: str, chunk: int = 500, mentioning: set[str] | None = None) -> int:
     """Re-derive the dependency edges of the workloads of ``cluster`` from stored states. Needed after an
     initial sync (workloads may be stored before the Services their env names), when a Service or an Ingress
-    changes (only the workloads whose env or ConfigMaps mention one of ``mentioning``), and periodically."""
+    changes (only the workloads whose env or ConfigMaps mention one of ``mentioning``), and periodically.
+
+    A full pass (no ``mentioning``) also removes the cluster's Kubernetes edges it did not see again: an env
+    var or annotation that no longer names a service, a workload that is gone. Edges of other provenances stay."""
+    started = timezone.now()
     total = 0
     rows = KubeObject.objects.filter(cluster=cluster, kind__in=list(WORKLOAD_KINDS))
     if mentioning is not None:
@@ -242,6 +246,12 @@ def derive_dependencies(cluster: str, chunk: int = 500, mentioning: set[str] | N
             batch = []
     if batch:
         total += len(store_records(batch).dependencies)
+    if mentioning is None:
+        gone, _ = Dependency.objects.filter(
+            provenance=Dependency.Provenance.KUBERNETES, service__cluster__name=cluster, last_seen_at__lt=started
+        ).delete()
+        if gone:
+            logger.info("collect.kubernetes.edges_removed", extra={"cluster": cluster, "edges": gone})
     return total
 
 

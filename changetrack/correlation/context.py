@@ -75,7 +75,7 @@ def services(ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
 
 def read(alert: Alert, ids: list[int], lo: datetime, hi_episodes: datetime, hi_alerts: datetime) -> Context:
     """Services ``ids``, feedback for ``alert`` and episodes in [``lo``, ``hi_*``], in one round trip."""
-    params = {
+    params: dict[str, Any] = {
         "ids": cand.array(ids),
         "alert": alert.pk or 0,
         "title": alert.title,
@@ -100,7 +100,7 @@ def read(alert: Alert, ids: list[int], lo: datetime, hi_episodes: datetime, hi_a
 
 def episodes(alert: Alert, ids: list[int], lo: datetime, hi_episodes: datetime, hi_alerts: datetime) -> Episodes:
     """Episodes alone (when a service configures a window longer than the one ``read`` covered)."""
-    params = {"ids": cand.array(ids), "alert": alert.pk or 0, "lo": lo, "hi_episodes": hi_episodes}
+    params: dict[str, Any] = {"ids": cand.array(ids), "alert": alert.pk or 0, "lo": lo, "hi_episodes": hi_episodes}
     with connection.cursor() as cur:
         cur.execute(EPISODES_SQL, {**params, "hi_alerts": hi_alerts})
         return _by_service(cur.fetchall())

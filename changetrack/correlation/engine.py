@@ -242,12 +242,15 @@ def _rank_and_store(alert: Alert, limit: int) -> list[Ranked]:
 
 def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
     """True when suspects were never computed, or a change that could be a candidate (related service,
-    inside the window) was stored or updated after they were. ``stored``: the stored suspects, if read."""
+    inside the window) was stored or updated after they were, or a dependency touching the alert's
+    neighbourhood appeared since (it can bring new candidates or a shorter path). ``stored``: the stored suspects, if read."""
     if alert.suspects_computed_at is None:
         return True
     if alert.service_id is None:
         return False
     rels = graph.relations(alert.service_id)
+    if graph.new_edges_since(alert.suspects_computed_at, rels):
+        return True
     info = {sid: s for sid, (_, s) in context.services(list(rels)).items()}
     default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, info)
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])

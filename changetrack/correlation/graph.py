@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
 from changetrack.models import Dependency
 
@@ -79,7 +80,7 @@ def merge_edges(rows: Iterable[tuple[int, int, str, str, float]]) -> dict[tuple[
     return out
 
 
-_cache: tuple[tuple[int, object, int], dict[int, list[tuple[int, bool, Edge]]]] | None = None
+_cache: tuple[tuple[int, datetime | None, int, datetime | None], dict[int, list[tuple[int, bool, Edge]]]] | None = None
 #: relations by (service, depth) for the cached graph; cleared whenever the graph changes
 _relations: dict[tuple[int, int], dict[int, Relation]] = {}
 RELATIONS_CACHED = 1024
@@ -90,8 +91,10 @@ def _adjacency() -> dict[int, list[tuple[int, bool, Edge]]]:
     checked against one aggregate query per call (count, last update, highest id: any insert, update or
     delete changes one of them), so a ranking never walks the graph with one query per hop."""
     global _cache
-    stamp = Dependency.objects.aggregate(n=Count("id"), seen=Max("last_seen_at"), top=Max("id"))
-    key = (stamp["n"], stamp["seen"], stamp["top"] or 0)
+    stamp = Dependency.objects.aggregate(
+        n=Count("id"), seen=Max("last_seen_at"), top=Max("id"), first=Max("first_seen_at")
+    )
+    key = (stamp["n"], stamp["seen"], stamp["top"] or 0, stamp["first"])
     if _cache is not None and _cache[0] == key:
         return _cache[1]
     edges = merge_edges(
@@ -104,6 +107,21 @@ def _adjacency() -> dict[int, list[tuple[int, bool, Edge]]]:
     _cache = (key, adjacent)
     _relations.clear()
     return adjacent
+
+
+def new_edges_since(when: datetime, service_ids: Iterable[int]) -> bool:
+    """True when an edge touching one of ``service_ids`` first appeared after ``when`` (a dependency declared
+    or discovered since, which can bring new candidates or change a path). Free when no edge is that new."""
+    _adjacency()
+    newest = _cache[0][3] if _cache is not None else None
+    if newest is None or newest <= when:
+        return False
+    ids = list(service_ids)
+    return (
+        Dependency.objects.filter(first_seen_at__gt=when)
+        .filter(Q(service_id__in=ids) | Q(depends_on_id__in=ids))
+        .exists()
+    )
 
 
 def _step_direction(current: str, forward: bool) -> str:

@@ -13,6 +13,7 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -67,7 +68,13 @@ def confidence(count: int, expected: float) -> float:
 def find_pairs(since: datetime, until: datetime, window_minutes: int, min_count: int, lift: float) -> list[LearnedEdge]:
     # kind = ANY(kinds), not NOT IN: lets PostgreSQL walk the (kind, occurred_at) index per alert
     kinds = [k for k in ChangeKind.values if k not in IGNORED_KINDS]
-    params = {"since": since, "until": until, "window": window_minutes, "min_count": min_count, "kinds": kinds}
+    params: dict[str, Any] = {
+        "since": since,
+        "until": until,
+        "window": window_minutes,
+        "min_count": min_count,
+        "kinds": kinds,
+    }
     with connection.cursor() as cur:
         cur.execute(PAIRS_SQL, params)
         pairs = cur.fetchall()

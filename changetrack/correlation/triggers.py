@@ -38,7 +38,7 @@ def longest_window_minutes() -> int:
     for s in Service.objects.exclude(settings={}).values_list("settings", flat=True):
         if not isinstance(s, dict):
             continue
-        values = [s.get("correlation_window_minutes")]
+        values: list[Any] = [s.get("correlation_window_minutes")]
         kinds = s.get("correlation_window_by_kind")
         if isinstance(kinds, dict):
             values += list(kinds.values())
@@ -62,7 +62,7 @@ def alerts_covering(moments: list[datetime], change_ids: list[int] | None = None
             return set()
         changed = set(
             Change.objects.filter(pk__in=change_ids, occurred_at__gte=_shift(lo, -window), occurred_at__lte=hi)
-            .exclude(service_id=None)
+            .filter(service_id__isnull=False)
             .values_list("service_id", flat=True)
         )
         related: set[int] = set()

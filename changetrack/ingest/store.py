@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from changetrack import partitions
 from changetrack.correlation import grouping
-from changetrack.models import Alert, Change, Dependency, Service
+from changetrack.models import Alert, Change, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record, ServiceHint
 
@@ -305,7 +305,7 @@ def store_alerts(records: Sequence[AlertRecord], resolver: ServiceResolver) -> t
     for key in dirty - created:
         by_key[key].save()
     # an incident resolves with its last open alert and re-opens with any of them
-    grouping.refresh_incidents({by_key[k].incident_id for k in dirty - created} - {None})
+    grouping.refresh_incidents({i for k in dirty - created if (i := by_key[k].incident_id) is not None})
     ids = [(by_key[k].pk, k in created) for k in keys]
     to_rank = {by_key[k].pk for k in opened if by_key[k].status != Alert.Status.RESOLVED or k in created}
     return ids, to_rank
@@ -364,22 +364,54 @@ def apply_transition(alert: Alert, rec: AlertRecord) -> bool:
     return reopened
 
 
+UPSERT_EDGES_SQL = """
+INSERT INTO changetrack_dependency
+    (service_id, depends_on_id, provenance, evidence, confidence, first_seen_at, last_seen_at)
+SELECT s, d, p, e, c, %(now)s, %(now)s
+FROM unnest(%(s)s::bigint[], %(d)s::bigint[], %(p)s::text[], %(e)s::text[], %(c)s::float8[]) AS t(s, d, p, e, c)
+ON CONFLICT (service_id, depends_on_id, provenance) DO UPDATE
+    SET evidence = EXCLUDED.evidence, confidence = EXCLUDED.confidence, last_seen_at = EXCLUDED.last_seen_at
+RETURNING service_id, depends_on_id, provenance, id, (xmax = 0) AS inserted
+"""
+
+
 def store_dependencies(records: Sequence[DependencyRecord], resolver: ServiceResolver) -> list[tuple[int, bool]]:
-    """Upsert edges; an edge seen again refreshes its evidence, confidence and last_seen_at."""
-    out: list[tuple[int, bool]] = []
+    """Upsert edges in one statement; an edge seen again refreshes its evidence, confidence and last_seen_at.
+    Returns (edge id, created) per record; (0, False) for a record whose ends are unknown or the same service."""
+    keys: list[tuple[int, int, str] | None] = []
+    latest: dict[tuple[int, int, str], DependencyRecord] = {}  # one row per edge: the last record wins
     for rec in records:
         src = resolver.resolve(rec.service)
         dst = resolver.resolve(rec.depends_on)
         if src is None or dst is None or src.pk == dst.pk:
+            keys.append(None)
+            continue
+        key = (src.pk, dst.pk, rec.provenance)
+        keys.append(key)
+        latest[key] = rec
+    if not latest:
+        return [(0, False) for _ in keys]
+    edges = list(latest)
+    params: dict[str, Any] = {
+        "now": timezone.now(),
+        "s": [k[0] for k in edges],
+        "d": [k[1] for k in edges],
+        "p": [k[2] for k in edges],
+        "e": [latest[k].evidence[:500] for k in edges],
+        "c": [latest[k].confidence for k in edges],
+    }
+    with connection.cursor() as cur:
+        cur.execute(UPSERT_EDGES_SQL, params)
+        stored = {(s, d, p): (pk, inserted) for s, d, p, pk, inserted in cur.fetchall()}
+    seen: set[tuple[int, int, str]] = set()
+    out: list[tuple[int, bool]] = []
+    for wanted in keys:
+        if wanted is None:
             out.append((0, False))
             continue
-        edge, created = Dependency.objects.update_or_create(
-            service=src,
-            depends_on=dst,
-            provenance=rec.provenance,
-            defaults={"evidence": rec.evidence[:500], "confidence": rec.confidence},
-        )
-        out.append((edge.pk, created))
+        pk, inserted = stored[wanted]
+        out.append((pk, inserted and wanted not in seen))  # a repeat within the batch is not a second creation
+        seen.add(wanted)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -80,7 +81,8 @@ def feed_rows(
     change_url, service_url = url_pattern("web:change"), url_pattern("web:service")
     rows = []
     for values in found[:size]:
-        row = FeedRow(*values[:-2], service_name=values[-2] or "", cluster_name=values[-1] or "")
+        cid, at, kind, summary, actor, source, service_id, service_name, cluster_name = values
+        row = FeedRow(cid, at, kind, summary, actor, source, service_id, service_name or "", cluster_name or "")
         row.url = change_url.format(row.id)
         row.service_url = service_url.format(row.service_id) if row.service_id else ""
         rows.append(row)
@@ -100,11 +102,12 @@ def feed(request: HttpRequest) -> HttpResponse:
     rows, more = feed_rows(params, minutes, after)
     since = timezone.now() - timedelta(minutes=minutes)
     alert_url = url_pattern("web:alert")
-    alerts = list(
-        Alert.objects.filter(Q(started_at__gte=since) | Q(status__in=explorer.OPEN))
+    alerts: list[dict[str, Any]] = [
+        dict(a)
+        for a in Alert.objects.filter(Q(started_at__gte=since) | Q(status__in=explorer.OPEN))
         .order_by("-started_at")
         .values("id", "title", "status", "started_at", "service__name")[:50]
-    )
+    ]
     for a in alerts:
         a["url"] = alert_url.format(a["id"])
     query = {"minutes": minutes, **{k: v for k, v in params.items() if v}}

@@ -8,6 +8,7 @@ per-partition ``(service, -occurred_at)`` index of the change table whatever its
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,7 +116,7 @@ class Layer:
     key: str  # the item list's key in the timeline data
     type: str  # the row type in the list ("change", "alert", "health")
     rank: int  # order among events at the same instant (the list's keyset needs a total order)
-    model: type[Model]
+    model: builtins.type[Model]
     start: str
     end: str
     fields: tuple[str, ...]
@@ -140,7 +141,9 @@ class Layer:
         url = url_pattern(self.url_name) if self.url_name else ""
         columns = ("id", self.start, self.end, "service_id", *self.fields)
         out = []
-        for row in self.model.objects.filter(cond).order_by(f"-{self.start}", "-id").values_list(*columns)[:limit]:
+        for row in (
+            self.model._default_manager.filter(cond).order_by(f"-{self.start}", "-id").values_list(*columns)[:limit]
+        ):
             item = {"id": row[0], "start": _iso(row[1]), "end": _iso(row[2]), "lane": row[3]}
             item["url"] = url.format(row[0]) if url else ""
             item.update(zip(self.fields, row[4:], strict=True))

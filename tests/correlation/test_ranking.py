@@ -84,6 +84,20 @@ def test_a_change_stored_late_with_an_earlier_timestamp_is_in_the_next_answer():
     assert suspects[0].change_id == late.pk
 
 
+def test_a_dependency_declared_after_the_ranking_brings_its_changes_into_the_next_answer():
+    change("api", "autoscale", NOW - minutes(4), diff=({"path": "spec.replicas", "before": 3, "after": 4},))
+    cache_deploy = change("cache", "deploy", NOW - minutes(9))  # not related to api yet
+    a = alert("api", NOW)
+    engine.rank_and_store(a.pk)
+    a.refresh_from_db()
+    assert cache_deploy.pk not in _order(a)
+    depends("billing", "ledger")  # elsewhere in the graph: the stored ranking still holds
+    assert not engine.is_stale(a)
+    depends("api", "cache", provenance="declared")
+    assert engine.is_stale(a)
+    assert engine.current_suspects(a)[0].change_id == cache_deploy.pk
+
+
 def test_an_unrelated_verdict_and_a_confirmed_cause_change_the_order():
     from changetrack.correlation import feedback
 

@@ -65,3 +65,37 @@ def test_a_batch_upserts_changed_states_and_deletes_vanished_ones_in_one_go():
     assert Change.objects.filter(kind="config").count() == 300
     again = apply_batch("prod", changed, {})  # a replay changes nothing
     assert again["skipped"] == 150 and Change.objects.count() == 300
+
+
+def test_a_full_rederive_drops_kubernetes_edges_no_longer_named_and_keeps_declared_ones():
+    from changetrack.collect.tasks import derive_dependencies
+    from changetrack.ingest.store import store_records
+    from changetrack.models import Dependency
+    from integrations.base import DependencyRecord, ServiceHint
+
+    services = [o.deployment(n) for n in ("rest-api", "cache")]
+    env = [
+        {"name": "REST_API_URL", "value": "http://rest-api.prod:8080"},
+        {"name": "CACHE_HOST", "value": "cache"},
+    ]
+    web = o.deployment("web", env=env)
+    apply_batch("prod", [payload(x, "ADDED", True) for x in [*services, web]], {})
+    apply_batch("prod", [payload(o.service(n, {"app": n}), "ADDED", True) for n in ("rest-api", "cache")], {})
+    apply_batch("prod", [{"type": "SYNCED"}], {})
+
+    def edges() -> set[tuple[str, str]]:
+        return set(Dependency.objects.values_list("depends_on__name", "provenance").filter(service__name="web"))
+
+    assert edges() == {("rest-api", "kubernetes"), ("cache", "kubernetes")}
+    declared = DependencyRecord(
+        service=ServiceHint(name="web", namespace="prod", cluster="prod"),
+        depends_on=ServiceHint(name="cache", namespace="prod", cluster="prod"),
+        provenance="declared",
+    )
+    store_records([declared])
+    moved = copy.deepcopy(web)
+    moved["spec"]["template"]["spec"]["containers"][0]["env"] = env[:1]  # web no longer names the cache
+    apply_batch("prod", [payload(moved, rv=5)], {})
+    assert ("cache", "kubernetes") in edges()  # an event alone does not know the edge's other witnesses
+    derive_dependencies("prod")
+    assert edges() == {("rest-api", "kubernetes"), ("cache", "declared")}

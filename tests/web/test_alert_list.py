@@ -113,10 +113,7 @@ def test_the_incident_page_lists_its_alerts_and_the_shared_top_suspect(web, inci
 def test_an_incident_whose_alerts_all_resolved_shows_resolved(web, incident_world):
     _, first, second, _ = incident_world
     resolve(first, NOW + minutes(20))
-    resolve(second, NOW + minutes(30))
-    from changetrack.correlation import grouping
-
-    grouping.assign(second.pk)
+    resolve(second, NOW + minutes(30))  # the alert lifecycle resolves the incident, nothing else is called
     text = web.get(f"/incidents/{first.incident_id}/").content.decode()
     assert ">resolved<" in text
 
@@ -128,3 +125,29 @@ def test_an_unknown_incident_is_a_404(web):
 def test_the_main_navigation_links_the_alerts_list(web, incident_world):
     text = web.get("/").content.decode()
     assert 'href="/alerts/"' in text
+
+
+def test_the_alert_page_leads_back_to_the_alerts_list_and_its_incident(web, incident_world):
+    _, first, _, _ = incident_world
+    text = web.get(f"/alerts/{first.pk}/").content.decode()
+    assert 'href="/alerts/">Alerts</a>' in text
+    assert f'href="/incidents/{first.incident_id}/"' in text
+
+
+def test_an_unmapped_alert_links_to_the_page_that_maps_it(web):
+    from changetrack.ingest.store import store_records
+    from integrations.base import AlertRecord, ServiceHint
+
+    rec = AlertRecord(
+        source="test",
+        external_id="ghost-1",
+        title="Nobody knows this one",
+        status="triggered",
+        occurred_at=NOW,
+        started_at=NOW,
+        service=ServiceHint(name="ghost", namespace="nowhere"),
+    )
+    lost = Alert.objects.get(pk=store_records([rec]).alerts[0][0])
+    assert lost.service_id is None
+    text = web.get(f"/alerts/{lost.pk}/").content.decode()
+    assert 'href="/unmapped/"' in text and "unmapped service" in text

@@ -175,7 +175,7 @@ def _store_pending(conn_id: Any, n: int, tag: str) -> None:
     raw.commit() if not raw.autocommit else None
 
 
-def bench_pipeline(n: int) -> bool:
+def bench_pipeline(n: int) -> float:
     from django.db import connection
 
     from changetrack.ingest import pipeline
@@ -239,8 +239,18 @@ def bench_pipeline(n: int) -> bool:
     print(f"(b) pipeline: {n} stored deliveries → changes, one process")
     print(f"    executemany of the same rows   {base_rate:8.0f} rows/s   ({baseline:.2f}s)")
     print(f"    pipeline.drain()               {rate:8.0f} events/s ({drained:.2f}s, {rate / base_rate:.2f}× baseline)")
-    print(f"    target ≥ 10,000 events/s  {'OK' if rate >= 10_000 else 'BELOW TARGET'}")
-    return rate >= 10_000
+    return rate
+
+
+def bench_pipelines(n: int, runs: int) -> bool:
+    rates = sorted(bench_pipeline(n) for _ in range(runs))
+    median = rates[len(rates) // 2]
+    if runs > 1:
+        print(
+            f"    median of {runs} runs            {median:8.0f} events/s (runs: {', '.join(f'{r:.0f}' for r in rates)})"
+        )
+    print(f"    target ≥ 10,000 events/s  {'OK' if median >= 10_000 else 'BELOW TARGET'}")
+    return median >= 10_000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["receiver", "pipeline"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3, help="pipeline runs (the median is compared to the target)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     env = _db.prepare()
     ok = True
@@ -261,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             clients=args.clients,
         )
     if args.only in (None, "pipeline"):
-        ok &= bench_pipeline(5_000 if args.quick else 30_000)
+        ok &= bench_pipelines(5_000 if args.quick else 30_000, 1 if args.quick else max(1, args.runs))
     print("figures are indicative: the machine is shared; both sides of each comparison ran back to back")
     return 0  # figures are reported, not enforced: a busy shared machine must not fail `make bench`
 

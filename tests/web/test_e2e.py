@@ -293,3 +293,66 @@ def test_show_more_pages_the_list_under_the_chart_in_place_and_a_zoom_starts_it_
     page.wait_for_selector(".tl-list a[data-more]")  # the new window's first page, with its own "Show more"
     assert page.locator(".tl-list tr.ev-change").count() == PAGE_ROWS
     assert page.locator(".tl-list >> text=change number 0").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alerts_list_leads_to_the_incident_and_an_unmapped_alert_is_mapped_from_its_page(
+    page, live_server, django_user_model
+):
+    from django.utils import timezone
+
+    from changetrack.ingest.store import store_records
+    from changetrack.models import Alert
+    from integrations.base import AlertRecord, ServiceHint
+
+    django_user_model.objects.create_superuser("oncall", "oncall@example.com", PASSWORD)
+    call_command("load_demo", verbosity=0)
+    base = live_server.url
+    login(page, base)
+
+    # the open demo alert is listed first with its top suspect: rest-api's replica cut
+    page.click("nav >> text=Alerts")
+    page.wait_for_selector("h1:has-text('Alerts')")
+    first = page.locator("tbody tr").first
+    assert "data-processor error rate above 5%" in first.inner_text()
+    assert "Deploy rest-api 2.14.0 (replicas 50 → 5)" in first.inner_text()
+    shot(page, "14-alerts")
+
+    # the earlier, resolved incident: two alerts grouped under the flag that caused them
+    page.goto(base + "/alerts/?status=resolved&hours=24")
+    checkout = Alert.objects.get(source="demo", external_id="demo-am-checkout-5xx")
+    assert checkout.incident_id is not None
+    page.locator(f"a[href='/incidents/{checkout.incident_id}/']").first.click()
+    page.wait_for_selector(f".crumbs:has-text('incident #{checkout.incident_id}')")
+    text = page.locator("main").inner_text()
+    assert "resolved" in text and "checkout" in text and "frontend" in text
+    shot(page, "15-incident")
+
+    # an alert from a monitor no rule maps: shown as unmapped, mapped to a service from the unmapped page
+    store_records(
+        [
+            AlertRecord(
+                source="datadog",
+                external_id="e2e-unmapped",
+                title="payments-gw p99 latency above 2s",
+                status="triggered",
+                occurred_at=timezone.now(),
+                started_at=timezone.now(),
+                service=ServiceHint(name="payments-gw", env="prod"),
+            )
+        ]
+    )
+    lost = Alert.objects.get(source="datadog", external_id="e2e-unmapped")
+    assert lost.service_id is None
+    page.goto(base + f"/alerts/{lost.pk}/")
+    page.click("a:has-text('unmapped service')")
+    page.wait_for_selector("h1:has-text('Unmapped records')")
+    row = page.locator("tr", has_text="name=payments-gw")
+    row.locator("input[name=service]").fill("prod-us/shop/rest-api")
+    shot(page, "16-unmapped")
+    row.locator("button:has-text('Map')").click()
+    page.wait_for_load_state()
+    lost.refresh_from_db()
+    assert lost.service is not None and lost.service.name == "rest-api"
+    page.goto(base + f"/alerts/{lost.pk}/")
+    assert "unmapped service" not in page.locator("main").inner_text()

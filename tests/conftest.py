@@ -8,6 +8,20 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_session_outlives_the_test_database(django_db_setup, django_db_blocker):
+    """Threads that touched the database (the Celery worker, the live server) leave their connections open, and
+    PostgreSQL will not drop a database that has sessions: end them before pytest-django drops it."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def redis_client():
     from changetrack.ingest import kick

@@ -303,7 +303,7 @@ def commit_range(gh: Github, full_name: str, base: str, head: str) -> dict[str, 
     Raises ``RateLimited`` to be retried later; other GitHub errors propagate as ``GithubException``."""
     now = datetime.now(UTC)
     try:
-        repo = gh.get_repo(full_name, lazy=True)
+        repo = gh.withLazy(True).get_repo(full_name)  # no GET /repos: compare is the only call
         cmp = repo.compare(base, head)
         status = cmp.status  # completes the comparison: its first page of commits comes with it
         commits: list[dict[str, Any]] = []

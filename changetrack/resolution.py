@@ -22,7 +22,9 @@ class AmbiguousService(Exception):
         self.name = name
         self.candidates = candidates
         listed = ", ".join(s.qualified_name for s in candidates)
-        super().__init__(f"service {name!r} is ambiguous: it matches {listed}; give namespace and cluster")
+        super().__init__(
+            f"service {name!r} is ambiguous: it matches {listed}; give namespace and cluster (an object, or the path cluster/namespace/name)"
+        )
 
 
 @dataclass

@@ -61,6 +61,20 @@ class ServiceHint:
     keys: tuple[tuple[str, str], ...] = ()
     create: bool = False  # the source is authoritative (Kubernetes, API): create the service if missing
 
+    @classmethod
+    def from_path(cls, text: str, *, create: bool = False) -> ServiceHint:
+        """``"checkout"``, ``"shop/checkout"`` (namespace/name) or ``"prod-us/shop/checkout"``
+        (cluster/namespace/name), the way ``kubectl`` names objects; a Kubernetes name never holds a slash.
+
+        Raises ``ValueError`` with a readable message when there are more parts or the name is empty."""
+        parts = [part.strip() for part in text.strip().split("/")]
+        if len(parts) > 3:
+            raise ValueError("A service path is name, namespace/name or cluster/namespace/name.")
+        name, namespace, cluster = ([*reversed(parts), "", ""])[:3]
+        if not name:
+            raise ValueError("A service name is required.")
+        return cls(name=name, namespace=namespace, cluster=cluster, create=create)
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             k: v

@@ -13,7 +13,12 @@ from integrations.base import EARLIEST, LATEST, ServiceHint
 
 SERVICE_REF_SCHEMA: dict[str, Any] = {
     "oneOf": [
-        {"type": "string", "minLength": 1, "maxLength": 253, "description": "a bare service name"},
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 253,
+            "description": "a service name, or namespace/name, or cluster/namespace/name",
+        },
         {
             "type": "object",
             "properties": {
@@ -70,7 +75,8 @@ class OffsetDateTimeField(serializers.DateTimeField):
 
 @extend_schema_field(SERVICE_REF_SCHEMA)
 class ServiceRefField(serializers.Field):
-    """``"checkout"`` or ``{"name": "checkout", "namespace": "shop", "cluster": "prod-us"}`` → a ServiceHint
+    """``"checkout"`` (or ``"shop/checkout"``, ``"prod-us/shop/checkout"``) or
+    ``{"name": "checkout", "namespace": "shop", "cluster": "prod-us"}`` → a ServiceHint
     that creates the service when it does not exist yet (the API is an authoritative source)."""
 
     default_error_messages = {
@@ -81,7 +87,13 @@ class ServiceRefField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> ServiceHint:
         if isinstance(data, str):
-            data = {"name": data}
+            if len(data) > self.LIMITS["name"]:
+                raise serializers.ValidationError({"name": f"At most {self.LIMITS['name']} characters."})
+            try:
+                hint = ServiceHint.from_path(data, create=True)
+            except ValueError as exc:
+                raise serializers.ValidationError({"name": str(exc)}) from None
+            data = {"name": hint.name, "namespace": hint.namespace, "cluster": hint.cluster}
         if not isinstance(data, dict):
             self.fail("invalid")
         unknown = sorted(set(data) - set(self.LIMITS))

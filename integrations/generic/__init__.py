@@ -27,7 +27,10 @@ KINDS = CHANGE_KINDS
 
 def _hint(ref: Any) -> ServiceHint:
     if isinstance(ref, str) and ref:
-        return ServiceHint(name=ref, create=True)
+        try:
+            return ServiceHint.from_path(ref, create=True)
+        except ValueError as exc:
+            raise ParseError(f"field 'service': {exc}") from None
     if isinstance(ref, Mapping) and isinstance(ref.get("name"), str) and ref["name"]:
         return ServiceHint(
             name=ref["name"],

@@ -212,6 +212,24 @@ def test_a_bare_name_matching_several_services_is_400_listing_them_and_stores_no
     assert not Service.objects.filter(name="fresh-service").exists()
 
 
+def test_a_service_path_names_namespace_and_cluster_the_way_kubectl_does(api):
+    for cluster in ("prod-us", "prod-eu"):
+        Service.objects.create(cluster=Cluster.objects.create(name=cluster), namespace="shop", name="checkout")
+    assert_problem(api.post(URL, change(external_id="a", service="shop/checkout")), 400, "service")  # two clusters
+    body = api.post(URL, change(external_id="b", service="prod-eu/shop/checkout")).json()
+    assert body["service"] == {
+        "id": Service.objects.get(cluster__name="prod-eu").pk,
+        "name": "checkout",
+        "namespace": "shop",
+        "cluster": "prod-eu",
+    }
+    created = api.post(URL, change(external_id="c", service=" payments / billing ")).json()["service"]
+    assert (created["namespace"], created["name"], created["cluster"]) == ("payments", "billing", "")
+    for bad in ("a/b/c/d", "shop/", "x" * 254):
+        assert_problem(api.post(URL, change(external_id="d", service=bad)), 400, "service.name")
+    assert Change.objects.count() == 2
+
+
 def test_list_filters_and_cursor_pagination(api):
     api.post(
         URL,

@@ -79,6 +79,8 @@ def test_the_explorer_lists_every_service_with_health_and_recent_changes(web, de
         ("cluster=prod-eu", "prod-eu", "prod-us"),
         ("team=data", "data-processor", "checkout"),
         ("q=rest", "rest-api", "checkout"),
+        ("q=platform/auth", "auth", "checkout"),
+        ("q=prod-eu/shop/front", "prod-eu", "prod-us"),
         ("health=unhealthy", "data-processor", "checkout"),
     ],
 )

@@ -82,7 +82,7 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
 
     from changetrack.correlation.engine import current_suspects
     from changetrack.ingest.store import store_records
-    from changetrack.models import Alert, Change, Connection, Feedback
+    from changetrack.models import Alert, Change, Connection, Feedback, Service
     from integrations.base import ChangeRecord, ServiceHint
 
     django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
@@ -205,6 +205,17 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
         page.click("button[data-preset='6h']")
     assert abs(_span(canvas) - 6 * 3600) < 2
     shot(page, "08-service")
+
+    # every kind's marker is drawn with a real shape (flags are triangles, scale edits diamonds)
+    checkout = Service.objects.get(cluster__name="prod-us", namespace="shop", name="checkout")
+    page.goto(base + f"/services/{checkout.pk}/")
+    page.wait_for_selector("[data-canvas] svg a.marker")
+    drawn = page.eval_on_selector_all(
+        "[data-canvas] svg a.marker .m",
+        "els => els.map(e => [e.closest('a').dataset.kind, e.getBBox().width, e.getBBox().height])",
+    )
+    assert {"deploy", "feature_flag", "scale"} <= {kind for kind, _, _ in drawn}
+    assert all(w >= 8 and h >= 8 for _, w, h in drawn), drawn
     page.goto(base + "/integrations/")
     shot(page, "09-integrations")
     page.goto(base + f"/integrations/{conn.pk}/")

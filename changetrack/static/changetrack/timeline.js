@@ -16,15 +16,20 @@
   var md = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
   var full = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
+  // one decimal place is plenty for a marker; numbers in, so "x + 7.5" adds rather than concatenates
+  function r1(v) { return Math.round(v * 10) / 10; }
+
   function shape(kind, x, y) {
     var s = SHAPE[kind] || "circle";
-    if (s === "circle") { return '<circle cx="' + x + '" cy="' + y + '" r="6.5"'; }
-    if (s === "small") { return '<circle cx="' + x + '" cy="' + y + '" r="4.5"'; }
-    if (s === "square") { return '<rect x="' + (x - 6) + '" y="' + (y - 6) + '" width="12" height="12" rx="1.5"'; }
-    if (s === "square-small") { return '<rect x="' + (x - 4.5) + '" y="' + (y - 4.5) + '" width="9" height="9" rx="1"'; }
-    if (s === "diamond") { return '<path d="M' + x + " " + (y - 7.5) + " L" + (x + 7.5) + " " + y + " L" + x + " " + (y + 7.5) + " L" + (x - 7.5) + " " + y + ' Z"'; }
-    if (s === "triangle") { return '<path d="M' + x + " " + (y - 7.5) + " L" + (x + 7.5) + " " + (y + 6) + " L" + (x - 7.5) + " " + (y + 6) + ' Z"'; }
-    return '<path d="M' + x + " " + (y + 7.5) + " L" + (x + 7.5) + " " + (y - 6) + " L" + (x - 7.5) + " " + (y - 6) + ' Z"';
+    x = Number(x); y = Number(y);
+    if (s === "circle") { return '<circle cx="' + r1(x) + '" cy="' + r1(y) + '" r="6.5"'; }
+    if (s === "small") { return '<circle cx="' + r1(x) + '" cy="' + r1(y) + '" r="4.5"'; }
+    if (s === "square") { return '<rect x="' + r1(x - 6) + '" y="' + r1(y - 6) + '" width="12" height="12" rx="1.5"'; }
+    if (s === "square-small") { return '<rect x="' + r1(x - 4.5) + '" y="' + r1(y - 4.5) + '" width="9" height="9" rx="1"'; }
+    var pts = s === "diamond" ? [[0, -7.5], [7.5, 0], [0, 7.5], [-7.5, 0]]
+      : s === "triangle" ? [[0, -7.5], [7.5, 6], [-7.5, 6]]
+      : [[0, 7.5], [7.5, -6], [-7.5, -6]];  // triangle-down
+    return '<path d="M' + pts.map(function (p) { return r1(x + p[0]) + " " + r1(y + p[1]); }).join(" L") + ' Z"';
   }
 
   function Timeline(box) {
@@ -258,7 +263,7 @@
       if (t < lo || t > hi || !(c.lane in this.lanes)) { continue; }
       shown++;
       out.push('<a href="' + esc(c.url) + '" class="marker" data-tip-i="c:' + i + '" data-kind="' + esc(c.kind) + '" aria-label="' + esc(c.kind + ": " + c.summary) + '">' +
-        shape(c.kind, x(t).toFixed(1), laneY(c.lane) + LANE_H / 2) + ' class="m k-' + esc(c.kind) + '"/></a>');
+        shape(c.kind, x(t), laneY(c.lane) + LANE_H / 2) + ' class="m k-' + esc(c.kind) + '"/></a>');
     }
     out.push("</g>");
     lanes.forEach(function (l, i) {

@@ -135,6 +135,15 @@ def test_a_service_page_shows_its_lane_and_its_neighbours_lanes(web, demo):
     assert b'id="tl-data"' in response.content  # the chart's data, inline
 
 
+def test_a_service_page_lists_its_edges_with_where_each_came_from(web, demo):
+    page = web.get(f"/services/{_service('checkout').pk}/").content.decode()
+    depends_on, used_by = page.split("<h2>Depends on</h2>")[1].split("<h2>Used by</h2>")
+    assert "kubernetes: env var REST_API_URL" in depends_on
+    assert "declared via API" in depends_on and "declared: declared via API" not in depends_on
+    assert "frontend" in used_by and "env var CHECKOUT_URL" in used_by
+    assert '<span><a href="/delivery/?service=' in page  # the metrics link, no stray separator before it
+
+
 def test_depth_zero_keeps_the_timeline_to_the_service_itself(web, demo):
     rest = _service("rest-api")
     data = web.get(f"/services/{rest.pk}/timeline.json?depth=0").json()

@@ -6,10 +6,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from changetrack.models import Alert, Change, Feedback
+from changetrack.models import Alert, Change, Feedback, Suspect
 from changetrack.web import details
 
 SIBLING_LIMIT = 20
+SUSPECTED_TOP = 5  # a change ranked lower than this for an alert is not worth listing on the change
 
 
 @login_required
@@ -25,6 +26,11 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     verdicts = list(Feedback.objects.filter(change_id=change.pk).order_by("-created_at")[:20])
     alerts = {a.pk: a for a in Alert.objects.filter(pk__in=[v.alert_id for v in verdicts])}
+    suspected = list(
+        Suspect.objects.select_related("alert", "alert__service")
+        .filter(change_id=change.pk, rank__lte=SUSPECTED_TOP)
+        .order_by("-alert__started_at")[:20]
+    )
     repository = change.repository or (change.service.repository if change.service else "")
     return render(
         request,
@@ -41,6 +47,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rollout": details.rollout(change.details),
             "other": details.other_details(change.details),
             "verdicts": [(v, alerts.get(v.alert_id)) for v in verdicts],
+            "suspected": suspected,
             "back": request.GET.get("from", "") if request.GET.get("from", "").isdigit() else "",
         },
     )

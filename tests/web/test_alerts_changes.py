@@ -146,6 +146,19 @@ def test_the_change_page_shows_the_field_diff_side_by_side(web, demo):
     assert "Same release in other sources" in text and "rest-api-deploy #318 SUCCESS" in text
 
 
+def test_the_change_page_lists_the_alerts_it_is_a_top_suspect_of(web, demo):
+    from changetrack.correlation.engine import current_suspects
+
+    ranked = [s.change_id for s in current_suspects(demo, 10)]
+    deploy = Change.objects.get(external_id="demo-rest-deploy")
+    text = web.get(f"/changes/{deploy.pk}/").content.decode()
+    section = text.split('id="sus-h"')[1]
+    assert demo.title in section and f"/alerts/{demo.pk}/" in section and "ranked #1" in section
+    assert len(ranked) > 5
+    low = ranked[5]  # ranked sixth for the only alert it is a suspect of: not worth listing
+    assert 'id="sus-h"' not in web.get(f"/changes/{low}/").content.decode()
+
+
 def test_a_redacted_secret_value_shows_as_changed_and_never_as_a_value(web):
     change = _store_change(
         kind="secret",

@@ -310,6 +310,40 @@ def bench_timeline(base: str, token: str, db_url: str, requests_n: int) -> dict[
     }
 
 
+LIST_READS = {
+    "GET /api/v1/changes (no filter)": ("/api/v1/changes", {}),
+    "GET /api/v1/changes?kind=deploy": ("/api/v1/changes", {"kind": "deploy"}),
+    "GET /api/v1/changes, second page": ("/api/v1/changes", {"_next": "1"}),
+}
+
+
+def bench_lists(base: str, token: str, reads: int) -> dict[str, tuple[float, float]]:
+    """The newest changes across every service: p50/p95 ms per list read (no target named; an on-call's first
+    call, so it must not sort the whole table)."""
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {token}"})
+    out: dict[str, tuple[float, float]] = {}
+    for label, (path, params) in LIST_READS.items():
+        url, query = f"{base}{path}", {k: v for k, v in params.items() if not k.startswith("_")}
+        if "_next" in params:
+            url, query = session.get(url).json()["next"], {}
+        latencies = []
+        for i in range(reads + 3):
+            started = time.perf_counter()
+            response = session.get(url, params=query)
+            if i >= 3:  # warm-up
+                latencies.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200 and len(response.json()["results"]) > 0, response.text[:300]
+        latencies.sort()
+        out[label] = (statistics.median(latencies), latencies[int(len(latencies) * 0.95) - 1])
+    return out
+
+
+def _report_lists(lists: dict[str, tuple[float, float]], events: str) -> None:
+    for label, (p50, p95) in lists.items():
+        print(f"{label:<36} on {events} changes: p50 {p50:.1f} ms, p95 {p95:.1f} ms (no target named)")
+
+
 def _timeline_sql(hood: list[int], since: datetime, until: datetime) -> tuple[str, list[Any]]:
     """The exact SQL the timeline view runs (its builder needs Django's app registry, not a connection)."""
     import django
@@ -377,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             with psycopg.connect(db_url) as conn:
                 stored = conn.execute("SELECT count(*) FROM changetrack_change").fetchone()[0]
             _report_timeline(bench_timeline(base, token, db_url, reads), f"{stored:,}", reads)
+            _report_lists(bench_lists(base, token, reads // 6), f"{stored:,}")
             return 0
         w = bench_bulk_writes(base, token, db_url, batches)
         print(
@@ -394,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = load_events(db_url, events, days=30, n_services=2000)
         print(f"  loaded in {seconds:.0f} s")
         _report_timeline(bench_timeline(base, token, db_url, reads), f"{events:,}", reads)
+        _report_lists(bench_lists(base, token, reads // 6), f"{events:,}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

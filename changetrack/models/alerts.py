@@ -62,6 +62,7 @@ class Alert(models.Model):
         constraints = [models.UniqueConstraint(fields=["source", "external_id"], name="alert_source_extid")]
         indexes = [
             models.Index(fields=["service", "-started_at"], name="alert_service_time"),
+            models.Index(fields=["-started_at", "-id"], name="alert_time"),  # the unfiltered list, newest first
             models.Index(fields=["status", "-started_at"], name="alert_status_time"),
         ]
 

@@ -69,6 +69,9 @@ class Change(models.Model):
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["service", "-occurred_at"], name="change_service_time"),
+            # the newest changes across everything (the API's unfiltered list, the feed): read in order from
+            # the newest partitions instead of sorting the whole table
+            models.Index(fields=["-occurred_at", "-id"], name="change_time"),
             models.Index(fields=["source", "external_id"], name="change_source_extid"),
             models.Index(fields=["kind", "-occurred_at"], name="change_kind_time"),
             models.Index(fields=["release_key"], condition=~models.Q(release_key=""), name="change_release"),

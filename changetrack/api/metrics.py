@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from changetrack.api.base import MAX_ID, READ_ERRORS, ApiView
 from changetrack.api.fields import OffsetDateTimeField
+from changetrack.api.outputs import ServiceRefSerializer
 from changetrack.correlation.metrics import delivery_metrics
 
 MAX_DAYS = 366
@@ -47,13 +48,8 @@ class Summary(drf.Serializer):
     restored_alerts = drf.IntegerField()
 
 
-class ServiceName(drf.Serializer):
-    id = drf.IntegerField()
-    name = drf.CharField()
-
-
 class ServiceRow(Summary):
-    service = ServiceName()
+    service = ServiceRefSerializer()
     team = drf.CharField()
 
 

@@ -80,7 +80,10 @@ def delivery_metrics(
         services = services.filter(pk__in=service_ids)
     if team:
         services = services.filter(team=team)
-    svc = {sid: (name, t) for sid, name, t in services.values_list("id", "name", "team")}
+    svc = {
+        sid: (name, t, ns, cluster or "")
+        for sid, name, t, ns, cluster in services.values_list("id", "name", "team", "namespace", "cluster__name")
+    }
     days = max((until - since).total_seconds() / 86400, 1e-9)
     # a failed rollout still counts as a deployment attempt (DORA counts attempts)
     deploys = list(
@@ -107,7 +110,7 @@ def delivery_metrics(
         ids = by_service.get(sid, [])
         rows.append(
             {
-                "service": {"id": sid, "name": svc[sid][0]},
+                "service": {"id": sid, "name": svc[sid][0], "namespace": svc[sid][2], "cluster": svc[sid][3]},
                 "team": svc[sid][1],
                 **_summary(days, ids, failed, [leads[d] for d in ids if d in leads], restores.get(sid, [])),
             }

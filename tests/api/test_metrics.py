@@ -32,7 +32,7 @@ def test_a_confirmed_cause_counts_as_a_failed_deploy_of_its_service(api, demo):
     Feedback.objects.create(alert=alert, change_id=deploy.pk, verdict="caused")
     body = api.get("/api/v1/metrics/delivery", {"service": deploy.service_id}).json()
     (row,) = body["services"]
-    assert row["service"] == {"id": deploy.service_id, "name": "rest-api"}
+    assert row["service"] == {"id": deploy.service_id, "name": "rest-api", "namespace": "shop", "cluster": "prod-us"}
     assert row["failed_deploys"] == 1 and body["total"]["failed_deploys"] == 1
     assert row["lead_time_minutes_median"] == 25.0
 

@@ -152,7 +152,7 @@ def test_delivery_metrics_count_deploys_failures_lead_time_and_restores(web, dem
     assert sum(n for _, n, _, _ in response.context["bars"]) == deploys
     assert sum(f for _, _, f, _ in response.context["bars"]) == 1
     assert [r["service"]["name"] for r in response.context["service_rows"]] == ["rest-api"]
-    assert "rest-api</a> <small class=\"muted\">prod-us/shop</small>" in response.content.decode()  # which one
+    assert 'rest-api</a> <small class="muted">prod-us/shop</small>' in response.content.decode()  # which one
 
 
 def test_delivery_metrics_show_the_time_to_restore_of_resolved_alerts(web, demo):

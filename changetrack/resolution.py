@@ -2,11 +2,14 @@
 
 Order: alias rules (source-specific before any-source) → exact identity (cluster, namespace, name) → name
 narrowed by namespace and cluster/env → repository. Authoritative sources (Kubernetes, the API) create a
-service they name precisely; other sources leave the record unmapped rather than guess.
+service they name precisely; other sources may also name it loosely ("Checkout API" for ``checkout-api``,
+``payments-service`` for ``payments``: see ``loose_spellings``) as long as exactly one service answers, and
+otherwise leave the record unmapped rather than guess.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -110,8 +113,18 @@ class ServiceResolver:
         return None
 
     def _by_name(self, hint: ServiceHint) -> Service | None:
+        found = self._by_spelling(hint, hint.name)
+        if found is not None or hint.create:
+            return found
+        for spelling in loose_spellings(hint.name):
+            found = self._by_spelling(hint, spelling, loose=True)
+            if found is not None:
+                return found
+        return None
+
+    def _by_spelling(self, hint: ServiceHint, name: str, loose: bool = False) -> Service | None:
         cluster = self._cluster(hint)
-        qs = Service.objects.select_related("cluster").filter(name=hint.name)
+        qs = Service.objects.select_related("cluster").filter(**{"name__iexact" if loose else "name": name})
         if hint.namespace:
             qs = qs.filter(namespace=hint.namespace)
         if hint.cluster:
@@ -130,10 +143,10 @@ class ServiceResolver:
             ]
             if len(exact) == 1:
                 return exact[0]
-            if hint.create:
+            if hint.create and not loose:
                 raise AmbiguousService(hint.name, matches)
             return None
-        if not hint.create:
+        if not hint.create or loose:
             return None
         if hint.cluster and cluster is None:
             cluster, _ = Cluster.objects.get_or_create(name=hint.cluster)
@@ -145,6 +158,24 @@ class ServiceResolver:
             defaults={"workload_kind": hint.workload_kind, "repository": hint.repository},
         )
         return service
+
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_NOISE_SUFFIXES = ("-service", "-svc")
+
+
+def loose_spellings(name: str) -> list[str]:
+    """Other ways a tool that does not know Kubernetes names may spell a service, most faithful first:
+    any case ("Checkout" → ``checkout``), words joined by dashes ("Checkout API" → ``checkout-api``), and
+    without a "-service"/"-svc" suffix (``payments-service`` → ``payments``). Matched without regard to case."""
+    slug = _NOT_ALNUM.sub("-", name.lower()).strip("-")
+    out = [name]
+    if slug and slug != name.lower():
+        out.append(slug)
+    for suffix in _NOISE_SUFFIXES:
+        if slug.endswith(suffix) and len(slug) > len(suffix):
+            out.append(slug[: -len(suffix)])
+    return out
 
 
 def remap_unmapped(days: int = 30, limit: int = 20000) -> int:

@@ -95,6 +95,25 @@ def test_resolution_uses_aliases_then_identity_then_env_and_never_guesses_betwee
 
 
 @pytest.mark.django_db
+def test_a_tool_that_spells_a_service_loosely_still_finds_it_when_only_one_answers():
+    prod = Cluster.objects.create(name="prod-us", env="prod")
+    api = Service.objects.create(cluster=prod, namespace="shop", name="checkout-api")
+    payments = Service.objects.create(cluster=prod, namespace="shop", name="payments")
+    r = ServiceResolver()
+    assert r.resolve(ServiceHint(name="Checkout API"), "pagerduty") == api
+    assert r.resolve(ServiceHint(name="CHECKOUT-API", env="prod"), "datadog") == api
+    assert r.resolve(ServiceHint(name="payments-service"), "opsgenie") == payments
+    assert r.resolve(ServiceHint(name="Payments Svc", namespace="shop"), "datadog") == payments
+    assert r.resolve(ServiceHint(name="payments", namespace="other"), "datadog") is None  # the namespace still counts
+    assert r.resolve(ServiceHint(name="checkout"), "datadog") is None  # a prefix is not a spelling
+    Service.objects.create(cluster=Cluster.objects.create(name="prod-eu"), namespace="shop", name="Payments")
+    assert ServiceResolver().resolve(ServiceHint(name="payments-service"), "opsgenie") is None  # two answer
+    # an authoritative source names exactly: "Checkout API" from the API is a new service, not checkout-api
+    created = ServiceResolver().resolve(ServiceHint(name="Checkout API", create=True), "api")
+    assert created is not None and created != api and created.name == "Checkout API"
+
+
+@pytest.mark.django_db
 def test_an_unmapped_change_keeps_what_the_source_said():
     result = store_records([_change("u1", datetime.now(timezone.utc), ServiceHint(name="ghost", env="prod"))])
     row = Change.objects.get(pk=result.changes[0][0])

@@ -209,6 +209,12 @@ class SuspectsSerializer(serializers.Serializer):
     suspects = SuspectSerializer(many=True)
 
 
+class ServiceSuspectsSerializer(serializers.Serializer):
+    service = ServiceRefSerializer()
+    at = serializers.DateTimeField()
+    suspects = SuspectSerializer(many=True)
+
+
 class TimelineServiceSerializer(ServiceRefSerializer):
     hops = serializers.IntegerField()
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 
 from changetrack.api import outputs
 from changetrack.api.base import READ_ERRORS, ApiView, get_or_404
+from changetrack.api.fields import OffsetDateTimeField
 from changetrack.api.filters import AlertFilter, ChangeFilter, ServiceFilter
 from changetrack.api.pagination import AlertCursor, Cursor, ServiceCursor
 from changetrack.correlation import engine
@@ -210,18 +212,59 @@ class SuspectsView(ApiView):
         query = SuspectQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         suspects = engine.current_suspects(alert, query.validated_data["limit"])
-        changes = Change.objects.select_related("service__cluster").in_bulk([s.change_id for s in suspects])
-        rows = [
-            {
-                "rank": s.rank,
-                "score": min(max(s.score, 0.0), 1.0),
-                "change": changes[s.change_id],
-                "hops": s.hops,
-                "path": s.path,
-                "components": s.components,
-                "reasons": s.reasons,
-            }
-            for s in suspects
-            if s.change_id in changes  # a change dropped by retention is no longer a suspect
-        ]
+        rows = _suspect_rows(
+            [(s.rank, s.score, s.change_id, s.hops, s.path, s.components, s.reasons) for s in suspects]
+        )
         return Response(outputs.SuspectsSerializer({"alert": alert, "suspects": rows}).data)
+
+
+class ServiceSuspectQuery(SuspectQuery):
+    at = OffsetDateTimeField(required=False)
+
+
+class ServiceSuspectsView(ApiView):
+    @extend_schema(
+        operation_id="services_suspects",
+        responses={200: outputs.ServiceSuspectsSerializer, **READ_ERRORS},
+        parameters=[
+            OpenApiParameter("at", OpenApiTypes.DATETIME, description="RFC 3339 with an offset; default now"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1-100, default 10"),
+        ],
+        description="What changed for this service and the services around it before `at`, ranked as the "
+        "suspects of an alert on it at that moment would be (same windows, graph, risk and feedback; nothing "
+        "is stored; the reasons read as for an alert at `at`). For scripts and agents asking "
+        '"what changed here, most likely to matter first?" '
+        "without an alert.",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        service = get_or_404(Service.objects.select_related("cluster"), pk, "service")
+        query = ServiceSuspectQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        at = query.validated_data.get("at") or timezone.now()
+        probe = Alert(service=service, started_at=at, last_event_at=at, title="")  # never saved
+        ranked = engine.rank(probe, query.validated_data["limit"])
+        rows = _suspect_rows(
+            [(i, r.score, r.change.id, r.hops, r.path, r.components, r.reasons) for i, r in enumerate(ranked, 1)]
+        )
+        return Response(outputs.ServiceSuspectsSerializer({"service": service, "at": at, "suspects": rows}).data)
+
+
+def _suspect_rows(
+    ranked: list[tuple[int, float, int, int, list[str], dict[str, float], list[str]]],
+) -> list[dict[str, Any]]:
+    """The API's suspect entries, each with its change read in one query; a change dropped by retention since
+    it was ranked is no longer a suspect."""
+    changes = Change.objects.select_related("service__cluster").in_bulk([change_id for _, _, change_id, *_ in ranked])
+    return [
+        {
+            "rank": rank,
+            "score": min(max(score, 0.0), 1.0),
+            "change": changes[change_id],
+            "hops": hops,
+            "path": path,
+            "components": components,
+            "reasons": reasons,
+        }
+        for rank, score, change_id, hops, path, components, reasons in ranked
+        if change_id in changes
+    ]

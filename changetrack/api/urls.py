@@ -22,6 +22,7 @@ urlpatterns = [
     path("services", reads.ServiceListView.as_view(), name="api-services"),
     path("services/<int:pk>", reads.ServiceDetailView.as_view(), name="api-service"),
     path("services/<int:pk>/timeline", timeline.TimelineView.as_view(), name="api-service-timeline"),
+    path("services/<int:pk>/suspects", reads.ServiceSuspectsView.as_view(), name="api-service-suspects"),
     path("changes", ChangesView.as_view(), name="api-changes"),
     path("changes/<int:pk>", reads.ChangeDetailView.as_view(), name="api-change"),
     path("alerts", AlertsView.as_view(), name="api-alerts"),

@@ -216,3 +216,55 @@ def test_bad_timeline_parameters_are_400(api, params, field):
 
 def test_the_timeline_of_an_unknown_service_is_404(api):
     assert_problem(api.get("/api/v1/services/424242/timeline"), 404)
+
+
+# --- GET /api/v1/services/{id}/suspects: "what changed here, most likely to matter first?" without an alert --
+
+
+def _neighbourhood(api):
+    """data-processor depends on rest-api; an unrelated billing service changes too."""
+    ref = {"namespace": "shop", "cluster": "prod-us"}
+    api.post(
+        "/api/v1/dependencies",
+        {"service": {"name": "data-processor", **ref}, "depends_on": {"name": "rest-api", **ref}},
+    )
+    stories = [  # service, kind, summary, when, external id
+        ("rest-api", "scale", "replicas 50 → 5", "2026-11-21T10:04:00Z", "scale-1"),
+        ("data-processor", "deploy", "Deploy data-processor 3.2", "2026-11-21T00:10:00Z", "own-deploy"),
+        ("billing", "deploy", "Deploy billing 9", "2026-11-21T10:05:00Z", "unrelated"),
+        ("rest-api", "deploy", "Deploy rest-api 2.15", "2026-11-21T10:30:00Z", "after"),
+    ]
+    items = [
+        change(service={"name": name, **ref}, kind=kind, summary=summary, timestamp=at, external_id=ext)
+        for name, kind, summary, at, ext in stories
+    ]
+    posted = api.post("/api/v1/changes", items).json()["results"]
+    ids = {r["external_id"]: r["id"] for r in posted}
+    return Service.objects.get(name="data-processor").pk, ids
+
+
+def test_a_service_ranks_what_changed_around_it_before_a_moment_and_stores_nothing(api):
+    from changetrack.models import Alert, Suspect
+
+    sid, ids = _neighbourhood(api)
+    response = api.get(f"/api/v1/services/{sid}/suspects", {"at": "2026-11-21T10:11:30Z", "limit": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"service", "at", "suspects"} and body["at"] == "2026-11-21T10:11:30Z"
+    assert body["service"]["name"] == "data-processor"
+    ranked = [s["change"]["id"] for s in body["suspects"]]
+    assert ranked[:2] == [ids["scale-1"], ids["own-deploy"]]  # the dependency's cut, then its own deploy 10 h before
+    assert ids["unrelated"] not in ranked and ids["after"] not in ranked  # no relation; after the moment asked
+    top = body["suspects"][0]
+    assert top["rank"] == 1 and top["hops"] == 1 and top["path"] == ["data-processor", "rest-api"]
+    assert any("data-processor depends on rest-api" in r for r in top["reasons"])
+    assert not Alert.objects.exists() and not Suspect.objects.exists()
+
+
+def test_service_suspects_default_to_now_and_reject_bad_input(api):
+    sid, _ = _neighbourhood(api)
+    now = api.get(f"/api/v1/services/{sid}/suspects")
+    assert now.status_code == 200 and now.json()["suspects"] == []  # every change is days old
+    assert_problem(api.get(f"/api/v1/services/{sid}/suspects", {"at": "2026-11-21T10:11:30"}), 400, "at")
+    assert_problem(api.get(f"/api/v1/services/{sid}/suspects", {"limit": "0"}), 400, "limit")
+    assert api.get("/api/v1/services/999999/suspects").status_code == 404

@@ -222,6 +222,7 @@ def run(n_changes: int, rounds: int, runs: int) -> int:
         (service, rotate([f"/services/{s}/" for s in ids["services"]])),
         ("service page, 7 d, depth 3", rotate([f"/services/{s}/?range=7d&depth=3" for s in ids["services"]])),
         ("service timeline JSON, 24 h, depth 1", rotate([f"/services/{s}/timeline.json" for s in ids["services"]])),
+        ("service page's likely suspects (ranked now)", rotate([f"/services/{s}/likely/" for s in ids["services"]])),
         (alert, rotate([f"/alerts/{a}/" for a in ids["alerts"]])),
         ("alert page, 6 h, depth 2", rotate([f"/alerts/{a}/?depth=2" for a in ids["alerts"]])),
         (feed, rotate(["/changes/?minutes=60"])),

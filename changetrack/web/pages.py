@@ -8,9 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 
-from changetrack.models import ChangeKind, Cluster, Service
+from changetrack.correlation import engine
+from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
 from changetrack.web import events, explorer, timeline
+
+LIKELY_TOP = 5
 
 
 @login_required
@@ -59,6 +63,19 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "dependents": service.dependents.select_related("service", "service__cluster").order_by("service__name"),
         },
     )
+
+
+@login_required
+def service_suspects(request: HttpRequest, pk: int) -> HttpResponse:
+    """What changed around the service that would most likely explain trouble on it right now: the ranking an
+    alert on it would get this minute (nothing stored). Loaded into the service page after it renders."""
+    service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
+    now = timezone.now()
+    ranked = engine.rank(Alert(service=service, started_at=now, last_event_at=now, title=""), LIKELY_TOP)
+    changes = Change.objects.select_related("service").in_bulk([r.change.id for r in ranked])
+    rows = [(r, changes[r.change.id]) for r in ranked if r.change.id in changes]
+    template = "web/_service_suspects.html" if request.headers.get("HX-Request") else "web/service_likely.html"
+    return render(request, template, {"service": service, "rows": rows, "now": now})
 
 
 @login_required

@@ -13,6 +13,7 @@ urlpatterns = [
     path("services/<int:pk>/", pages.service_detail, name="service"),
     path("services/<int:pk>/timeline.json", pages.service_timeline_json, name="service_timeline"),
     path("services/<int:pk>/events/", pages.service_events, name="service_events"),
+    path("services/<int:pk>/likely/", pages.service_suspects, name="service_suspects"),
     path("changes/", feed.feed, name="feed"),
     path("changes/<int:pk>/", changes.change_detail, name="change"),
     path("alerts/", incidents.alert_list, name="alerts"),

@@ -17,6 +17,7 @@ PAGES = [
     "/",
     "/services/1/",
     "/services/1/timeline.json",
+    "/services/1/likely/",
     "/changes/",
     "/changes/1/",
     "/alerts/1/",
@@ -227,3 +228,19 @@ def test_times_are_rendered_as_utc_time_elements_for_the_browser_to_localise(web
     text = web.get("/changes/?minutes=60").content.decode()
     stamps = re.findall(r'<time datetime="([^"]+)" title="([^"]+)"', text)
     assert stamps and all(iso.endswith("+00:00") and title.endswith("UTC") for iso, title in stamps)
+
+
+def test_the_service_page_loads_what_changed_nearby_ranked_as_an_alert_now_would(web, demo):
+    page = web.get(f"/services/{_service('data-processor').pk}/").content.decode()
+    likely_url = f"/services/{_service('data-processor').pk}/likely/"
+    assert f'hx-get="{likely_url}"' in page and 'hx-trigger="load"' in page
+    fragment = web.get(likely_url, HTTP_HX_REQUEST="true")
+    rows = fragment.context["rows"]
+    assert rows and rows[0][1].summary == "Deploy rest-api 2.14.0 (replicas 50 → 5)"  # the demo's culprit, now too
+    text = fragment.content.decode()
+    assert "<html" not in text and "data-processor → rest-api" in text
+    assert "<html" in web.get(likely_url).content.decode()  # without htmx: a page of its own
+    lonely = Service.objects.create(namespace="shop", name="lonely")  # no changes, no edges
+    quiet = web.get(f"/services/{lonely.pk}/likely/", HTTP_HX_REQUEST="true")
+    assert quiet.context["rows"] == [] and b"Nothing changed on lonely" in quiet.content
+    assert web.get("/services/999999/likely/").status_code == 404

@@ -73,7 +73,12 @@ def service_suspects(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     ranked = engine.rank(Alert(service=service, started_at=now, last_event_at=now, title=""), LIKELY_TOP)
     changes = Change.objects.select_related("service").in_bulk([r.change.id for r in ranked])
-    rows = [(r, changes[r.change.id]) for r in ranked if r.change.id in changes]
+    # the first reason is the time one, worded for an alert; here the moment is now
+    rows = [
+        (r, changes[r.change.id], r.reasons[0].replace(" before the alert", " ago") if r.reasons else "")
+        for r in ranked
+        if r.change.id in changes
+    ]
     template = "web/_service_suspects.html" if request.headers.get("HX-Request") else "web/service_likely.html"
     return render(request, template, {"service": service, "rows": rows, "now": now})
 

@@ -239,6 +239,7 @@ def test_the_service_page_loads_what_changed_nearby_ranked_as_an_alert_now_would
     assert rows and rows[0][1].summary == "Deploy rest-api 2.14.0 (replicas 50 → 5)"  # the demo's culprit, now too
     text = fragment.content.decode()
     assert "<html" not in text and "data-processor → rest-api" in text
+    assert " ago" in text and "before the alert" not in text  # there is no alert: the moment is now
     assert "<html" in web.get(likely_url).content.decode()  # without htmx: a page of its own
     lonely = Service.objects.create(namespace="shop", name="lonely")  # no changes, no edges
     quiet = web.get(f"/services/{lonely.pk}/likely/", HTTP_HX_REQUEST="true")

@@ -216,6 +216,9 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
     )
     assert {"deploy", "feature_flag", "scale"} <= {kind for kind, _, _ in drawn}
     assert all(w >= 8 and h >= 8 for _, w, h in drawn), drawn
+    # what changed nearby, ranked as an alert now would be, arrives after the page
+    page.wait_for_selector("#likely-h")
+    assert page.locator("#likely li").count() >= 1
     page.goto(base + "/integrations/")
     shot(page, "09-integrations")
     page.goto(base + f"/integrations/{conn.pk}/")

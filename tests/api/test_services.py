@@ -268,3 +268,10 @@ def test_service_suspects_default_to_now_and_reject_bad_input(api):
     assert_problem(api.get(f"/api/v1/services/{sid}/suspects", {"at": "2026-11-21T10:11:30"}), 400, "at")
     assert_problem(api.get(f"/api/v1/services/{sid}/suspects", {"limit": "0"}), 400, "limit")
     assert api.get("/api/v1/services/999999/suspects").status_code == 404
+
+
+def test_service_suspects_need_a_token_with_the_read_scope(api, make_api):
+    sid, _ = _neighbourhood(api)
+    assert make_api(scopes=("write",)).get(f"/api/v1/services/{sid}/suspects").status_code == 403
+    assert make_api(scopes=("read",)).get(f"/api/v1/services/{sid}/suspects").status_code == 200
+    assert api.client.get(f"/api/v1/services/{sid}/suspects").status_code == 401

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
+
 from changetrack.models import Cluster, Service, ServiceAlias
 from integrations.base import ServiceHint
 
@@ -158,6 +160,19 @@ class ServiceResolver:
             defaults={"workload_kind": hint.workload_kind, "repository": hint.repository},
         )
         return service
+
+
+def path_query(term: str) -> Q:
+    """Services a search for ``shop/check`` or ``prod-us/shop/check`` means: the namespace (and cluster) exactly,
+    the name in part. Matches nothing when the term is not such a path."""
+    try:
+        path = ServiceHint.from_path(term) if "/" in term else None
+    except ValueError:
+        path = None
+    if path is None:
+        return Q(pk__in=[])
+    match = Q(namespace__iexact=path.namespace, name__icontains=path.name)
+    return match & Q(cluster__name__iexact=path.cluster) if path.cluster else match
 
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")

@@ -7,12 +7,14 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.models import Alert, Change, Service
+from changetrack.resolution import path_query
 
 
 class OffsetDateTimeFormField(forms.CharField):
@@ -68,8 +70,14 @@ class AlertFilter(_Common):
 class ServiceFilter(django_filters.FilterSet):
     cluster = django_filters.CharFilter(field_name="cluster__name", help_text="cluster name")
     namespace = django_filters.CharFilter(field_name="namespace")
-    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="text in the name")
+    q = django_filters.CharFilter(
+        method="search", help_text="text in the name, or a path: namespace/name or cluster/namespace/name"
+    )
 
     class Meta:
         model = Service
         fields: list[str] = []
+
+    def search(self, queryset: QuerySet[Service], name: str, value: str) -> QuerySet[Service]:
+        term = value.strip()
+        return queryset.filter(Q(name__icontains=term) | path_query(term))

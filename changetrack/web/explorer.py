@@ -19,8 +19,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from changetrack.models import Alert, HealthEpisode, Service
+from changetrack.resolution import path_query
 from changetrack.web.links import url_pattern
-from integrations.base import ServiceHint
 
 PAGE_SIZE = 100  # rows per page: rendering a row costs more than finding it, and a page is what a human scans
 #: "not resolved", spelled so the (status, -started_at) index can be used
@@ -50,25 +50,13 @@ def _filtered(params: dict[str, str]) -> Any:
             | Q(team__icontains=term)
             | Q(repository__icontains=term)
             | Q(aliases__value__icontains=term)
-            | _path_match(term)
+            | path_query(term)
         ).distinct()
     if params.get("health") == "unhealthy":
         open_alerts = Alert.objects.filter(status__in=OPEN, service__isnull=False).values("service_id")
         open_episodes = HealthEpisode.objects.filter(ended_at__isnull=True).values("service_id")
         qs = qs.filter(Q(pk__in=open_alerts) | Q(pk__in=open_episodes))
     return qs.order_by("cluster__name", "namespace", "name")
-
-
-def _path_match(term: str) -> Q:
-    """``shop/check`` or ``prod-us/shop/check``: the namespace (and cluster) exactly, the name in part."""
-    try:
-        path = ServiceHint.from_path(term) if "/" in term else None
-    except ValueError:
-        path = None
-    if path is None:
-        return Q(pk__in=[])
-    match = Q(namespace__iexact=path.namespace, name__icontains=path.name)
-    return match & Q(cluster__name__iexact=path.cluster) if path.cluster else match
 
 
 def _grouped(qs: Any) -> dict[int, int]:

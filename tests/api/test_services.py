@@ -89,6 +89,9 @@ def test_services_are_listed_with_health_and_last_change_and_filtered(api):
     assert names(api.get("/api/v1/services", {"cluster": "prod-eu"})) == ["ledger"]
     assert names(api.get("/api/v1/services", {"namespace": "shop"})) == ["checkout"]
     assert names(api.get("/api/v1/services", {"q": "LED"})) == ["ledger"]
+    assert names(api.get("/api/v1/services", {"q": "money/led"})) == ["ledger"]  # namespace/name, as kubectl
+    assert names(api.get("/api/v1/services", {"q": "prod-eu/money/ledger"})) == ["ledger"]
+    assert names(api.get("/api/v1/services", {"q": "prod-us/money/ledger"})) == []
     page = api.get("/api/v1/services", {"limit": 1}).json()
     assert len(page["results"]) == 1 and page["next"]
 

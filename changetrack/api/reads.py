@@ -232,7 +232,7 @@ class ServiceSuspectsView(ApiView):
         ],
         description="What changed for this service and the services around it before `at`, ranked as the "
         "suspects of an alert on it at that moment would be (same windows, graph, risk and feedback; nothing "
-        "is stored; the reasons read as for an alert at `at`). For scripts and agents asking "
+        'is stored; the time reasons count from `at`, or read "ago" without it). For scripts and agents asking '
         '"what changed here, most likely to matter first?" '
         "without an alert.",
     )
@@ -240,9 +240,10 @@ class ServiceSuspectsView(ApiView):
         service = get_or_404(Service.objects.select_related("cluster"), pk, "service")
         query = ServiceSuspectQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        at = query.validated_data.get("at") or timezone.now()
-        probe = Alert(service=service, started_at=at, last_event_at=at, title="")  # never saved
-        ranked = engine.rank(probe, query.validated_data["limit"])
+        asked = query.validated_data.get("at")
+        at = asked or timezone.now()
+        moment = f"{asked:%Y-%m-%d %H:%M:%S} UTC" if asked else None  # without ``at``: "7 min ago"
+        ranked = engine.rank_at(service, at, query.validated_data["limit"], moment)
         rows = _suspect_rows(
             [(i, r.score, r.change.id, r.hops, r.path, r.components, r.reasons) for i, r in enumerate(ranked, 1)]
         )

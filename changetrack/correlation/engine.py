@@ -19,7 +19,7 @@ from django.utils import timezone
 from changetrack.correlation import candidates as cand
 from changetrack.correlation import context, graph, grouping, reasons, scoring, suspects
 from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
-from changetrack.models import Alert, Suspect
+from changetrack.models import Alert, Service, Suspect
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,14 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, k
     return {k for k, v in known.items() if v}
 
 
-def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
+def rank_at(service: Service, at: datetime, limit: int = 10, moment: str | None = reasons.ALERT) -> list[Ranked]:
+    """What changed around ``service`` before ``at``, ranked as the suspects of an alert on it at ``at`` would be
+    (nothing stored). ``moment`` is what the time reasons count from ("before <moment>"; None: "ago")."""
+    probe = Alert(service=service, started_at=at, last_event_at=at, title="")  # never saved
+    return rank(probe, limit, moment)
+
+
+def rank(alert: Alert, limit: int = 10, moment: str | None = reasons.ALERT) -> list[Ranked]:
     """The ranked suspects of ``alert`` (computed, not stored)."""
     if alert.service_id is None:
         return []
@@ -129,7 +136,7 @@ def rank(alert: Alert, limit: int = 10) -> list[Ranked]:
             verdicts=verdicts,
             similar=similar,
         )
-        return _best(rows, rels, at, names, facts, limit)
+        return _best(rows, rels, at, names, facts, limit, moment)
 
     extra = cand.by_ids(sorted(verdicts), list(rels), at - timedelta(minutes=longest), at + skew)
 
@@ -174,6 +181,7 @@ def _best(
     names: dict[int, str],
     facts: scoring.Facts,
     limit: int,
+    moment: str | None = reasons.ALERT,
 ) -> list[Ranked]:
     """Score rows in order of their upper bound and stop once no remaining row can enter the top ``limit``;
     reasons are built for the winners only."""
@@ -214,7 +222,7 @@ def _best(
                 rel.hops,
                 [names.get(i, str(i)) for i in rel.path],
                 components,
-                reasons.build(row.kind, minutes, rel, names, notes, f_note),
+                reasons.build(row.kind, minutes, rel, names, notes, f_note, moment),
             )
         )
     return out

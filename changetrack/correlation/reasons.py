@@ -21,11 +21,19 @@ VERBS = {
 }
 
 
-def timing(kind: str, minutes_before: float) -> str:
+#: what the time reasons measure from: an alert's start, or (ranking without an alert) a moment asked for
+ALERT = "the alert"
+
+
+def timing(kind: str, minutes_before: float, moment: str | None = ALERT) -> str:
+    """ "Deployed 7 min before the alert"; with ``moment`` None (ranked at this minute), "Deployed 7 min ago"."""
     verb = VERBS.get(kind, "Changed")
+    if moment is None:
+        return f"{verb} {fmt_minutes(minutes_before)} " + ("from now" if minutes_before < 0 else "ago")
     if minutes_before < 0:
-        return f"{verb} {fmt_minutes(minutes_before)} after the alert started (within the clock-skew allowance)"
-    return f"{verb} {fmt_minutes(minutes_before)} before the alert"
+        since = "the alert started" if moment == ALERT else moment
+        return f"{verb} {fmt_minutes(minutes_before)} after {since} (within the clock-skew allowance)"
+    return f"{verb} {fmt_minutes(minutes_before)} before {moment}"
 
 
 def _edge_text(caller: str, callee: str, evidence: tuple[str, ...], provenances: tuple[str, ...]) -> str:
@@ -63,9 +71,15 @@ def relation(rel: Relation, names: dict[int, str]) -> list[str]:
 
 
 def build(
-    kind: str, minutes_before: float, rel: Relation, names: dict[int, str], risk_notes: list[str], feedback_note: str
+    kind: str,
+    minutes_before: float,
+    rel: Relation,
+    names: dict[int, str],
+    risk_notes: list[str],
+    feedback_note: str,
+    moment: str | None = ALERT,
 ) -> list[str]:
-    out = [timing(kind, minutes_before), *relation(rel, names), *risk_notes]
+    out = [timing(kind, minutes_before, moment), *relation(rel, names), *risk_notes]
     if feedback_note:
         out.append(feedback_note[0].upper() + feedback_note[1:])
     return out

@@ -128,7 +128,9 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "integration",
-                    models.CharField(help_text="integration slug, e.g. github", max_length=50),
+                    models.CharField(
+                        help_text="integration slug, e.g. github", max_length=50
+                    ),
                 ),
                 ("name", models.CharField(max_length=100)),
                 ("enabled", models.BooleanField(default=True)),
@@ -721,7 +723,11 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name_plural": "feedback",
-                "constraints": [models.UniqueConstraint(fields=("alert", "change"), name="feedback_unique")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("alert", "change"), name="feedback_unique"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
@@ -742,7 +748,9 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="healthepisode",
-            index=models.Index(fields=["service", "-started_at"], name="health_service_time"),
+            index=models.Index(
+                fields=["service", "-started_at"], name="health_service_time"
+            ),
         ),
         migrations.AddConstraint(
             model_name="healthepisode",
@@ -771,15 +779,21 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="change",
-            index=models.Index(fields=["service", "-occurred_at"], name="change_service_time"),
+            index=models.Index(
+                fields=["service", "-occurred_at"], name="change_service_time"
+            ),
         ),
         migrations.AddIndex(
             model_name="change",
-            index=models.Index(fields=["source", "external_id"], name="change_source_extid"),
+            index=models.Index(
+                fields=["source", "external_id"], name="change_source_extid"
+            ),
         ),
         migrations.AddIndex(
             model_name="change",
-            index=models.Index(fields=["kind", "-occurred_at"], name="change_kind_time"),
+            index=models.Index(
+                fields=["kind", "-occurred_at"], name="change_kind_time"
+            ),
         ),
         migrations.AddIndex(
             model_name="change",
@@ -791,22 +805,32 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="alert",
-            index=models.Index(fields=["service", "-started_at"], name="alert_service_time"),
+            index=models.Index(
+                fields=["service", "-started_at"], name="alert_service_time"
+            ),
         ),
         migrations.AddIndex(
             model_name="alert",
-            index=models.Index(fields=["status", "-started_at"], name="alert_status_time"),
+            index=models.Index(
+                fields=["status", "-started_at"], name="alert_status_time"
+            ),
         ),
         migrations.AddConstraint(
             model_name="alert",
-            constraint=models.UniqueConstraint(fields=("source", "external_id"), name="alert_source_extid"),
+            constraint=models.UniqueConstraint(
+                fields=("source", "external_id"), name="alert_source_extid"
+            ),
         ),
         migrations.AddConstraint(
             model_name="servicealias",
-            constraint=models.UniqueConstraint(fields=("source", "key", "value"), name="alias_unique"),
+            constraint=models.UniqueConstraint(
+                fields=("source", "key", "value"), name="alias_unique"
+            ),
         ),
         migrations.AddConstraint(
             model_name="suspect",
-            constraint=models.UniqueConstraint(fields=("alert", "rank"), name="suspect_rank_unique"),
+            constraint=models.UniqueConstraint(
+                fields=("alert", "rank"), name="suspect_rank_unique"
+            ),
         ),
     ]

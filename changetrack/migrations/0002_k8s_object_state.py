@@ -4,39 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("changetrack", "0001_initial"),
+        ('changetrack', '0001_initial'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="KubeObject",
+            name='KubeObject',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("cluster", models.CharField(max_length=100)),
-                ("kind", models.CharField(max_length=50)),
-                ("namespace", models.CharField(blank=True, default="", max_length=253)),
-                ("name", models.CharField(max_length=253)),
-                ("uid", models.CharField(blank=True, default="", max_length=64)),
-                ("resource_version", models.CharField(blank=True, default="", max_length=64)),
-                ("digest", models.CharField(max_length=32)),
-                ("service", models.CharField(blank=True, default="", max_length=253)),
-                ("node", models.CharField(blank=True, default="", max_length=253)),
-                ("state", models.JSONField(default=dict)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('cluster', models.CharField(max_length=100)),
+                ('kind', models.CharField(max_length=50)),
+                ('namespace', models.CharField(blank=True, default='', max_length=253)),
+                ('name', models.CharField(max_length=253)),
+                ('uid', models.CharField(blank=True, default='', max_length=64)),
+                ('resource_version', models.CharField(blank=True, default='', max_length=64)),
+                ('digest', models.CharField(max_length=32)),
+                ('service', models.CharField(blank=True, default='', max_length=253)),
+                ('node', models.CharField(blank=True, default='', max_length=253)),
+                ('state', models.JSONField(default=dict)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "indexes": [
-                    models.Index(fields=["cluster", "namespace", "kind"], name="kube_object_ns_kind"),
-                    models.Index(
-                        condition=models.Q(("node", ""), _negated=True),
-                        fields=["cluster", "node"],
-                        name="kube_object_node",
-                    ),
-                ],
-                "constraints": [
-                    models.UniqueConstraint(fields=("cluster", "kind", "namespace", "name"), name="kube_object_key")
-                ],
+                'indexes': [models.Index(fields=['cluster', 'namespace', 'kind'], name='kube_object_ns_kind'), models.Index(condition=models.Q(('node', ''), _negated=True), fields=['cluster', 'node'], name='kube_object_node')],
+                'constraints': [models.UniqueConstraint(fields=('cluster', 'kind', 'namespace', 'name'), name='kube_object_key')],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("changetrack", "0001_initial"),
+        ('changetrack', '0001_initial'),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name="change",
-            index=models.Index(
-                condition=models.Q(("service__isnull", True)), fields=["-occurred_at"], name="change_unmapped"
-            ),
+            model_name='change',
+            index=models.Index(condition=models.Q(('service__isnull', True)), fields=['-occurred_at'], name='change_unmapped'),
         ),
     ]

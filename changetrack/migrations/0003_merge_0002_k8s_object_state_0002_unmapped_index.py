@@ -4,9 +4,11 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("changetrack", "0002_k8s_object_state"),
-        ("changetrack", "0002_unmapped_index"),
+        ('changetrack', '0002_k8s_object_state'),
+        ('changetrack', '0002_unmapped_index'),
     ]
 
-    operations = []
+    operations = [
+    ]

@@ -17,32 +17,28 @@ def backfill_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("changetrack", "0003_merge_0002_k8s_object_state_0002_unmapped_index"),
+        ('changetrack', '0003_merge_0002_k8s_object_state_0002_unmapped_index'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="DeliveryKey",
+            name='DeliveryKey',
             fields=[
-                (
-                    "pk",
-                    models.CompositePrimaryKey(
-                        "connection_id", "delivery_key", blank=True, editable=False, primary_key=True, serialize=False
-                    ),
-                ),
-                ("connection_id", models.UUIDField()),
-                ("delivery_key", models.CharField(max_length=255)),
-                ("received_at", models.DateTimeField()),
+                ('pk', models.CompositePrimaryKey('connection_id', 'delivery_key', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('connection_id', models.UUIDField()),
+                ('delivery_key', models.CharField(max_length=255)),
+                ('received_at', models.DateTimeField()),
             ],
         ),
         migrations.RunPython(backfill_keys, migrations.RunPython.noop),
         migrations.RemoveIndex(
-            model_name="delivery",
-            name="delivery_dedupe",
+            model_name='delivery',
+            name='delivery_dedupe',
         ),
         migrations.AddIndex(
-            model_name="deliverykey",
-            index=django.contrib.postgres.indexes.BrinIndex(fields=["received_at"], name="delivery_key_received"),
+            model_name='deliverykey',
+            index=django.contrib.postgres.indexes.BrinIndex(fields=['received_at'], name='delivery_key_received'),
         ),
     ]

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from changetrack.correlation import engine
-from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
+from changetrack.models import Change, ChangeKind, Cluster, Service
 from changetrack.web import events, explorer, timeline
 
 LIKELY_TOP = 5
@@ -71,14 +71,9 @@ def service_suspects(request: HttpRequest, pk: int) -> HttpResponse:
     alert on it would get this minute (nothing stored). Loaded into the service page after it renders."""
     service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
     now = timezone.now()
-    ranked = engine.rank(Alert(service=service, started_at=now, last_event_at=now, title=""), LIKELY_TOP)
+    ranked = engine.rank_at(service, now, LIKELY_TOP, moment=None)  # "27 min ago": the moment is now
     changes = Change.objects.select_related("service").in_bulk([r.change.id for r in ranked])
-    # the first reason is the time one, worded for an alert; here the moment is now
-    rows = [
-        (r, changes[r.change.id], r.reasons[0].replace(" before the alert", " ago") if r.reasons else "")
-        for r in ranked
-        if r.change.id in changes
-    ]
+    rows = [(r, changes[r.change.id]) for r in ranked if r.change.id in changes]
     template = "web/_service_suspects.html" if request.headers.get("HX-Request") else "web/service_likely.html"
     return render(request, template, {"service": service, "rows": rows, "now": now})
 

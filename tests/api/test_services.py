@@ -261,6 +261,7 @@ def test_a_service_ranks_what_changed_around_it_before_a_moment_and_stores_nothi
     top = body["suspects"][0]
     assert top["rank"] == 1 and top["hops"] == 1 and top["path"] == ["data-processor", "rest-api"]
     assert any("data-processor depends on rest-api" in r for r in top["reasons"])
+    assert top["reasons"][0] == "Scaled 8 min before 2026-11-21 10:11:30 UTC"  # counted from the moment asked
     assert not Alert.objects.exists() and not Suspect.objects.exists()
 
 

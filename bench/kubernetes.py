@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     call_command("migrate", verbosity=0)
     from changetrack.collect.kubernetes import ClusterConfig, Collector, Tuning
     from changetrack.collect.runtime import CelerySink, build, secret_hash_key
-    from changetrack.ingest import kick
+    from changetrack.infra import redis as shared_redis
     from changetrack.models import Change, Cluster, KubeObject, Service, Watermark
 
     name = f"bench-{uuid.uuid4().hex[:6]}"
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         parent.send(("sync", (workloads, pods_per, configs)))
         total = parent.recv()
         listed, raw_secs = raw_list(url)
-        kick.client().delete(QUEUE)
+        shared_redis.client().delete(QUEUE)
         collector = build(
             ClusterConfig(name, _api(url)), CelerySink(max_pending=20, queue_name=QUEUE), Tuning(watch_timeout=300)
         )
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-        _wait(lambda: kick.client().llen(QUEUE) == 0, 600)  # the sync's last task (dependency edges) is taken
+        _wait(lambda: shared_redis.client().llen(QUEUE) == 0, 600)  # the sync's last task (dependency edges) is taken
         time.sleep(2)
         batches_before, sent_before = collector.stats.batches, collector.stats.sent
         cpu_before = _cpu(server.pid, workers)

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from changetrack.ingest import kick
+from changetrack.infra import redis as shared_redis
 from changetrack.models import Watermark
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def single_run(name: str, ttl_seconds: int = 900) -> Iterator[bool]:
     twice; the TTL frees the lock if a worker dies. Without Redis, runs are allowed: polling is idempotent."""
     key, token = f"changetrack:poll:{name}", uuid.uuid4().hex
     try:
-        acquired = bool(kick.client().set(key, token, nx=True, ex=ttl_seconds))
+        acquired = bool(shared_redis.client().set(key, token, nx=True, ex=ttl_seconds))
     except redis.RedisError as exc:
         logger.warning("poll.lock.unavailable", extra={"poll": name, "error": repr(exc)})
         acquired, key = True, ""
@@ -46,7 +46,7 @@ def single_run(name: str, ttl_seconds: int = 900) -> Iterator[bool]:
     finally:
         if acquired and key:
             try:
-                if kick.client().get(key) == token.encode():
-                    kick.client().delete(key)
+                if shared_redis.client().get(key) == token.encode():
+                    shared_redis.client().delete(key)
             except redis.RedisError:
                 pass  # the TTL releases it

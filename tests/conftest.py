@@ -24,9 +24,9 @@ def _no_session_outlives_the_test_database(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def redis_client():
-    from changetrack.ingest import kick
+    from changetrack.infra import redis as shared_redis
 
-    client = kick.client()
+    client = shared_redis.client()
     client.flushdb()
     yield client
     client.flushdb()

@@ -277,8 +277,8 @@ def test_a_change_mapped_after_the_alert_was_ranked_joins_its_suspects():
 
 
 def test_tests_use_redis_database_1_so_a_running_system_keeps_its_queue():
-    from changetrack.ingest import kick
+    from changetrack.infra import redis as shared_redis
     from tests import testenv
 
-    db = kick.client().connection_pool.connection_kwargs.get("db", 0)
+    db = shared_redis.client().connection_pool.connection_kwargs.get("db", 0)
     assert testenv.EXTERNAL_REDIS or db == 1, (settings.REDIS_URL, db)

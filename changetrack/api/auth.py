@@ -6,15 +6,14 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from changetrack.infra import redis as shared_redis
 from changetrack.models import ApiToken
 from changetrack.models.tokens import hash_token
 
@@ -96,11 +95,6 @@ class HasScope(permissions.BasePermission):
         )
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-
-
 class TokenRateThrottle(throttling.BaseThrottle):
     """Fixed one-minute windows per token, counted in Redis so every web process shares the count.
 
@@ -118,7 +112,7 @@ class TokenRateThrottle(throttling.BaseThrottle):
         window = int(now // 60)
         key = f"changetrack:api:rate:{token.pk}:{window}"
         try:
-            pipe = _redis().pipeline()
+            pipe = shared_redis.client().pipeline()
             pipe.incr(key)
             pipe.expire(key, 120)
             count = int(pipe.execute()[0])

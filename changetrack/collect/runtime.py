@@ -31,9 +31,9 @@ class CelerySink:
         self.queue_name = queue_name or settings.CELERY_TASK_DEFAULT_QUEUE
 
     def pending(self) -> int:
-        from changetrack.ingest import kick
+        from changetrack.infra import redis as shared_redis
 
-        return int(kick.client().llen(self.queue_name))
+        return int(shared_redis.client().llen(self.queue_name))
 
     def send(self, cluster: str, observations: list[dict[str, Any]], checkpoints: dict[str, str]) -> None:
         while self.pending() > self.max_pending:

@@ -7,7 +7,6 @@ never gets ahead of what is stored, and a batch redone after a crash changes not
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import operator
@@ -17,15 +16,15 @@ from datetime import timedelta
 from functools import reduce
 from typing import Any
 
-import psycopg
 from celery import shared_task
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from changetrack import partitions
 from changetrack.collect.lookups import DbLookups
+from changetrack.infra import db
 from changetrack.ingest.health import close_stale, store_signals
 from changetrack.ingest.store import store_records
 from changetrack.models import Dependency, KubeObject, Watermark
@@ -41,27 +40,8 @@ RESYNC_KEY = "k8s:{cluster}:resync"
 EVENT_QUIET = timedelta(minutes=15)
 
 
-def _raw_cursor() -> psycopg.Cursor[Any]:
-    """A server-side-binding cursor on Django's connection (same transaction) for binary (``%b``) arrays: one
-    statement with arrays instead of one statement per row, and no per-element escaping in Python."""
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
 def _lock(cluster: str, keys: Sequence[Key]) -> None:
-    ids = sorted(
-        {
-            int.from_bytes(
-                hashlib.blake2b(f"k8s\0{cluster}\0{k[0]}\0{k[1]}\0{k[2]}".encode(), digest_size=8).digest(),
-                "big",
-                signed=True,
-            )
-            for k in keys
-        }
-    )
-    if ids:
-        with _raw_cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%b::bigint[]) AS k ORDER BY k", [ids])
+    db.advisory_xact_lock(db.advisory_key("k8s", cluster, *k) for k in keys)
 
 
 def _key(state: dict[str, Any]) -> Key:
@@ -157,7 +137,7 @@ def _load(cluster: str, keys: set[Key]) -> dict[Key, Stored | None]:
     if not keys:
         return found
     ordered = list(keys)
-    with _raw_cursor() as cur:
+    with db.raw_cursor() as cur:
         cur.execute(_LOAD, [*([k[i] for k in ordered] for i in range(3)), cluster])
         for pk, kind, ns, name, dig, state in cur.fetchall():
             # Django registers a text loader for jsonb on its connections (JSONField decodes itself)
@@ -206,7 +186,7 @@ def _save(
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    with _raw_cursor() as cur:
+    with db.raw_cursor() as cur:
         if deletes:
             cur.execute("DELETE FROM changetrack_kubeobject WHERE id = ANY(%b::bigint[])", [deletes])
         if columns[0]:

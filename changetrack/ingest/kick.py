@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
 
 import redis
 from django.conf import settings
+
+from changetrack.infra import redis as shared_redis
 
 logger = logging.getLogger(__name__)
 KEY = "changetrack:ingest:kick"
@@ -26,11 +27,6 @@ DRAIN_SLACK_MS = 50
 
 #: ``time.monotonic()`` until which the kick key is alive: a drain is scheduled to run after a delivery stored now
 _covered_until = 0.0
-
-
-@lru_cache(maxsize=1)
-def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 def delivery_stored() -> None:
@@ -48,7 +44,9 @@ def request_drain() -> bool:
     delay_ms = settings.INGEST_KICK_DELAY_MS
     asked_at = time.monotonic()
     try:
-        pipe = client().pipeline(transaction=False)  # one round trip: claim the window, and learn how long it lasts
+        pipe = shared_redis.client().pipeline(
+            transaction=False
+        )  # one round trip: claim the window, and learn how long it lasts
         pipe.set(KEY, 1, nx=True, px=delay_ms)
         pipe.pttl(KEY)
         scheduled_here, ttl_ms = pipe.execute()
@@ -60,7 +58,7 @@ def request_drain() -> bool:
     except Exception as exc:  # noqa: BLE001 - any broker failure: the delivery is stored, the sweep takes over
         logger.warning("ingest.kick.failed", extra={"error": repr(exc)})
         try:
-            client().delete(KEY)
+            shared_redis.client().delete(KEY)
         except redis.RedisError:
             pass
         return False

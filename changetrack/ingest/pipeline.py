@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
 from changetrack.gcpause import gc_paused
-from changetrack.ingest.store import StoreResult, _raw_cursor, store_records
+from changetrack.infra import db
+from changetrack.ingest.store import StoreResult, store_records
 from changetrack.models import Connection
 from changetrack.resolution import ServiceResolver
 from integrations import registry
@@ -69,7 +70,7 @@ def process_batch(
     outcome = BatchOutcome()
     with gc_paused(), transaction.atomic():
         extra, params = ("AND id = ANY(%(ids)s)", {"ids": ids}) if ids else ("", {})
-        with connection.wrap_database_errors, _raw_cursor() as cur:
+        with connection.wrap_database_errors, db.raw_cursor() as cur:
             # What a batch writes is derived from deliveries that are already durable: should PostgreSQL crash
             # in the instant after this commit, the batch rolls back whole (its deliveries pending again) and
             # is redone, idempotently. So the commit need not wait for the WAL flush (a sixth of a batch's time).
@@ -159,7 +160,7 @@ def _mark(marks: dict[str, list[tuple[int, str, int, str]]]) -> None:
     ]
     if not fixes:
         return
-    with connection.wrap_database_errors, _raw_cursor() as cur:
+    with connection.wrap_database_errors, db.raw_cursor() as cur:
         cur.execute(
             """
             UPDATE changetrack_delivery d SET status = u.status, records = u.records, error = u.error

@@ -27,8 +27,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from changetrack import partitions
+from changetrack.infra.db import raw_cursor
 from changetrack.ingest import kick
-from changetrack.ingest.store import _raw_cursor
 from changetrack.models import Connection, Delivery
 from changetrack.models.deliveries import SecretStore
 from integrations import registry
@@ -231,7 +231,7 @@ def _store(
     }
     # server-side binding: psycopg prepares the statement after a few uses, which saves re-planning an INSERT
     # into a partitioned table on every request; errors stay Django's (the 503 middleware relies on it)
-    with db.wrap_database_errors, _raw_cursor() as cur:
+    with db.wrap_database_errors, raw_cursor() as cur:
         cur.execute(_INSERT, params)
         row = cur.fetchone()
     return row[0] if row else None

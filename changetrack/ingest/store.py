@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from changetrack import partitions
 from changetrack.correlation import grouping
+from changetrack.infra import db
 from changetrack.models import Alert, Change, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record, ServiceHint
@@ -54,17 +54,14 @@ class StoreResult:
     late_changes: list[tuple[int, datetime]] = field(default_factory=list)
 
 
-def _lock_key(source: str, external_id: str) -> int:
-    digest = hashlib.blake2b(f"{source}\0{external_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+def lock_key(source: str, external_id: str) -> int:
+    """The advisory-lock key of one change or alert identity (shared by every writer of that row)."""
+    return db.advisory_key(source, external_id)
 
 
-def _lock(keys: Sequence[tuple[str, str]]) -> None:
-    """Take advisory locks for the keys, in a fixed order so two batches never deadlock."""
-    ids = sorted({_lock_key(s, e) for s, e in keys})
-    if ids:
-        with connection.wrap_database_errors, _raw_cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%b::bigint[]) AS k ORDER BY k", [ids])
+def lock_identities(keys: Sequence[tuple[str, str]]) -> None:
+    """Take advisory locks for the identities, in a fixed order so two batches never deadlock."""
+    db.advisory_xact_lock(lock_key(s, e) for s, e in keys)
 
 
 #: details keys added after storage by enrichment tasks (GitHub commit ranges); a later update of the same change
@@ -169,7 +166,7 @@ SELECT nextval(s.seq) FROM s, generate_series(1, %s)
 def _copy_new_changes(values: list[tuple[Any, ...]], now: datetime) -> dict[tuple[str, str], int]:
     """Insert new changes with COPY (the fastest way into PostgreSQL; it routes rows to their partitions).
     COPY returns nothing, so the ids are drawn from the table's sequence first."""
-    with connection.wrap_database_errors, _raw_cursor() as cur:
+    with connection.wrap_database_errors, db.raw_cursor() as cur:
         cur.execute(_NEXT_IDS, [len(values)])
         ids = [row[0] for row in cur.fetchall()]
         stamp = now.isoformat()
@@ -177,14 +174,6 @@ def _copy_new_changes(values: list[tuple[Any, ...]], now: datetime) -> dict[tupl
             for pk, row in zip(ids, values, strict=True):
                 copy.write_row((pk, *row, stamp, stamp))
     return {(row[0], row[1]): pk for pk, row in zip(ids, values, strict=True)}
-
-
-def _raw_cursor() -> psycopg.Cursor[Any]:
-    """A server-side-binding cursor on Django's connection (same transaction), used with binary (``%b``) array
-    parameters: Django's default client-side binding escapes every element of a 1,000-item array with a regex
-    in Python, which dominated the pipeline's profile (binary arrays are ~10× cheaper to send)."""
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
 
 
 def _insert_values(rec: ChangeRecord, service_id: int | None, hint_json: str) -> tuple[Any, ...]:
@@ -227,8 +216,8 @@ def store_changes(
     New rows (the common case) go in one INSERT ... SELECT FROM unnest(arrays); known rows are updated through
     the ORM (rare: rollout progress, redelivery)."""
     keys = [(r.source, r.external_id) for r in records]
-    _lock(keys)
-    with connection.wrap_database_errors, _raw_cursor() as cur:
+    lock_identities(keys)
+    with connection.wrap_database_errors, db.raw_cursor() as cur:
         cur.execute(_FIND_CHANGES, {"src": [s for s, _ in keys], "ext": [e for _, e in keys]})
         known: dict[tuple[str, str], int] = {(src, ext): pk for pk, src, ext in cur.fetchall()}
     latest: dict[tuple[str, str], ChangeRecord] = {}
@@ -280,7 +269,7 @@ def store_alerts(records: Sequence[AlertRecord], resolver: ServiceResolver) -> t
     """Apply lifecycle events in time order. Returns (id, created) in input order and the alerts that opened
     or re-opened (their suspects must be ranked)."""
     keys = [(r.source, r.external_id) for r in records]
-    _lock(keys)
+    lock_identities(keys)
     by_key: dict[tuple[str, str], Alert] = {}
     for source in {s for s, _ in keys}:
         for row in Alert.objects.filter(source=source, external_id__in=[e for s, e in keys if s == source]):

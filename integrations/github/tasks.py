@@ -16,7 +16,7 @@ from django.db.models import Q
 from github import GithubException
 
 from changetrack.ingest import pipeline
-from changetrack.ingest.store import _lock, store_records
+from changetrack.ingest.store import lock_identities, store_records
 from changetrack.models import Change, Connection, Service, ServiceAlias
 from integrations.github import poller
 from integrations.polling import load_state, save_state, single_run
@@ -142,7 +142,7 @@ def attach_range(change_id: int, **client_options: Any) -> str:
             "error": f"GitHub {exc.status}: {exc.message or exc.data}"[:300],
         }
     with transaction.atomic():
-        _lock([(change.source, change.external_id)])  # the same lock store_records takes for this change
+        lock_identities([(change.source, change.external_id)])  # the same lock store_records takes for this change
         row = Change.objects.select_for_update().get(pk=change.pk, occurred_at=change.occurred_at)
         # An enrichment, not a new version of the change: store_records keeps this key across source updates.
         Change.objects.filter(pk=row.pk, occurred_at=row.occurred_at).update(

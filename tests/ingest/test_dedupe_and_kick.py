@@ -10,6 +10,7 @@ from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
+from changetrack.infra import redis as shared_redis
 from changetrack.ingest import kick, receiver
 from changetrack.models import Change, Delivery, DeliveryKey
 
@@ -131,14 +132,14 @@ def test_a_kick_that_fails_is_not_remembered_and_the_next_delivery_asks_again(
     client, connection_factory, redis_client, settings, fresh_kick
 ):
     conn = connection_factory(hashed={"token": TOKEN})
-    kick.client.cache_clear()
+    shared_redis.client.cache_clear()
     real_url = settings.REDIS_URL
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: the broker is "down"
     try:
         assert post(client, conn, "down-1").status_code == 202
     finally:
         settings.REDIS_URL = real_url
-        kick.client.cache_clear()
+        shared_redis.client.cache_clear()
     assert not redis_client.exists(kick.KEY)
     assert post(client, conn, "up-1").status_code == 202
     assert redis_client.exists(kick.KEY)

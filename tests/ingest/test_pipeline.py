@@ -115,10 +115,11 @@ def test_a_real_worker_turns_a_posted_delivery_into_a_change(client, connection_
 def test_with_the_broker_down_deliveries_are_stored_and_the_sweep_processes_them(
     client, connection_factory, redis_client, settings
 ):
-    from changetrack.ingest import kick, tasks
+    from changetrack.infra import redis as shared_redis
+    from changetrack.ingest import tasks
 
     conn = connection_factory(hashed={"token": TOKEN})
-    kick.client.cache_clear()
+    shared_redis.client.cache_clear()
     real_url = settings.REDIS_URL
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: the broker is "down"
     try:
@@ -126,7 +127,7 @@ def test_with_the_broker_down_deliveries_are_stored_and_the_sweep_processes_them
             assert post(client, conn, change(f"down-{i}")).status_code == 202
     finally:
         settings.REDIS_URL = real_url
-        kick.client.cache_clear()
+        shared_redis.client.cache_clear()
     assert Delivery.objects.filter(status="pending").count() == 3
     assert not Change.objects.filter(external_id__startswith="down-").exists()
     Delivery.objects.update(received_at=Delivery.objects.first().received_at)  # keep them in one partition

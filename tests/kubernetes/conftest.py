@@ -58,9 +58,9 @@ class Harness:
     def settle(self, collector: Any, timeout: float = 60.0) -> None:
         """Wait until the collector has sent everything it read and the broker queue is empty."""
         wait_for(lambda: collector.queue.unfinished_tasks == 0, timeout, "collector queue to drain")
-        from changetrack.ingest import kick
+        from changetrack.infra import redis as shared_redis
 
-        wait_for(lambda: kick.client().llen("changetrack") == 0, timeout, "celery queue to drain")
+        wait_for(lambda: shared_redis.client().llen("changetrack") == 0, timeout, "celery queue to drain")
         time.sleep(0.3)  # the last task may still be running in the worker
 
     def stop_all(self) -> None:

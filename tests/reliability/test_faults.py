@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from changetrack import embedded
-from changetrack.ingest.store import _lock_key
+from changetrack.ingest.store import lock_key
 from changetrack.models import Change, Delivery
 from tests.reliability import procs
 from tests.reliability.conftest import Stack, report
@@ -97,7 +97,7 @@ def test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_d
     fourth = Delivery.objects.order_by("received_at").values_list("body", flat=True)[3 * batch + 250]
     blocked_ext = __import__("json").loads(bytes(fourth))["external_id"]
     holder = psycopg.connect(procs.test_database_url(), autocommit=True)
-    holder.execute("SELECT pg_advisory_lock(%s)", [_lock_key("generic", blocked_ext)])
+    holder.execute("SELECT pg_advisory_lock(%s)", [lock_key("generic", blocked_ext)])
     worker = stack.start_worker(beat=False)
     procs.wait_for(lambda: _advisory_waiters(holder) > 0, 60, "the worker to block inside its fourth batch")
     before_kill = _counts()

@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint chaos e2e-deps clean-data
 
-$(STAMP): requirements.txt
+# Development and CI install requirements-dev.txt (it includes requirements.txt); a production image installs only
+# requirements.txt.
+$(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -33,10 +35,12 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
+# ruff (lint + format), mypy, and the architecture contracts of pyproject.toml ([tool.importlinter])
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy changetrack integrations
+	$(VENV)/bin/lint-imports
 
 clean-data:
 	-$(PY) manage.py stop_embedded

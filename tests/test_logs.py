@@ -84,14 +84,8 @@ def test_a_sane_request_id_from_the_caller_is_kept_and_an_odd_one_is_replaced(ca
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_tasks_log_line_carries_its_task_id_and_name(connection_factory, celery_worker):
     conn = connection_factory()
-    Delivery.objects.create(
-        connection=conn,
-        integration="generic",
-        event_type="change",
-        body=b'{"type": "change"}',
-        headers={},
-        received_at=timezone.now(),
-    )
+    pending = {"integration": "generic", "event_type": "change", "body": b"{}", "headers": {}}
+    Delivery.objects.create(connection=conn, received_at=timezone.now(), **pending)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.INFO)  # the test worker set WARNING; the drain's summary is INFO

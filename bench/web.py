@@ -69,8 +69,12 @@ def _setup_django() -> Any:
 
     django.setup()
     from django.conf import settings
-    from django.test.utils import setup_databases
+    from django.test.utils import setup_databases, setup_test_environment
 
+    # The test client needs the test environment ('testserver' allowed, locmem mail) whatever settings this
+    # process loaded first: an earlier benchmark in the same run may have set them up for its production-like
+    # children (ALLOWED_HOSTS without 'testserver', DEBUG off). DEBUG is pinned off, as in production.
+    setup_test_environment(debug=False)
     settings.ROOT_URLCONF = __name__
 
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"bench_web_{os.getpid()}"
@@ -78,9 +82,10 @@ def _setup_django() -> Any:
 
 
 def _teardown(state: Any) -> None:
-    from django.test.utils import teardown_databases
+    from django.test.utils import teardown_databases, teardown_test_environment
 
     teardown_databases(state, verbosity=0)
+    teardown_test_environment()
 
 
 def generate(n_changes: int, n_services: int, days: int) -> dict[str, Any]:

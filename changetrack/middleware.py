@@ -1,14 +1,41 @@
-"""Answer 503 with Retry-After while the database is unreachable, instead of a 500."""
+"""Request-wide middleware: a request id on every log line and response; 503 while the database is unreachable."""
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from changetrack import logs
+
 logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+#: an id a proxy or client sent is kept only if it is short and plain (it lands in every log line of the request)
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """First in the chain: takes a sane ``X-Request-ID`` or makes one, binds it to every log record emitted while
+    the request is handled, and answers it in the same header (gunicorn's access line shows it from there)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        sent = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = sent if _SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        token = logs.bind(request_id=request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            logs.unbind(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 class DatabaseUnavailableMiddleware:

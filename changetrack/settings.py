@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from changetrack import embedded
+from changetrack import embedded, logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "changetrack.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "changetrack.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -203,11 +204,7 @@ INGEST_KICK_DELAY_MS = _env_int("INGEST_KICK_DELAY_MS", 200)
 DEFAULT_CORRELATION_WINDOW_MINUTES = _env_int("CORRELATION_WINDOW_MINUTES", 24 * 60)
 CORRELATION_SKEW_MINUTES = _env_int("CORRELATION_SKEW_MINUTES", 5)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
-}
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json lines for collectors; text for reading in a terminal
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOGGING = logs.logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))

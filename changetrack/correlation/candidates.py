@@ -161,7 +161,7 @@ WITH rel(service_id, weight, since_m, until_m) AS (
 #: hide an older deploy of the same service).
 #: Two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
 #: the best ``limit`` only (by primary key); the upper bound takes the minutes before the alert from
-#: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and 10× slower)
+#: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and far slower)
 SQL = (
     RELATED
     + """,
@@ -207,7 +207,7 @@ def array(values: Any) -> str:
 
 
 def _sql() -> str:
-    # float8 throughout: EXTRACT returns numeric, and exp() on numeric is arbitrary precision (10× slower)
+    # float8 throughout: EXTRACT returns numeric, and exp() on numeric is arbitrary precision (far slower)
     cases = " ".join(f"WHEN '{kind}' THEN {float(cap)}::float8" for kind, cap in scoring.RISK_CAP.items())
     # diff and details as text: decoded in Python only for the rows that get scored
     columns = ", ".join(f"c.{c}::text" if c in ("diff", "details") else f"c.{c}" for c in COLUMNS)

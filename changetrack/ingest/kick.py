@@ -7,8 +7,8 @@ delivery is already stored and the periodic sweep picks it up.
 
 The drain runs ``DRAIN_SLACK_MS`` after the key expires, so a delivery stored while the key is alive is in it
 even if the worker's clock runs a little ahead (Celery's countdown becomes a wall-clock ETA). Each process
-remembers when the key it last saw expires and skips Redis until then (``delivery_stored``): at 500
-deliveries/s the SET per request was the receiver's largest cost after the INSERT (receiver benchmark).
+remembers when the key it last saw expires and skips Redis until then (``delivery_stored``): under a burst, a
+SET on every request would be the receiver's largest cost after the INSERT (``bench/ingest.py`` measures it).
 """
 
 from __future__ import annotations

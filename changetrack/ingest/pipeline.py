@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 #: Claims a batch and marks it processed with one record in the same statement (what most deliveries end as,
 #: so the common batch needs no second pass over its rows); deliveries that end otherwise are corrected by
 #: ``_mark`` before the transaction commits, so no other session ever sees the provisional marks.
-#: ``received_at`` comes back as text: it is only handed back to PostgreSQL (Django's datetime loader costs
-#: ~10 µs a row in Python), and text round-trips a timestamptz exactly.
+#: ``received_at`` comes back as text: it is only handed back to PostgreSQL (Django's datetime loader is
+#: Python work on every row), and text round-trips a timestamptz exactly.
 _CLAIM = """
 WITH claimed AS (
     SELECT id, received_at FROM changetrack_delivery

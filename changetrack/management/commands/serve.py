@@ -42,6 +42,8 @@ class Command(BaseCommand):
                 "4",
                 "--access-logfile",
                 "-",
+                "--access-logformat",  # the path without its query string, and the id our log lines carry
+                '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s',
                 "--timeout",
                 "60",
             ],

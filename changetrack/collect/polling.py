@@ -188,7 +188,7 @@ def _finish(row: PollState, summary: RunSummary, now: datetime) -> None:
         extra={
             "connection": summary.connection,
             "records": summary.records,
-            "created": summary.created,
+            "new": summary.created,
             "steps": summary.steps,
             "error": summary.error,
             "skipped": len(summary.skipped),

@@ -29,11 +29,16 @@ def event(event_id: str, at: str, title: str, tags: list[str], message: str = ""
 
 
 class FakeDatadog:
-    """Events sorted by time; ``failures`` is a queue of (status, headers) answered before normal pages."""
+    """Events sorted by time; ``failures`` is a queue of (status, headers) answered before normal pages;
+    ``later_page_failures`` the same for requests with a ``page[cursor]`` only (the second page on); while
+    ``stall_later_pages`` is set such requests are read and never answered until ``released`` is set."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.failures: list[tuple[int, dict[str, str]]] = []
+        self.later_page_failures: list[tuple[int, dict[str, str]]] = []
+        self.stall_later_pages = False
+        self.released = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
@@ -83,6 +88,13 @@ def _handler(fake: FakeDatadog) -> type[BaseHTTPRequestHandler]:
                     }
                 )
                 failure = fake.failures.pop(0) if fake.failures else None
+                later = "page[cursor]" in params
+                if failure is None and later and fake.later_page_failures:
+                    failure = fake.later_page_failures.pop(0)
+            if later and fake.stall_later_pages and failure is None:
+                fake.released.wait(60)  # bounded so a broken test cannot hang the server thread forever
+                self.close_connection = True
+                return None
             if url.path != "/api/v2/events":
                 return self._send(404, {"errors": ["Not found"]})
             if self.headers.get("DD-API-KEY") != API_KEY or self.headers.get("DD-APPLICATION-KEY") != APP_KEY:
@@ -108,5 +120,6 @@ def serve() -> Iterator[tuple[FakeDatadog, str]]:
     try:
         yield fake, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        fake.released.set()  # stalled handler threads end
         server.shutdown()
         server.server_close()

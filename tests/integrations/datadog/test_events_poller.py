@@ -185,7 +185,11 @@ def test_a_429_alone_names_when_to_come_back(api):
     fake, url = api
     fake.failures = [(429, {"X-RateLimit-Reset": "12"})]
     steps = DatadogIntegration().poll(
-        {"events_query": "q", "site": url}, {"api_key": API_KEY, "app_key": APP_KEY}, {}, NOW, polling.retrying_session()
+        {"events_query": "q", "site": url},
+        {"api_key": API_KEY, "app_key": APP_KEY},
+        {},
+        NOW,
+        polling.retrying_session(),
     )
     with pytest.raises(RateLimited) as info:
         list(steps)

@@ -66,7 +66,7 @@ def test_poll_runs_one_poll_now_and_prints_what_it_stored(connection_factory, re
             event("1", at.isoformat(), "Deploy checkout", ["change_kind:deploy"]),
             event("2", at.isoformat(), "Rolled back checkout", ["change_kind:rollback"]),
         ]
-        conn = connection_factory(
+        connection_factory(
             "datadog",
             clear={"api_key": API_KEY, "app_key": APP_KEY},
             hashed={"token": "t"},

@@ -4,14 +4,14 @@ cursors, 20 per page at most) and ``/api/v2/auditlog/{id}`` (one entry in full).
 from __future__ import annotations
 
 import copy
-import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.integrations.hooks import fixture
+from tests.integrations.vendor_http import JsonHandler
 
 TOKEN = "api-0123-test"
 
@@ -28,10 +28,7 @@ class FakeAuditLog:
         self.omit_next = False
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802
                 fake.requests.append(self.path)
                 for stall in fake.stalls:
@@ -75,16 +72,6 @@ class FakeAuditLog:
                         "type": "application/json",
                     }
                 self._send(200, {"items": items, "_links": links, "totalCount": len(matching)})
-
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -191,7 +191,7 @@ def _finish(row: PollState, summary: RunSummary, now: datetime) -> None:
             "new": summary.created,
             "steps": summary.steps,
             "error": summary.error,
-            "skipped": len(summary.skipped),
+            "skipped": summary.skipped[:20],
             "resume_after": summary.resume_after.isoformat() if summary.resume_after else None,
         },
     )

@@ -351,3 +351,15 @@ def test_only_due_connections_of_pull_sources_are_enqueued(source, connection_fa
     assert summary.next_poll_at == NOW + polling.pollable(source.conn).poll_interval
     assert polling.due_connections(summary.next_poll_at - timedelta(seconds=1)) == []
     assert [c.pk for c in polling.due_connections(summary.next_poll_at)] == [source.conn.pk]
+
+
+def test_the_connection_page_shows_the_last_success_and_the_last_error(source, redis_client, admin_client):
+    web = admin_client
+    source.add(NOW - timedelta(minutes=5))
+    run(source)
+    page = web.get(f"/integrations/{source.conn.pk}/").content.decode()
+    assert "Polling" in page and "last error" not in page
+    source.rate_limit()
+    run(source, now=NOW + timedelta(minutes=10))
+    page = web.get(f"/integrations/{source.conn.pk}/").content.decode()
+    assert "paused until" in page and "last error" in page and "rate limited" in page

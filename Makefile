@@ -37,6 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy changetrack integrations
+	$(VENV)/bin/lint-imports
 
 clean-data:
 	-$(PY) manage.py stop_embedded

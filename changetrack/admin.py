@@ -71,5 +71,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-for model in (models.Change, models.Alert, models.HealthEpisode, models.Incident, models.Watermark):
+for model in (models.Change, models.Alert, models.HealthEpisode, models.Incident, models.Watermark, models.PollState):
     admin.site.register(model)

@@ -169,10 +169,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
     "forget-delivery-keys": {"task": "changetrack.ingest.tasks.forget_delivery_keys", "schedule": 3600.0},
     "remap-unmapped": {"task": "changetrack.ingest.tasks.remap_unmapped", "schedule": 3600.0},
-    "poll-datadog-events": {"task": "changetrack.collect.tasks.poll_datadog_events", "schedule": 60.0},
-    "github-poll": {"task": "integrations.github.poll", "schedule": 300.0},
-    "github-commit-ranges": {"task": "integrations.github.attach_pending_commit_ranges", "schedule": 60.0},
-    "launchdarkly-poll": {"task": "integrations.launchdarkly.poll", "schedule": 300.0},
+    # every pull source (GitHub, LaunchDarkly, Datadog events) at its own Integration.poll_interval
+    "poll-due": {"task": "changetrack.poll_due", "schedule": 60.0},
+    "github-commit-ranges": {"task": "changetrack.attach_pending_commit_ranges", "schedule": 60.0},
     "resync-kubernetes": {"task": "changetrack.collect.tasks.resync_kubernetes", "schedule": 900.0},
     "learn-dependencies": {"task": "changetrack.correlation.tasks.learn_dependencies", "schedule": 3600.0},
 }

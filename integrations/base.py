@@ -2,6 +2,8 @@
 
 Integrations touch no ORM, no Celery and no network in ``verify``/``parse``: storage, dedupe and correlation
 live in ``changetrack``. Records are frozen dataclasses; ``(source, external_id)`` is the idempotency key.
+Pull sources also implement ``poll()`` (see "The polling contract" below): network only, through the session the
+runner (``changetrack.collect.polling``) gives them.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, ClassVar
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Protocol
+
+import requests
 
 #: The change kinds of the API contract (``changetrack.models.ChangeKind`` mirrors them for the database).
 CHANGE_KINDS = frozenset(
@@ -163,7 +168,8 @@ class ConfigField:
 
 
 class Integration:
-    """Base class of every integration. Subclasses set the class attributes and implement the hooks."""
+    """Base class of every integration. Subclasses set the class attributes and implement the hooks; a pull
+    source also overrides ``poll()`` (and ``poll_ready()`` / ``poll_interval``)."""
 
     slug: ClassVar[str]
     label: ClassVar[str]
@@ -174,6 +180,8 @@ class Integration:
     #: event types that are well-formed but deliberately produce nothing (e.g. ``ping``)
     ignored_events: ClassVar[frozenset[str]] = frozenset()
     setup_instructions: ClassVar[str] = ""
+    #: how often the runner polls a connection of a pull source (a rate limit can push the next poll later)
+    poll_interval: ClassVar[timedelta] = timedelta(minutes=5)
 
     def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
         """Raise ``VerificationError`` unless the request carries the connection's secret or signature.
@@ -205,6 +213,141 @@ class Integration:
         if parser is None:
             raise UnsupportedEvent(f"{self.slug} event {event_type!r} is not supported")
         return parser(payload, config or {})
+
+    @property
+    def can_poll(self) -> bool:
+        """True for a pull source (the class overrides ``poll``)."""
+        return type(self).poll is not Integration.poll
+
+    def poll_ready(self, config: Mapping[str, Any], secrets: Secrets) -> bool:
+        """Whether this connection is set up for polling (has its API token, query...). Default: yes."""
+        return True
+
+    def poll(
+        self, config: Mapping[str, Any], secrets: Secrets, state: Mapping[str, Any], now: datetime, session: PollSession
+    ) -> Iterator[PollResult]:
+        """Read what is new since ``state`` and yield it as one or more steps (a page, a repository).
+
+        In: the connection's ``config`` (plus what the runner adds, e.g. GitHub's repository list), its decrypted
+        ``secrets``, the ``state`` the last step saved (``{}`` the first time), ``now`` and the ``session`` every
+        HTTP request goes through (it retries connection errors and 5xx; it never sleeps on a 429).
+        Out: each ``PollResult`` holds records and the whole state to save once they are stored, so a run
+        killed between steps resumes from the last one. No ORM, no Celery, no sleeping.
+        Raises ``RateLimited`` (come back at ``resume_after``; steps already yielded stand) or ``PollError``
+        (a failure a retry soon would not fix: bad credentials, an unexpected answer)."""
+        raise NotImplementedError
+
+
+# --- the polling contract -----------------------------------------------------------------------------------
+
+
+class Secrets(Protocol):
+    """A connection's decrypted secrets by name (``changetrack.models.SecretStore`` is one)."""
+
+    def get(self, name: str) -> str | None: ...
+
+
+class PollSession(requests.Session):
+    """The session a poll makes its requests through: the runner mounts its retry policy on it; ``timeout``
+    applies to every request that sets none (requests has no default, and a silent server must end a poll)."""
+
+    def __init__(self, timeout: float = 15.0) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+    @property
+    def retry(self) -> Any:
+        """The urllib3 ``Retry`` mounted for HTTPS, for clients that build their own session (PyGithub)."""
+        return self.get_adapter("https://").max_retries  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One step of a poll. ``state`` is the whole state to save after ``records`` are stored;
+    ``next_poll_after`` asks the runner not to come back before then (None: the usual interval); ``error`` is a
+    problem that did not stop the run (one unknown repository); ``skipped`` names items left out as unreadable."""
+
+    records: Sequence[Record]
+    state: Mapping[str, Any]
+    next_poll_after: datetime | None = None
+    error: str = ""
+    skipped: tuple[str, ...] = ()
+
+
+class RateLimited(Exception):
+    """The source asked us to wait, or is down: nothing more makes sense before ``resume_after``."""
+
+    def __init__(self, resume_after: datetime, reason: str):
+        super().__init__(reason)
+        self.resume_after = resume_after
+        self.reason = reason
+
+
+class PollError(Exception):
+    """The source answered in a way a retry soon would not fix (rejected credentials, a 4xx, a body we cannot
+    read): the run stops, the state stays where the last step left it, and the error is shown on the connection."""
+
+
+#: how long to stay away from a source that is down or gave no hint about when to come back
+TRANSIENT_PAUSE = timedelta(minutes=1)
+
+
+def resume_after(headers: Mapping[str, str], now: datetime) -> datetime:
+    """When a rate-limited client may come back, from the answer's headers (case-insensitive ``headers``).
+
+    ``Retry-After`` (seconds or an HTTP date) first, then ``X-RateLimit-Reset``, whose meaning vendors differ on:
+    epoch milliseconds (LaunchDarkly), epoch seconds (GitHub) or seconds until the window resets (Datadog); the
+    magnitude tells them apart. Neither header: ``now + TRANSIENT_PAUSE``."""
+    lowered = {k.lower(): str(v).strip() for k, v in headers.items()}
+    retry = lowered.get("retry-after", "")
+    if retry.isdigit():
+        return now + timedelta(seconds=int(retry))
+    if retry:
+        try:
+            return max(now, parsedate_to_datetime(retry).astimezone(timezone.utc))
+        except (TypeError, ValueError):
+            pass
+    reset = lowered.get("x-ratelimit-reset", "")
+    try:
+        number = float(reset)
+    except ValueError:
+        return now + TRANSIENT_PAUSE
+    if number > 1e11:
+        return max(now, datetime.fromtimestamp(number / 1000, timezone.utc))
+    if number > 1e9:  # whole epoch seconds: one more makes sure the window has reset
+        return max(now, datetime.fromtimestamp(number, timezone.utc)) + timedelta(seconds=1)
+    return now + timedelta(seconds=max(1.0, number))
+
+
+def get_json(
+    session: requests.Session,
+    url: str,
+    *,
+    now: datetime,
+    label: str,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """GET ``url`` through the runner's session and decode the JSON body.
+
+    Raises ``RateLimited`` on a 429 (when to come back, from the headers) and on a 5xx the session's retries did
+    not cure (``TRANSIENT_PAUSE``); ``PollError`` on any other non-200 answer or a body that is not JSON.
+    Connection errors and timeouts propagate as ``requests.RequestException`` (the runner pauses the source)."""
+    response = session.get(url, params=params, headers=headers)
+    if response.status_code == 429:
+        raise RateLimited(resume_after(response.headers, now), f"{label} rate limited (429)")
+    if response.status_code >= 500:
+        raise RateLimited(now + TRANSIENT_PAUSE, f"{label} answered {response.status_code} after retries")
+    if response.status_code != 200:
+        raise PollError(f"{label} answered {response.status_code} for {url}")
+    try:
+        return response.json()
+    except ValueError:
+        raise PollError(f"{label} answered with a body that is not JSON ({url})") from None
 
 
 # --- helpers shared by integrations ------------------------------------------------------------------------

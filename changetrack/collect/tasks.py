@@ -1,4 +1,5 @@
-"""Celery tasks of the Kubernetes collector: store a batch of observations; the periodic resync.
+"""Celery tasks of the collectors: the Kubernetes batches and resync; the poll runner of pull sources
+(``changetrack.collect.polling``) and GitHub commit ranges.
 
 A batch is applied in one transaction: object states, the records derived from them (through
 ``store_records``), health episodes, and the resourceVersion checkpoints the batch reached. So a checkpoint
@@ -16,6 +17,7 @@ from datetime import timedelta
 from functools import reduce
 from typing import Any
 
+import requests
 from celery import shared_task
 from django.db import transaction
 from django.db.models import Q, TextField
@@ -23,13 +25,14 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from changetrack import partitions
+from changetrack.collect import github, polling
 from changetrack.collect.lookups import DbLookups
 from changetrack.infra import db
 from changetrack.ingest.health import close_stale, store_signals
 from changetrack.ingest.store import store_records
-from changetrack.models import Dependency, KubeObject, Watermark
+from changetrack.models import Connection, Dependency, KubeObject, Watermark
 from changetrack.resolution import ServiceResolver
-from integrations.base import Record
+from integrations.base import TRANSIENT_PAUSE, RateLimited, Record
 from integrations.kubernetes.health import WARNING_REASONS, HealthSignal
 from integrations.kubernetes.resources import WORKLOAD_KINDS
 from integrations.kubernetes.translate import Observation, dependencies, hint, identity, translate
@@ -266,9 +269,41 @@ def resync_kubernetes() -> dict[str, int]:
     return {"clusters": len(clusters), "closed_episodes": closed}
 
 
-@shared_task(acks_late=True)
-def poll_datadog_events() -> dict[str, int]:
-    """Poll the Datadog Events API of every connection that has it configured."""
-    from changetrack.collect import datadog_events
+@shared_task(name="changetrack.poll_due")
+def poll_due() -> int:
+    """Beat entry (every minute): enqueue one ``poll_connection`` per pull-source connection that is due."""
+    due = polling.due_connections()
+    for conn in due:
+        poll_connection.delay(str(conn.pk))
+    return len(due)
 
-    return datadog_events.poll_all()
+
+@shared_task(name="changetrack.poll_connection")
+def poll_connection(connection_id: str) -> dict[str, Any]:
+    """Poll one connection now (the runner's lock keeps two runs of it from overlapping)."""
+    conn = Connection.objects.filter(pk=connection_id, enabled=True).first()
+    if conn is None:
+        return {"outcome": "gone"}
+    summary = polling.poll_connection(conn)
+    return {"outcome": summary.outcome, "records": summary.records, "error": summary.error}
+
+
+@shared_task(name="changetrack.attach_commit_range", bind=True, max_retries=5)
+def attach_commit_range(self: Any, change_id: int) -> str:
+    """Attach the commits and files between a deploy's old and new commit; retried after a rate limit."""
+    try:
+        return github.attach_range(change_id, polling.retrying_session())
+    except RateLimited as exc:
+        countdown = max(1, int((exc.resume_after - timezone.now()).total_seconds()))
+        raise self.retry(countdown=min(countdown, 3600), exc=exc) from exc
+    except requests.RequestException as exc:  # GitHub unreachable after the session's retries
+        raise self.retry(countdown=int(TRANSIENT_PAUSE.total_seconds()), exc=exc) from exc
+
+
+@shared_task(name="changetrack.attach_pending_commit_ranges")
+def attach_pending_commit_ranges() -> int:
+    """Beat entry: enqueue ``attach_commit_range`` for deploys whose commit range is missing."""
+    ids = github.pending_ranges()
+    for change_id in ids:
+        attach_commit_range.delay(change_id)
+    return len(ids)

@@ -8,7 +8,7 @@ from changetrack.models.graph import Dependency
 from changetrack.models.health import HealthEpisode
 from changetrack.models.kubernetes import KubeObject
 from changetrack.models.services import Cluster, Service, ServiceAlias
-from changetrack.models.state import Watermark
+from changetrack.models.state import PollState, Watermark
 from changetrack.models.tokens import ApiToken
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "HealthEpisode",
     "Incident",
     "KubeObject",
+    "PollState",
     "Service",
     "ServiceAlias",
     "Severity",

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from changetrack.connections import create_connection
 from changetrack.ingest import kick
-from changetrack.models import Connection, Delivery
+from changetrack.models import Connection, Delivery, PollState
 from integrations import registry
 from integrations.base import ConfigField, Integration
 
@@ -147,6 +147,7 @@ def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "config": [(labels.get(k, k), v) for k, v in sorted(conn.config.items())],
             "secret_names": [labels.get(n, n) for n in secret_names],
             "failed": sum(1 for d in deliveries if d.status == Delivery.Status.FAILED),
+            "poll": PollState.objects.filter(connection=conn).first() if integration and integration.can_poll else None,
         },
     )
 

@@ -18,7 +18,8 @@ Transitions (``$ALERT_TRANSITION``) map onto the alert lifecycle like this:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.base import (
@@ -26,7 +27,10 @@ from integrations.base import (
     ConfigField,
     Integration,
     ParseError,
+    PollResult,
+    PollSession,
     Record,
+    Secrets,
     ServiceHint,
     parse_time,
     require_str,
@@ -254,3 +258,17 @@ class DatadogIntegration(Integration):
         # $ID is one per notification and the same on Datadog's retries
         event_id = payload.get("id") if isinstance(payload, Mapping) else None
         return event_id if isinstance(event_id, str) and event_id else super().delivery_key(headers, raw_body, payload)
+
+    #: the Events API is cheap to ask and deploy markers are wanted on the timeline quickly
+    poll_interval = timedelta(minutes=1)
+
+    def poll_ready(self, config: Mapping[str, Any], secrets: Secrets) -> bool:
+        return bool(str(config.get("events_query") or "").strip())
+
+    def poll(
+        self, config: Mapping[str, Any], secrets: Secrets, state: Mapping[str, Any], now: datetime, session: PollSession
+    ) -> Iterator[PollResult]:
+        """See ``integrations.datadog.events.poll``."""
+        from integrations.datadog import events  # events imports this package (service_hint_from_tags)
+
+        return events.poll(config, secrets, state, now, session)

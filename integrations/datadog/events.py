@@ -7,41 +7,45 @@ the webhook's alert cycles (they come through the webhook only, which Datadog re
 Wire format (https://docs.datadoghq.com/api/latest/events/): headers ``DD-API-KEY`` and
 ``DD-APPLICATION-KEY``; parameters ``filter[query]``, ``filter[from]`` (ms), ``sort=timestamp``,
 ``page[limit]``, ``page[cursor]``; keep paging while ``meta.page.after`` is present. A 429 carries
-``X-RateLimit-Reset`` (seconds until the window resets): the poller stops, keeps what it has, and resumes later.
-No ORM here; ``changetrack.collect.datadog_events`` stores the records and the watermark.
+``X-RateLimit-Reset`` (seconds until the window resets). State: ``{"since": ISO}``, the newest event stored;
+each run reads from it minus ``OVERLAP`` (events can be indexed late; storage is idempotent on the event id)
+and moves it after every page, so a run stopped half-way resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-
-from integrations.base import CHANGE_KINDS, ChangeRecord, ParseError, parse_time, require, require_str, tags_to_dict
+from integrations.base import (
+    CHANGE_KINDS,
+    ChangeRecord,
+    ParseError,
+    PollError,
+    PollResult,
+    PollSession,
+    Secrets,
+    get_json,
+    parse_time,
+    require,
+    require_str,
+    tags_to_dict,
+)
 from integrations.datadog import service_hint_from_tags
 
 KINDS = CHANGE_KINDS
 SITES = {"datadoghq.com", "datadoghq.eu", "us3.datadoghq.com", "us5.datadoghq.com", "ap1.datadoghq.com", "ddog-gov.com"}
-
-
-class RateLimited(Exception):
-    """Datadog answered 429; ``retry_after`` seconds until the rate-limit window resets."""
-
-    def __init__(self, retry_after: float):
-        super().__init__(f"rate limited for {retry_after:.0f}s")
-        self.retry_after = retry_after
-
-
-class PollError(Exception):
-    """The API failed in a way a later run may not fix by itself (auth, 4xx, repeated 5xx, bad body)."""
+#: events are indexed a little after their timestamp: read this far behind the newest one stored
+OVERLAP = timedelta(minutes=2)
+DEFAULT_LOOKBACK_MINUTES = 60
+PAGE_LIMIT = 100
+MAX_PAGES = 20
 
 
 def api_base(site: str) -> str:
-    """``datadoghq.eu`` → ``https://api.datadoghq.eu``; a full URL (a proxy, a test server) is used as is."""
+    """``datadoghq.eu`` → ``https://api.datadoghq.eu``; a full URL (a proxy, a test server) is used as is.
+    Raises ``PollError`` for a site Datadog does not have."""
     site = (site or "datadoghq.com").strip().rstrip("/")
     if site.startswith(("http://", "https://")):
         return site
@@ -50,75 +54,61 @@ def api_base(site: str) -> str:
     return f"https://api.{site}"
 
 
-@dataclass
-class EventsClient:
-    base_url: str
-    api_key: str
-    app_key: str
-    session: requests.Session | None = None
-    timeout: float = 10.0
-    retries: int = 3
-    backoff: Callable[[int], None] = lambda attempt: time.sleep(min(2.0, 0.25 * 2**attempt))
-
-    def _get(self, params: Mapping[str, str]) -> Mapping[str, Any]:
-        session = self.session or requests.Session()
-        headers = {"DD-API-KEY": self.api_key, "DD-APPLICATION-KEY": self.app_key, "Accept": "application/json"}
-        for attempt in range(self.retries + 1):
-            try:
-                response = session.get(
-                    f"{self.base_url}/api/v2/events", params=params, headers=headers, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                if attempt == self.retries:
-                    raise PollError(f"Datadog unreachable: {type(exc).__name__}") from None
-                self.backoff(attempt)
-                continue
-            if response.status_code == 429:
-                raise RateLimited(_reset_seconds(response.headers.get("X-RateLimit-Reset")))
-            if response.status_code >= 500 and attempt < self.retries:
-                self.backoff(attempt)
-                continue
-            if response.status_code != 200:
-                raise PollError(f"Datadog answered {response.status_code}")
-            try:
-                body = response.json()
-            except ValueError:
-                raise PollError("Datadog answered with a body that is not JSON") from None
-            if not isinstance(body, Mapping):
-                raise PollError("Datadog answered with a body that is not an object")
-            return body
-        raise PollError("unreachable")  # the loop always returns or raises
-
-    def pages(
-        self, query: str, since: datetime, limit: int = 100, max_pages: int = 20
-    ) -> Iterator[list[Mapping[str, Any]]]:
-        """Event pages in time order from ``since`` (inclusive), following ``meta.page.after``."""
-        params = {
-            "filter[query]": query,
-            "filter[from]": str(int(since.timestamp() * 1000)),
-            "filter[to]": "now",
-            "sort": "timestamp",
-            "page[limit]": str(limit),
-        }
-        for _ in range(max_pages):
-            body = self._get(params)
-            data = body.get("data") or []
-            if not isinstance(data, list):
-                raise PollError("field 'data' is not a list")
-            yield data
-            meta = body.get("meta")
-            page = meta.get("page") if isinstance(meta, Mapping) else None
-            cursor = page.get("after") if isinstance(page, Mapping) else None
-            if not cursor or not data:
-                return
-            params = {**params, "page[cursor]": str(cursor)}
-
-
-def _reset_seconds(value: str | None) -> float:
+def _start(config: Mapping[str, Any], state: Mapping[str, Any], now: datetime) -> tuple[datetime | None, datetime]:
+    """(the saved ``since`` or None, where this run reads from)."""
     try:
-        return max(1.0, float(value or 60))
-    except ValueError:
-        return 60.0
+        since = datetime.fromisoformat(state["since"])
+        return since, since - OVERLAP
+    except (KeyError, TypeError, ValueError):
+        pass
+    try:
+        minutes = int(config.get("events_lookback_minutes") or DEFAULT_LOOKBACK_MINUTES)
+    except (TypeError, ValueError):  # a hand-edited config: fall back rather than stop polling
+        minutes = DEFAULT_LOOKBACK_MINUTES
+    return None, now - timedelta(minutes=max(1, minutes))
+
+
+def poll(
+    config: Mapping[str, Any], secrets: Secrets, state: Mapping[str, Any], now: datetime, session: PollSession
+) -> Iterator[PollResult]:
+    """Events matching ``config["events_query"]`` from ``state["since"]`` minus the overlap, one step per page
+    (the contract of ``Integration.poll``). Raises ``RateLimited`` (429, outage) and ``PollError`` (rejected
+    keys, an unknown site, a body that is not an events page)."""
+    base = api_base(str(config.get("site") or ""))
+    saved, start = _start(config, state, now)
+    newest = saved or start
+    headers = {
+        "DD-API-KEY": secrets.get("api_key") or "",
+        "DD-APPLICATION-KEY": secrets.get("app_key") or "",
+        "Accept": "application/json",
+    }
+    params = {
+        "filter[query]": str(config.get("events_query") or "").strip(),
+        "filter[from]": str(int(start.timestamp() * 1000)),
+        "filter[to]": "now",
+        "sort": "timestamp",
+        "page[limit]": str(PAGE_LIMIT),
+    }
+    for _ in range(MAX_PAGES):
+        body = get_json(session, f"{base}/api/v2/events", now=now, label="Datadog", params=params, headers=headers)
+        data = body.get("data") if isinstance(body, Mapping) else None
+        if not isinstance(data, list):
+            raise PollError("Datadog answered without a 'data' list")
+        found: list[ChangeRecord] = []
+        skipped: list[str] = []
+        for event in data:
+            try:
+                found.append(event_to_change(event))
+            except ParseError as exc:
+                skipped.append(str(exc))
+        newest = max([newest, *(r.occurred_at for r in found)])
+        yield PollResult(found, {"since": newest.isoformat()}, skipped=tuple(skipped))
+        meta = body.get("meta")
+        page = meta.get("page") if isinstance(meta, Mapping) else None
+        cursor = page.get("after") if isinstance(page, Mapping) else None
+        if not cursor or not data:
+            return
+        params = {**params, "page[cursor]": str(cursor)}
 
 
 def event_to_change(event: Any) -> ChangeRecord:

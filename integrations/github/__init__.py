@@ -1,20 +1,24 @@
 """GitHub webhooks: push, merged pull requests, deployments and their statuses, Actions runs.
 
 Signed with ``X-Hub-Signature-256`` (``sha256=<hex>``), deduped on ``X-GitHub-Delivery`` (redeliveries reuse it).
-GitHub never retries a failed delivery, so ``integrations.github.poller`` closes the gaps.
+GitHub never retries a failed delivery, so ``poll()`` (``integrations.github.poller``) closes the gaps.
 Docs: https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from integrations.base import (
     ConfigField,
     Integration,
     ParseError,
+    PollResult,
+    PollSession,
     Record,
+    Secrets,
     UnsupportedEvent,
     VerificationError,
     require,
@@ -153,3 +157,14 @@ class GitHubIntegration(Integration):
         if not delivery:
             raise ParseError("X-GitHub-Delivery header missing")
         return f"github:{delivery}"
+
+    def poll_ready(self, config: Mapping[str, Any], secrets: Secrets) -> bool:
+        return bool(secrets.get("token"))
+
+    def poll(
+        self, config: Mapping[str, Any], secrets: Secrets, state: Mapping[str, Any], now: datetime, session: PollSession
+    ) -> Iterator[PollResult]:
+        """See ``integrations.github.poller.poll``."""
+        from integrations.github import poller  # PyGithub is only needed where polls run
+
+        return poller.poll(config, secrets, state, now, session)

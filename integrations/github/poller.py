@@ -2,27 +2,37 @@
 and commit ranges (``compare``) for deploys that know their old and new commit.
 
 GitHub never retries a failed webhook delivery, so polling closes the gaps; records get the same external ids
-as the webhook's, so a change seen both ways is stored once. Network only: no ORM here (``tasks.py`` keeps the
-watermarks and stores the records).
+as the webhook's, so a change seen both ways is stored once. Network only: no ORM here. The runner
+(``changetrack.collect.polling``) passes the repository list and the commit SHAs already stored in ``config``,
+and keeps the state (``{"repositories": {full_name: {"since": ISO}}}``).
 
-Rate limits: PyGithub's default retry sleeps until the limit resets (up to an hour) inside the worker. We cap
-the wait (``GithubRetry(max_rate_limit_wait=...)``), surface 429s instead of honouring a long Retry-After, and
-return a ``resume_after`` time; the caller keeps the old watermark, so the next run resumes with no gap.
+How this honours the polling contract although PyGithub makes its own HTTP session: ``client()`` hands PyGithub
+the runner session's urllib3 ``Retry`` and timeout, so 5xx and connection errors are retried exactly as for the
+other sources. PyGithub's default retry (``GithubRetry``) would sleep until a rate limit resets, up to an hour,
+inside the worker; with the session's plain ``Retry`` a 403/429 rate limit is never retried nor slept on: it
+becomes ``RateLimited`` with the reset time, and the repository's watermark stays put until the next run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
-from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
-from github.GithubException import RateLimitExceededExceedsMaxWait
+from github import Auth, Github, GithubException, RateLimitExceededException
 
-from integrations.base import ChangeRecord, ParseError
+from integrations.base import (
+    TRANSIENT_PAUSE,
+    ChangeRecord,
+    ParseError,
+    PollError,
+    PollResult,
+    PollSession,
+    RateLimited,
+    Secrets,
+    resume_after,
+)
 from integrations.github import records
 
 logger = logging.getLogger(__name__)
@@ -32,101 +42,58 @@ DEFAULT_API_URL = "https://api.github.com"
 UPDATE_LOOKBACK = timedelta(hours=6)
 #: commit dates are the committer's clock, not the push time: overlap polls so late-dated commits are seen
 COMMIT_OVERLAP = timedelta(hours=1)
+#: a repository polled for the first time is read this far back
+FIRST_POLL_LOOKBACK = timedelta(days=1)
 MAX_COMMITS_PER_POLL = 1000
 MAX_RANGE_COMMITS = 250
 MAX_RANGE_FILES = 300
-TRANSIENT_PAUSE = timedelta(minutes=1)
+#: PyGithub's own default pause between requests, which keeps clear of GitHub's secondary rate limits
+MIN_REQUEST_INTERVAL = 0.25
 
 
-class RateLimited(Exception):
-    """GitHub asked us to wait; ``resume_after`` is when the next attempt makes sense."""
-
-    def __init__(self, resume_after: datetime, reason: str):
-        super().__init__(reason)
-        self.resume_after = resume_after
-
-
-@dataclass
-class RepoPoll:
-    """What one poll of one repository found. ``resume_after`` set means the poll stopped early: the records
-    found so far are good, but the watermark must not move."""
-
-    repository: str
-    records: list[ChangeRecord] = field(default_factory=list)
-    polled_until: datetime | None = None
-    resume_after: datetime | None = None
-    error: str = ""
-
-
-def client(
-    token: str,
-    api_url: str = "",
-    *,
-    backoff: float = 0.5,
-    max_wait: float = 10.0,
-    timeout: int = 15,
-    min_interval: float = 0.25,
-) -> Github:
-    """A PyGithub client that retries 5xx a few times with backoff and never waits long for a rate limit.
-    ``min_interval`` is PyGithub's pause between requests (its default), which keeps clear of secondary limits."""
-    retry = GithubRetry(
-        total=3,
-        backoff_factor=backoff,
-        max_rate_limit_wait=max_wait,
-        respect_retry_after_header=False,
-        secondary_rate_wait=60,
-    )
+def client(token: str, api_url: str, session: PollSession, min_interval: float = MIN_REQUEST_INTERVAL) -> Github:
+    """A PyGithub client using ``session``'s retry policy and timeout (see the module docstring).
+    ``min_interval`` is PyGithub's pause between requests (seconds)."""
     return Github(
         auth=Auth.Token(token),
         base_url=(api_url or DEFAULT_API_URL).rstrip("/"),
         per_page=100,
-        timeout=timeout,
-        retry=retry,
+        timeout=int(max(1, session.timeout)),
+        retry=session.retry,
         seconds_between_requests=min_interval,
     )
 
 
-def _header(headers: Any, name: str) -> str:
-    if not headers:
-        return ""
-    for key, value in dict(headers).items():
-        if key.lower() == name.lower():
-            return str(value)
-    return ""
+def client_for(config: Mapping[str, Any], secrets: Secrets, session: PollSession) -> Github:
+    """``client()`` for a connection: its ``token`` secret, ``api_url`` (GitHub Enterprise) and optional
+    ``seconds_between_requests``. Raises ``PollError`` without a token."""
+    token = secrets.get("token")
+    if not token:
+        raise PollError("this connection has no GitHub API token")
+    interval = config.get("seconds_between_requests")
+    return client(
+        token,
+        str(config.get("api_url") or ""),
+        session,
+        float(interval) if isinstance(interval, (int, float)) else MIN_REQUEST_INTERVAL,
+    )
 
 
-def rate_limit_resume(exc: Exception, now: datetime) -> datetime:
-    """When to come back after ``exc``: Retry-After, else X-RateLimit-Reset, else the capped wait, else a minute."""
-    headers = getattr(exc, "headers", None)
-    retry_after = _header(headers, "Retry-After")
-    if retry_after.isdigit():
-        return now + timedelta(seconds=int(retry_after))
-    reset = _header(headers, "X-RateLimit-Reset")
-    if reset.isdigit():
-        return max(now, datetime.fromtimestamp(int(reset), UTC)) + timedelta(seconds=1)
-    wait = getattr(exc, "wait", None)
-    if isinstance(wait, (int, float)) and wait > 0:
-        return now + timedelta(seconds=wait)
-    return now + TRANSIENT_PAUSE
-
-
-def classify(exc: Exception, now: datetime) -> RateLimited | None:
-    """A rate limit or a transient failure becomes ``RateLimited`` (come back later); anything else is None."""
-    if isinstance(exc, (RateLimitExceededExceedsMaxWait, RateLimitExceededException)):
-        return RateLimited(rate_limit_resume(exc, now), "rate limited")
-    if isinstance(exc, GithubException):
-        if exc.status == 429 or (
-            exc.status == 403
-            and (_header(exc.headers, "Retry-After") or _header(exc.headers, "X-RateLimit-Remaining") == "0")
-        ):
-            return RateLimited(rate_limit_resume(exc, now), f"rate limited ({exc.status})")
-        if exc.status >= 500:
-            return RateLimited(now + TRANSIENT_PAUSE, f"GitHub error {exc.status}")
+def limited(exc: Exception, now: datetime) -> RateLimited | None:
+    """A rate limit (403/429 with GitHub's headers) or a 5xx the retries did not cure becomes ``RateLimited``;
+    anything else is None. Primary limits: https://docs.github.com/rest/using-the-rest-api/rate-limits"""
+    if not isinstance(exc, GithubException):
         return None
-    if isinstance(
-        exc, (requests.exceptions.RetryError, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+    headers = dict(exc.headers or {})
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if (
+        isinstance(exc, RateLimitExceededException)
+        or exc.status == 429
+        or (exc.status == 403 and (lowered.get("retry-after") or lowered.get("x-ratelimit-remaining") == "0"))
     ):
-        return RateLimited(now + TRANSIENT_PAUSE, f"GitHub unreachable: {type(exc).__name__}")
+        return RateLimited(resume_after(headers, now), f"GitHub rate limited ({exc.status})")
+    if exc.status >= 500:
+        return RateLimited(now + TRANSIENT_PAUSE, f"GitHub error {exc.status}")
     return None
 
 
@@ -265,36 +232,58 @@ def poll_deployments(repo: Any, since: datetime) -> list[ChangeRecord]:
     return out
 
 
-def poll_repository(
-    gh: Github, full_name: str, since: datetime, known_shas: Iterable[str] = (), now: datetime | None = None
-) -> RepoPoll:
-    """Everything new in ``full_name`` since ``since``. Never raises for GitHub trouble: a rate limit or outage
-    sets ``resume_after``; a missing repository or a payload we cannot read sets ``error``."""
-    now = now or datetime.now(UTC)
-    result = RepoPoll(full_name)
+def since(state: Mapping[str, Any], full_name: str, now: datetime) -> datetime:
+    """Where the poll of ``full_name`` starts: its saved ``since``, else ``FIRST_POLL_LOOKBACK`` ago."""
+    saved = (state.get("repositories") or {}).get(full_name) or {}
     try:
-        repo = gh.get_repo(full_name)
-        branch = repo.default_branch
-        result.records += poll_commits(repo, branch, since, set(known_shas))
-        result.records += poll_pulls(repo, branch, since)
-        result.records += poll_runs(repo, since)
-        result.records += poll_deployments(repo, since)
-    except ParseError as exc:
-        result.error = f"unexpected GitHub response: {exc}"
-    except (GithubException, requests.exceptions.RequestException) as exc:
-        limited = classify(exc, now)
-        if limited is None:
-            result.error = f"GitHub error: {exc}"[:500]
-        else:
-            result.resume_after, result.error = limited.resume_after, str(limited)
-        logger.warning(
-            "github.poll.stopped",
-            extra={"repository": full_name, "error": result.error, "resume_after": _iso(result.resume_after)},
-        )
-        return result
-    if not result.error:
-        result.polled_until = now
-    return result
+        return datetime.fromisoformat(saved["since"])
+    except (KeyError, TypeError, ValueError):
+        return now - FIRST_POLL_LOOKBACK
+
+
+def poll(
+    config: Mapping[str, Any], secrets: Secrets, state: Mapping[str, Any], now: datetime, session: PollSession
+) -> Iterator[PollResult]:
+    """One step per repository of ``config["repositories"]``, each from its own ``since`` (the contract of
+    ``Integration.poll``). ``config["known_shas"]`` maps a repository to the commit SHAs already stored, so a
+    pushed commit is not repeated in a polled change.
+
+    A repository GitHub does not know, or answers oddly for, is a step with ``error`` and the others go on.
+    A rate limit or an outage raises ``RateLimited`` after a step with what was found so far: the limit is the
+    token's, so the other repositories would hit it too; the repository's ``since`` stays put (no gap)."""
+    gh = client_for(config, secrets, session)
+    known = config.get("known_shas") or {}
+    saved: dict[str, Any] = dict(state.get("repositories") or {})
+    for full_name in config.get("repositories") or []:
+        found: list[ChangeRecord] = []
+        start = since(state, full_name, now)
+        try:
+            poll_repository(gh, full_name, start, known.get(full_name, ()), found)
+        except ParseError as exc:
+            yield PollResult(found, {"repositories": dict(saved)}, error=f"{full_name}: unexpected answer: {exc}")
+            continue
+        except GithubException as exc:
+            pause = limited(exc, now)
+            if pause is not None:
+                yield PollResult(found, {"repositories": dict(saved)})
+                raise pause from exc
+            yield PollResult(found, {"repositories": dict(saved)}, error=f"{full_name}: GitHub error: {exc}"[:500])
+            continue
+        saved[full_name] = {"since": now.isoformat()}
+        yield PollResult(found, {"repositories": dict(saved)})
+
+
+def poll_repository(
+    gh: Github, full_name: str, since: datetime, known_shas: Iterable[str], out: list[ChangeRecord]
+) -> None:
+    """Append everything new in ``full_name`` since ``since`` to ``out`` (so what was found before an error is
+    kept). Raises ``GithubException`` and ``ParseError``."""
+    repo = gh.get_repo(full_name)
+    branch = repo.default_branch
+    out += poll_commits(repo, branch, since, set(known_shas))
+    out += poll_pulls(repo, branch, since)
+    out += poll_runs(repo, since)
+    out += poll_deployments(repo, since)
 
 
 def commit_range(gh: Github, full_name: str, base: str, head: str) -> dict[str, Any]:
@@ -328,10 +317,10 @@ def commit_range(gh: Github, full_name: str, base: str, head: str) -> dict[str, 
             "files": files,
             "truncated": cmp.total_commits > len(commits),
         }
-    except (GithubException, requests.exceptions.RequestException) as exc:
-        limited = classify(exc, now)
-        if limited is not None:
-            raise limited from exc
+    except GithubException as exc:
+        pause = limited(exc, now)
+        if pause is not None:
+            raise pause from exc
         raise
 
 

@@ -1,23 +1,28 @@
 """LaunchDarkly webhooks: the body is an audit-log entry; flag entries become ``feature_flag`` changes.
 
 Signed with ``X-LD-Signature`` (lowercase hex HMAC-SHA256 of the raw body, no prefix); deduped on ``_id``.
-LaunchDarkly retries a failed delivery once only, so ``integrations.launchdarkly.poller`` reads the audit log too.
+LaunchDarkly retries a failed delivery once only, so ``poll()`` (``integrations.launchdarkly.poller``) reads the audit log too.
 Docs: https://launchdarkly.com/docs/home/infrastructure/webhooks
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from integrations.base import (
     ConfigField,
     Integration,
     ParseError,
+    PollResult,
+    PollSession,
     Record,
+    Secrets,
     require_str,
     verify_hmac_sha256,
 )
+from integrations.launchdarkly import poller
 from integrations.launchdarkly.records import flag_change
 
 
@@ -61,3 +66,12 @@ class LaunchDarklyIntegration(Integration):
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         return f"launchdarkly:{require_str(payload, '_id')}"
+
+    def poll_ready(self, config: Mapping[str, Any], secrets: Secrets) -> bool:
+        return bool(secrets.get("api_token"))
+
+    def poll(
+        self, config: Mapping[str, Any], secrets: Secrets, state: Mapping[str, Any], now: datetime, session: PollSession
+    ) -> Iterator[PollResult]:
+        """See ``integrations.launchdarkly.poller.poll``."""
+        return poller.poll(config, secrets, state, now, session)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +9,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.integrations.vendor_http import JsonHandler
 
 API_KEY = "dd-api-key-test"
 APP_KEY = "dd-app-key-test"
@@ -29,11 +30,16 @@ def event(event_id: str, at: str, title: str, tags: list[str], message: str = ""
 
 
 class FakeDatadog:
-    """Events sorted by time; ``failures`` is a queue of (status, headers) answered before normal pages."""
+    """Events sorted by time; ``failures`` is a queue of (status, headers) answered before normal pages;
+    ``later_page_failures`` the same for requests with a ``page[cursor]`` only (the second page on); while
+    ``stall_later_pages`` is set such requests are read and never answered until ``released`` is set."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.failures: list[tuple[int, dict[str, str]]] = []
+        self.later_page_failures: list[tuple[int, dict[str, str]]] = []
+        self.stall_later_pages = False
+        self.released = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
@@ -56,20 +62,7 @@ class FakeDatadog:
 
 
 def _handler(fake: FakeDatadog) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:  # keep test output quiet
-            pass
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server naming
             url = urlparse(self.path)
             params = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -83,6 +76,13 @@ def _handler(fake: FakeDatadog) -> type[BaseHTTPRequestHandler]:
                     }
                 )
                 failure = fake.failures.pop(0) if fake.failures else None
+                later = "page[cursor]" in params
+                if failure is None and later and fake.later_page_failures:
+                    failure = fake.later_page_failures.pop(0)
+            if later and fake.stall_later_pages and failure is None:
+                fake.released.wait(60)  # bounded so a broken test cannot hang the server thread forever
+                self.close_connection = True
+                return None
             if url.path != "/api/v2/events":
                 return self._send(404, {"errors": ["Not found"]})
             if self.headers.get("DD-API-KEY") != API_KEY or self.headers.get("DD-APPLICATION-KEY") != APP_KEY:
@@ -108,5 +108,6 @@ def serve() -> Iterator[tuple[FakeDatadog, str]]:
     try:
         yield fake, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        fake.released.set()  # stalled handler threads end
         server.shutdown()
         server.server_close()

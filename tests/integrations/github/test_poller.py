@@ -1,18 +1,19 @@
-"""The GitHub poller against a local server speaking the REST API, driven by unmodified PyGithub."""
+"""The GitHub poll against a local server speaking the REST API, driven by unmodified PyGithub: what is read,
+the per-repository ``since``, GitHub's rate-limit answers, commit ranges. Lock, retries, outages and kills:
+``tests/collect/test_polling_runner.py``."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
 
+from changetrack.collect import github, polling
 from changetrack.ingest.store import store_records
-from changetrack.models import Change, Service, Watermark
-from integrations.base import ChangeRecord, ServiceHint
+from changetrack.models import Change, PollState, Service
+from integrations.base import ChangeRecord, RateLimited, ServiceHint
 from integrations.github import GitHubIntegration
-from integrations.github import tasks as gh_tasks
 from tests.integrations.github.fake_github import FakeGitHub
 from tests.integrations.hooks import fixture
 
@@ -158,22 +159,28 @@ def fake():
 def conn(connection_factory, fake):
     Service.objects.create(name="checkout-api", namespace="payments", repository=REPO)
     return connection_factory(
-        "github", clear={"webhook_secret": "s", "token": "ghp_test"}, config={"api_url": fake.url}
+        "github",
+        clear={"webhook_secret": "s", "token": "ghp_test"},
+        config={"api_url": fake.url, "seconds_between_requests": 0},
     )
 
 
-def poll(conn, now=NOW, **options):
-    return gh_tasks.poll_connection(conn, now=now, backoff=0, min_interval=0, **options)
+def session():
+    return polling.retrying_session(backoff=0)
+
+
+def poll(conn, now=NOW):
+    return polling.poll_connection(conn, now=now, session=session())
 
 
 def watermark(conn) -> dict:
-    row = Watermark.objects.filter(key=f"github:{conn.pk}:{REPO}").first()
-    return json.loads(row.value) if row else {}
+    row = PollState.objects.filter(connection=conn).first()
+    return row.state.get("repositories", {}).get(REPO, {}) if row else {}
 
 
 def test_a_poll_stores_default_branch_commits_merged_pulls_runs_and_deployments(conn, fake):
     summary = poll(conn)
-    assert summary["records"] == 4 and not summary["errors"]
+    assert summary.records == 4 and not summary.errors
     commits = Change.objects.get(source="github", kind="commit", external_id=f"commits:{REPO}:{sha(3)}")
     assert [c["sha"] for c in commits.details["commits"]] == [sha(1), sha(2), sha(3)]
     assert commits.service.name == "checkout-api" and commits.release_key == sha(3)[:7]
@@ -229,7 +236,7 @@ def test_a_rate_limit_returns_at_once_and_the_poll_resumes_after_the_reset_witho
     reset = int((NOW + timedelta(hours=1)).timestamp())
     fake.rate_limit("/pulls", reset=reset)
     summary = poll(conn)
-    assert summary["resume_after"] == datetime.fromtimestamp(reset + 1, UTC).isoformat()
+    assert summary.resume_after == datetime.fromtimestamp(reset + 1, UTC)
     assert len(fake.paths("/pulls")) == 1  # no retry loop, no hour-long sleep
     assert watermark(conn) == {}  # not advanced: the pulls were not read
     assert (
@@ -237,11 +244,11 @@ def test_a_rate_limit_returns_at_once_and_the_poll_resumes_after_the_reset_witho
     )  # found before the limit
     # Before the reset nothing is asked of GitHub.
     fake.requests.clear()
-    assert poll(conn, now=NOW + timedelta(minutes=30))["skipped"] == "rate limited" and fake.requests == []
+    assert poll(conn, now=NOW + timedelta(minutes=30)).outcome == "rate limited" and fake.requests == []
     # After it, the poll starts from the old watermark: a commit pushed meanwhile and the merged PR are both found.
     fake.repos[REPO]["commits"].insert(0, commit(4, NOW + timedelta(minutes=20)))
     after = NOW + timedelta(hours=1, seconds=5)
-    assert not poll(conn, now=after)["errors"]
+    assert not poll(conn, now=after).errors
     assert Change.objects.filter(external_id=f"pr:{REPO}#412").exists()
     assert Change.objects.get(external_id=f"commits:{REPO}:{sha(4)}").details["shas"] == [sha(4)]
     assert watermark(conn) == {"since": after.isoformat()}
@@ -250,7 +257,7 @@ def test_a_rate_limit_returns_at_once_and_the_poll_resumes_after_the_reset_witho
 def test_a_429_with_retry_after_is_a_pause_not_a_failure(conn, fake):
     fake.fail("/actions/runs", 429, {"Retry-After": "120"}, {"message": "Too Many Requests"})
     summary = poll(conn)
-    assert summary["resume_after"] == (NOW + timedelta(seconds=120)).isoformat()
+    assert summary.resume_after == NOW + timedelta(seconds=120)
     assert len(fake.paths("/actions/runs")) == 1 and watermark(conn) == {}
 
 
@@ -263,37 +270,19 @@ def test_a_secondary_rate_limit_is_a_pause(conn, fake):
         times=10,
     )
     summary = poll(conn)
-    assert "resume_after" in summary and watermark(conn) == {}
-
-
-def test_server_errors_are_retried(conn, fake):
-    fake.fail("/deployments", 502, times=2)
-    summary = poll(conn)
-    assert not summary["errors"] and len(fake.paths("/deployments?")) == 3
-    assert Change.objects.filter(external_id=f"deployment:{REPO}:55").exists()
-
-
-def test_a_lasting_outage_pauses_the_poll_and_keeps_the_watermark(conn, fake):
-    fake.fail("/pulls", 503, times=50)
-    summary = poll(conn)
-    assert summary["resume_after"] == (NOW + timedelta(minutes=1)).isoformat() and watermark(conn) == {}
-    assert len(fake.paths("/pulls")) == 4  # the first try and three retries
+    assert summary.resume_after == NOW + timedelta(seconds=60) and watermark(conn) == {}
 
 
 def test_an_unknown_repository_is_reported_and_the_others_are_polled(conn, fake):
     Service.objects.create(name="gone", repository="acme/gone")
     summary = poll(conn)
-    assert "acme/gone" in summary["errors"] and summary["repositories"] == 2
+    assert any(e.startswith("acme/gone:") for e in summary.errors) and summary.steps == 2
     assert watermark(conn) == {"since": NOW.isoformat()}
 
 
 def test_the_beat_schedule_runs_the_pollers():
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert {
-        "integrations.github.poll",
-        "integrations.github.attach_pending_commit_ranges",
-        "integrations.launchdarkly.poll",
-    } <= tasks
+    assert {"changetrack.poll_due", "changetrack.attach_pending_commit_ranges"} <= tasks
 
 
 def _deploy_with_range(base: str, head: str, status: str = "in_progress") -> int:
@@ -341,15 +330,15 @@ def test_a_deploy_that_knows_its_old_and_new_commit_gets_the_commits_and_files_b
         "merge_base_commit": commit(0, NOW),
     }
     change_id = _deploy_with_range(sha(0), sha(2))
-    assert gh_tasks.pending_ranges() == [change_id]
-    assert gh_tasks.attach_range(change_id, backoff=0, min_interval=0) == "attached"
+    assert github.pending_ranges() == [change_id]
+    assert github.attach_range(change_id, session()) == "attached"
     attached = Change.objects.get(pk=change_id).details["commit_range"]
     assert [c["sha"] for c in attached["commits"]] == [sha(1), sha(2)]
     assert [c["author"] for c in attached["commits"]] == ["dkim", "Dana Kim"]
     assert attached["files"] == [
         {"filename": "config/timeouts.yaml", "status": "modified", "additions": 2, "deletions": 1}
     ]
-    assert gh_tasks.pending_ranges() == []
+    assert github.pending_ranges() == []
     _deploy_with_range(sha(0), sha(2), status="succeeded")  # the rollout finishes: the source updates the change
     after = Change.objects.get(pk=change_id)
     assert after.status == "succeeded" and after.details["commit_range"]["total_commits"] == 2
@@ -357,16 +346,16 @@ def test_a_deploy_that_knows_its_old_and_new_commit_gets_the_commits_and_files_b
 
 def test_a_commit_range_github_does_not_know_is_recorded_and_not_retried(conn, fake):
     change_id = _deploy_with_range(sha(7), sha(8))
-    assert gh_tasks.attach_range(change_id, backoff=0, min_interval=0) == "attached"
+    assert github.attach_range(change_id, session()) == "attached"
     assert Change.objects.get(pk=change_id).details["commit_range"]["error"].startswith("GitHub 404")
-    assert gh_tasks.pending_ranges() == []
+    assert github.pending_ranges() == []
 
 
 def test_a_rate_limited_commit_range_is_retried_later(conn, fake):
     change_id = _deploy_with_range(sha(0), sha(2))
     fake.rate_limit("/compare/", reset=int((NOW + timedelta(hours=1)).timestamp()))
-    with pytest.raises(gh_tasks.poller.RateLimited):
-        gh_tasks.attach_range(change_id, backoff=0, min_interval=0)
+    with pytest.raises(RateLimited):
+        github.attach_range(change_id, session())
     assert "commit_range" not in Change.objects.get(pk=change_id).details
 
 
@@ -384,7 +373,7 @@ def _wait_for(check, seconds: float = 60.0):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_beat_tasks_poll_and_attach_ranges_through_a_real_worker(celery_worker, conn, fake):
-    from integrations.github.tasks import attach_pending_commit_ranges, poll_github
+    from changetrack.collect.tasks import attach_pending_commit_ranges, poll_due
 
     fake.repos[REPO]["compares"][f"{sha(1)}...{sha(3)}"] = {
         "url": f"{fake.url}/repos/{REPO}/compare/{sha(1)}...{sha(3)}",
@@ -396,7 +385,7 @@ def test_the_beat_tasks_poll_and_attach_ranges_through_a_real_worker(celery_work
         "commits": [commit(2, NOW), commit(3, NOW)],
         "files": [],
     }
-    poll_github.delay()
+    poll_due.delay()
     assert _wait_for(lambda: Change.objects.filter(external_id=f"deployment:{REPO}:55").exists())
     change_id = _deploy_with_range(sha(1), sha(3))
     attach_pending_commit_ranges.delay()
@@ -407,20 +396,9 @@ def test_the_beat_tasks_poll_and_attach_ranges_through_a_real_worker(celery_work
 def test_an_odd_run_is_skipped_and_the_watermark_still_moves(conn, fake):
     fake.repos[REPO]["runs"].append(run(7003, NOW - timedelta(minutes=5), status="completed", conclusion=None))
     summary = poll(conn)
-    assert not summary["errors"] and Change.objects.filter(external_id=f"run:{REPO}:7001").exists()
+    assert not summary.errors and Change.objects.filter(external_id=f"run:{REPO}:7001").exists()
     assert not Change.objects.filter(external_id=f"run:{REPO}:7003").exists()
     assert watermark(conn) == {"since": NOW.isoformat()}
-
-
-def test_a_poll_already_running_for_a_connection_is_not_started_twice(conn, fake, redis_client):
-    from integrations.github.tasks import poll_github
-    from integrations.polling import single_run
-
-    with single_run(f"github:{conn.pk}") as first:
-        assert first
-        assert poll_github.apply().get() == {str(conn.pk): {"skipped": "a poll is already running"}}
-    assert fake.requests == []
-    assert poll_github.apply().get()[str(conn.pk)]["repositories"] == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -443,84 +421,60 @@ def test_a_deploy_found_late_by_the_poller_becomes_a_suspect_of_an_open_alert(ce
         ]
     )
     alert = Alert.objects.get(external_id="cycle-1")
-    from integrations.github.tasks import poll_github
+    from changetrack.collect.tasks import poll_due
 
-    poll_github.delay()
+    poll_due.delay()
     deploy = _wait_for(lambda: Change.objects.filter(external_id=f"deployment:{REPO}:55").first())
     assert deploy is not None
     assert _wait_for(lambda: Suspect.objects.filter(alert=alert, change_id=deploy.pk).exists())
 
 
-def _new_work_after_the_first_poll(fake) -> set[str]:
-    """A commit, a merged pull request and a push run that appear after the first poll: the external ids."""
-    repo = fake.repos[REPO]
-    repo["commits"].insert(0, commit(4, NOW + timedelta(minutes=2)))
-    repo["pulls"].insert(0, pull(413, NOW + timedelta(minutes=3), sha(4)))
-    repo["runs"].append(run(7004, NOW + timedelta(minutes=4)))
-    return {f"commits:{REPO}:{sha(4)}", f"pr:{REPO}#413", f"run:{REPO}:7004"}
+def test_the_pure_poll_reads_state_in_and_gives_records_and_state_out_without_a_database(fake):
+    fake.add_repo("acme/gone-too")
+    fake.repos.pop("acme/gone-too")
+    steps = list(
+        GitHubIntegration().poll(
+            {"api_url": fake.url, "seconds_between_requests": 0, "repositories": ["acme/gone-too", REPO]},
+            {"token": "ghp_test"},
+            {"repositories": {REPO: {"since": (NOW - timedelta(minutes=40)).isoformat()}}},
+            NOW,
+            session(),
+        )
+    )
+    gone, polled = steps
+    assert gone.error.startswith("acme/gone-too:") and gone.records == []
+    assert gone.state == {"repositories": {REPO: {"since": (NOW - timedelta(minutes=40)).isoformat()}}}
+    # since 40 minutes ago minus the commit overlap: all three commits; the PR, the push run and the deployment
+    assert [r.external_id for r in polled.records] == [
+        f"commits:{REPO}:{sha(3)}",
+        f"pr:{REPO}#412",
+        f"run:{REPO}:7001",
+        f"deployment:{REPO}:55",
+    ]
+    assert polled.state == {"repositories": {REPO: {"since": NOW.isoformat()}}}
 
 
-def _github_ids() -> list[str]:
-    return list(Change.objects.filter(source="github").values_list("external_id", flat=True))
+def test_pygithub_follows_the_runners_retry_policy_and_never_sleeps_on_a_rate_limit(fake):
+    import time
 
+    def pure_poll(retries: int) -> list:
+        return list(
+            GitHubIntegration().poll(
+                {"api_url": fake.url, "seconds_between_requests": 0, "repositories": [REPO]},
+                {"token": "ghp_test"},
+                {},
+                NOW,
+                polling.retrying_session(retries=retries, backoff=0),
+            )
+        )
 
-def test_a_5xx_outage_longer_than_the_retries_keeps_the_watermark_and_the_poll_after_recovery_has_no_gap(conn, fake):
-    poll(conn)
-    before = set(_github_ids())
-    assert len(before) == 4 and watermark(conn) == {"since": NOW.isoformat()}
-    new = _new_work_after_the_first_poll(fake)
-    for status in (500, 502, 503):  # six failures: more than the first try and its three retries
-        fake.fail("/pulls", status, times=2)
-    during = NOW + timedelta(minutes=5)
-    summary = poll(conn, now=during)
-    assert summary["resume_after"] == (during + timedelta(minutes=1)).isoformat()
-    assert watermark(conn) == {"since": NOW.isoformat()}  # the new pull request and run were never read
-    assert not Change.objects.filter(external_id__in=[f"pr:{REPO}#413", f"run:{REPO}:7004"]).exists()
-    fake.failures.clear()  # GitHub recovers
-    after = during + timedelta(minutes=2)
-    assert not poll(conn, now=after)["errors"]
-    ids = _github_ids()
-    assert set(ids) == before | new and len(ids) == len(set(ids))  # nothing missing, nothing twice
-    assert Change.objects.get(external_id=f"commits:{REPO}:{sha(4)}").details["shas"] == [sha(4)]
-    assert watermark(conn) == {"since": after.isoformat()}
-
-
-def _finishes_within(seconds: float, call):
-    """Run ``call`` in a thread; fail if it is still running after ``seconds`` (a hang, not a slow run)."""
-    import threading
-
-    from django.db import connection
-
-    out: dict = {}
-
-    def target():
-        try:
-            out["value"] = call()
-        finally:
-            connection.close()  # this thread's database connection
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), f"still running after {seconds} s"
-    assert "value" in out, "the call raised"
-    return out["value"]
-
-
-@pytest.mark.django_db(transaction=True)  # the poll runs in another thread: it must see committed rows
-def test_a_server_that_stops_answering_ends_the_poll_and_the_next_poll_resumes_without_a_gap(conn, fake):
-    poll(conn)
-    before = set(_github_ids())
-    new = _new_work_after_the_first_poll(fake)
-    fake.stall("/actions/runs")  # accepts the connection, reads the request, never answers
-    during = NOW + timedelta(minutes=5)
-    summary = _finishes_within(30, lambda: poll(conn, now=during, timeout=1))
-    assert summary["resume_after"] == (during + timedelta(minutes=1)).isoformat()
-    assert watermark(conn) == {"since": NOW.isoformat()}
-    assert not Change.objects.filter(external_id=f"run:{REPO}:7004").exists()
-    fake.release()
-    after = during + timedelta(minutes=2)
-    assert not _finishes_within(30, lambda: poll(conn, now=after, timeout=1))["errors"]
-    ids = _github_ids()
-    assert set(ids) == before | new and len(ids) == len(set(ids))
-    assert watermark(conn) == {"since": after.isoformat()}
+    fake.fail("/pulls", 503, times=50)
+    with pytest.raises(RateLimited):
+        pure_poll(retries=1)
+    assert len(fake.paths("/pulls")) == 2  # the first try and the session's one retry, not PyGithub's default
+    fake.failures.clear()
+    fake.fail("/pulls", 429, {"Retry-After": "3600"}, {"message": "Too Many Requests"})
+    started = time.monotonic()
+    with pytest.raises(RateLimited) as info:
+        pure_poll(retries=3)
+    assert info.value.resume_after == NOW + timedelta(hours=1) and time.monotonic() - started < 10

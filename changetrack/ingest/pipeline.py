@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
+from changetrack.correlation import triggers
 from changetrack.gcpause import gc_paused
 from changetrack.infra import db
 from changetrack.infra.jsonsafety import UnsafeJSON, check_records
@@ -206,6 +207,4 @@ def after_store(alert_ids: set[int], late_changes: list[tuple[int, Any]]) -> Non
     """Ask the correlation engine to rank new alerts and re-rank alerts a late change may concern."""
     if not alert_ids and not late_changes:
         return
-    from changetrack.correlation import triggers
-
     triggers.on_stored(alert_ids, late_changes)

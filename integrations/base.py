@@ -16,22 +16,21 @@ from typing import Any, ClassVar
 
 from integrations import jsonsafety
 
-#: The change kinds of the API contract (``changetrack.models.ChangeKind`` mirrors them for the database).
-CHANGE_KINDS = frozenset(
-    {
-        "deploy",
-        "rollback",
-        "config",
-        "secret",
-        "feature_flag",
-        "scale",
-        "autoscale",
-        "ci",
-        "commit",
-        "infra",
-        "db_migration",
-        "custom",
-    }
+#: The change kinds of the API contract, in its order. ``changetrack.models.ChangeKind`` (the database choices) is
+#: built from this tuple, so the two cannot disagree.
+CHANGE_KINDS: tuple[str, ...] = (
+    "deploy",
+    "rollback",
+    "config",
+    "secret",
+    "feature_flag",
+    "scale",
+    "autoscale",
+    "ci",
+    "commit",
+    "infra",
+    "db_migration",
+    "custom",
 )
 
 

@@ -19,6 +19,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 #: Far deeper than any real payload, and far enough below Python's recursion limit that the value can be
@@ -102,11 +103,27 @@ def _walk(item: Any, limit: Any, depth_left: int) -> None:
             except UnsafeJSON as exc:
                 exc.path.insert(0, index)
                 raise
-    elif isinstance(item, Mapping):
+    elif kind is dict or isinstance(item, Mapping):
         _walk_pairs(item.items(), limit, depth_left)
     elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-        _walk_pairs(((f.name, getattr(item, f.name)) for f in dataclasses.fields(item)), limit, depth_left)
+        _walk_pairs(((name, getattr(item, name)) for name in _field_names(kind)), limit, depth_left)
     # anything else (datetimes in records) is stored through its own column type
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """A dataclass's field names (``dataclasses.fields`` rebuilds its answer on every call)."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
+
+
+#: values that need no walk: a plain ASCII string without NUL and without a limit is the common case of every
+#: record field, so it is answered here without a call per field
+_ALWAYS_SAFE = (int, bool, type(None), datetime)
 
 
 def _walk_pairs(pairs: Any, limit: Any, depth_left: int) -> None:
@@ -114,11 +131,20 @@ def _walk_pairs(pairs: Any, limit: Any, depth_left: int) -> None:
         raise UnsafeJSON("is nested too deeply")
     nested = limit if isinstance(limit, Mapping) else None
     for key, sub in pairs:
+        kind = type(sub)
+        if type(key) is str and (not key.isascii() or "\x00" in key):
+            problem = text_problem(key)
+            if problem:
+                exc = UnsafeJSON(f"has a key that {problem}")
+                exc.path.insert(0, key)
+                raise exc
+        if (
+            kind in _ALWAYS_SAFE
+            or (kind in (tuple, list, dict) and not sub)
+            or (kind is str and sub.isascii() and "\x00" not in sub and (nested is None or key not in nested))
+        ):
+            continue
         try:
-            if type(key) is str:
-                problem = text_problem(key)
-                if problem:
-                    raise UnsafeJSON(f"has a key that {problem}")
             _walk(sub, nested.get(key) if nested is not None else None, depth_left - 1)
         except UnsafeJSON as exc:
             exc.path.insert(0, key)

@@ -113,7 +113,7 @@ class StrictJSONParser(BaseParser):
         except RecursionError:
             raise exceptions.ParseError("The body is nested too deeply.") from None
         except jsonsafety.UnsafeJSON as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}.") from None
+            raise exceptions.ParseError(f"{exc}.") from None
         except json.JSONDecodeError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
         except ValueError as exc:

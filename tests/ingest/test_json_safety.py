@@ -7,9 +7,12 @@ import dataclasses
 import json
 
 import pytest
+from django.db import OperationalError
+from django.http import HttpResponse
 
 from changetrack.infra.jsonsafety import UnsafeJSON, check_records
 from changetrack.ingest import pipeline
+from changetrack.middleware import DatabaseUnavailableMiddleware
 from changetrack.models import Change, Delivery, Service
 from integrations.base import AlertRecord, ServiceHint, parse_time
 from tests.api.conftest import assert_problem
@@ -128,3 +131,17 @@ def test_every_receiver_error_is_the_same_problem_shape_as_the_api(client, conn,
     else:
         response = post(client, conn, raw(summary="x" * 20_000))
     assert_problem(response, status)
+
+
+def test_the_database_unavailable_answer_is_the_same_problem_shape_with_retry_after(rf):
+    middleware = DatabaseUnavailableMiddleware(lambda request: HttpResponse())
+    response = middleware.process_exception(rf.post("/hooks/generic/x/"), OperationalError("server closed"))
+    assert response is not None and response.status_code == 503 and response["Retry-After"] == "5"
+    assert response["Content-Type"] == "application/problem+json"
+    assert json.loads(response.content) == {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "the database is unreachable; retry shortly",
+        "errors": [],
+    }

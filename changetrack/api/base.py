@@ -16,7 +16,6 @@ from changetrack.api import errors
 from changetrack.api.auth import BearerTokenAuthentication, HasScope, TokenRateThrottle
 from changetrack.api.outputs import ProblemSerializer
 from changetrack.infra import problems
-from changetrack.infra.problems import problem_response
 
 M = TypeVar("M", bound=Model)
 MAX_ID = 2**63 - 1
@@ -62,7 +61,7 @@ class ApiView(generics.GenericAPIView):
 @csrf_exempt
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other path under /api/v1/ (including non-numeric ids): a problem, not Django's HTML page."""
-    return problem_response(404, f"No API resource at {request.path[:200]}.")
+    return problems.problem_response(404, f"No API resource at {request.path[:200]}.")
 
 
 def get_or_404(queryset: QuerySet[M], pk: int, what: str) -> M:

@@ -1,11 +1,11 @@
 """The one webhook receiver: ``POST /hooks/<slug>/<connection uuid>/``.
 
 Fixed order, fixed codes: unknown or disabled connection 404 → body too large 413 → verification 401 →
-malformed JSON, missing required field, or anything the JSON-safety check refuses (in the body or in the
-records it becomes) 400 → duplicate delivery 200 → store → enqueue → 202. An event type we
-do not use is stored as ignored and answered 202 (so vendors do not retry it). Errors are problem+json
-(``changetrack.infra.problems``). Processing happens later, in
-batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery waits for the sweep.
+malformed JSON, missing required field, or anything the JSON-safety check refuses (in the body or in the records
+it becomes) 400 → duplicate delivery 200 → store → enqueue → 202. An event type we do not use is stored as
+ignored and answered 202 (so vendors do not retry it). Errors are problem+json (``changetrack.infra.problems``).
+Processing happens later, in batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery
+waits for the sweep.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ import uuid
 from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
+
+from changetrack.infra.problems import problem_response
 
 from changetrack import logs
 
@@ -48,11 +50,5 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, (OperationalError, InterfaceError)):
             logger.warning("db.unavailable", extra={"path": request.path, "error": type(exception).__name__})
-            response = JsonResponse(
-                {"status": 503, "title": "Service Unavailable", "detail": "the database is unreachable; retry shortly"},
-                status=503,
-                content_type="application/problem+json",
-            )
-            response["Retry-After"] = "5"
-            return response
+            return problem_response(503, "the database is unreachable; retry shortly", headers={"Retry-After": "5"})
         return None

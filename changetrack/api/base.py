@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from changetrack.api import errors
 from changetrack.api.auth import BearerTokenAuthentication, HasScope, TokenRateThrottle
 from changetrack.api.outputs import ProblemSerializer
+from changetrack.infra import problems
 
 M = TypeVar("M", bound=Model)
 MAX_ID = 2**63 - 1
@@ -22,7 +23,7 @@ MAX_ID = 2**63 - 1
 
 def problem_responses(*codes: int) -> dict[Any, Any]:
     """The documented error answers of an operation (schemathesis holds us to them)."""
-    return {(code, errors.PROBLEM_CONTENT_TYPE): ProblemSerializer for code in codes}
+    return {(code, problems.CONTENT_TYPE): ProblemSerializer for code in codes}
 
 
 READ_ERRORS = problem_responses(400, 401, 403, 404, 429)
@@ -60,14 +61,7 @@ class ApiView(generics.GenericAPIView):
 @csrf_exempt
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other path under /api/v1/ (including non-numeric ids): a problem, not Django's HTML page."""
-    body = {
-        "type": "about:blank",
-        "title": "Not Found",
-        "status": 404,
-        "detail": f"No API resource at {request.path[:200]}.",
-        "errors": [],
-    }
-    return JsonResponse(body, status=404, content_type=errors.PROBLEM_CONTENT_TYPE)
+    return problems.problem_response(404, f"No API resource at {request.path[:200]}.")
 
 
 def get_or_404(queryset: QuerySet[M], pk: int, what: str) -> M:

@@ -1,4 +1,5 @@
-"""Every API failure as ``application/problem+json`` (RFC 9457), and a JSON parser that cannot be made to 500.
+"""Every API failure as ``application/problem+json`` (RFC 9457, built by ``changetrack.infra.problems``), and a
+JSON parser that cannot be made to 500 (its rules are the one JSON-safety check, ``integrations.jsonsafety``).
 
 ``errors`` has one entry per bad field: ``{"field": "summary", "detail": "..."}``; inside an array the entry
 also names the item: ``{"index": 3, "field": "[3].summary", "detail": "..."}``.
@@ -7,32 +8,16 @@ also names the item: ``{"index": 3, "field": "[3].summary", "detail": "..."}``.
 from __future__ import annotations
 
 import json
-import logging
-import math
-import re
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-logger = logging.getLogger(__name__)
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    429: "Too Many Requests",
-}
+from changetrack.infra.problems import problem_response
+from integrations import jsonsafety
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -78,19 +63,6 @@ class ItemsInvalid(exceptions.ValidationError):
         self.summary = detail
 
 
-def problem(
-    status_code: int, detail: str, errors: list[dict[str, Any]] | None = None, title: str | None = None
-) -> Response:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or TITLES.get(status_code, "Error"),
-        "status": status_code,
-        "detail": detail,
-        "errors": errors or [],
-    }
-    return Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
-
-
 def _detail_text(exc: exceptions.APIException, errors: list[dict[str, Any]]) -> str:
     if isinstance(exc, exceptions.ValidationError):
         if len(errors) == 1:
@@ -102,7 +74,7 @@ def _detail_text(exc: exceptions.APIException, errors: list[dict[str, Any]]) -> 
     return str(detail)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
     """DRF's handler, rewritten as problem+json; keeps DRF's headers (Retry-After, WWW-Authenticate)."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
@@ -114,7 +86,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         errors = flatten_errors(exc.detail) if isinstance(exc, exceptions.ValidationError) else []
         detail = _detail_text(exc, errors)
-    out = problem(response.status_code, detail, errors)
+    out = problem_response(response.status_code, detail, errors)
     for name in ("Retry-After", "WWW-Authenticate", "Allow"):
         if name in response:
             out[name] = response[name]
@@ -123,42 +95,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return out
 
 
-_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):  # 1e400: valid JSON, but PostgreSQL's jsonb cannot hold an infinity
-        raise ValueError(f"number {text[:40]} is out of range")
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def check_text(value: Any, path: str = "body") -> None:
-    """PostgreSQL cannot store NUL characters or lone surrogates: reject them as bad input, not a 500."""
-    stack: list[tuple[Any, str]] = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise exceptions.ParseError(f"{where} contains a NUL character")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise exceptions.ParseError(f"{where} contains an unpaired surrogate") from None
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                stack.append((key, where))
-                stack.append((sub, f"{where}.{key}"))
-        elif isinstance(item, list):
-            stack.extend((sub, f"{where}[{i}]") for i, sub in enumerate(item))
-
-
 class StrictJSONParser(BaseParser):
-    """JSON bodies only, bounded in size; NaN/Infinity, NUL characters and deep nesting are 400s."""
+    """JSON bodies only, bounded in size; whatever the JSON-safety check refuses (NaN/Infinity, ``1e400``, NUL
+    characters, lone surrogates, deep nesting) is a 400."""
 
     media_type = "application/json"
 
@@ -168,15 +107,14 @@ class StrictJSONParser(BaseParser):
         if len(raw) > limit:
             raise PayloadTooLarge(f"The request body is over the {limit}-byte limit.")
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+            return jsonsafety.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise exceptions.ParseError("The body is not valid UTF-8.") from None
         except RecursionError:
             raise exceptions.ParseError("The body is nested too deeply.") from None
+        except jsonsafety.UnsafeJSON as exc:
+            raise exceptions.ParseError(f"{exc}.") from None
         except json.JSONDecodeError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
         except ValueError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}.") from None
-        if _SUSPECT_ESCAPE.search(raw):  # NUL and lone surrogates can only arrive as \u escapes
-            check_text(data)
-        return data

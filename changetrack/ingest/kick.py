@@ -19,11 +19,15 @@ import time
 import redis
 from django.conf import settings
 
+from changetrack.celery import app
 from changetrack.infra import redis as shared_redis
 
 logger = logging.getLogger(__name__)
 KEY = "changetrack:ingest:kick"
 DRAIN_SLACK_MS = 50
+#: Sent by name: the task module imports the receiver (its key cleanup), which imports this module, so importing
+#: the task object here would close a cycle. ``changetrack.ingest.tasks`` registers the task under this name.
+DRAIN_TASK = "changetrack.ingest.tasks.drain_deliveries"
 
 #: ``time.monotonic()`` until which the kick key is alive: a drain is scheduled to run after a delivery stored now
 _covered_until = 0.0
@@ -38,8 +42,6 @@ def delivery_stored() -> None:
 
 def request_drain() -> bool:
     """Schedule a drain unless one is already scheduled; never raises. Returns True if it scheduled one."""
-    from changetrack.ingest.tasks import drain_deliveries
-
     global _covered_until
     delay_ms = settings.INGEST_KICK_DELAY_MS
     asked_at = time.monotonic()
@@ -51,7 +53,7 @@ def request_drain() -> bool:
         pipe.pttl(KEY)
         scheduled_here, ttl_ms = pipe.execute()
         if scheduled_here:
-            drain_deliveries.apply_async(countdown=(delay_ms + DRAIN_SLACK_MS) / 1000, retry=False)
+            app.send_task(DRAIN_TASK, countdown=(delay_ms + DRAIN_SLACK_MS) / 1000, retry=False)
         if ttl_ms > 0:  # -2: the key expired between the two commands; -1 cannot happen (always set with PX)
             _covered_until = asked_at + ttl_ms / 1000  # the key expires no sooner (PTTL is read after asked_at)
         return bool(scheduled_here)

@@ -2,7 +2,8 @@
 
 A batch is claimed with ``FOR UPDATE SKIP LOCKED``, so several workers share the backlog and a worker killed
 mid-batch leaves its rows pending (its transaction rolls back) for the next drain or sweep. Parsing is pure;
-a delivery that cannot be parsed is marked failed with its error and can be replayed. Storage is idempotent
+a delivery that cannot be parsed, or whose records the JSON-safety check refuses, is marked failed with its
+error and can be replayed. Storage is idempotent
 on (source, external_id), so a batch redone after a crash creates nothing twice.
 """
 
@@ -15,8 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
+from changetrack.correlation import triggers
 from changetrack.gcpause import gc_paused
 from changetrack.infra import db
+from changetrack.infra.jsonsafety import UnsafeJSON, check_records
 from changetrack.ingest.store import StoreResult, store_records
 from changetrack.models import Connection
 from changetrack.resolution import ServiceResolver
@@ -86,11 +89,14 @@ def process_batch(
         for delivery_id, received_at, conn_id, slug, event_type, body in rows:
             try:
                 records = _parse(slug, event_type, body, configs.get(conn_id, {}))
+                # the receiver refuses these; a delivery stored before a rule existed, or replayed, still must
+                # fail alone with a readable error rather than abort the batch's bulk store
+                check_records(records)
             except UnsupportedEvent as exc:
                 marks["ignored"].append((delivery_id, received_at, 0, str(exc)))
                 continue
-            except ParseError as exc:
-                marks["failed"].append((delivery_id, received_at, 0, str(exc)))
+            except (ParseError, UnsafeJSON) as exc:
+                marks["failed"].append((delivery_id, received_at, 0, str(exc)[:2000]))
                 continue
             except Exception as exc:  # noqa: BLE001 - a parser bug fails this delivery (replayable), never the batch
                 logger.exception("ingest.delivery.parser_crashed", extra={"delivery": delivery_id, "integration": slug})
@@ -201,6 +207,4 @@ def after_store(alert_ids: set[int], late_changes: list[tuple[int, Any]]) -> Non
     """Ask the correlation engine to rank new alerts and re-rank alerts a late change may concern."""
     if not alert_ids and not late_changes:
         return
-    from changetrack.correlation import triggers
-
     triggers.on_stored(alert_ids, late_changes)

@@ -1,9 +1,11 @@
 """The one webhook receiver: ``POST /hooks/<slug>/<connection uuid>/``.
 
 Fixed order, fixed codes: unknown or disabled connection 404 → body too large 413 → verification 401 →
-malformed JSON or missing required field 400 → duplicate delivery 200 → store → enqueue → 202. An event type we
-do not use is stored as ignored and answered 202 (so vendors do not retry it). Processing happens later, in
-batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery waits for the sweep.
+malformed JSON, missing required field, or anything the JSON-safety check refuses (in the body or in the records
+it becomes) 400 → duplicate delivery 200 → store → enqueue → 202. An event type we do not use is stored as
+ignored and answered 202 (so vendors do not retry it). Errors are problem+json (``changetrack.infra.problems``).
+Processing happens later, in batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery
+waits for the sweep.
 """
 
 from __future__ import annotations
@@ -28,23 +30,20 @@ from django.views.decorators.http import require_POST
 
 from changetrack import partitions
 from changetrack.infra.db import raw_cursor
+from changetrack.infra.jsonsafety import UnsafeJSON, check_records
+from changetrack.infra.problems import problem_response
 from changetrack.ingest import kick
 from changetrack.models import Connection, Delivery
 from changetrack.models.deliveries import SecretStore
 from integrations import registry
 from integrations.base import ParseError, UnsupportedEvent, VerificationError, parse_json
+from integrations.jsonsafety import text_problem
 
 logger = logging.getLogger(__name__)
 
 #: never stored: credentials travel in these
 SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-changetrack-token"}
 SENSITIVE_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth")
-
-
-def _problem(status: int, title: str, detail: str) -> JsonResponse:
-    return JsonResponse(
-        {"status": status, "title": title, "detail": detail}, status=status, content_type="application/problem+json"
-    )
 
 
 def storable_headers(request: HttpRequest) -> dict[str, str]:
@@ -60,25 +59,15 @@ def _may_carry_credential(name: str) -> bool:
     return lower in SENSITIVE_HEADERS or any(word in lower for word in SENSITIVE_WORDS)
 
 
-def _pg_safe(text: str) -> bool:
-    """PostgreSQL text holds neither NUL nor lone surrogates, both of which JSON strings may carry."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def storable_text(text: str) -> str:
-    return text if _pg_safe(text) else text.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
+    """``text`` with what PostgreSQL cannot store replaced: headers and event types are kept, not refused."""
+    return text if text_problem(text) is None else text.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
 
 
 def storable_key(key: str) -> str:
     """A delivery key PostgreSQL can store and that never collides by truncation: long or odd keys are hashed
     (cutting two long keys to a common 255-character prefix would answer the second "duplicate" and lose it)."""
-    if len(key) <= 255 and _pg_safe(key):
+    if len(key) <= 255 and text_problem(key) is None:
         return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -89,7 +78,7 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     integration = registry.get(slug)
     found = _enabled_connection(slug, connection_id)
     if integration is None or found is None:
-        return _problem(404, "Not Found", "no enabled connection with this URL")
+        return problem_response(404, "no enabled connection with this URL")
     conn, secrets = found
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
@@ -97,13 +86,13 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     except ValueError:
         declared = 0
     if declared > limit:
-        return _problem(413, "Payload Too Large", f"body is over the {limit}-byte limit")
+        return problem_response(413, f"body is over the {limit}-byte limit")
     try:
         body = request.body
     except RequestDataTooBig:
-        return _problem(413, "Payload Too Large", f"body is over the {limit}-byte limit")
+        return problem_response(413, f"body is over the {limit}-byte limit")
     if len(body) > limit:
-        return _problem(413, "Payload Too Large", f"body is over the {limit}-byte limit")
+        return problem_response(413, f"body is over the {limit}-byte limit")
     headers = request.headers
     try:
         integration.verify(headers, body, secrets)
@@ -111,23 +100,24 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         logger.info(
             "ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)}
         )
-        return _problem(401, "Unauthorized", str(exc))
+        return problem_response(401, str(exc))
     status = Delivery.Status.PENDING
     try:
         payload = parse_json(body)
         event_type = integration.event_type(headers, payload)
         try:
-            integration.parse(event_type, payload, conn.config)
+            # what the pipeline would fail to store is refused now, while the sender can still hear about it
+            check_records(integration.parse(event_type, payload, conn.config))
         except UnsupportedEvent:
             status = Delivery.Status.IGNORED
-        except ParseError:
+        except (ParseError, UnsafeJSON):
             raise
         except Exception:  # noqa: BLE001 - a parser bug must not lose the event: keep it; the pipeline marks it failed (replayable)
             logger.exception("ingest.delivery.parser_crashed", extra={"integration": slug, "connection": str(conn.pk)})
         key = storable_key(integration.delivery_key(headers, body, payload))
         body = integration.storable_body(body, payload)  # e.g. without a credential carried in the body
-    except ParseError as exc:
-        return _problem(400, "Bad Request", str(exc))
+    except (ParseError, UnsafeJSON) as exc:
+        return problem_response(400, str(exc))
     now = timezone.now()
     delivery_id = _store(conn, slug, storable_text(event_type)[:100], key, storable_headers(request), body, now, status)
     if delivery_id is None:

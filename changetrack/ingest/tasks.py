@@ -7,12 +7,12 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from changetrack import partitions
-from changetrack.ingest import pipeline
+from changetrack import partitions, resolution
+from changetrack.ingest import kick, pipeline, receiver
 from changetrack.models import Delivery
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=kick.DRAIN_TASK, acks_late=True, reject_on_worker_lost=True)
 def drain_deliveries() -> dict[str, int]:
     """Process every pending delivery in batches."""
     out = pipeline.drain()
@@ -36,14 +36,10 @@ def maintain_partitions() -> dict[str, dict[str, list[str]]]:
 @shared_task
 def forget_delivery_keys() -> int:
     """Keep the receiver's dedupe keys to the dedupe window."""
-    from changetrack.ingest import receiver
-
     return receiver.forget_expired_keys()
 
 
 @shared_task
 def remap_unmapped() -> int:
     """Map records that arrived before a rule or service that now matches them."""
-    from changetrack import resolution
-
     return resolution.remap_unmapped()

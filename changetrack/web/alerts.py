@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from changetrack.correlation import engine, feedback, triggers
+from changetrack.infra.problems import problem_response
 from changetrack.models import Alert, Change, ChangeKind, Feedback, Suspect
 from changetrack.web import events, timeline
 
@@ -107,7 +108,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def alert_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     alert = get_object_or_404(Alert.objects.select_related("service"), pk=pk)
     if alert.service is None:
-        return JsonResponse({"detail": "this alert is not mapped to a service"}, status=404)
+        return problem_response(404, "this alert is not mapped to a service")
     q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
     return JsonResponse(timeline.timeline(alert.service, q, focus=alert.started_at))
 

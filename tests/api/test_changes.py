@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import override_settings
 
 from changetrack.ingest.store import store_records
-from changetrack.models import Change, Cluster, Service
+from changetrack.models import Alert, Change, Cluster, Service
 from integrations.base import ChangeRecord, ServiceHint, parse_time
-from tests.api.conftest import assert_problem, change
+from tests.api.conftest import alert, assert_problem, change
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/changes"
@@ -395,3 +396,29 @@ def test_a_batch_for_existing_services_maps_each_change_to_its_service(api):
     names = [Change.objects.get(pk=r["id"]).service.name for r in body["results"]]
     assert names == ["s0", "s1", "s2", "s0", "s1", "s2"]
     assert Service.objects.count() == 3
+
+
+def _careless(value: Any) -> bytes:
+    """JSON as a careless sender writes it: lone surrogates kept, NaN/Infinity allowed."""
+    return json.dumps(value, allow_nan=True).encode("utf-8", "surrogatepass")
+
+
+API_UNSTORABLE = {
+    "lone surrogate": lambda item: _careless({**item, "details": {"note": "x\ud800"}}),
+    "number overflowing to infinity": lambda item: _careless({**item, "details": {"n": 1}}).replace(
+        b'"n": 1', b'"n": 1e400'
+    ),
+    "10,000-character service name": lambda item: _careless({**item, "service": {"name": "s" * 10_000}}),
+    "nesting deeper than the limit": lambda item: _careless({**item, "details": _deep(300)}),
+}
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    return {"deep": json.loads("[" * depth + "]" * depth)}
+
+
+@pytest.mark.parametrize("case", list(API_UNSTORABLE))
+@pytest.mark.parametrize("url,item", [(URL, change()), ("/api/v1/alerts", alert())])
+def test_what_the_database_cannot_store_is_a_400_problem_on_the_api_as_on_the_webhook(api, case, url, item):
+    assert_problem(api.post(url, API_UNSTORABLE[case](item)), 400)
+    assert not Change.objects.exists() and not Alert.objects.exists()

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from django.utils.datastructures import CaseInsensitiveMapping
 
+from changetrack.models import Change, ChangeKind
 from integrations import registry
-from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, ServiceHint, UnsupportedEvent
+from integrations.base import CHANGE_KINDS, AlertRecord, ChangeRecord, DependencyRecord, ServiceHint, UnsupportedEvent
 
 ROOT = Path(__file__).parent
 FIXTURES = sorted(p for p in ROOT.glob("*/fixtures/*.json") if not p.name.endswith(".headers.json"))
@@ -127,3 +128,9 @@ def test_no_parser_crashes_on_a_body_of_the_wrong_shape(slug: str):
                 integration.parse(event_type, payload, {})
             except (ParseError, UnsupportedEvent):
                 continue
+
+
+def test_the_database_accepts_exactly_the_change_kinds_of_the_contract_in_its_order():
+    assert ChangeKind.values == list(CHANGE_KINDS)
+    kind_field = Change._meta.get_field("kind")
+    assert [value for value, _ in kind_field.choices] == list(CHANGE_KINDS)

@@ -110,7 +110,9 @@ def test_an_alert_without_a_service_explains_why_there_are_no_suspects(web):
     alert = Alert.objects.get(external_id="orphan")
     response = web.get(f"/alerts/{alert.pk}/")
     assert response.status_code == 200 and b"not mapped to a service" in response.content
-    assert web.get(f"/alerts/{alert.pk}/timeline.json").status_code == 404
+    unmapped = web.get(f"/alerts/{alert.pk}/timeline.json")
+    assert unmapped.status_code == 404 and unmapped["Content-Type"] == "application/problem+json"
+    assert unmapped.json()["detail"] == "this alert is not mapped to a service" and unmapped.json()["errors"] == []
 
 
 def test_an_unknown_alert_is_a_404(web):

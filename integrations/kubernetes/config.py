@@ -14,6 +14,7 @@ from integrations.kubernetes.observation import Lookups, Observation, Output, pl
 
 
 def data(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:
+    """A ConfigMap or Secret whose data changed: a change on each workload that uses it."""
     after = obs.state
     out = Output(state=None if obs.type == "DELETED" else after)
     if (before is None and (obs.baseline or obs.type == "DELETED")) or (
@@ -79,6 +80,7 @@ def _data_records(
 
 
 def hpa(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:
+    """An HPA whose spec changed (bounds, target): a scale change on the workload it scales."""
     after = obs.state
     out = Output(state=None if obs.type == "DELETED" else after)
     if before is None and obs.baseline:

@@ -10,6 +10,7 @@ from integrations.kubernetes.observation import Lookups, Observation, Output
 
 
 def pod(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:
+    """A pod: restart times kept in its state, health signals (crash loops, OOM kills...) on its owner's service."""
     after = None if obs.type == "DELETED" else obs.state
     subject = after or before or obs.state
     owner = subject.get("owner")
@@ -40,6 +41,7 @@ def _pod_owner_fallback(cluster: str, pod: dict[str, Any], owner: dict[str, str]
 
 
 def node(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:
+    """A node turning NotReady (or back): a signal on every service with pods on it."""
     after = None if obs.type == "DELETED" else obs.state
     out = Output(state=after)
     was, now = health.node_not_ready(before), health.node_not_ready(after)
@@ -59,6 +61,7 @@ def node(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups:
 
 
 def event(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:
+    """A Warning Event about a pod or a workload (reasons in ``health.WARNING_REASONS``): a signal on its service."""
     state = obs.state
     out = Output(state=None if obs.type == "DELETED" else state)
     inv = state.get("involved") or {}

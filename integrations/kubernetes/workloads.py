@@ -17,6 +17,7 @@ from integrations.kubernetes.rollout import progress, rollout_record
 
 
 def workload(cluster: str, obs: Observation, before: dict[str, Any] | None, lookups: Lookups) -> Output:
+    """A workload observed: its deletion, a deploy/rollback/scale/config change, rollout progress, its edges."""
     after = obs.state
     ident = identity(cluster, after if obs.type != "DELETED" else (before or after))
     out = Output()

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,19 @@ def post_and_drain(client: Any, conn: Any, body: bytes, headers: dict[str, str])
     status = int(post(client, conn, body, headers).status_code)
     drain()
     return status
+
+
+def fixture_deliverer(slug: str, default_headers: dict[str, str]) -> Callable[..., int]:
+    """``deliver(client, conn, name, headers=None, body=None)``: POST fixture ``name`` of ``slug`` (or ``body``)
+    with ``default_headers`` unless ``headers`` are given, drain, return the status code."""
+
+    def deliver(
+        client: Any, conn: Any, name: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> int:
+        sent = fixture_body(slug, name) if body is None else body
+        return post_and_drain(client, conn, sent, default_headers if headers is None else headers)
+
+    return deliver
 
 
 def connection_fixture(

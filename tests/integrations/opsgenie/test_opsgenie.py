@@ -9,7 +9,7 @@ import pytest
 
 from changetrack.models import Alert, Delivery, Service
 from integrations import registry
-from tests.integrations.helpers import basic, connection_fixture, fixture_body, fixture_json, post, post_and_drain
+from tests.integrations.helpers import basic, connection_fixture, fixture_deliverer, fixture_json, post
 
 pytestmark = pytest.mark.django_db
 SECRET = "og-shared-secret-1"
@@ -18,11 +18,7 @@ ALIAS = "checkout-api-error-rate-prod"
 
 
 conn = connection_fixture("opsgenie", hashed={"token": SECRET})
-
-
-def _deliver(client, conn, name: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> int:
-    body = fixture_body("opsgenie", name) if body is None else body
-    return post_and_drain(client, conn, body, AUTH if headers is None else headers)
+_deliver = fixture_deliverer("opsgenie", AUTH)
 
 
 def test_create_opens_an_alert_keyed_by_its_alias(client, conn, redis_client):

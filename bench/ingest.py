@@ -179,7 +179,7 @@ def bench_pipeline(n: int) -> float:
     from django.db import connection
 
     from changetrack.ingest import pipeline
-    from changetrack.ingest.store import _change_row
+    from changetrack.ingest.changes import change_row
     from changetrack.models import Change, Connection
     from integrations.generic import parse_change
 
@@ -206,7 +206,7 @@ def bench_pipeline(n: int) -> float:
     rows = []
     for body in bodies:
         rec = parse_change(json.loads(body), {})[0]
-        row = _change_row(rec, None)
+        row = change_row(rec, None)
         rows.append(
             (
                 rec.source,

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from changetrack.infra.problems import problem_response
-
 from changetrack import logs
+from changetrack.infra.problems import problem_response
 
 logger = logging.getLogger(__name__)
 

@@ -365,6 +365,25 @@ def verify_hmac_sha256(secret: str | None, raw_body: bytes, provided_hex: str | 
         raise VerificationError("signature does not match the body")
 
 
+def event_field(payload: Any, *path: str, body: str = "a JSON object") -> str:
+    """The event type a vendor puts in its body at ``path``: ``ParseError`` unless the body is a JSON object
+    (``body`` says which, in the error) with a non-empty string there."""
+    if not isinstance(payload, Mapping):
+        raise ParseError(f"body must be {body}")
+    return require_str(payload, *path)
+
+
+def status_parser(build: Callable[..., list[Record]], status: str, **options: Any) -> Callable[..., list[Record]]:
+    """The parser of vendor events that differ only by the alert status they report: ``build(payload, status,
+    **options)``, with no use for the connection's config."""
+
+    def parse(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+        return build(payload, status, **options)
+
+    parse.__doc__ = f"``{build.__name__}`` of a {status} alert."
+    return parse
+
+
 def require(mapping: Any, *path: str | int) -> Any:
     """``mapping[path[0]][path[1]]...`` or ``ParseError`` naming the missing key (strict reads)."""
     current = mapping

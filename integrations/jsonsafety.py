@@ -8,7 +8,7 @@ answers a sender 202 and then fails the delivery in the pipeline on every replay
 
 It lives here, in the lowest layer, because ``integrations.base.parse_json`` (every webhook body, in the receiver
 and again in the pipeline) must apply it and integrations import nothing from ``changetrack``. It is pure Python:
-the column limits come from the caller (``changetrack.infra.jsonsafety`` reads them from the models), so the
+the column limits come from the caller (``changetrack.ingest.record_limits`` reads them from the models), so the
 rules are here once and the schema stays the one definition of the limits.
 """
 

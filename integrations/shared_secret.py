@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import VerificationError
+from integrations.base import Integration, VerificationError
 
 TOKEN_HEADER = "X-Changetrack-Token"  # noqa: S105 - a header name, not a secret
 
@@ -51,3 +51,10 @@ def check_shared_secret(headers: Mapping[str, str], secrets: Any, name: str = "t
     secret_ok = secrets.matches(name, secret)
     if not (user_ok and secret_ok):
         raise VerificationError("wrong shared secret")
+
+
+class SharedSecretIntegration(Integration):
+    """An integration whose vendor signs nothing and presents the connection's shared secret ``token``."""
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
+        check_shared_secret(headers, secrets)

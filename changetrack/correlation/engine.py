@@ -11,6 +11,7 @@ import heapq
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection
@@ -95,75 +96,132 @@ def rank(alert: Alert, limit: int = 10, moment: str | None = reasons.ALERT) -> l
     """The ranked suspects of ``alert`` (computed, not stored)."""
     if alert.service_id is None:
         return []
-    rels = graph.relations(alert.service_id)
-    at = alert.started_at
-    skew = timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
-    health_until = at + skew + timedelta(minutes=HEALTH_AFTER_MINUTES)
-    lo = at - timedelta(minutes=settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
-    ctx = context.read(alert, list(rels), lo, health_until, at + skew)
-    info = ctx.services
-    names = {sid: name for sid, (name, _) in info.items()}
-    alert_settings = info.get(alert.service_id, ("", {}))[1]
-    default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
-    longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
-    weights = {sid: rel.weight for sid, rel in rels.items()}
-    verdicts, similar = ctx.verdicts, ctx.similar
-    episodes = ctx.episodes
-    if at - timedelta(minutes=longest) < lo:  # a service configures a longer window than the default
-        episodes = context.episodes(alert, list(rels), at - timedelta(minutes=longest), health_until, at + skew)
-    # phase 1: strongly related services over the whole window, the others over the last hour only
-    full = cand.ranges(at, weights, longest)
-    recent = at - timedelta(minutes=RECENT_MINUTES)
-    first = {
-        sid: (since if weights[sid] >= STRONG else max(since, recent), until) for sid, (since, until) in full.items()
-    }
-    releases: dict[str, bool] = {}
-    boost = 1.6 if any(caused for caused, _ in similar.values()) else 1.0
-    page = max(PAGE, 8 * limit)
-
-    def best(rows: list[cand.Candidate]) -> list[Ranked]:
-        rows = [
-            r
-            for r in rows
-            if scoring.minutes_between(r.occurred_at, at)
-            <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)
-        ]
-        facts = scoring.Facts(
-            health_after=_health_after(rows, episodes),
-            deployed_releases=scoring.Lazy(
-                lambda: _deployed_releases(rows, at - timedelta(minutes=longest), at + skew, releases)
-            ),
-            verdicts=verdicts,
-            similar=similar,
-        )
-        return _best(rows, rels, at, names, facts, limit, moment)
-
-    extra = cand.by_ids(sorted(verdicts), list(rels), at - timedelta(minutes=longest), at + skew)
-
-    def more_than(spans: cand.Ranges, seen: set[int]) -> tuple[list[cand.Candidate], list[Ranked]]:
-        """Rank with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
-        only when the page was full and its last bound could still beat the last ranked (most rankings
-        score a few dozen rows)."""
-        fetched = cand.fetch(at, weights, spans, page)
-        rows = [r for r in fetched if r.id not in seen]
-        ranked = best(base + rows)
-        if len(fetched) >= page and (len(ranked) < limit or fetched[-1].bound * boost >= ranked[-1].score):
-            rows = [r for r in cand.fetch(at, weights, spans, PREFETCH) if r.id not in seen]
-            ranked = best(base + rows)
-        return rows, ranked
-
-    base = list(extra)
-    rows, ranked = more_than(first, {r.id for r in extra})
-    base += rows
+    plan = _plan(alert, limit, moment)
+    # phase 1: the changes with a verdict, strongly related services over the whole window, the others over
+    # the last hour only
+    base = cand.by_ids(sorted(plan.verdicts), list(plan.rels), plan.since, plan.until)
+    rows, ranked = _rank_more(plan, base, _first_spans(plan), {r.id for r in base})
+    base = base + rows
     # phase 2: older changes on weak relations, only as far back as they could still beat the current last
     floor = ranked[-1].score if len(ranked) >= limit else cand.MIN_SCORE
-    reach = cand.ranges(at, {sid: w for sid, w in weights.items() if w < STRONG}, longest, floor)
-    second = {sid: (since, recent) for sid, (since, _) in reach.items() if since < recent}
+    second = _second_spans(plan, floor)
     if second:
-        more, better = more_than(second, {r.id for r in base})
+        more, better = _rank_more(plan, base, second, {r.id for r in base})
         if more:
             ranked = better
     return ranked
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one ranking reads once and its passes share (``since``..``until``: the longest window, skew included)."""
+
+    at: datetime
+    longest: int
+    since: datetime
+    until: datetime
+    limit: int
+    moment: str | None
+    rels: dict[int, graph.Relation]
+    weights: dict[int, float]
+    names: dict[int, str]
+    windows: tuple[int, dict[str, int], dict[int, dict[str, int]]]
+    episodes: context.Episodes
+    verdicts: dict[int, str]
+    similar: dict[tuple[int, str], tuple[int, int]]
+    #: release key → reached a deploy; filled lazily and shared by every pass of the ranking
+    releases: dict[str, bool]
+    #: how far a candidate's upper bound can be raised by similar-alert feedback
+    boost: float
+    page: int
+
+
+def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
+    """Read the graph, the services' windows, feedback and health episodes around ``alert``."""
+    assert alert.service_id is not None
+    rels = graph.relations(alert.service_id)
+    at = alert.started_at
+    until = at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
+    health_until = until + timedelta(minutes=HEALTH_AFTER_MINUTES)
+    lo = at - timedelta(minutes=settings.DEFAULT_CORRELATION_WINDOW_MINUTES)
+    ctx = context.read(alert, list(rels), lo, health_until, until)
+    info = ctx.services
+    alert_settings = info.get(alert.service_id, ("", {}))[1]
+    default, alert_kinds, per_service = cand.windows(alert_settings, {sid: s for sid, (_, s) in info.items()})
+    longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
+    since = at - timedelta(minutes=longest)
+    episodes = ctx.episodes
+    if since < lo:  # a service configures a longer window than the default
+        episodes = context.episodes(alert, list(rels), since, health_until, until)
+    return _Plan(
+        at=at,
+        longest=longest,
+        since=since,
+        until=until,
+        limit=limit,
+        moment=moment,
+        rels=rels,
+        weights={sid: rel.weight for sid, rel in rels.items()},
+        names={sid: name for sid, (name, _) in info.items()},
+        windows=(default, alert_kinds, per_service),
+        episodes=episodes,
+        verdicts=ctx.verdicts,
+        similar=ctx.similar,
+        releases={},
+        boost=1.6 if any(caused for caused, _ in ctx.similar.values()) else 1.0,
+        page=max(PAGE, 8 * limit),
+    )
+
+
+def _first_spans(plan: _Plan) -> cand.Ranges:
+    """Strongly related services over their whole window, the others over the last ``RECENT_MINUTES``."""
+    recent = plan.at - timedelta(minutes=RECENT_MINUTES)
+    full = cand.ranges(plan.at, plan.weights, plan.longest)
+    return {
+        sid: (since if plan.weights[sid] >= STRONG else max(since, recent), until)
+        for sid, (since, until) in full.items()
+    }
+
+
+def _second_spans(plan: _Plan, floor: float) -> cand.Ranges:
+    """Weakly related services before the last ``RECENT_MINUTES``, as far back as a change could score ``floor``."""
+    recent = plan.at - timedelta(minutes=RECENT_MINUTES)
+    weak = {sid: w for sid, w in plan.weights.items() if w < STRONG}
+    reach = cand.ranges(plan.at, weak, plan.longest, floor)
+    return {sid: (since, recent) for sid, (since, _) in reach.items() if since < recent}
+
+
+def _rank_more(
+    plan: _Plan, base: list[cand.Candidate], spans: cand.Ranges, seen: set[int]
+) -> tuple[list[cand.Candidate], list[Ranked]]:
+    """Rank ``base`` with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
+    only when the page was full and its last bound could still beat the last ranked (most rankings score a few
+    dozen rows). Returns the rows added and the ranking."""
+    fetched = cand.fetch(plan.at, plan.weights, spans, plan.page)
+    rows = [r for r in fetched if r.id not in seen]
+    ranked = _rank_rows(plan, base + rows)
+    if len(fetched) >= plan.page and (len(ranked) < plan.limit or fetched[-1].bound * plan.boost >= ranked[-1].score):
+        rows = [r for r in cand.fetch(plan.at, plan.weights, spans, PREFETCH) if r.id not in seen]
+        ranked = _rank_rows(plan, base + rows)
+    return rows, ranked
+
+
+def _rank_rows(plan: _Plan, rows: list[cand.Candidate]) -> list[Ranked]:
+    """The best ``plan.limit`` of ``rows`` that fall inside their kind's window."""
+    default, alert_kinds, per_service = plan.windows
+    rows = [
+        r
+        for r in rows
+        if scoring.minutes_between(r.occurred_at, plan.at)
+        <= cand.window_for(r.kind, r.service_id, default, alert_kinds, per_service)
+    ]
+    facts = scoring.Facts(
+        health_after=_health_after(rows, plan.episodes),
+        deployed_releases=scoring.Lazy(partial(_deployed_releases, rows, plan.since, plan.until, plan.releases)),
+        verdicts=plan.verdicts,
+        similar=plan.similar,
+    )
+    return _best(rows, plan.rels, plan.at, plan.names, facts, plan.limit, plan.moment)
 
 
 def _upper_bound(row: cand.Candidate, facts: scoring.Facts) -> float:

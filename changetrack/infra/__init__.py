@@ -1,4 +1,4 @@
-"""Shared infrastructure, one module per mechanism: database helpers (``db``), the Redis client (``redis``),
-problem+json answers (``problems``) and the schema's column limits for the JSON-safety check (``jsonsafety``; its
-rules are the pure ``integrations.jsonsafety``, which integrations can import). Everything above the models may
-import these; they import nothing above ``models``."""
+"""Shared infrastructure, one module per mechanism: database helpers (``db``), the Redis client (``redis``) and
+problem+json answers (``problems``). The JSON-safety rules are the pure ``integrations.jsonsafety`` (integrations
+use them too); the schema's column limits for records are ``changetrack.ingest.record_limits``. These modules import
+nothing from ``changetrack`` (the architecture contracts in ``pyproject.toml`` check it)."""

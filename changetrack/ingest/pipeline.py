@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from changetrack.correlation import triggers
 from changetrack.gcpause import gc_paused
 from changetrack.infra import db
-from changetrack.infra.jsonsafety import UnsafeJSON, check_records
+from changetrack.ingest.record_limits import UnsafeJSON, check_records
 from changetrack.ingest.store import StoreResult, store_records
 from changetrack.models import Connection
 from changetrack.resolution import ServiceResolver

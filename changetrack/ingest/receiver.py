@@ -30,9 +30,9 @@ from django.views.decorators.http import require_POST
 
 from changetrack import partitions
 from changetrack.infra.db import raw_cursor
-from changetrack.infra.jsonsafety import UnsafeJSON, check_records
 from changetrack.infra.problems import problem_response
 from changetrack.ingest import kick
+from changetrack.ingest.record_limits import UnsafeJSON, check_records
 from changetrack.models import Connection, Delivery
 from changetrack.models.deliveries import SecretStore
 from integrations import registry

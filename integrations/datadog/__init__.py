@@ -25,18 +25,18 @@ from typing import Any
 from integrations.base import (
     AlertRecord,
     ConfigField,
-    Integration,
     ParseError,
     PollResult,
     PollSession,
     Record,
     Secrets,
     ServiceHint,
+    event_field,
     parse_time,
     require_str,
     tags_to_dict,
 )
-from integrations.shared_secret import TOKEN_HEADER, check_shared_secret
+from integrations.shared_secret import TOKEN_HEADER, SharedSecretIntegration
 
 #: The body to paste into the webhook's "Payload" field. Variables substitute as text, so all are quoted.
 PAYLOAD_TEMPLATE = (
@@ -191,7 +191,7 @@ def parse_recovered(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     return _record(payload, status="resolved", sev=severity(payload, "info"))
 
 
-class DatadogIntegration(Integration):
+class DatadogIntegration(SharedSecretIntegration):
     slug = "datadog"
     label = "Datadog"
     emits = ("alerts",)
@@ -246,13 +246,8 @@ class DatadogIntegration(Integration):
         "change_kind: tag, else custom; service from service:/env:/kube_namespace: tags)."
     )
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
-        check_shared_secret(headers, secrets)
-
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
-        if not isinstance(payload, Mapping):
-            raise ParseError("body must be a JSON object (install the documented payload template)")
-        return require_str(payload, "transition")
+        return event_field(payload, "transition", body="a JSON object (install the documented payload template)")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         # $ID is one per notification and the same on Datadog's retries

@@ -17,6 +17,7 @@ from integrations.base import (
     Record,
     ServiceHint,
     VerificationError,
+    event_field,
     parse_time,
     require,
     require_str,
@@ -97,9 +98,7 @@ class GenericIntegration(Integration):
             raise VerificationError("missing or wrong X-Changetrack-Token")
 
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
-        if not isinstance(payload, dict):
-            raise ParseError("body must be a JSON object")
-        return require_str(payload, "type")
+        return event_field(payload, "type")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         return f"{payload.get('type')}:{payload.get('external_id')}:{payload.get('status', '')}"

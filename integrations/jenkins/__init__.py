@@ -22,6 +22,7 @@ from integrations.base import (
     Record,
     ServiceHint,
     VerificationError,
+    event_field,
     parse_time,
     require,
     require_str,
@@ -139,9 +140,7 @@ class JenkinsIntegration(Integration):
             raise VerificationError("missing or wrong shared secret (HTTP Basic password or X-Changetrack-Token)")
 
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
-        if not isinstance(payload, dict):
-            raise ParseError("body must be a JSON object (Notification plugin JSON format)")
-        return require_str(payload, "build", "phase")
+        return event_field(payload, "build", "phase", body="a JSON object (Notification plugin JSON format)")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         return f"jenkins:{require_str(payload, 'name')}#{require(payload, 'build', 'number')}:{require_str(payload, 'build', 'phase')}"

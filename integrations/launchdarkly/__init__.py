@@ -14,11 +14,11 @@ from typing import Any
 from integrations.base import (
     ConfigField,
     Integration,
-    ParseError,
     PollResult,
     PollSession,
     Record,
     Secrets,
+    event_field,
     require_str,
     verify_hmac_sha256,
 )
@@ -60,9 +60,7 @@ class LaunchDarklyIntegration(Integration):
         verify_hmac_sha256(secrets.get("signing_secret"), raw_body, headers.get("X-LD-Signature"))
 
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
-        if not isinstance(payload, dict):
-            raise ParseError("body must be a JSON object (an audit-log entry)")
-        return require_str(payload, "kind")
+        return event_field(payload, "kind", body="a JSON object (an audit-log entry)")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         return f"launchdarkly:{require_str(payload, '_id')}"

@@ -15,16 +15,17 @@ from typing import Any
 from integrations.base import (
     AlertRecord,
     ConfigField,
-    Integration,
     ParseError,
     Record,
     ServiceHint,
+    event_field,
     parse_time,
     require,
     require_str,
+    status_parser,
     tags_to_dict,
 )
-from integrations.shared_secret import TOKEN_HEADER, check_shared_secret
+from integrations.shared_secret import TOKEN_HEADER, SharedSecretIntegration
 
 PRIORITY_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}
 
@@ -99,19 +100,12 @@ def _record(payload: Any, status: str) -> list[Record]:
     ]
 
 
-def parse_create(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    return _record(payload, "triggered")
+parse_create = status_parser(_record, "triggered")
+parse_acknowledge = status_parser(_record, "acknowledged")
+parse_close = status_parser(_record, "resolved")
 
 
-def parse_acknowledge(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    return _record(payload, "acknowledged")
-
-
-def parse_close(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    return _record(payload, "resolved")
-
-
-class OpsgenieIntegration(Integration):
+class OpsgenieIntegration(SharedSecretIntegration):
     slug = "opsgenie"
     label = "Opsgenie"
     emits = ("alerts",)
@@ -134,13 +128,8 @@ class OpsgenieIntegration(Integration):
         "entity to the service name, so alerts map to services; unmapped alerts are kept."
     )
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
-        check_shared_secret(headers, secrets)
-
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
-        if not isinstance(payload, Mapping):
-            raise ParseError("body must be a JSON object")
-        return require_str(payload, "action")
+        return event_field(payload, "action")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         try:

@@ -24,6 +24,7 @@ from integrations.base import (
     VerificationError,
     parse_json,
     require_str,
+    status_parser,
 )
 from integrations.pagerduty import change_events, incidents
 
@@ -75,10 +76,11 @@ class PagerDutyIntegration(Integration):
         ConfigField("change_service", "Service for Change Events that name none in custom_details.service"),
     )
     parsers = {
-        "incident.triggered": incidents.parse_incident_triggered,
-        "incident.acknowledged": incidents.parse_incident_acknowledged,
-        "incident.resolved": incidents.parse_incident_resolved,
-        "incident.reopened": incidents.parse_incident_reopened,
+        "incident.triggered": status_parser(incidents.incident, "triggered"),
+        "incident.acknowledged": status_parser(incidents.incident, "acknowledged"),
+        "incident.resolved": status_parser(incidents.incident, "resolved"),
+        # a resolved incident triggered again: the same alert re-opens (trigger_count + 1)
+        "incident.reopened": status_parser(incidents.incident, "triggered", reopened=True),
         CHANGE_EVENT: change_events.parse_change_event,
     }
     ignored_events = frozenset({"pagey.ping"})

@@ -42,7 +42,7 @@ def severity(data: Mapping[str, Any]) -> str:
     return URGENCY_SEVERITY.get(str(data.get("urgency") or ""), "error")
 
 
-def _incident(payload: Any, status: str, *, reopened: bool = False) -> list[Record]:
+def incident(payload: Any, status: str, *, reopened: bool = False) -> list[Record]:
     event = require(payload, "event")
     if not isinstance(event, Mapping):
         raise ParseError("field 'event' must be an object")
@@ -86,20 +86,3 @@ def _incident(payload: Any, status: str, *, reopened: bool = False) -> list[Reco
             url=html_url,
         )
     ]
-
-
-def parse_incident_triggered(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    return _incident(payload, "triggered")
-
-
-def parse_incident_acknowledged(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    return _incident(payload, "acknowledged")
-
-
-def parse_incident_resolved(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    return _incident(payload, "resolved")
-
-
-def parse_incident_reopened(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    """A resolved incident triggered again: the same alert re-opens (``trigger_count`` + 1)."""
-    return _incident(payload, "triggered", reopened=True)

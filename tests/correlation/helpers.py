@@ -57,6 +57,19 @@ def change(name: str, kind: str, at: datetime, summary: str = "", **kw) -> Chang
     return Change.objects.get(pk=ids[0][0])
 
 
+def replica_cut_under_two_callers() -> Change:
+    """checkout and reports call rest-api, whose replicas were cut 50 → 5 ten minutes before ``NOW``."""
+    depends("checkout", "rest-api")
+    depends("reports", "rest-api")
+    return change(
+        "rest-api",
+        "scale",
+        NOW - minutes(10),
+        summary="Scaled rest-api 50 → 5",
+        diff=({"path": "spec.replicas", "before": 50, "after": 5},),
+    )
+
+
 def alert(name: str, at: datetime, title: str = "Error rate above 5%", **kw) -> Alert:
     rec = AlertRecord(
         source=kw.pop("source", "test"),

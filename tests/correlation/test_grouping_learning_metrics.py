@@ -6,7 +6,7 @@ from changetrack.correlation import engine, feedback, grouping, learning
 from changetrack.correlation.metrics import delivery_metrics
 from changetrack.models import Alert, Dependency, Incident, Service
 
-from .helpers import NOW, alert, change, depends, minutes, resolve, service
+from .helpers import NOW, alert, change, depends, minutes, replica_cut_under_two_callers, resolve, service
 
 pytestmark = pytest.mark.django_db
 
@@ -17,15 +17,7 @@ def _rank(*alerts: Alert) -> None:
 
 
 def test_alerts_minutes_apart_that_share_their_top_suspect_form_one_incident():
-    depends("checkout", "rest-api")
-    depends("reports", "rest-api")
-    cut = change(
-        "rest-api",
-        "scale",
-        NOW - minutes(10),
-        summary="Scaled rest-api 50 → 5",
-        diff=({"path": "spec.replicas", "before": 50, "after": 5},),
-    )
+    cut = replica_cut_under_two_callers()
     first = alert("checkout", NOW)
     second = alert("reports", NOW + minutes(4))
     later = alert("checkout", NOW + minutes(180), title="Disk almost full")

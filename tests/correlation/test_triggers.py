@@ -1,23 +1,13 @@
-import time
-
 import pytest
 
 from changetrack.correlation import triggers
 from changetrack.ingest.store import store_records
 from changetrack.models import Suspect
+from tests.waiting import eventually
 
 from .helpers import NOW, alert, change, depends, minutes
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_new_alert_is_ranked_by_the_worker_and_a_late_change_re_ranks_it(celery_worker):
@@ -25,10 +15,10 @@ def test_a_new_alert_is_ranked_by_the_worker_and_a_late_change_re_ranks_it(celer
     change("api", "config", NOW - minutes(50))
     a = alert("api", NOW)
     triggers.on_stored({a.pk}, [])
-    assert _wait_for(lambda: Suspect.objects.filter(alert=a).count() == 1)
+    assert eventually(lambda: Suspect.objects.filter(alert=a).count() == 1)
     late = change("cache", "deploy", NOW - minutes(5))  # stored now, occurred before the alert
     triggers.on_stored(set(), [(late.pk, late.occurred_at)])
-    assert _wait_for(lambda: Suspect.objects.filter(alert=a, rank=1, change_id=late.pk).exists())
+    assert eventually(lambda: Suspect.objects.filter(alert=a, rank=1, change_id=late.pk).exists())
 
 
 def test_a_late_change_concerns_only_alerts_on_related_services_in_its_window():

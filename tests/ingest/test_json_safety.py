@@ -10,8 +10,8 @@ import pytest
 from django.db import OperationalError
 from django.http import HttpResponse
 
-from changetrack.infra.jsonsafety import UnsafeJSON, check_records
 from changetrack.ingest import pipeline
+from changetrack.ingest.record_limits import UnsafeJSON, check_records
 from changetrack.middleware import DatabaseUnavailableMiddleware
 from changetrack.models import Change, Delivery, Service
 from integrations.base import AlertRecord, ServiceHint, parse_time

@@ -1,4 +1,5 @@
-"""Helpers for webhook integration tests: fixtures on disk, posting through the real receiver, signing.
+"""The one set of helpers for webhook integration tests: fixtures on disk, posting through the real receiver,
+signing at test time, draining the real pipeline.
 
 Fixture convention (used by ``test_contract.py`` too): ``tests/integrations/<slug>/fixtures/<event>.json`` is a
 vendor body; an optional ``<event>.headers.json`` next to it holds the vendor headers that name the event or
@@ -12,8 +13,12 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).parent
 
@@ -48,6 +53,20 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+def new_delivery_id() -> str:
+    return str(uuid.uuid4())
+
+
+def github_headers(secret: str, event: str, body: bytes, delivery: str | None = None) -> dict[str, str]:
+    """What GitHub sends with ``body``: the event, a delivery id and the HMAC of the raw bytes."""
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or new_delivery_id(),
+        "X-Hub-Signature-256": "sha256=" + hmac_hex(secret, body),
+        "User-Agent": "GitHub-Hookshot/7d4c1a2",
+    }
+
+
 def post(client: Any, conn: Any, body: bytes | str, headers: dict[str, str] | None = None) -> Any:
     """POST raw bytes to the connection's webhook URL through Django's test client (the real receiver)."""
     data = body.encode() if isinstance(body, str) else body
@@ -59,3 +78,52 @@ def drain() -> Any:
     from changetrack.ingest import pipeline
 
     return pipeline.drain()
+
+
+def drain_and_get(source: str, external_id: str) -> Any:
+    """Drain, then the change stored as (``source``, ``external_id``) with its service."""
+    from changetrack.models import Change
+
+    drain()
+    return Change.objects.select_related("service").get(source=source, external_id=external_id)
+
+
+def last_delivery() -> Any:
+    from changetrack.models import Delivery
+
+    return Delivery.objects.order_by("-received_at", "-id").first()
+
+
+def post_and_drain(client: Any, conn: Any, body: bytes, headers: dict[str, str]) -> int:
+    """POST, run the pipeline, return the receiver's status code."""
+    status = int(post(client, conn, body, headers).status_code)
+    drain()
+    return status
+
+
+def fixture_deliverer(slug: str, default_headers: dict[str, str]) -> Callable[..., int]:
+    """``deliver(client, conn, name, headers=None, body=None)``: POST fixture ``name`` of ``slug`` (or ``body``)
+    with ``default_headers`` unless ``headers`` are given, drain, return the status code."""
+
+    def deliver(
+        client: Any, conn: Any, name: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> int:
+        sent = fixture_body(slug, name) if body is None else body
+        return post_and_drain(client, conn, sent, default_headers if headers is None else headers)
+
+    return deliver
+
+
+def connection_fixture(
+    slug: str, *, clear: dict[str, str] | None = None, hashed: dict[str, str] | None = None, redis: bool = False
+) -> Any:
+    """A ``conn`` fixture for a test module: a connection of ``slug`` holding these secrets (``redis``: the test
+    needs the real Redis too, e.g. for the receiver's connection cache)."""
+
+    @pytest.fixture
+    def conn(connection_factory: Any, request: Any) -> Any:
+        if redis:
+            request.getfixturevalue("redis_client")
+        return connection_factory(slug, clear=clear, hashed=hashed)
+
+    return conn

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from changetrack.models import Alert, Delivery
 from tests.integrations.helpers import fixture_body, fixture_headers, hmac_hex, post
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_datadog_and_pagerduty_deliveries_are_processed_by_the_worker(client, connection_factory, celery_worker):
@@ -33,7 +23,7 @@ def test_datadog_and_pagerduty_deliveries_are_processed_by_the_worker(client, co
     }
     assert post(client, pagerduty, body, headers).status_code == 202
 
-    assert _wait_for(lambda: not Delivery.objects.filter(status="pending").exists())
+    assert eventually(lambda: not Delivery.objects.filter(status="pending").exists())
     dd = Alert.objects.get(source="datadog")
     assert (dd.status, dd.trigger_count) == ("resolved", 2)
     assert Alert.objects.get(source="pagerduty").status == "triggered"

@@ -22,16 +22,16 @@ HERE = Path(__file__).parent
 SLUGS = ("github", "launchdarkly", "jenkins", "argocd")
 GITHUB_EVENTS = ("deployment_status", "deployment", "pull_request", "workflow_run", "check_suite", "push", "ping")
 UNSUPPORTED = {
-    "github/push_tag",
-    "github/deployment_status_inactive",
-    "github/pull_request_opened",
-    "github/workflow_run_pull_request",
-    "github/check_suite_completed",
+    "github/push_tag_unsupported",
+    "github/deployment_status_inactive_unsupported",
+    "github/pull_request_opened_unsupported",
+    "github/workflow_run_pull_request_unsupported",
+    "github/check_suite_completed_unsupported",
     "launchdarkly/member_invited",
-    "argocd/app_deleted",
+    "argocd/app_deleted_unsupported",
     "jenkins/build_deleted_unsupported",
 }
-EMPTY = {"github/ping", "jenkins/build_queued"}
+EMPTY = {"github/ping_ignored", "jenkins/build_queued_ignored"}
 FIXTURES = sorted(
     f"{p.parent.parent.name}/{p.stem}"
     for slug in SLUGS

@@ -3,9 +3,9 @@
 Discovery: ``tests/integrations/<slug>/fixtures/*.json`` (minus ``*.headers.json`` sidecars). The folder name
 is the registry slug. The event type comes from ``integration.event_type(headers, payload)``, with the vendor
 headers of the optional sidecar ``<name>.headers.json`` (e.g. ``{"X-GitHub-Event": "push"}``). A fixture whose
-name contains ``unsupported`` or ``ignored`` must produce no records; every other fixture either produces
-well-formed records or raises ``UnsupportedEvent``. Nothing else may escape ``parse`` (a ``ParseError`` means the
-fixture or the parser is wrong). Each integration with fixtures needs at least one unsupported-event fixture.
+name contains ``unsupported`` or ``ignored`` must produce no records (or raise ``UnsupportedEvent``); every other
+fixture must produce at least one well-formed record and must not raise, so a fixture that silently stops producing
+records fails here. Each integration with fixtures needs at least one unsupported-event fixture.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ ROOT = Path(__file__).parent
 FIXTURES = sorted(p for p in ROOT.glob("*/fixtures/*.json") if not p.name.endswith(".headers.json"))
 ALERT_STATUSES = {"triggered", "acknowledged", "resolved"}
 SEVERITIES = {"critical", "error", "warning", "info"}
+#: unsupported events whose fixture name is pinned by a test of another area (the LaunchDarkly poller test reads
+#: ``member_invited``); any other fixture of an event that yields nothing says so in its name
+NO_RECORDS_BY_NAME_ELSEWHERE = {"launchdarkly/member_invited"}
 
 
 def _id(path: Path) -> str:
@@ -60,6 +63,10 @@ def test_every_integration_with_fixtures_is_registered():
     )
 
 
+def _expects_no_records(path: Path) -> bool:
+    return "unsupported" in path.stem or "ignored" in path.stem or _id(path) in NO_RECORDS_BY_NAME_ELSEWHERE
+
+
 def _raises_unsupported(path: Path) -> bool:
     integration = registry.get(path.parent.parent.name)
     payload = json.loads(path.read_bytes())
@@ -91,17 +98,14 @@ def test_every_fixture_parses_to_well_formed_records(path: Path):
     assert isinstance(event_type, str) and event_type
     key = integration.delivery_key(headers, path.read_bytes(), payload)
     assert isinstance(key, str) and key
-    expect_nothing = "unsupported" in path.stem or "ignored" in path.stem
-    try:
-        records = integration.parse(event_type, payload, {})
-    except UnsupportedEvent:
-        return  # stored as ignored, answered 202: a legitimate outcome for any vendor event
-    if expect_nothing:
+    if _expects_no_records(path):
+        try:
+            records = integration.parse(event_type, payload, {})
+        except UnsupportedEvent:
+            return  # stored as ignored, answered 202
         assert records == [], f"{_id(path)} is named unsupported/ignored but produced records"
         return
-    if event_type in integration.ignored_events:
-        assert records == []
-        return
+    records = integration.parse(event_type, payload, {})  # UnsupportedEvent here fails: the name says supported
     assert records, f"{_id(path)} produced no records"
     for record in records:
         _check_record(record, slug)

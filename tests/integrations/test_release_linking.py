@@ -11,11 +11,13 @@ from changetrack.ingest import pipeline
 from changetrack.ingest.store import store_records
 from changetrack.models import Change
 from integrations.base import ChangeRecord, ServiceHint
-from tests.integrations.hooks import fixture, hmac_hex, new_delivery_id, post
+from tests.integrations.helpers import fixture_json, github_headers, post
 
 pytestmark = pytest.mark.django_db
 SHA = "9f2c1e7b4a6d8c0e2f4a6b8c0d2e4f6a8b0c2d4e"
 OTHER = "5d4e3f2a3b1f0c9a7d6e5f4a3b2c1d0e9f8a7b6c"
+JENKINS_TOKEN = {"X-Changetrack-Token": "jk"}
+ARGO_TOKEN = {"X-Changetrack-Token": "ar"}
 
 
 def test_a_push_a_jenkins_build_an_argo_sync_and_a_deploy_of_one_commit_are_linked(
@@ -24,41 +26,20 @@ def test_a_push_a_jenkins_build_an_argo_sync_and_a_deploy_of_one_commit_are_link
     gh = connection_factory("github", clear={"webhook_secret": "gh"})
     jenkins = connection_factory("jenkins", hashed={"token": "jk"})
     argo = connection_factory("argocd", hashed={"token": "ar"})
-    push = json.dumps(fixture("github", "push")).encode()
-    assert (
-        post(
-            client,
-            gh,
-            push,
-            HTTP_X_GITHUB_EVENT="push",
-            HTTP_X_GITHUB_DELIVERY=new_delivery_id(),
-            HTTP_X_HUB_SIGNATURE_256="sha256=" + hmac_hex("gh", push),
-        ).status_code
-        == 202
-    )
-    deployment = json.dumps(fixture("github", "deployment")).encode()
-    assert (
-        post(
-            client,
-            gh,
-            deployment,
-            HTTP_X_GITHUB_EVENT="deployment",
-            HTTP_X_GITHUB_DELIVERY=new_delivery_id(),
-            HTTP_X_HUB_SIGNATURE_256="sha256=" + hmac_hex("gh", deployment),
-        ).status_code
-        == 202
-    )
-    build = fixture("jenkins", "build_finalized")
+    for event in ("push", "deployment"):
+        body = _body("github", event)
+        assert post(client, gh, body, github_headers("gh", event, body)).status_code == 202
+    build = fixture_json("jenkins", "build_finalized")
     build["build"]["scm"]["commit"] = SHA[:7]  # a pipeline that only knows the short SHA
-    assert post(client, jenkins, json.dumps(build).encode(), HTTP_X_CHANGETRACK_TOKEN="jk").status_code == 202
+    assert post(client, jenkins, json.dumps(build).encode(), JENKINS_TOKEN).status_code == 202
     sync = {
-        **fixture("argocd", "sync_succeeded_healthy"),
+        **fixture_json("argocd", "sync_succeeded_healthy"),
         "revision": SHA[:7],
         "repoURL": "https://github.com/acme/checkout-api.git",
     }
-    assert post(client, argo, json.dumps(sync).encode(), HTTP_X_CHANGETRACK_TOKEN="ar").status_code == 202
+    assert post(client, argo, json.dumps(sync).encode(), ARGO_TOKEN).status_code == 202
     other = {**sync, "revision": OTHER, "startedAt": "2024-09-24T08:00:00Z", "finishedAt": "2024-09-24T08:01:00Z"}
-    assert post(client, argo, json.dumps(other).encode(), HTTP_X_CHANGETRACK_TOKEN="ar").status_code == 202
+    assert post(client, argo, json.dumps(other).encode(), ARGO_TOKEN).status_code == 202
     pipeline.drain()
     # the Kubernetes collector's rollout of the image built from the commit (stored like every source does)
     store_records(
@@ -86,8 +67,12 @@ def test_a_push_a_jenkins_build_an_argo_sync_and_a_deploy_of_one_commit_are_link
     assert Change.objects.get(source="argocd", commit_sha=OTHER).release_key == OTHER[:7]
 
 
-def _drain_after(client, conn, body: bytes, **headers: str) -> None:
-    assert post(client, conn, body, **headers).status_code == 202
+def _body(slug: str, name: str) -> bytes:
+    return json.dumps(fixture_json(slug, name)).encode()
+
+
+def _drain_after(client, conn, body: bytes, headers: dict[str, str]) -> None:
+    assert post(client, conn, body, headers).status_code == 202
     pipeline.drain()
 
 
@@ -97,30 +82,17 @@ def test_a_late_older_update_never_overwrites_a_newer_state(client, connection_f
     argo = connection_factory("argocd", hashed={"token": "ar"})
 
     def github(event: str, name: str) -> None:
-        body = json.dumps(fixture("github", name)).encode()
-        _drain_after(
-            client,
-            gh,
-            body,
-            HTTP_X_GITHUB_EVENT=event,
-            HTTP_X_GITHUB_DELIVERY=new_delivery_id(),
-            HTTP_X_HUB_SIGNATURE_256="sha256=" + hmac_hex("gh", body),
-        )
+        body = _body("github", name)
+        _drain_after(client, gh, body, github_headers("gh", event, body))
 
     github("deployment_status", "deployment_status_success")
     github("deployment", "deployment")  # the creation event arrives after its success status
     github("workflow_run", "workflow_run_completed")
     github("workflow_run", "workflow_run_in_progress")
-    _drain_after(
-        client, jenkins, json.dumps(fixture("jenkins", "build_finalized")).encode(), HTTP_X_CHANGETRACK_TOKEN="jk"
-    )
-    _drain_after(
-        client, jenkins, json.dumps(fixture("jenkins", "build_started")).encode(), HTTP_X_CHANGETRACK_TOKEN="jk"
-    )
-    _drain_after(
-        client, argo, json.dumps(fixture("argocd", "sync_succeeded_healthy")).encode(), HTTP_X_CHANGETRACK_TOKEN="ar"
-    )
-    _drain_after(client, argo, json.dumps(fixture("argocd", "sync_running")).encode(), HTTP_X_CHANGETRACK_TOKEN="ar")
+    _drain_after(client, jenkins, _body("jenkins", "build_finalized"), JENKINS_TOKEN)
+    _drain_after(client, jenkins, _body("jenkins", "build_started"), JENKINS_TOKEN)
+    _drain_after(client, argo, _body("argocd", "sync_succeeded_healthy"), ARGO_TOKEN)
+    _drain_after(client, argo, _body("argocd", "sync_running"), ARGO_TOKEN)
     statuses = dict(Change.objects.filter(kind__in=["deploy", "ci"]).values_list("external_id", "status"))
     assert statuses == {
         "deployment:acme/checkout-api:1502938475": "succeeded",
@@ -132,8 +104,8 @@ def test_a_late_older_update_never_overwrites_a_newer_state(client, connection_f
 
 def test_a_retried_argo_sync_of_the_same_revision_moves_the_change_again(client, connection_factory, redis_client):
     argo = connection_factory("argocd", hashed={"token": "ar"})
-    failed = {**fixture("argocd", "sync_failed")}
-    _drain_after(client, argo, json.dumps(failed).encode(), HTTP_X_CHANGETRACK_TOKEN="ar")
+    failed = {**fixture_json("argocd", "sync_failed")}
+    _drain_after(client, argo, json.dumps(failed).encode(), ARGO_TOKEN)
     retry = {
         **failed,
         "operationPhase": "Running",
@@ -141,5 +113,5 @@ def test_a_retried_argo_sync_of_the_same_revision_moves_the_change_again(client,
         "startedAt": "2024-09-23T20:10:00Z",
         "finishedAt": "",
     }
-    _drain_after(client, argo, json.dumps(retry).encode(), HTTP_X_CHANGETRACK_TOKEN="ar")
+    _drain_after(client, argo, json.dumps(retry).encode(), ARGO_TOKEN)
     assert Change.objects.get(source="argocd").status == "in_progress"

@@ -124,18 +124,28 @@ def owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def owned_metadata(owner: dict[str, Any], name: str, labels: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """Metadata of an object ``owner`` controls: in its namespace, with an owner reference to it."""
+    return {
+        "name": name,
+        "namespace": owner["metadata"]["namespace"],
+        "labels": labels,
+        **extra,
+        "ownerReferences": [owner_ref(owner)],
+    }
+
+
 def replicaset(deploy: dict[str, Any], hash_: str, revision: str = "1") -> dict[str, Any]:
     name = deploy["metadata"]["name"]
     return {
         "kind": "ReplicaSet",
         "apiVersion": "apps/v1",
-        "metadata": {
-            "name": f"{name}-{hash_}",
-            "namespace": deploy["metadata"]["namespace"],
-            "labels": {**deploy["spec"]["template"]["metadata"]["labels"], "pod-template-hash": hash_},
-            "annotations": {"deployment.kubernetes.io/revision": revision},
-            "ownerReferences": [owner_ref(deploy)],
-        },
+        "metadata": owned_metadata(
+            deploy,
+            f"{name}-{hash_}",
+            {**deploy["spec"]["template"]["metadata"]["labels"], "pod-template-hash": hash_},
+            annotations={"deployment.kubernetes.io/revision": revision},
+        ),
         "spec": {
             "replicas": deploy["spec"]["replicas"],
             "selector": deploy["spec"]["selector"],
@@ -174,12 +184,7 @@ def pod(
     return {
         "kind": "Pod",
         "apiVersion": "v1",
-        "metadata": {
-            "name": f"{rs['metadata']['name']}-{suffix}",
-            "namespace": rs["metadata"]["namespace"],
-            "labels": dict(rs["metadata"]["labels"]),
-            "ownerReferences": [owner_ref(rs)],
-        },
+        "metadata": owned_metadata(rs, f"{rs['metadata']['name']}-{suffix}", dict(rs["metadata"]["labels"])),
         "spec": {"nodeName": node, "containers": [copy.deepcopy(container)]},
         "status": {
             "phase": "Running",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from typing import Any
 
 import pytest
 
@@ -72,14 +73,25 @@ def test_the_initial_sync_stores_every_object_and_the_graph_but_no_changes(fake,
     assert declared.evidence in ("annotation changetrack.io/depends-on", "configmap web-config key UPSTREAM")
 
 
-def test_an_image_change_is_one_deploy_change_with_its_diff_actor_commit_and_rollout(fake, harness):
+def _settled_then_new_image(
+    fake, harness, name: str, tag: str, manager: str, status: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The shop listed and stored, then workload ``name`` given image ``tag`` by ``manager``; returns what was
+    applied (to change it again)."""
     objs = shop(fake)
-    collector = harness.start()
-    harness.settle(collector)
-    api = copy.deepcopy(objs["rest-api"])
-    api["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/shop/rest-api:9a8b7c6d5e4f"
-    api["status"] = o.progressing_status(5, 2, 1)
-    fake.apply(api, manager="kubectl-client-side-apply")
+    harness.settle(harness.start())
+    workload = copy.deepcopy(objs[name])
+    workload["spec"]["template"]["spec"]["containers"][0]["image"] = f"registry.example.com/shop/{name}:{tag}"
+    if status is not None:
+        workload["status"] = status
+    fake.apply(workload, manager=manager)
+    return workload
+
+
+def test_an_image_change_is_one_deploy_change_with_its_diff_actor_commit_and_rollout(fake, harness):
+    api = _settled_then_new_image(
+        fake, harness, "rest-api", "9a8b7c6d5e4f", "kubectl-client-side-apply", o.progressing_status(5, 2, 1)
+    )
     change = wait_for(lambda: Change.objects.filter(kind="deploy").first(), what="deploy change")
     assert change.actor == "kubectl"
     assert change.service.name == "rest-api"
@@ -104,13 +116,7 @@ def test_an_image_change_is_one_deploy_change_with_its_diff_actor_commit_and_rol
 
 
 def test_a_rollout_past_its_deadline_is_marked_failed(fake, harness):
-    objs = shop(fake)
-    collector = harness.start()
-    harness.settle(collector)
-    web = copy.deepcopy(objs["web"])
-    web["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/shop/web:1.5.0"
-    web["status"] = o.progressing_status(3, 2, 1)
-    fake.apply(web, manager="helm")
+    web = _settled_then_new_image(fake, harness, "web", "1.5.0", "helm", o.progressing_status(3, 2, 1))
     wait_for(lambda: Change.objects.filter(kind="deploy", actor="helm").exists(), what="deploy")
     web["status"] = o.progressing_status(3, 2, 1, reason="ProgressDeadlineExceeded")
     fake.apply(web)
@@ -304,12 +310,7 @@ def test_bookmarks_advance_the_checkpoint(fake, harness):
 
 
 def test_returning_the_template_to_an_earlier_revision_is_a_rollback(fake, harness):
-    objs = shop(fake)
-    collector = harness.start()
-    harness.settle(collector)
-    web = copy.deepcopy(objs["web"])
-    web["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/shop/web:1.5.0"
-    fake.apply(web, manager="argocd-controller")
+    web = _settled_then_new_image(fake, harness, "web", "1.5.0", "argocd-controller")
     wait_for(lambda: Change.objects.filter(kind="deploy").exists(), what="deploy")
     web["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/shop/web:1.4.2"
     fake.apply(web, manager="kubectl-rollout")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -45,6 +46,22 @@ def _wait_processed(expected: int, timeout: float) -> tuple[int, int, int, int]:
 
 
 @pytest.mark.slow
+def _report_burst(name: str, sent: int, result: Any, counts: tuple[int, int, int], **extra: Any) -> None:
+    """Report a burst under a fault: what was sent, accepted, processed, lost and duplicated."""
+    changes, distinct, pending = counts
+    report(
+        name,
+        sent=sent,
+        accepted=len(result.accepted),
+        processed=changes,
+        lost=len(result.accepted) - distinct,
+        duplicates=changes - distinct,
+        pending=pending,
+        statuses=dict(result.statuses),
+        **extra,
+    )
+
+
 def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(stack: Stack):
     stack.start_worker(beat=True)
     stack.supervise(beat=True)
@@ -65,15 +82,11 @@ def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(st
     if not stack.redis.alive():
         stack.redis.start()
     changes, distinct, pending, deliveries = _wait_processed(len(result.accepted), timeout=180)
-    report(
+    _report_burst(
         "redis-killed-mid-burst",
-        sent=total,
-        accepted=len(result.accepted),
-        processed=changes,
-        lost=len(result.accepted) - distinct,
-        duplicates=changes - distinct,
-        pending=pending,
-        statuses=dict(result.statuses),
+        total,
+        result,
+        (changes, distinct, pending),
         seconds=round(result.seconds, 1),
         worker_restarts=stack.worker_restarts,
     )
@@ -152,15 +165,11 @@ def test_postgresql_restarted_during_ingestion_gives_503_with_retry_after_and_lo
     procs.wait_for(lambda: "end" in outage, 60, "PostgreSQL to come back")
     connection.close()
     changes, distinct, pending, deliveries = _wait_processed(total, timeout=120)
-    report(
+    _report_burst(
         "postgres-restarted",
-        sent=total,
-        accepted=len(result.accepted),
-        processed=changes,
-        lost=len(result.accepted) - distinct,
-        duplicates=changes - distinct,
-        pending=pending,
-        statuses=dict(result.statuses),
+        total,
+        result,
+        (changes, distinct, pending),
         outage_seconds=round(outage["end"] - outage["start"], 1),
     )
     assert result.statuses[503] > 0, "the outage was not observed"

@@ -7,7 +7,7 @@ from django.test import Client
 
 from changetrack.correlation import engine
 from changetrack.models import Alert
-from tests.correlation.helpers import NOW, alert, change, depends, minutes, resolve
+from tests.correlation.helpers import NOW, alert, minutes, replica_cut_under_two_callers, resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,7 @@ def _ranked(*alerts: Alert) -> list[Alert]:
 def incident_world():
     """Two services that call rest-api alert minutes after its replica cut: one incident. A third alert on
     another service was resolved an hour earlier."""
-    depends("checkout", "rest-api")
-    depends("reports", "rest-api")
-    cut = change(
-        "rest-api",
-        "scale",
-        NOW - minutes(10),
-        summary="Scaled rest-api 50 → 5",
-        diff=({"path": "spec.replicas", "before": 50, "after": 5},),
-    )
+    cut = replica_cut_under_two_callers()
     first, second = _ranked(alert("checkout", NOW), alert("reports", NOW + minutes(4), title="Reports timing out"))
     old = alert("billing", NOW - minutes(90), title="Billing queue backlog", source="alertmanager")
     resolve(old, NOW - minutes(60))

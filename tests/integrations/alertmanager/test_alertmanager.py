@@ -9,7 +9,7 @@ import pytest
 
 from changetrack.models import Alert, Cluster, Delivery, Service
 from integrations import registry
-from tests.integrations.helpers import basic, drain, fixture_body, fixture_json, post
+from tests.integrations.helpers import basic, connection_fixture, fixture_deliverer, fixture_json, post
 
 pytestmark = pytest.mark.django_db
 SECRET = "am-bearer-secret-1"
@@ -18,20 +18,8 @@ CRASHING = "a3f9c1d2e4b5f607:2024-09-23T19:52:31.118000+00:00"
 RECOVERED = "0b7e2c94d1a8f356:2024-09-23T19:40:02.004000+00:00"
 
 
-@pytest.fixture
-def conn(connection_factory):
-    return connection_factory("alertmanager", hashed={"token": SECRET})
-
-
-def _deliver(client, conn, name: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> int:
-    status = post(
-        client,
-        conn,
-        fixture_body("alertmanager", name) if body is None else body,
-        BEARER if headers is None else headers,
-    ).status_code
-    drain()
-    return status
+conn = connection_fixture("alertmanager", hashed={"token": SECRET})
+_deliver = fixture_deliverer("alertmanager", BEARER)
 
 
 def test_a_firing_group_makes_one_alert_per_alert_with_its_own_status(client, conn, redis_client):

@@ -8,20 +8,18 @@ import pytest
 
 from changetrack.ingest import pipeline
 from changetrack.models import Change, Delivery, Service, ServiceAlias
-from tests.integrations.hooks import drain_and_get, fixture_bytes, last_delivery, post
+from tests.integrations.helpers import connection_fixture, drain_and_get, fixture_body, last_delivery, post
 
 pytestmark = pytest.mark.django_db
 SECRET = "argo-shared-secret"
 REV = "4c7e91b2d0f3a5c6e8b9a1d2f3e4c5b6a7d8e9f0"
 
 
-@pytest.fixture
-def conn(connection_factory, redis_client):
-    return connection_factory("argocd", hashed={"token": SECRET})
+conn = connection_fixture("argocd", hashed={"token": SECRET}, redis=True)
 
 
 def send(client, conn, name: str, secret: str = SECRET):
-    return post(client, conn, fixture_bytes("argocd", name), HTTP_X_CHANGETRACK_TOKEN=secret)
+    return post(client, conn, fixture_body("argocd", name), {"X-Changetrack-Token": secret})
 
 
 def test_a_running_sync_is_a_deploy_in_progress(client, conn):
@@ -55,13 +53,13 @@ def test_a_failed_sync_on_a_short_revision_is_failed(client, conn):
 
 
 def test_an_app_deleted_notification_is_stored_as_ignored(client, conn):
-    response = send(client, conn, "app_deleted")
+    response = send(client, conn, "app_deleted_unsupported")
     assert response.status_code == 202 and last_delivery().status == Delivery.Status.IGNORED
 
 
 def test_health_turning_healthy_after_the_sync_is_not_dropped_as_a_duplicate(client, conn):
-    progressing = {**json.loads(fixture_bytes("argocd", "sync_succeeded_healthy")), "healthStatus": "Progressing"}
-    assert post(client, conn, json.dumps(progressing).encode(), HTTP_X_CHANGETRACK_TOKEN=SECRET).status_code == 202
+    progressing = {**json.loads(fixture_body("argocd", "sync_succeeded_healthy")), "healthStatus": "Progressing"}
+    assert post(client, conn, json.dumps(progressing).encode(), {"X-Changetrack-Token": SECRET}).status_code == 202
     assert send(client, conn, "sync_succeeded_healthy").status_code == 202
     assert send(client, conn, "sync_succeeded_healthy").status_code == 200
     assert drain_and_get("argocd", f"checkout-api-prod@{REV}").status == "succeeded"
@@ -69,8 +67,8 @@ def test_health_turning_healthy_after_the_sync_is_not_dropped_as_a_duplicate(cli
 
 @pytest.mark.parametrize("token", ["wrong", SECRET + " ", None])
 def test_a_wrong_or_missing_secret_is_rejected(client, conn, token):
-    headers = {"HTTP_X_CHANGETRACK_TOKEN": token} if token is not None else {}
-    assert post(client, conn, fixture_bytes("argocd", "sync_running"), **headers).status_code == 401
+    headers = {"X-Changetrack-Token": token} if token is not None else {}
+    assert post(client, conn, fixture_body("argocd", "sync_running"), headers).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -84,7 +82,7 @@ def test_a_wrong_or_missing_secret_is_rejected(client, conn, token):
     ],
 )
 def test_a_malformed_body_is_a_400(client, conn, mutate):
-    payload = json.loads(fixture_bytes("argocd", "sync_succeeded_healthy"))
+    payload = json.loads(fixture_body("argocd", "sync_succeeded_healthy"))
     mutate(payload)
-    response = post(client, conn, json.dumps(payload).encode(), HTTP_X_CHANGETRACK_TOKEN=SECRET)
+    response = post(client, conn, json.dumps(payload).encode(), {"X-Changetrack-Token": SECRET})
     assert response.status_code == 400 and Delivery.objects.count() == 0

@@ -9,19 +9,17 @@ import pytest
 from changetrack.ingest import pipeline
 from changetrack.models import Change, Delivery, Service, ServiceAlias
 from integrations.launchdarkly import LaunchDarklyIntegration
-from tests.integrations.hooks import drain_and_get, fixture_bytes, hmac_hex, last_delivery, post
+from tests.integrations.helpers import connection_fixture, drain_and_get, fixture_body, hmac_hex, last_delivery, post
 
 pytestmark = pytest.mark.django_db
 SECRET = "ld-secret"
 
 
-@pytest.fixture
-def conn(connection_factory, redis_client):
-    return connection_factory("launchdarkly", clear={"signing_secret": SECRET})
+conn = connection_fixture("launchdarkly", clear={"signing_secret": SECRET}, redis=True)
 
 
 def send(client, conn, body: bytes, secret: str = SECRET):
-    return post(client, conn, body, HTTP_X_LD_SIGNATURE=hmac_hex(secret, body), HTTP_USER_AGENT="LaunchDarkly/Webhook")
+    return post(client, conn, body, {"X-LD-Signature": hmac_hex(secret, body), "User-Agent": "LaunchDarkly/Webhook"})
 
 
 def test_the_shared_test_vector_verifies():
@@ -37,7 +35,7 @@ def test_the_shared_test_vector_verifies():
 
 
 def test_a_flag_turned_on_is_a_flag_change_with_before_and_after(client, conn):
-    assert send(client, conn, fixture_bytes("launchdarkly", "flag_updated_on")).status_code == 202
+    assert send(client, conn, fixture_body("launchdarkly", "flag_updated_on")).status_code == 202
     change = drain_and_get("launchdarkly", "66f1c2a9e4b0a1d2c3e4f5a6")
     assert change.kind == "feature_flag" and change.actor == "dana.kim@example.com"
     assert change.details["environment"] == "production" and change.details["flag"] == "new-checkout"
@@ -48,7 +46,7 @@ def test_a_flag_turned_on_is_a_flag_change_with_before_and_after(client, conn):
 
 
 def test_a_rollout_change_shows_percentages_and_rules(client, conn):
-    send(client, conn, fixture_bytes("launchdarkly", "flag_updated_rollout"))
+    send(client, conn, fixture_body("launchdarkly", "flag_updated_rollout"))
     change = drain_and_get("launchdarkly", "66f1c3d0e4b0a1d2c3e4f5b7")
     by_path = {d["path"]: d for d in change.diff}
     assert set(by_path) == {"environments.production.fallthrough", "environments.production.rules"}
@@ -60,7 +58,7 @@ def test_a_rollout_change_shows_percentages_and_rules(client, conn):
 
 
 def test_a_flag_turned_off_by_an_api_token_names_the_token(client, conn):
-    send(client, conn, fixture_bytes("launchdarkly", "flag_turned_off_by_token"))
+    send(client, conn, fixture_body("launchdarkly", "flag_turned_off_by_token"))
     change = drain_and_get("launchdarkly", "66f1c4aae4b0a1d2c3e4f5c8")
     assert change.actor == "token:deploy-bot"
     assert {"path": "environments.production.on", "before": True, "after": False} in change.diff
@@ -69,20 +67,20 @@ def test_a_flag_turned_off_by_an_api_token_names_the_token(client, conn):
 def test_a_flag_maps_to_a_service_through_its_tag(client, conn):
     svc = Service.objects.create(name="checkout-api", namespace="payments")
     ServiceAlias.objects.create(source="launchdarkly", key="flag_tag", value="checkout", service=svc)
-    send(client, conn, fixture_bytes("launchdarkly", "flag_updated_rollout"))
+    send(client, conn, fixture_body("launchdarkly", "flag_updated_rollout"))
     assert drain_and_get("launchdarkly", "66f1c3d0e4b0a1d2c3e4f5b7").service == svc
 
 
 def test_a_flag_maps_to_a_service_through_its_key(client, conn):
     svc = Service.objects.create(name="web", namespace="shop")
     ServiceAlias.objects.create(source="", key="flag", value="new-checkout", service=svc)
-    send(client, conn, fixture_bytes("launchdarkly", "flag_updated_on"))
+    send(client, conn, fixture_body("launchdarkly", "flag_updated_on"))
     assert drain_and_get("launchdarkly", "66f1c2a9e4b0a1d2c3e4f5a6").service == svc
 
 
 def test_a_flag_tagged_service_colon_name_maps_to_that_service_without_an_alias(client, conn):
     svc = Service.objects.create(name="checkout", namespace="shop")
-    entry = json.loads(fixture_bytes("launchdarkly", "flag_updated_on"))
+    entry = json.loads(fixture_body("launchdarkly", "flag_updated_on"))
     entry["currentVersion"]["tags"] = ["mobile", "service:checkout"]
     send(client, conn, json.dumps(entry).encode())
     change = drain_and_get("launchdarkly", "66f1c2a9e4b0a1d2c3e4f5a6")
@@ -90,13 +88,13 @@ def test_a_flag_tagged_service_colon_name_maps_to_that_service_without_an_alias(
 
 
 def test_an_unmapped_flag_change_is_stored_unmapped(client, conn):
-    send(client, conn, fixture_bytes("launchdarkly", "flag_updated_on"))
+    send(client, conn, fixture_body("launchdarkly", "flag_updated_on"))
     change = drain_and_get("launchdarkly", "66f1c2a9e4b0a1d2c3e4f5a6")
     assert change.service is None and change.service_hint["keys"] == [["flag", "new-checkout"]]
 
 
 def test_a_member_entry_is_stored_as_ignored(client, conn):
-    response = send(client, conn, fixture_bytes("launchdarkly", "member_invited"))
+    response = send(client, conn, fixture_body("launchdarkly", "member_invited"))
     assert response.status_code == 202 and last_delivery().status == Delivery.Status.IGNORED
     pipeline.drain()
     assert Change.objects.count() == 0
@@ -104,20 +102,20 @@ def test_a_member_entry_is_stored_as_ignored(client, conn):
 
 @pytest.mark.parametrize("how", ["wrong secret", "truncated", "other body", "missing", "prefixed"])
 def test_a_bad_or_missing_signature_is_rejected(client, conn, how):
-    body = fixture_bytes("launchdarkly", "flag_updated_on")
+    body = fixture_body("launchdarkly", "flag_updated_on")
     signature = {
         "wrong secret": hmac_hex("pd-secret", body),
         "truncated": hmac_hex(SECRET, body)[:-1],
         "other body": hmac_hex(SECRET, body[:-1]),
         "prefixed": "sha256=" + hmac_hex(SECRET, body),
     }.get(how)
-    headers = {"HTTP_X_LD_SIGNATURE": signature} if signature else {}
-    assert post(client, conn, body, **headers).status_code == 401
+    headers = {"X-LD-Signature": signature} if signature else {}
+    assert post(client, conn, body, headers).status_code == 401
     assert Delivery.objects.count() == 0
 
 
 def test_a_replayed_entry_is_a_duplicate(client, conn):
-    body = fixture_bytes("launchdarkly", "flag_updated_on")
+    body = fixture_body("launchdarkly", "flag_updated_on")
     assert send(client, conn, body).status_code == 202
     assert send(client, conn, body).status_code == 200
 
@@ -133,7 +131,7 @@ def test_a_replayed_entry_is_a_duplicate(client, conn):
     ],
 )
 def test_a_malformed_flag_entry_is_a_400(client, conn, mutate):
-    entry = json.loads(fixture_bytes("launchdarkly", "flag_updated_on"))
+    entry = json.loads(fixture_body("launchdarkly", "flag_updated_on"))
     mutate(entry)
     response = send(client, conn, json.dumps(entry).encode())
     assert response.status_code == 400 and Delivery.objects.count() == 0

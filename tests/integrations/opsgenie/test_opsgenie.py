@@ -9,7 +9,7 @@ import pytest
 
 from changetrack.models import Alert, Delivery, Service
 from integrations import registry
-from tests.integrations.helpers import basic, drain, fixture_body, fixture_json, post
+from tests.integrations.helpers import basic, connection_fixture, fixture_deliverer, fixture_json, post
 
 pytestmark = pytest.mark.django_db
 SECRET = "og-shared-secret-1"
@@ -17,17 +17,8 @@ AUTH = {"X-Changetrack-Token": SECRET}
 ALIAS = "checkout-api-error-rate-prod"
 
 
-@pytest.fixture
-def conn(connection_factory):
-    return connection_factory("opsgenie", hashed={"token": SECRET})
-
-
-def _deliver(client, conn, name: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> int:
-    status = post(
-        client, conn, fixture_body("opsgenie", name) if body is None else body, AUTH if headers is None else headers
-    ).status_code
-    drain()
-    return status
+conn = connection_fixture("opsgenie", hashed={"token": SECRET})
+_deliver = fixture_deliverer("opsgenie", AUTH)
 
 
 def test_create_opens_an_alert_keyed_by_its_alias(client, conn, redis_client):

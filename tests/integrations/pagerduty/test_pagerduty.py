@@ -14,12 +14,14 @@ from tests.integrations.helpers import (
     VECTOR_BODY,
     VECTOR_PD_HEX,
     VECTOR_PD_KEY,
+    connection_fixture,
     drain,
     fixture_body,
     fixture_headers,
     fixture_json,
     hmac_hex,
     post,
+    post_and_drain,
 )
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +30,7 @@ ROUTING_KEY = "e93facc04764012d7bfb002500d5d1a6"
 INCIDENT = "Q2W8X4Y6Z0ABCD"
 
 
-@pytest.fixture
-def conn(connection_factory):
-    return connection_factory("pagerduty", clear={"signing_secret": SIGNING}, hashed={"routing_key": ROUTING_KEY})
+conn = connection_fixture("pagerduty", clear={"signing_secret": SIGNING}, hashed={"routing_key": ROUTING_KEY})
 
 
 def _signed(name: str, body: bytes | None = None, key: str = SIGNING) -> tuple[bytes, dict[str, str]]:
@@ -39,10 +39,7 @@ def _signed(name: str, body: bytes | None = None, key: str = SIGNING) -> tuple[b
 
 
 def _deliver(client, conn, name: str) -> int:
-    body, headers = _signed(name)
-    status = post(client, conn, body, headers).status_code
-    drain()
-    return status
+    return post_and_drain(client, conn, *_signed(name))
 
 
 def _incident() -> Alert:
@@ -83,20 +80,19 @@ def test_incident_triggered_maps_through_a_pagerduty_service_alias(client, conn,
     assert _incident().service_id == service.pk
 
 
-def test_incident_acknowledged_acknowledges_the_alert(client, conn, redis_client):
+@pytest.mark.parametrize(
+    ("fixture", "status", "at"),
+    [
+        ("incident_acknowledged", "acknowledged", datetime(2024, 9, 23, 19, 44, 2, 871000, tzinfo=UTC)),
+        ("incident_resolved", "resolved", datetime(2024, 9, 23, 20, 14, 5, 512000, tzinfo=UTC)),
+    ],
+)
+def test_an_incident_event_moves_the_alert_to_its_status(client, conn, redis_client, fixture, status, at):
     _deliver(client, conn, "incident_triggered")
-    assert _deliver(client, conn, "incident_acknowledged") == 202
+    assert _deliver(client, conn, fixture) == 202
     alert = _incident()
-    assert alert.status == "acknowledged"
-    assert alert.acknowledged_at == datetime(2024, 9, 23, 19, 44, 2, 871000, tzinfo=UTC)
-
-
-def test_incident_resolved_resolves_the_alert(client, conn, redis_client):
-    _deliver(client, conn, "incident_triggered")
-    assert _deliver(client, conn, "incident_resolved") == 202
-    alert = _incident()
-    assert alert.status == "resolved"
-    assert alert.resolved_at == datetime(2024, 9, 23, 20, 14, 5, 512000, tzinfo=UTC)
+    assert alert.status == status
+    assert getattr(alert, f"{status}_at") == at
 
 
 def test_incident_reopened_reopens_the_resolved_alert(client, conn, redis_client):

@@ -229,6 +229,8 @@ class TimelineEntrySerializer(serializers.Serializer):
     summary = serializers.CharField()
     severity = serializers.CharField()
     status = serializers.CharField(allow_blank=True)
+    actor = serializers.CharField(allow_blank=True, help_text="who made the change; empty for alerts and health")
+    reason = serializers.CharField(allow_blank=True, help_text="a health episode's reason; empty otherwise")
     service = TimelineServiceSerializer()
 
 

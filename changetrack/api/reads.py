@@ -23,10 +23,10 @@ from changetrack.correlation import engine
 from changetrack.models import Alert, Change, Dependency, HealthEpisode, Service
 
 _LAST_CHANGES = """
-SELECT s.id, c.id, c.kind, c.summary, c.occurred_at
+SELECT s.id, c.id, c.external_id, c.source, c.kind, c.summary, c.occurred_at
 FROM unnest(%s::bigint[]) AS s(id)
 CROSS JOIN LATERAL (
-    SELECT id, kind, summary, occurred_at FROM changetrack_change
+    SELECT id, external_id, source, kind, summary, occurred_at FROM changetrack_change
     WHERE service_id = s.id ORDER BY occurred_at DESC, id DESC LIMIT 1
 ) AS c
 """
@@ -52,8 +52,10 @@ def service_rows(services: list[Service]) -> list[dict[str, Any]]:
     if ids:
         with connection.cursor() as cur:
             cur.execute(_LAST_CHANGES, [ids])
-            for sid, cid, kind, summary, at in cur.fetchall():
-                last[sid] = {"id": cid, "kind": kind, "summary": summary, "timestamp": at}
+            for sid, *row in cur.fetchall():
+                last[sid] = dict(
+                    zip(("id", "external_id", "source", "kind", "summary", "occurred_at"), row, strict=True)
+                )
     rows = []
     for s in services:
         alerts, active = open_alerts.get(s.pk, 0), episodes.get(s.pk, 0)
@@ -168,14 +170,7 @@ class ChangeDetailView(ApiView):
     )
     def get(self, request: Request, pk: int) -> Response:
         change = get_or_404(Change.objects.select_related("service__cluster"), pk, "change")
-        related: list[Change] = []
-        if change.release_key:
-            related = list(
-                Change.objects.select_related("service__cluster")
-                .filter(release_key=change.release_key)
-                .exclude(pk=change.pk)
-                .order_by("-occurred_at", "-id")[:50]
-            )
+        related = change.same_release().select_related("service__cluster").order_by("-occurred_at", "-id")[:50]
         data = outputs.ChangeSerializer(change).data
         data["related"] = outputs.ChangeSummarySerializer(related, many=True).data
         return Response(data)

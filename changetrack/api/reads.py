@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
+from django_filters import FilterSet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework import serializers as drf
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from changetrack.api import outputs
-from changetrack.api.base import READ_ERRORS, ApiView, get_or_404
+from changetrack.api.base import READ_ERRORS, ApiView, get_or_404, read_schema
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.api.filters import AlertFilter, ChangeFilter, ServiceFilter
 from changetrack.api.pagination import AlertCursor, Cursor, ServiceCursor
@@ -79,7 +82,32 @@ def service_rows(services: list[Service]) -> list[dict[str, Any]]:
 
 
 class FilteredListView(mixins.ListModelMixin, ApiView):
-    """GET: the filtered queryset, one cursor page, as ``serializer_class`` rows (made by ``rows``)."""
+    """GET: the filtered queryset, one cursor page, as ``serializer_class`` rows (made by ``rows``).
+
+    A subclass names its ``filterset``, ``pagination`` and ``serializer`` in its class line; the rows are its
+    filterset's model with ``related`` joined, and its docstring documents the operation."""
+
+    def __init_subclass__(
+        cls,
+        filterset: type[FilterSet] | None = None,
+        pagination: type[BasePagination] | None = None,
+        serializer: type[drf.Serializer] | None = None,
+        related: str = "service__cluster",
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if filterset is None or serializer is None:  # the views that only combine a list with a create
+            return
+        model = filterset._meta.model
+        cls.filterset_class, cls.pagination_class, cls.serializer_class = filterset, pagination, serializer
+        cls.queryset = model.objects.select_related(related)
+        extend_schema_view(
+            get=extend_schema(
+                operation_id=f"{model._meta.model_name}s_list",
+                responses={200: serializer(many=True), **READ_ERRORS},
+                description=inspect.getdoc(cls),
+            )
+        )(cls)
 
     def rows(self, page: list[Any]) -> Any:
         return page
@@ -89,29 +117,27 @@ class FilteredListView(mixins.ListModelMixin, ApiView):
         return self.get_paginated_response(self.get_serializer_class()(self.rows(page), many=True).data)
 
 
-def _list_schema(operation_id: str, serializer: type[drf.Serializer], description: str) -> Any:
-    return extend_schema_view(
-        get=extend_schema(
-            operation_id=operation_id,
-            responses={200: serializer(many=True), **READ_ERRORS},
-            description=description,
-        )
-    )
-
-
-@_list_schema(
-    "services_list",
-    outputs.ServiceSerializer,
-    "Services with their health (open alerts, active health episodes) and last change.",
-)
-class ServiceListView(FilteredListView):
-    queryset = Service.objects.select_related("cluster")
-    filterset_class = ServiceFilter
-    pagination_class = ServiceCursor
-    serializer_class = outputs.ServiceSerializer
+class ServiceListView(
+    FilteredListView,
+    filterset=ServiceFilter,
+    pagination=ServiceCursor,
+    serializer=outputs.ServiceSerializer,
+    related="cluster",
+):
+    """Services with their health (open alerts, active health episodes) and last change."""
 
     def rows(self, page: list[Any]) -> Any:
         return service_rows(page)
+
+
+class ChangeListView(FilteredListView, filterset=ChangeFilter, pagination=Cursor, serializer=outputs.ChangeSerializer):
+    """Changes, newest first, with cursor pagination."""
+
+
+class AlertListView(
+    FilteredListView, filterset=AlertFilter, pagination=AlertCursor, serializer=outputs.AlertSerializer
+):
+    """Alerts, newest first, with cursor pagination."""
 
 
 def _edges(service: Service) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -154,14 +180,6 @@ class ServiceDetailView(ApiView):
         return Response(outputs.ServiceDetailSerializer(body).data)
 
 
-@_list_schema("changes_list", outputs.ChangeSerializer, "Changes, newest first, with cursor pagination.")
-class ChangeListView(FilteredListView):
-    queryset = Change.objects.select_related("service__cluster")
-    filterset_class = ChangeFilter
-    pagination_class = Cursor
-    serializer_class = outputs.ChangeSerializer
-
-
 class ChangeDetailView(ApiView):
     @extend_schema(
         operation_id="changes_retrieve",
@@ -176,14 +194,6 @@ class ChangeDetailView(ApiView):
         return Response(data)
 
 
-@_list_schema("alerts_list", outputs.AlertSerializer, "Alerts, newest first, with cursor pagination.")
-class AlertListView(FilteredListView):
-    queryset = Alert.objects.select_related("service__cluster")
-    filterset_class = AlertFilter
-    pagination_class = AlertCursor
-    serializer_class = outputs.AlertSerializer
-
-
 class AlertDetailView(ApiView):
     @extend_schema(operation_id="alerts_retrieve", responses={200: outputs.AlertSerializer, **READ_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
@@ -196,11 +206,11 @@ class SuspectQuery(drf.Serializer):
 
 
 class SuspectsView(ApiView):
-    @extend_schema(
-        operation_id="alerts_suspects",
-        responses={200: outputs.SuspectsSerializer, **READ_ERRORS},
-        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="1-100, default 10")],
-        description="The ranked suspect changes for the alert, reflecting every change stored when asked.",
+    @read_schema(
+        "alerts_suspects",
+        outputs.SuspectsSerializer,
+        "The ranked suspect changes for the alert, reflecting every change stored when asked.",
+        limit=(OpenApiTypes.INT, "1-100, default 10"),
     )
     def get(self, request: Request, pk: int) -> Response:
         alert = get_or_404(Alert.objects.select_related("service__cluster"), pk, "alert")
@@ -218,18 +228,16 @@ class ServiceSuspectQuery(SuspectQuery):
 
 
 class ServiceSuspectsView(ApiView):
-    @extend_schema(
-        operation_id="services_suspects",
-        responses={200: outputs.ServiceSuspectsSerializer, **READ_ERRORS},
-        parameters=[
-            OpenApiParameter("at", OpenApiTypes.DATETIME, description="RFC 3339 with an offset; default now"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1-100, default 10"),
-        ],
-        description="What changed for this service and the services around it before `at`, ranked as the "
+    @read_schema(
+        "services_suspects",
+        outputs.ServiceSuspectsSerializer,
+        "What changed for this service and the services around it before `at`, ranked as the "
         "suspects of an alert on it at that moment would be (same windows, graph, risk and feedback; nothing "
         'is stored; the time reasons count from `at`, or read "ago" without it). For scripts and agents asking '
         '"what changed here, most likely to matter first?" '
         "without an alert.",
+        at=(OpenApiTypes.DATETIME, "RFC 3339 with an offset; default now"),
+        limit=(OpenApiTypes.INT, "1-100, default 10"),
     )
     def get(self, request: Request, pk: int) -> Response:
         service = get_or_404(Service.objects.select_related("cluster"), pk, "service")

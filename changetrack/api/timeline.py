@@ -8,7 +8,6 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework import serializers as drf
 from rest_framework.request import Request
@@ -17,7 +16,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from changetrack import timeline
 from changetrack.api import outputs
-from changetrack.api.base import MAX_ID, READ_ERRORS, ApiView
+from changetrack.api.base import MAX_ID, ApiView, read_schema
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.correlation.engine import neighbourhood
 from changetrack.models import Service
@@ -61,20 +60,18 @@ class TimelineQuery(drf.Serializer):
 
 
 class TimelineView(ApiView):
-    @extend_schema(
-        operation_id="services_timeline",
-        responses={200: outputs.TimelineSerializer, **READ_ERRORS},
-        parameters=[
-            OpenApiParameter("since", OpenApiTypes.DATETIME, description="default: `until` minus 24 h"),
-            OpenApiParameter("until", OpenApiTypes.DATETIME, description="default: now"),
-            OpenApiParameter("depth", OpenApiTypes.INT, description="0-3 hops of related services, default 0"),
-            OpenApiParameter("kind", OpenApiTypes.STR, description="comma-separated change kinds, 'alert', 'health'"),
-            OpenApiParameter("source", OpenApiTypes.STR, description="comma-separated sources"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1-500, default 100"),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="from `next`"),
-        ],
-        description="Changes, alerts and health episodes of the service and, with `depth`, of the services related "
+    @read_schema(
+        "services_timeline",
+        outputs.TimelineSerializer,
+        "Changes, alerts and health episodes of the service and, with `depth`, of the services related "
         "to it (either direction), newest first, each tagged with its service and hop count.",
+        since=(OpenApiTypes.DATETIME, "default: `until` minus 24 h"),
+        until=(OpenApiTypes.DATETIME, "default: now"),
+        depth=(OpenApiTypes.INT, "0-3 hops of related services, default 0"),
+        kind=(OpenApiTypes.STR, "comma-separated change kinds, 'alert', 'health'"),
+        source=(OpenApiTypes.STR, "comma-separated sources"),
+        limit=(OpenApiTypes.INT, "1-500, default 100"),
+        cursor=(OpenApiTypes.STR, "from `next`"),
     )
     def get(self, request: Request, pk: int) -> Response:
         if not 0 < pk <= MAX_ID:

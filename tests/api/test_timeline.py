@@ -37,15 +37,8 @@ def ledger():
     )
     store_records([alert])
     service = Service.objects.get(name="ledger")
-    HealthEpisode.objects.create(
-        source="kubernetes",
-        service=service,
-        reason="CrashLoopBackOff",
-        summary="tied episode",
-        started_at=AT,
-        last_seen_at=AT + timedelta(minutes=2),
-        ended_at=AT + timedelta(minutes=2),
-    )
+    span = {"started_at": AT, "last_seen_at": AT + timedelta(minutes=2), "ended_at": AT + timedelta(minutes=2)}
+    HealthEpisode.objects.create(service=service, reason="OOMKilled", summary="tied episode", **span)
     Alert.objects.filter(external_id="a1").update(resolved_at=AT + timedelta(minutes=3), status="resolved")
     return service
 

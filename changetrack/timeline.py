@@ -189,7 +189,8 @@ def build_query(
         if not f.wants(what):
             continue
         cap = (caps or {}).get(what, limit)
-        assert cap is not None, "each table needs a bound: a limit or a cap"
+        if cap is None:
+            raise ValueError(f"the {what} branch needs a bound: a limit or a cap")
         window, args = _window(what, start, end, f)
         after, after_args = _after_cursor(start, TYPE_RANK[what], cursor)
         inner = (

@@ -353,9 +353,9 @@ def _timeline_sql(hood: list[int], since: datetime, until: datetime) -> tuple[st
     if not settings.configured:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changetrack.settings")
         django.setup()
-    from changetrack.api.timeline import build_query
+    from changetrack.timeline import Filters, build_query
 
-    built = build_query(hood, {"since": since, "until": until, "limit": 100})
+    built = build_query(hood, Filters(since, until), limit=101)
     assert built is not None
     return built
 

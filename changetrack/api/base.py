@@ -8,6 +8,8 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -28,6 +30,17 @@ def problem_responses(*codes: int) -> dict[Any, Any]:
 
 READ_ERRORS = problem_responses(400, 401, 403, 404, 429)
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 413, 415, 429)
+
+
+def read_schema(operation_id: str, response: Any, description: str, **params: tuple[OpenApiTypes, str]) -> Any:
+    """The documentation of a read: its answer, the read errors, and each query parameter as
+    ``name=(OpenApiTypes.X, "what it means")``."""
+    return extend_schema(
+        operation_id=operation_id,
+        responses={200: response, **READ_ERRORS},
+        parameters=[OpenApiParameter(name, kind, description=text) for name, (kind, text) in params.items()],
+        description=description,
+    )
 
 
 class BearerScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]

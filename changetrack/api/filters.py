@@ -44,11 +44,18 @@ class _Common(django_filters.FilterSet):
     source = CharInFilter(field_name="source", help_text="comma-separated sources (api, kubernetes, github, ...)")
 
 
+def _window_and_text(time: str, text: str) -> tuple[OffsetDateTimeFilter, OffsetDateTimeFilter, django_filters.Filter]:
+    """``since`` (inclusive) and ``until`` (exclusive) on the ``time`` column, ``q`` for text in ``text``."""
+    return (
+        OffsetDateTimeFilter(field_name=time, lookup_expr="gte"),
+        OffsetDateTimeFilter(field_name=time, lookup_expr="lt"),
+        django_filters.CharFilter(field_name=text, lookup_expr="icontains", help_text=f"text in the {text}"),
+    )
+
+
 class ChangeFilter(_Common):
     kind = CharInFilter(field_name="kind", help_text="comma-separated change kinds")
-    since = OffsetDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = OffsetDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-    q = django_filters.CharFilter(field_name="summary", lookup_expr="icontains", help_text="text in the summary")
+    since, until, q = _window_and_text("occurred_at", "summary")
 
     class Meta:
         model = Change
@@ -58,9 +65,7 @@ class ChangeFilter(_Common):
 class AlertFilter(_Common):
     status = CharInFilter(field_name="status", help_text="comma-separated: triggered, acknowledged, resolved")
     severity = CharInFilter(field_name="severity")
-    since = OffsetDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    until = OffsetDateTimeFilter(field_name="started_at", lookup_expr="lt")
-    q = django_filters.CharFilter(field_name="title", lookup_expr="icontains", help_text="text in the title")
+    since, until, q = _window_and_text("started_at", "title")
 
     class Meta:
         model = Alert

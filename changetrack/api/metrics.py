@@ -8,12 +8,11 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from changetrack.api.base import MAX_ID, READ_ERRORS, ApiView
+from changetrack.api.base import MAX_ID, ApiView, read_schema
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.api.outputs import ServiceRefSerializer
 from changetrack.correlation.metrics import delivery_metrics
@@ -73,18 +72,16 @@ class DeliveryMetrics(drf.Serializer):
 
 
 class DeliveryMetricsView(ApiView):
-    @extend_schema(
-        operation_id="metrics_delivery",
-        responses={200: DeliveryMetrics, **READ_ERRORS},
-        parameters=[
-            OpenApiParameter("since", OpenApiTypes.DATETIME, description="default: `until` minus 30 days"),
-            OpenApiParameter("until", OpenApiTypes.DATETIME, description="default: now"),
-            OpenApiParameter("team", OpenApiTypes.STR, description="only this team's services"),
-            OpenApiParameter("service", OpenApiTypes.INT, description="only this service (id)"),
-        ],
-        description="Deploy frequency, lead time (first commit → deploy of the same release), change failure rate "
+    @read_schema(
+        "metrics_delivery",
+        DeliveryMetrics,
+        "Deploy frequency, lead time (first commit → deploy of the same release), change failure rate "
         "(deploys confirmed as, or ranked first as, an alert's cause and not dismissed) and time to restore (alert "
         "triggered → resolved), in total, per team and per service, with deploys per UTC day.",
+        since=(OpenApiTypes.DATETIME, "default: `until` minus 30 days"),
+        until=(OpenApiTypes.DATETIME, "default: now"),
+        team=(OpenApiTypes.STR, "only this team's services"),
+        service=(OpenApiTypes.INT, "only this service (id)"),
     )
     def get(self, request: Request) -> Response:
         query = MetricsQuery(data=request.query_params.dict())

@@ -57,13 +57,21 @@ class LinkOutSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
-class ChangeSummarySerializer(serializers.Serializer):
+# what every stored change and alert starts with: its id and its identity at its source (comments, not
+# docstrings: a serializer's docstring becomes the description of every schema component built on it)
+class RecordSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField()
     source = serializers.CharField()
+
+
+class LastChangeSerializer(RecordSerializer):  # a change listed under its own service: no service field
     kind = serializers.CharField()
     summary = serializers.CharField()
     timestamp = serializers.DateTimeField(source="occurred_at")
+
+
+class ChangeSummarySerializer(LastChangeSerializer):
     service = ServiceRefOutField(allow_null=True)
 
 
@@ -88,10 +96,7 @@ class ChangeDetailSerializer(ChangeSerializer):
     )
 
 
-class AlertSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
-    source = serializers.CharField()
+class AlertSerializer(RecordSerializer):
     title = serializers.CharField()
     severity = serializers.CharField()
     status = serializers.CharField()
@@ -129,13 +134,6 @@ class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "alerting"])
     open_alerts = serializers.IntegerField()
     active_health_episodes = serializers.IntegerField()
-
-
-class LastChangeSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    summary = serializers.CharField()
-    timestamp = serializers.DateTimeField()
 
 
 class ServiceSerializer(serializers.Serializer):
@@ -229,6 +227,8 @@ class TimelineEntrySerializer(serializers.Serializer):
     summary = serializers.CharField()
     severity = serializers.CharField()
     status = serializers.CharField(allow_blank=True)
+    actor = serializers.CharField(allow_blank=True, help_text="who made the change; empty for alerts and health")
+    reason = serializers.CharField(allow_blank=True, help_text="a health episode's reason; empty otherwise")
     service = TimelineServiceSerializer()
 
 

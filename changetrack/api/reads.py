@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
+from django_filters import FilterSet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework import serializers as drf
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from changetrack.api import outputs
-from changetrack.api.base import READ_ERRORS, ApiView, get_or_404
+from changetrack.api.base import READ_ERRORS, ApiView, get_or_404, read_schema
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.api.filters import AlertFilter, ChangeFilter, ServiceFilter
 from changetrack.api.pagination import AlertCursor, Cursor, ServiceCursor
@@ -23,10 +26,10 @@ from changetrack.correlation import engine
 from changetrack.models import Alert, Change, Dependency, HealthEpisode, Service
 
 _LAST_CHANGES = """
-SELECT s.id, c.id, c.kind, c.summary, c.occurred_at
+SELECT s.id, c.id, c.external_id, c.source, c.kind, c.summary, c.occurred_at
 FROM unnest(%s::bigint[]) AS s(id)
 CROSS JOIN LATERAL (
-    SELECT id, kind, summary, occurred_at FROM changetrack_change
+    SELECT id, external_id, source, kind, summary, occurred_at FROM changetrack_change
     WHERE service_id = s.id ORDER BY occurred_at DESC, id DESC LIMIT 1
 ) AS c
 """
@@ -52,8 +55,10 @@ def service_rows(services: list[Service]) -> list[dict[str, Any]]:
     if ids:
         with connection.cursor() as cur:
             cur.execute(_LAST_CHANGES, [ids])
-            for sid, cid, kind, summary, at in cur.fetchall():
-                last[sid] = {"id": cid, "kind": kind, "summary": summary, "timestamp": at}
+            for sid, *row in cur.fetchall():
+                last[sid] = dict(
+                    zip(("id", "external_id", "source", "kind", "summary", "occurred_at"), row, strict=True)
+                )
     rows = []
     for s in services:
         alerts, active = open_alerts.get(s.pk, 0), episodes.get(s.pk, 0)
@@ -77,7 +82,32 @@ def service_rows(services: list[Service]) -> list[dict[str, Any]]:
 
 
 class FilteredListView(mixins.ListModelMixin, ApiView):
-    """GET: the filtered queryset, one cursor page, as ``serializer_class`` rows (made by ``rows``)."""
+    """GET: the filtered queryset, one cursor page, as ``serializer_class`` rows (made by ``rows``).
+
+    A subclass names its ``filterset``, ``pagination`` and ``serializer`` in its class line; the rows are its
+    filterset's model with ``related`` joined, and its docstring documents the operation."""
+
+    def __init_subclass__(
+        cls,
+        filterset: type[FilterSet] | None = None,
+        pagination: type[BasePagination] | None = None,
+        serializer: type[drf.Serializer] | None = None,
+        related: str = "service__cluster",
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if filterset is None or serializer is None:  # the views that only combine a list with a create
+            return
+        model = filterset._meta.model
+        cls.filterset_class, cls.pagination_class, cls.serializer_class = filterset, pagination, serializer
+        cls.queryset = model.objects.select_related(related)
+        extend_schema_view(
+            get=extend_schema(
+                operation_id=f"{model._meta.model_name}s_list",
+                responses={200: serializer(many=True), **READ_ERRORS},
+                description=inspect.getdoc(cls),
+            )
+        )(cls)
 
     def rows(self, page: list[Any]) -> Any:
         return page
@@ -87,29 +117,27 @@ class FilteredListView(mixins.ListModelMixin, ApiView):
         return self.get_paginated_response(self.get_serializer_class()(self.rows(page), many=True).data)
 
 
-def _list_schema(operation_id: str, serializer: type[drf.Serializer], description: str) -> Any:
-    return extend_schema_view(
-        get=extend_schema(
-            operation_id=operation_id,
-            responses={200: serializer(many=True), **READ_ERRORS},
-            description=description,
-        )
-    )
-
-
-@_list_schema(
-    "services_list",
-    outputs.ServiceSerializer,
-    "Services with their health (open alerts, active health episodes) and last change.",
-)
-class ServiceListView(FilteredListView):
-    queryset = Service.objects.select_related("cluster")
-    filterset_class = ServiceFilter
-    pagination_class = ServiceCursor
-    serializer_class = outputs.ServiceSerializer
+class ServiceListView(
+    FilteredListView,
+    filterset=ServiceFilter,
+    pagination=ServiceCursor,
+    serializer=outputs.ServiceSerializer,
+    related="cluster",
+):
+    """Services with their health (open alerts, active health episodes) and last change."""
 
     def rows(self, page: list[Any]) -> Any:
         return service_rows(page)
+
+
+class ChangeListView(FilteredListView, filterset=ChangeFilter, pagination=Cursor, serializer=outputs.ChangeSerializer):
+    """Changes, newest first, with cursor pagination."""
+
+
+class AlertListView(
+    FilteredListView, filterset=AlertFilter, pagination=AlertCursor, serializer=outputs.AlertSerializer
+):
+    """Alerts, newest first, with cursor pagination."""
 
 
 def _edges(service: Service) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -152,14 +180,6 @@ class ServiceDetailView(ApiView):
         return Response(outputs.ServiceDetailSerializer(body).data)
 
 
-@_list_schema("changes_list", outputs.ChangeSerializer, "Changes, newest first, with cursor pagination.")
-class ChangeListView(FilteredListView):
-    queryset = Change.objects.select_related("service__cluster")
-    filterset_class = ChangeFilter
-    pagination_class = Cursor
-    serializer_class = outputs.ChangeSerializer
-
-
 class ChangeDetailView(ApiView):
     @extend_schema(
         operation_id="changes_retrieve",
@@ -168,25 +188,10 @@ class ChangeDetailView(ApiView):
     )
     def get(self, request: Request, pk: int) -> Response:
         change = get_or_404(Change.objects.select_related("service__cluster"), pk, "change")
-        related: list[Change] = []
-        if change.release_key:
-            related = list(
-                Change.objects.select_related("service__cluster")
-                .filter(release_key=change.release_key)
-                .exclude(pk=change.pk)
-                .order_by("-occurred_at", "-id")[:50]
-            )
+        related = change.same_release().select_related("service__cluster").order_by("-occurred_at", "-id")[:50]
         data = outputs.ChangeSerializer(change).data
         data["related"] = outputs.ChangeSummarySerializer(related, many=True).data
         return Response(data)
-
-
-@_list_schema("alerts_list", outputs.AlertSerializer, "Alerts, newest first, with cursor pagination.")
-class AlertListView(FilteredListView):
-    queryset = Alert.objects.select_related("service__cluster")
-    filterset_class = AlertFilter
-    pagination_class = AlertCursor
-    serializer_class = outputs.AlertSerializer
 
 
 class AlertDetailView(ApiView):
@@ -201,11 +206,11 @@ class SuspectQuery(drf.Serializer):
 
 
 class SuspectsView(ApiView):
-    @extend_schema(
-        operation_id="alerts_suspects",
-        responses={200: outputs.SuspectsSerializer, **READ_ERRORS},
-        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="1-100, default 10")],
-        description="The ranked suspect changes for the alert, reflecting every change stored when asked.",
+    @read_schema(
+        "alerts_suspects",
+        outputs.SuspectsSerializer,
+        "The ranked suspect changes for the alert, reflecting every change stored when asked.",
+        limit=(OpenApiTypes.INT, "1-100, default 10"),
     )
     def get(self, request: Request, pk: int) -> Response:
         alert = get_or_404(Alert.objects.select_related("service__cluster"), pk, "alert")
@@ -223,18 +228,16 @@ class ServiceSuspectQuery(SuspectQuery):
 
 
 class ServiceSuspectsView(ApiView):
-    @extend_schema(
-        operation_id="services_suspects",
-        responses={200: outputs.ServiceSuspectsSerializer, **READ_ERRORS},
-        parameters=[
-            OpenApiParameter("at", OpenApiTypes.DATETIME, description="RFC 3339 with an offset; default now"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1-100, default 10"),
-        ],
-        description="What changed for this service and the services around it before `at`, ranked as the "
+    @read_schema(
+        "services_suspects",
+        outputs.ServiceSuspectsSerializer,
+        "What changed for this service and the services around it before `at`, ranked as the "
         "suspects of an alert on it at that moment would be (same windows, graph, risk and feedback; nothing "
         'is stored; the time reasons count from `at`, or read "ago" without it). For scripts and agents asking '
         '"what changed here, most likely to matter first?" '
         "without an alert.",
+        at=(OpenApiTypes.DATETIME, "RFC 3339 with an offset; default now"),
+        limit=(OpenApiTypes.INT, "1-100, default 10"),
     )
     def get(self, request: Request, pk: int) -> Response:
         service = get_or_404(Service.objects.select_related("cluster"), pk, "service")

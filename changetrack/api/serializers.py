@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
 from changetrack.api.fields import ObjectField, OffsetDateTimeField, ServiceRefField, StrictCharField
 from changetrack.models import ChangeKind, Feedback, Severity
-from integrations.base import AlertRecord, ChangeRecord, DependencyRecord
+from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
 
 API_SOURCE = "api"
 MAX_ITEMS = 1000
@@ -27,6 +27,27 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class RecordInSerializer(StrictSerializer):
+    """An input that becomes one record: the validated fields by name (``timestamp`` is the record's
+    ``occurred_at``, arrays become tuples), plus what :meth:`fixed` adds."""
+
+    record: ClassVar[type[Record]]
+    tuples: ClassVar[tuple[str, ...]] = ()
+
+    @staticmethod
+    def fixed(d: dict[str, Any]) -> dict[str, Any]:
+        """The record's fields that the client does not send as such: an API record's source and its
+        idempotency key (generated when absent)."""
+        return {"source": API_SOURCE, "external_id": d.get("external_id") or f"api-{uuid.uuid4()}"}
+
+    @classmethod
+    def to_record(cls, d: dict[str, Any]) -> Record:
+        values = {("occurred_at" if k == "timestamp" else k): v for k, v in d.items()}
+        for name in cls.tuples:
+            values[name] = tuple(values[name])
+        return cls.record(**{**values, **cls.fixed(d)})
+
+
 class LinkSerializer(StrictSerializer):
     title = StrictCharField(max_length=200, allow_blank=True, required=False, default="")
     url = StrictCharField(max_length=1000)
@@ -39,7 +60,12 @@ class DiffEntrySerializer(StrictSerializer):
     redacted = serializers.BooleanField(required=False, default=False)
 
 
-class ChangeInSerializer(StrictSerializer):
+class ChangeInSerializer(RecordInSerializer):
+    """A change to record. Unknown keys are rejected: a typo in a field name must not silently drop the value."""
+
+    record = ChangeRecord
+    tuples = ("diff", "links")
+
     service = ServiceRefField()
     kind = serializers.ChoiceField(choices=ChangeKind.choices)
     summary = StrictCharField(max_length=1024)
@@ -55,28 +81,13 @@ class ChangeInSerializer(StrictSerializer):
     commit_sha = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
     repository = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
 
-    @staticmethod
-    def to_record(d: dict[str, Any]) -> ChangeRecord:
-        return ChangeRecord(
-            source=API_SOURCE,
-            external_id=d.get("external_id") or f"api-{uuid.uuid4()}",
-            kind=d["kind"],
-            occurred_at=d["timestamp"],
-            summary=d["summary"],
-            service=d["service"],
-            actor=d["actor"],
-            severity=d["severity"],
-            status=d["status"],
-            ended_at=d["ended_at"],
-            details=d["details"],
-            diff=tuple(d["diff"]),
-            links=tuple(d["links"]),
-            commit_sha=d["commit_sha"],
-            repository=d["repository"],
-        )
 
+class AlertInSerializer(RecordInSerializer):
+    """An alert event to record. Unknown keys are rejected: a typo in a field name must not silently drop the value."""
 
-class AlertInSerializer(StrictSerializer):
+    record = AlertRecord
+    tuples = ("links",)
+
     service = ServiceRefField()
     title = StrictCharField(max_length=1024)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.ERROR)
@@ -91,23 +102,12 @@ class AlertInSerializer(StrictSerializer):
     links = LinkSerializer(many=True, required=False, default=list, max_length=50)
     url = StrictCharField(max_length=1000, required=False, allow_blank=True, default="")
 
-    @staticmethod
-    def to_record(d: dict[str, Any]) -> AlertRecord:
-        return AlertRecord(
-            source=API_SOURCE,
-            external_id=d.get("external_id") or f"api-{uuid.uuid4()}",
-            title=d["title"],
-            status=d["status"],
-            occurred_at=d["timestamp"],
-            service=d["service"],
-            severity=d["severity"],
-            details=d["details"],
-            links=tuple(d["links"]),
-            url=d["url"],
-        )
 
+class DependencyInSerializer(RecordInSerializer):
+    """A dependency to declare. Unknown keys are rejected: a typo in a field name must not silently drop the value."""
 
-class DependencyInSerializer(StrictSerializer):
+    record = DependencyRecord
+
     service = ServiceRefField()
     depends_on = ServiceRefField()
     evidence = StrictCharField(max_length=500, required=False, allow_blank=True, default="declared via API")
@@ -118,13 +118,8 @@ class DependencyInSerializer(StrictSerializer):
         return attrs
 
     @staticmethod
-    def to_record(d: dict[str, Any]) -> DependencyRecord:
-        return DependencyRecord(
-            service=d["service"],
-            depends_on=d["depends_on"],
-            provenance="declared",
-            evidence=d["evidence"] or "declared via API",
-        )
+    def fixed(d: dict[str, Any]) -> dict[str, Any]:
+        return {"provenance": "declared", "evidence": d["evidence"] or "declared via API"}
 
 
 class FeedbackInSerializer(StrictSerializer):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
+from rest_framework import serializers as drf
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,16 +17,7 @@ from changetrack.api.base import WRITE_ERRORS, ApiView, get_or_404
 from changetrack.correlation import feedback
 from changetrack.gcpause import gc_paused
 from changetrack.models import Alert, Change, Dependency
-
-
-def _body(name: str, item: type) -> PolymorphicProxySerializer:
-    return PolymorphicProxySerializer(
-        component_name=name, serializers=[item, item(many=True)], resource_type_field_name=None, many=False
-    )
-
-
-def _answer(created: int, single: Any) -> dict[Any, Any]:
-    return {created: single, 200: single, **WRITE_ERRORS}
+from integrations.base import DependencyRecord
 
 
 def _results(ids: list[tuple[int, bool]], external_ids: list[str] | None) -> Response:
@@ -39,106 +33,119 @@ def _results(ids: list[tuple[int, bool]], external_ids: list[str] | None) -> Res
 ARRAY_OR_SINGLE = "one object, or an array of up to 1,000 stored in one transaction (201 with `results` in input order)"
 
 
-def _accept(
-    request: Request, serializer: Any, refs: tuple[str, ...] = ("service",), **store_kw: Any
-) -> tuple[list[Any], Any, bool]:
-    """The shared write path: one object or an array, validated whole, turned into records, stored in one
-    transaction. ``refs`` names the record fields that reference services (for the error index)."""
-    with gc_paused():  # up to 1,000 items' worth of objects live until the answer: see gc_paused
-        items, is_array = writes.split_body(request.data)
-        valid = writes.validate_items(serializer, items, is_array)
-        records = [serializer.to_record(d) for d in valid]
-        hints = [[(name, getattr(r, name)) for name in refs] for r in records]
-        return records, writes.store(records, hints, is_array, **store_kw), is_array
+class BulkCreateView(ApiView):
+    """POST one object or an array: validated whole, turned into records by ``input_serializer``, every service
+    reference resolved, stored by one ``store_records`` call in one transaction. An array answers 201 with
+    ``results`` in input order; one object answers with its stored row as ``output``, 201 (or 200 when it was
+    there already). A subclass names its parts and is documented from them: its docstring (what it does, then
+    what a repeat does), ``<Name>Input`` in and ``<Name>Created`` out after its input serializer's name, operation
+    ``<stored>_create``."""
+
+    input_serializer: type[serializers.RecordInSerializer]
+    output: type[drf.Serializer]
+    answer_queryset: QuerySet[Any]
+    stored: str  # the ``StoreResult`` field holding (id, created) per record, in input order
+    examples: tuple[OpenApiExample, ...] = ()
+    refs: tuple[str, ...] = ("service",)  # the record fields that name services (for the error index)
+    source = serializers.API_SOURCE  # which source's services a reference may resolve to or create
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "input_serializer" in cls.__dict__:  # not for the views that only combine this one with a list
+            extend_schema_view(post=_create_schema(cls))(cls)
+
+    def answer(self, pk: int) -> Any:
+        return self.output(self.answer_queryset.get(pk=pk)).data
+
+    def post(self, request: Request) -> Response:
+        with gc_paused():  # up to 1,000 items' worth of objects live until the answer: see gc_paused
+            items, is_array = writes.split_body(request.data)
+            valid = writes.validate_items(self.input_serializer, items, is_array)
+            records = [self.input_serializer.to_record(d) for d in valid]
+            hints = [[(name, getattr(r, name)) for name in self.refs] for r in records]
+            ids = getattr(writes.store(records, hints, is_array, source=self.source), self.stored)
+        if is_array:
+            keys = [r.external_id for r in records if not isinstance(r, DependencyRecord)]
+            return _results(ids, keys if len(keys) == len(records) else None)  # an edge has no external id
+        pk, created = ids[0]
+        return Response(self.answer(pk), status=201 if created else 200)
 
 
-class ChangeCreateView(ApiView):
-    @extend_schema(
-        operation_id="changes_create",
-        request=_body("ChangeInput", serializers.ChangeInSerializer),
+def _create_schema(view: type[BulkCreateView]) -> Any:
+    single = view.input_serializer
+    name = single.__name__.removesuffix("InSerializer")
+    what, _, again = inspect.getdoc(view).partition("\n\n")  # type: ignore[union-attr]
+    return extend_schema(
+        operation_id=f"{view.stored}_create",
+        request=PolymorphicProxySerializer(
+            component_name=f"{name}Input",
+            serializers=[single, single(many=True)],
+            resource_type_field_name=None,
+            many=False,
+        ),
         responses={
             201: PolymorphicProxySerializer(
-                component_name="ChangeCreated",
-                serializers=[outputs.ChangeSerializer, serializers.StoredItemsSerializer],
+                component_name=f"{name}Created",
+                serializers=[view.output, serializers.StoredItemsSerializer],
                 resource_type_field_name=None,
             ),
-            200: outputs.ChangeSerializer,
+            200: view.output,
             **WRITE_ERRORS,
         },
-        description=f"Record custom changes: {ARRAY_OR_SINGLE}. The same `external_id` again answers 200 with the existing change.",
-        examples=[
-            OpenApiExample(
-                "deploy",
-                request_only=True,
-                value={
-                    "service": {"name": "checkout", "namespace": "shop", "cluster": "prod-us"},
-                    "kind": "deploy",
-                    "summary": "Deploy checkout 2.14.0",
-                    "timestamp": "2026-11-21T10:04:00Z",
-                    "external_id": "release-2.14.0-prod-us",
-                },
-            )
-        ],
+        description=f"{what.rstrip('.')}: {ARRAY_OR_SINGLE}. {' '.join(again.split())}",
+        examples=list(view.examples) or None,
     )
-    def post(self, request: Request) -> Response:
-        records, result, is_array = _accept(request, serializers.ChangeInSerializer)
-        if is_array:
-            return _results(result.changes, [r.external_id for r in records])
-        pk, created = result.changes[0]
-        change = Change.objects.select_related("service__cluster").get(pk=pk)
-        return Response(outputs.ChangeSerializer(change).data, status=201 if created else 200)
 
 
-class AlertCreateView(ApiView):
-    @extend_schema(
-        operation_id="alerts_create",
-        request=_body("AlertInput", serializers.AlertInSerializer),
-        responses={
-            201: PolymorphicProxySerializer(
-                component_name="AlertCreated",
-                serializers=[outputs.AlertSerializer, serializers.StoredItemsSerializer],
-                resource_type_field_name=None,
-            ),
-            200: outputs.AlertSerializer,
-            **WRITE_ERRORS,
-        },
-        description=f"Record alerts from any monitoring tool: {ARRAY_OR_SINGLE}. The same `external_id` with "
-        "`status: resolved` closes the open alert and answers 200.",
+class ChangeCreateView(BulkCreateView):
+    """Record custom changes.
+
+    The same `external_id` again answers 200 with the existing change."""
+
+    input_serializer = serializers.ChangeInSerializer
+    output = outputs.ChangeSerializer
+    answer_queryset = Change.objects.select_related("service__cluster")
+    stored = "changes"
+    examples = (
+        OpenApiExample(
+            "deploy",
+            request_only=True,
+            value={
+                "service": {"name": "checkout", "namespace": "shop", "cluster": "prod-us"},
+                "kind": "deploy",
+                "summary": "Deploy checkout 2.14.0",
+                "timestamp": "2026-11-21T10:04:00Z",
+                "external_id": "release-2.14.0-prod-us",
+            },
+        ),
     )
-    def post(self, request: Request) -> Response:
-        records, result, is_array = _accept(request, serializers.AlertInSerializer)
-        if is_array:
-            return _results(result.alerts, [r.external_id for r in records])
-        pk, created = result.alerts[0]
-        alert = Alert.objects.select_related("service__cluster").get(pk=pk)
-        return Response(outputs.AlertSerializer(alert).data, status=201 if created else 200)
 
 
-class DependencyCreateView(ApiView):
-    @extend_schema(
-        operation_id="dependencies_create",
-        request=_body("DependencyInput", serializers.DependencyInSerializer),
-        responses={
-            201: PolymorphicProxySerializer(
-                component_name="DependencyCreated",
-                serializers=[outputs.DependencyEdgeSerializer, serializers.StoredItemsSerializer],
-                resource_type_field_name=None,
-            ),
-            200: outputs.DependencyEdgeSerializer,
-            **WRITE_ERRORS,
-        },
-        description=f"Declare that `service` depends on (calls, consumes from) `depends_on`: {ARRAY_OR_SINGLE}. "
-        "Declaring an existing edge again answers 200.",
-    )
-    def post(self, request: Request) -> Response:
-        _, result, is_array = _accept(
-            request, serializers.DependencyInSerializer, refs=("service", "depends_on"), source=""
-        )
-        if is_array:
-            return _results(result.dependencies, None)
-        pk, created = result.dependencies[0]
-        edge = Dependency.objects.select_related("service__cluster", "depends_on__cluster").get(pk=pk)
-        return Response(edge_data(edge), status=201 if created else 200)
+class AlertCreateView(BulkCreateView):
+    """Record alerts from any monitoring tool.
+
+    The same `external_id` with `status: resolved` closes the open alert and answers 200."""
+
+    input_serializer = serializers.AlertInSerializer
+    output = outputs.AlertSerializer
+    answer_queryset = Alert.objects.select_related("service__cluster")
+    stored = "alerts"
+
+
+class DependencyCreateView(BulkCreateView):
+    """Declare that `service` depends on (calls, consumes from) `depends_on`.
+
+    Declaring an existing edge again answers 200."""
+
+    input_serializer = serializers.DependencyInSerializer
+    output = outputs.DependencyEdgeSerializer
+    answer_queryset = Dependency.objects.select_related("service__cluster", "depends_on__cluster")
+    stored = "dependencies"
+    refs = ("service", "depends_on")
+    source = ""  # a declared edge may name services of any source
+
+    def answer(self, pk: int) -> Any:
+        return edge_data(self.answer_queryset.get(pk=pk))
 
 
 def edge_data(edge: Dependency) -> dict[str, Any]:

@@ -72,3 +72,10 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary}"
+
+    def same_release(self) -> models.QuerySet[Change]:
+        """The other changes of this change's release (other sources, other services); none without a
+        ``release_key``. Unordered and unbounded: each caller picks its order and page."""
+        if not self.release_key:
+            return Change.objects.none()
+        return Change.objects.filter(release_key=self.release_key).exclude(pk=self.pk)

@@ -89,8 +89,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if alert.service is not None:
         q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
-        data = timeline.timeline(alert.service, q, focus=alert.started_at)
-        rows, more = events.first_page(data)
+        data, rows, more = timeline.timeline(alert.service, q, focus=alert.started_at, rows=events.PAGE_ROWS)
         context.update(
             q=q,
             data=data,
@@ -110,7 +109,7 @@ def alert_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     if alert.service is None:
         return problem_response(404, "this alert is not mapped to a service")
     q = timeline.parse_query(request.GET, default_depth=1, centre=alert.started_at, default_range="6h")
-    return JsonResponse(timeline.timeline(alert.service, q, focus=alert.started_at))
+    return JsonResponse(timeline.timeline(alert.service, q, focus=alert.started_at)[0])
 
 
 @login_required

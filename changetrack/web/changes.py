@@ -16,14 +16,7 @@ SUSPECTED_TOP = 5  # a change ranked lower than this for an alert is not worth l
 @login_required
 def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     change = get_object_or_404(Change.objects.select_related("service", "service__cluster"), pk=pk)
-    siblings: list[Change] = []
-    if change.release_key:
-        siblings = list(
-            Change.objects.select_related("service")
-            .filter(release_key=change.release_key)
-            .exclude(pk=change.pk)
-            .order_by("occurred_at")[:SIBLING_LIMIT]
-        )
+    siblings = list(change.same_release().select_related("service").order_by("occurred_at")[:SIBLING_LIMIT])
     verdicts = list(Feedback.objects.filter(change_id=change.pk).order_by("-created_at")[:20])
     alerts = {a.pk: a for a in Alert.objects.filter(pk__in=[v.alert_id for v in verdicts])}
     suspected = list(

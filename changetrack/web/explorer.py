@@ -9,22 +9,33 @@ the services that had no change in that day.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
 
 from changetrack.models import Alert, HealthEpisode, Service
 from changetrack.resolution import path_query
 from changetrack.web.links import url_pattern
 
+M = TypeVar("M", bound=Model)
 PAGE_SIZE = 100  # rows per page: rendering a row costs more than finding it, and a page is what a human scans
 #: "not resolved", spelled so the (status, -started_at) index can be used
 OPEN = (Alert.Status.TRIGGERED, Alert.Status.ACKNOWLEDGED)
+
+
+def narrowed(qs: QuerySet[M], params: Mapping[str, str], lookups: Mapping[str, str]) -> QuerySet[M]:
+    """``qs`` filtered by each parameter that is set, through its lookup (``{"cluster": "cluster__name"}``): the
+    exact-match choices of the lists' filter forms."""
+    for key, lookup in lookups.items():
+        if params.get(key):
+            qs = qs.filter(**{lookup: params[key]})
+    return qs
 
 
 @dataclass
@@ -36,12 +47,7 @@ class LastChange:
 
 def _filtered(params: dict[str, str]) -> Any:
     qs = Service.objects.select_related("cluster").defer("labels", "settings")
-    if params.get("cluster"):
-        qs = qs.filter(cluster__name=params["cluster"])
-    if params.get("namespace"):
-        qs = qs.filter(namespace=params["namespace"])
-    if params.get("team"):
-        qs = qs.filter(team=params["team"])
+    qs = narrowed(qs, params, {"cluster": "cluster__name", "namespace": "namespace", "team": "team"})
     if params.get("q"):
         term = params["q"].strip()[:200]
         qs = qs.filter(

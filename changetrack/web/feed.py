@@ -1,5 +1,5 @@
 """The "what changed" feed: every change in the last N minutes across every service, newest first, a page at a
-time ("Show older" continues after the last row shown, the same keyset as the timeline's list)."""
+time ("Show older" continues after the last row shown, with the timeline's cursor and keyset)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
+from changetrack.timeline import Cursor
 from changetrack.web import events, explorer
 from changetrack.web.links import url_pattern
-from changetrack.web.timeline import LAYERS
 
 PAGE_ROWS = 100
 MAX_MINUTES = 7 * 24 * 60
-_CHANGES = LAYERS[0]
 COLUMNS = (
     "id",
     "occurred_at",
@@ -71,12 +70,12 @@ def _filtered(params: dict[str, str], since: datetime) -> Q:
 
 
 def feed_rows(
-    params: dict[str, str], minutes: int, after: events.Cursor | None = None, size: int = PAGE_ROWS
-) -> tuple[list[FeedRow], events.Cursor | None]:
+    params: dict[str, str], minutes: int, after: Cursor | None = None, size: int = PAGE_ROWS
+) -> tuple[list[FeedRow], Cursor | None]:
     """A page of the changes of the last ``minutes`` matching ``params``, after ``after``; and the next cursor."""
     cond = _filtered(params, timezone.now() - timedelta(minutes=minutes))
     if after is not None:
-        cond &= events.after(_CHANGES, after)
+        cond &= after.older_q("change", "occurred_at")
     found = list(Change.objects.filter(cond).order_by("-occurred_at", "-id").values_list(*COLUMNS)[: size + 1])
     change_url, service_url = url_pattern("web:change"), url_pattern("web:service")
     rows = []
@@ -86,7 +85,7 @@ def feed_rows(
         row.url = change_url.format(row.id)
         row.service_url = service_url.format(row.service_id) if row.service_id else ""
         rows.append(row)
-    more = events.Cursor(rows[-1].occurred_at, _CHANGES.rank, rows[-1].id) if len(found) > size else None
+    more = Cursor(rows[-1].occurred_at, "change", rows[-1].id) if len(found) > size else None
     return rows, more
 
 
@@ -98,7 +97,7 @@ def feed(request: HttpRequest) -> HttpResponse:
         minutes = max(1, min(MAX_MINUTES, int(request.GET.get("minutes") or 60)))
     except ValueError:
         minutes = 60
-    after = events.Cursor.decode(request.GET.get("after"))
+    after = events.decode(request.GET.get("after"))
     rows, more = feed_rows(params, minutes, after)
     since = timezone.now() - timedelta(minutes=minutes)
     alert_url = url_pattern("web:alert")

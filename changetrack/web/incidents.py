@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from changetrack.models import Alert, Change, Cluster, Incident, Service, Suspect
-from changetrack.web.explorer import OPEN
+from changetrack.web.explorer import OPEN, narrowed
 
 LIMIT = 200
 STATUSES = ("open", "resolved", "all")
@@ -46,10 +46,7 @@ def _filtered(params: dict[str, str], hours: int) -> QuerySet[Alert]:
         qs = qs.filter(Q(started_at__gte=since) | Q(status__in=OPEN))
     if params.get("source"):
         qs = qs.filter(source=params["source"][:50])
-    if params.get("cluster"):
-        qs = qs.filter(service__cluster__name=params["cluster"])
-    if params.get("team"):
-        qs = qs.filter(service__team=params["team"])
+    qs = narrowed(qs, params, {"cluster": "service__cluster__name", "team": "service__team"})
     if params.get("q"):
         term = params["q"].strip()[:200]
         qs = qs.filter(Q(title__icontains=term) | Q(service__name__icontains=term))

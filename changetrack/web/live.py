@@ -3,11 +3,13 @@ their ids only grow, so "id > last seen" is exact and rides the primary-key inde
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
-from django.urls import reverse
 
 from changetrack.models import Alert, Change
+from changetrack.web.links import url_pattern
 
 LIVE_LIMIT = 20
 
@@ -27,37 +29,30 @@ def _latest_alert_id() -> int:
     return Alert.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
+def _newer(model: type[Change] | type[Alert], after: int | None, url_name: str, *fields: str) -> list[dict[str, Any]]:
+    """Rows of ``model`` with an id above ``after``, oldest first (at most ``LIVE_LIMIT``); none without ``after``."""
+    if after is None:
+        return []
+    url = url_pattern(url_name)
+    rows = []
+    for row in (
+        model.objects.filter(id__gt=after)
+        .order_by("id")
+        .values("id", *fields, "service_id", "service__name")[:LIVE_LIMIT]
+    ):
+        name = row.pop("service__name")
+        rows.append({**row, "service": name or "", "url": url.format(row["id"])})
+    return rows
+
+
 @login_required
 def live(request: HttpRequest) -> JsonResponse:
     """``?change=<last id>&alert=<last id>``: newer changes and alerts (newest last). Without ids, only the
     current high-water marks, so a page can start polling from "now"."""
     after_change, after_alert = _int(request.GET.get("change")), _int(request.GET.get("alert"))
-    changes, alerts = [], []
-    if after_change is not None:
-        for c in Change.objects.select_related("service").filter(id__gt=after_change).order_by("id")[:LIVE_LIMIT]:
-            changes.append(
-                {
-                    "id": c.pk,
-                    "kind": c.kind,
-                    "summary": c.summary,
-                    "service": c.service.name if c.service else "",
-                    "service_id": c.service_id,
-                    "url": reverse("web:change", args=[c.pk]),
-                }
-            )
-    if after_alert is not None:
-        # a re-opened alert keeps its id and is not reported here; the timelines show its new state on refresh
-        for a in Alert.objects.select_related("service").filter(id__gt=after_alert).order_by("id")[:LIVE_LIMIT]:
-            alerts.append(
-                {
-                    "id": a.pk,
-                    "title": a.title,
-                    "status": a.status,
-                    "service": a.service.name if a.service else "",
-                    "service_id": a.service_id,
-                    "url": reverse("web:alert", args=[a.pk]),
-                }
-            )
+    # a re-opened alert keeps its id and is not reported here; the timelines show its new state on refresh
+    changes = _newer(Change, after_change, "web:change", "kind", "summary")
+    alerts = _newer(Alert, after_alert, "web:alert", "title", "status")
     return JsonResponse(
         {
             "change": changes[-1]["id"]

@@ -42,8 +42,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
 def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
-    data = timeline.timeline(service, q)
-    rows, more = events.first_page(data)
+    data, rows, more = timeline.timeline(service, q, rows=events.PAGE_ROWS)
     return render(
         request,
         "web/service.html",
@@ -82,7 +81,7 @@ def service_suspects(request: HttpRequest, pk: int) -> HttpResponse:
 def service_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     service = get_object_or_404(Service, pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
-    return JsonResponse(timeline.timeline(service, q))
+    return JsonResponse(timeline.timeline(service, q)[0])
 
 
 @login_required
@@ -91,7 +90,7 @@ def service_events(request: HttpRequest, pk: int) -> HttpResponse:
     new window (the chart's script, after a zoom or pan), or a plain page of its own without JavaScript."""
     service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
-    after = events.Cursor.decode(request.GET.get("after"))
+    after = events.decode(request.GET.get("after"))
     rows, more = events.page(timeline.lanes_for(service, q.depth), q, after)
     context = {"service": service, "events": rows, "more_url": events.more_url(service.pk, q, more), "q": q}
     if not request.headers.get("HX-Request"):

@@ -1,25 +1,24 @@
 """The data behind the visual timeline: a window, the lanes (the service and its neighbourhood), and the
 changes, alerts and health episodes inside the window, as plain JSON-ready dicts.
 
-The same items feed the SVG drawn by ``static/changetrack/timeline.js`` and the first page of the list under
-it (``events.py`` pages through the rest with the same ``Layer`` definitions), so the two can never disagree. Every query is bounded by the window and by the lane ids, which keeps it on the
-per-partition ``(service, -occurred_at)`` index of the change table whatever its size.
+The entries come from the one timeline query (:mod:`changetrack.timeline`, shared with the API); the same items
+feed the SVG drawn by ``static/changetrack/timeline.js`` and the first page of the list under it (``events.py``
+pages through the rest with the same query and cursor), so the two can never disagree.
 """
 
 from __future__ import annotations
 
-import builtins
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Model, Q
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from changetrack import timeline as shared
 from changetrack.correlation.engine import neighbourhood
-from changetrack.models import Alert, Change, ChangeKind, HealthEpisode, Service
+from changetrack.models import ChangeKind, Service
 from changetrack.web.links import url_pattern
 
 PRESETS: dict[str, timedelta] = {
@@ -106,89 +105,52 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def filters(q: Query) -> shared.Filters:
+    """The page's window in the shared query's terms: incidents are bands, filters narrow only the changes."""
+    return shared.Filters(q.since, q.until, tuple(q.kinds), tuple(q.sources), bands=True)
+
+
 @dataclass(frozen=True)
 class Layer:
-    """One kind of event on the timeline: which rows, which columns, and where its detail page is.
+    """How one type of entry is drawn: the key of its item list in the timeline data, how many the chart draws,
+    where its detail page is, and which of the entry's columns the chart and the list read (``{item: column}``).
 
-    Every layer becomes items of one shape: ``id``, ``start``, ``end``, ``lane`` (the service id), ``url`` (or
-    ``""``) and the layer's own ``fields``; the chart and the list under it both read these items."""
+    Every item has the same frame: ``id``, ``start``, ``end``, ``lane`` (the service id), ``url`` (or ``""``)."""
 
-    key: str  # the item list's key in the timeline data
-    type: str  # the row type in the list ("change", "alert", "health")
-    rank: int  # order among events at the same instant (the list's keyset needs a total order)
-    model: builtins.type[Model]
-    start: str
-    end: str
-    fields: tuple[str, ...]
-    url_name: str
+    key: str
     limit: int  # items drawn on the chart (the list pages through all of them)
-    point: bool  # a change is drawn at its start; alerts and episodes are bands that may start before the window
-
-    def window(self, lane_ids: list[int], q: Query) -> Q:
-        cond = Q(service_id__in=lane_ids)
-        if self.point:
-            cond &= Q(**{f"{self.start}__gte": q.since, f"{self.start}__lte": q.until})
-            if q.kinds:
-                cond &= Q(kind__in=q.kinds)
-            if q.sources:
-                cond &= Q(source__in=q.sources)
-            return cond
-        ongoing = Q(**{f"{self.end}__isnull": True}) | Q(**{f"{self.end}__gte": q.since})
-        return cond & Q(**{f"{self.start}__lte": q.until}) & ongoing
-
-    def items(self, cond: Q, limit: int) -> list[dict[str, Any]]:
-        """Rows matching ``cond``, newest first, as items (one query; no model instances)."""
-        url = url_pattern(self.url_name) if self.url_name else ""
-        columns = ("id", self.start, self.end, "service_id", *self.fields)
-        out = []
-        for row in (
-            self.model._default_manager.filter(cond).order_by(f"-{self.start}", "-id").values_list(*columns)[:limit]
-        ):
-            item = {"id": row[0], "start": _iso(row[1]), "end": _iso(row[2]), "lane": row[3]}
-            item["url"] = url.format(row[0]) if url else ""
-            item.update(zip(self.fields, row[4:], strict=True))
-            out.append(item)
-        return out
+    url_name: str
+    fields: dict[str, str]
 
 
-LAYERS = (
-    Layer(
-        key="changes",
-        type="change",
-        rank=0,
-        model=Change,
-        start="occurred_at",
-        end="ended_at",
-        fields=("kind", "source", "summary", "actor", "status"),
-        url_name="web:change",
-        limit=MAX_CHANGES,
-        point=True,
+LAYERS = {
+    "change": Layer(
+        "changes",
+        MAX_CHANGES,
+        "web:change",
+        {"kind": "kind", "source": "source", "summary": "summary", "actor": "actor", "status": "status"},
     ),
-    Layer(
-        key="alerts",
-        type="alert",
-        rank=1,
-        model=Alert,
-        start="started_at",
-        end="resolved_at",
-        fields=("title", "severity", "status"),
-        url_name="web:alert",
-        limit=MAX_BANDS,
-        point=False,
+    "alert": Layer("alerts", MAX_BANDS, "web:alert", {"title": "summary", "severity": "severity", "status": "status"}),
+    "health": Layer(
+        "health", MAX_BANDS, "", {"reason": "reason", "summary": "summary", "severity": "severity", "source": "source"}
     ),
-    Layer(
-        key="health",
-        type="health",
-        rank=2,
-        model=HealthEpisode,
-        start="started_at",
-        end="ended_at",
-        fields=("reason", "summary", "severity", "source"),
-        url_name="",
-        limit=MAX_BANDS,
-        point=False,
-    ),
-)
+}
+
+
+def items(entries: list[dict[str, Any]], names: dict[int, str]) -> list[dict[str, Any]]:
+    """Entries of the shared query as the items the chart draws and the list shows (with ``type`` and the
+    lane's ``service`` name), in the query's order."""
+    urls = {what: url_pattern(layer.url_name) if layer.url_name else "" for what, layer in LAYERS.items()}
+    out = []
+    for entry in entries:
+        what = entry["type"]
+        item = {"id": entry["id"], "start": _iso(entry["timestamp"]), "end": _iso(entry["ended_at"])}
+        item["lane"] = entry["service_id"]
+        item["url"] = urls[what].format(entry["id"]) if urls[what] else ""
+        item.update((name, entry[column]) for name, column in LAYERS[what].fields.items())
+        item["type"], item["service"] = what, names.get(entry["service_id"], "")
+        out.append(item)
+    return out
 
 
 def lanes_for(service: Service, depth: int) -> list[dict[str, Any]]:
@@ -212,8 +174,11 @@ def lanes_for(service: Service, depth: int) -> list[dict[str, Any]]:
     ]
 
 
-def timeline(service: Service, q: Query, *, focus: datetime | None = None) -> dict[str, Any]:
-    """Everything the timeline draws for ``service`` and its lanes in the window of ``q``."""
+def timeline(
+    service: Service, q: Query, *, focus: datetime | None = None, rows: int = 0
+) -> tuple[dict[str, Any], list[dict[str, Any]], shared.Cursor | None]:
+    """Everything the chart draws for ``service`` and its lanes in the window of ``q`` (one query for the
+    entries), and the first ``rows`` of the list under it with the cursor of its next page."""
     lanes = lanes_for(service, q.depth)
     ids = [lane["id"] for lane in lanes]
     data: dict[str, Any] = {
@@ -228,13 +193,23 @@ def timeline(service: Service, q: Query, *, focus: datetime | None = None) -> di
         "focus": _iso(focus),
         "lanes": lanes,
     }
-    for layer in LAYERS:
-        data[layer.key] = layer.items(layer.window(ids, q), layer.limit + 1)
+    caps = {what: layer.limit + 1 for what, layer in LAYERS.items()}
+    names = {lane["id"]: lane["name"] for lane in lanes}
+    found = shared.run(shared.build_query(ids, filters(q), limit=None, caps=caps))
+    # the list's first page is the head of the same ordered entries (every cap is larger than a page)
+    head, more = shared.cut(found, rows)
+    drawn = items(found, names)
+    for what, layer in LAYERS.items():
+        data[layer.key] = [_chart_item(i) for i in drawn if i["type"] == what]
     data["truncated"] = len(data["changes"]) > MAX_CHANGES
-    for layer in LAYERS:
+    for layer in LAYERS.values():
         del data[layer.key][layer.limit :]
     data["sources_seen"] = sorted({c["source"] for c in data["changes"]} | set(q.sources))
-    return data
+    return data, drawn[: len(head)], more
+
+
+def _chart_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("type", "service")}
 
 
 def window_params(q: Query) -> str:

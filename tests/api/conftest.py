@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from changetrack.api.views import ChangeCreateView
 from changetrack.models import ApiToken
 
 
@@ -45,35 +47,39 @@ def api(make_api) -> ApiClient:
     return make_api(("read", "write"))
 
 
+#: the schema's documented example (so the example is a body the API accepts), with every optional field set
+CHANGE = {
+    **ChangeCreateView.examples[0].value,
+    "actor": "dana@example.com",
+    "severity": "info",
+    "details": {"version": {"from": "2.13.2", "to": "2.14.0"}},
+    "links": [{"title": "Release notes", "url": "https://example.com/r/2.14.0"}],
+}
+#: api.md's alert: the required fields, then the optional ones
+ALERT = {
+    "service": {"name": "data-processor", "namespace": "shop", "cluster": "prod-us"},
+    "title": "Error rate above 5%",
+    "timestamp": "2026-11-21T10:11:30Z",
+    "details": {},
+    "links": [],
+    "severity": "critical",
+    "status": "triggered",
+    "external_id": "dd-cycle-5e1f0b8f",
+}
+
+
+def _body(defaults: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """A fresh copy of ``defaults`` with ``over`` applied (a test may change it in place); a value of ``...``
+    leaves the key out."""
+    return {k: v for k, v in copy.deepcopy({**defaults, **over}).items() if v is not ...}
+
+
 def change(**over: Any) -> dict[str, Any]:
-    body = {
-        "service": {"name": "checkout", "namespace": "shop", "cluster": "prod-us"},
-        "kind": "deploy",
-        "summary": "Deploy checkout 2.14.0",
-        "timestamp": "2026-11-21T10:04:00Z",
-        "actor": "dana@example.com",
-        "severity": "info",
-        "details": {"version": {"from": "2.13.2", "to": "2.14.0"}},
-        "links": [{"title": "Release notes", "url": "https://example.com/r/2.14.0"}],
-        "external_id": "release-2.14.0-prod-us",
-    }
-    body.update(over)
-    return {k: v for k, v in body.items() if v is not ...}
+    return _body(CHANGE, over)
 
 
 def alert(**over: Any) -> dict[str, Any]:
-    body = {
-        "service": {"name": "data-processor", "namespace": "shop", "cluster": "prod-us"},
-        "title": "Error rate above 5%",
-        "severity": "critical",
-        "status": "triggered",
-        "timestamp": "2026-11-21T10:11:30Z",
-        "external_id": "dd-cycle-5e1f0b8f",
-        "details": {},
-        "links": [],
-    }
-    body.update(over)
-    return {k: v for k, v in body.items() if v is not ...}
+    return _body(ALERT, over)
 
 
 def assert_problem(response, status: int, *fields: str) -> dict[str, Any]:

@@ -232,30 +232,22 @@ def test_a_service_path_names_namespace_and_cluster_the_way_kubectl_does(api):
 
 
 def test_list_filters_and_cursor_pagination(api):
+    stored = [
+        ("1", "deploy", "Deploy api", "10", "api/shop/prod"),
+        ("2", "config", "Edit ConfigMap", "11", "api/shop/prod"),
+        ("3", "scale", "Scale worker", "12", "worker/jobs/stage"),
+    ]
     api.post(
         URL,
         [
             change(
-                external_id="1",
-                kind="deploy",
-                summary="Deploy api",
-                timestamp="2026-11-21T10:00:00Z",
-                service={"name": "api", "namespace": "shop", "cluster": "prod"},
-            ),
-            change(
-                external_id="2",
-                kind="config",
-                summary="Edit ConfigMap",
-                timestamp="2026-11-21T11:00:00Z",
-                service={"name": "api", "namespace": "shop", "cluster": "prod"},
-            ),
-            change(
-                external_id="3",
-                kind="scale",
-                summary="Scale worker",
-                timestamp="2026-11-21T12:00:00Z",
-                service={"name": "worker", "namespace": "jobs", "cluster": "stage"},
-            ),
+                external_id=external_id,
+                kind=kind,
+                summary=summary,
+                timestamp=f"2026-11-21T{hour}:00:00Z",
+                service=dict(zip(("name", "namespace", "cluster"), path.split("/"), strict=True)),
+            )
+            for external_id, kind, summary, hour, path in stored
         ],
     )
     ids = lambda r: [c["external_id"] for c in r.json()["results"]]  # noqa: E731

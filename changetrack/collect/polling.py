@@ -27,6 +27,7 @@ from urllib3.util.retry import Retry
 from changetrack.collect import github
 from changetrack.infra import redis as shared_redis
 from changetrack.ingest import pipeline
+from changetrack.ingest.record_limits import UnsafeJSON, check_records
 from changetrack.ingest.store import store_records
 from changetrack.models import Connection, PollState
 from integrations import registry
@@ -152,7 +153,22 @@ def _run(conn: Connection, integration: Integration, now: datetime, session: Pol
     return summary
 
 
+def _safe(records: Sequence[Record], summary: RunSummary) -> list[Record]:
+    """The records PostgreSQL can store; each one the JSON-safety check refuses is left out with its reason in the
+    summary (and so on ``PollState.last_error``), as a webhook delivery of it would have been refused with a 400."""
+    kept: list[Record] = []
+    for record in records:
+        try:
+            check_records([record])
+        except UnsafeJSON as exc:
+            summary.errors.append(f"{type(record).__name__} {getattr(record, 'external_id', '')} left out: {exc}"[:500])
+            continue
+        kept.append(record)
+    return kept
+
+
 def _store(records: Sequence[Record], summary: RunSummary) -> None:
+    records = _safe(records, summary)
     if not records:
         return
     stored = store_records(records)

@@ -363,3 +363,19 @@ def test_the_connection_page_shows_the_last_success_and_the_last_error(source, r
     run(source, now=NOW + timedelta(minutes=10))
     page = web.get(f"/integrations/{source.conn.pk}/").content.decode()
     assert "paused until" in page and "last error" in page and "rate limited" in page
+
+
+def test_a_polled_record_postgresql_cannot_store_is_left_out_with_its_reason_and_the_rest_are_stored(
+    connection_factory, redis_client
+):
+    src = DatadogSource(connection_factory)
+    try:
+        src.add(NOW - timedelta(minutes=5))
+        stamp = (NOW - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+        src.server.events.append(datadog_api.event("nul-1", stamp, "Deploy \u0000 checkout", []))
+        summary = run(src)
+    finally:
+        src.close()
+    assert len(stored(src)) == 150 and "event:nul-1" not in stored(src)
+    assert "event:nul-1 left out" in summary.error and "NUL" in summary.error
+    assert "event:nul-1 left out" in state(src).last_error

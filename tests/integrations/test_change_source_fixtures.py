@@ -27,7 +27,7 @@ UNSUPPORTED = {
     "github/pull_request_opened_unsupported",
     "github/workflow_run_pull_request_unsupported",
     "github/check_suite_completed_unsupported",
-    "launchdarkly/member_invited",
+    "launchdarkly/member_invited_unsupported",
     "argocd/app_deleted_unsupported",
     "jenkins/build_deleted_unsupported",
 }

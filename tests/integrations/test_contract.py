@@ -26,9 +26,6 @@ ROOT = Path(__file__).parent
 FIXTURES = sorted(p for p in ROOT.glob("*/fixtures/*.json") if not p.name.endswith(".headers.json"))
 ALERT_STATUSES = {"triggered", "acknowledged", "resolved"}
 SEVERITIES = {"critical", "error", "warning", "info"}
-#: unsupported events whose fixture name is pinned by a test of another area (the LaunchDarkly poller test reads
-#: ``member_invited``); any other fixture of an event that yields nothing says so in its name
-NO_RECORDS_BY_NAME_ELSEWHERE = {"launchdarkly/member_invited"}
 
 
 def _id(path: Path) -> str:
@@ -64,7 +61,7 @@ def test_every_integration_with_fixtures_is_registered():
 
 
 def _expects_no_records(path: Path) -> bool:
-    return "unsupported" in path.stem or "ignored" in path.stem or _id(path) in NO_RECORDS_BY_NAME_ELSEWHERE
+    return "unsupported" in path.stem or "ignored" in path.stem
 
 
 def _raises_unsupported(path: Path) -> bool:

@@ -15,7 +15,7 @@ from changetrack.models import Change, PollState, Service
 from integrations.base import ChangeRecord, RateLimited, ServiceHint
 from integrations.github import GitHubIntegration
 from tests.integrations.github.fake_github import FakeGitHub
-from tests.integrations.hooks import fixture
+from tests.integrations.helpers import fixture_json as fixture
 
 pytestmark = pytest.mark.django_db
 REPO = "acme/checkout-api"

@@ -10,7 +10,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.integrations.hooks import fixture
+from tests.integrations.helpers import fixture_json as fixture
 from tests.integrations.vendor_http import JsonHandler
 
 TOKEN = "api-0123-test"
@@ -78,7 +78,9 @@ class FakeAuditLog:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def add(self, n: int, at_ms: int, kind: str = "flag") -> str:
-        entry = copy.deepcopy(fixture("launchdarkly", "flag_updated_on" if kind == "flag" else "member_invited"))
+        entry = copy.deepcopy(
+            fixture("launchdarkly", "flag_updated_on" if kind == "flag" else "member_invited_unsupported")
+        )
         entry["_id"] = f"{n:024x}"
         entry["date"] = at_ms
         self.entries.append(entry)

@@ -94,7 +94,7 @@ def test_an_unmapped_flag_change_is_stored_unmapped(client, conn):
 
 
 def test_a_member_entry_is_stored_as_ignored(client, conn):
-    response = send(client, conn, fixture_body("launchdarkly", "member_invited"))
+    response = send(client, conn, fixture_body("launchdarkly", "member_invited_unsupported"))
     assert response.status_code == 202 and last_delivery().status == Delivery.Status.IGNORED
     pipeline.drain()
     assert Change.objects.count() == 0

@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta, timezone
 from django.conf import settings
 from django.db import connection, transaction
 
+from changetrack.infra import db
+
 logger = logging.getLogger(__name__)
 
 #: table → (partition column, retention setting name)
@@ -53,7 +55,7 @@ def create_partition(table: str, day: date) -> bool:
     lo = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     hi = lo + timedelta(days=1)
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"partition:{table}"])
+        db.advisory_xact_lock([db.advisory_key("partition", table)])
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         if cur.fetchone()[0]:
             _remember(name)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Max, Min
 
+from changetrack.infra import db
 from changetrack.models import Alert, Change, Incident, Suspect
 
 GROUP_MINUTES = 15
@@ -86,10 +87,7 @@ def assign(alert_id: int, alert: Alert | None = None, top: int | None | Unknown 
         return None
     with transaction.atomic():
         # why a lock per top change: two alerts ranked at once must end in one incident, not two
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('correlation:incident'), %s)", [int(top or 0) % 2_147_483_647]
-            )
+        db.advisory_xact_lock([db.advisory_key("correlation:incident", str(top or 0))])
         if alert.incident_id is not None:
             current = Incident.objects.filter(pk=alert.incident_id).values_list("top_change_id", flat=True).first()
             if current == top and top is not None:

@@ -22,6 +22,14 @@ def test_create_connection_generates_a_secret_shows_it_once_and_stores_only_its_
     assert conn.secret_store().matches("token", secret)
 
 
+def test_create_connection_prints_the_webhook_url_under_the_public_url(settings):
+    settings.PUBLIC_URL = "https://changetrack.example.com"
+    out = StringIO()
+    call_command("create_connection", "generic", "public", stdout=out)
+    conn = Connection.objects.get(name="public")
+    assert f"Webhook URL: https://changetrack.example.com{conn.webhook_path}" in out.getvalue()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from changetrack.connections import ConnectionError_, create_connection
+from changetrack.infra.urls import absolute_url
 
 
 class Command(BaseCommand):
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--set", action="append", default=[], metavar="FIELD=VALUE", help="a config or secret field"
         )
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="public URL of this changetrack")
+        parser.add_argument("--base-url", default="", help="public URL of this changetrack (default: PUBLIC_URL)")
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         values = {}
@@ -30,6 +31,8 @@ class Command(BaseCommand):
         except ConnectionError_ as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Connection {new.connection.name!r} ({new.connection.integration}) created.")
-        self.stdout.write(f"Webhook URL: {opts['base_url'].rstrip('/')}{new.connection.webhook_path}")
+        path = new.connection.webhook_path
+        url = f"{opts['base_url'].rstrip('/')}{path}" if opts["base_url"] else absolute_url(path)
+        self.stdout.write(f"Webhook URL: {url}")
         for field, value in new.generated.items():
             self.stdout.write(f"Generated {field} (shown once, store it in the sender now): {value}")

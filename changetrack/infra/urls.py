@@ -1,0 +1,11 @@
+"""Absolute URLs for what leaves the app (webhook URLs printed by commands, links in messages): built from
+``settings.PUBLIC_URL``, the address users reach, not from whatever ``Host`` a request carried."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def absolute_url(path: str) -> str:
+    """``PUBLIC_URL`` joined with ``path`` (which starts with ``/``, as ``reverse()`` returns it)."""
+    return f"{settings.PUBLIC_URL}/{path.lstrip('/')}"

@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/v1/", include("changetrack.api.urls")),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("oidc/", include("changetrack.sso.urls")),  # 404 while SSO is off (settings.SSO is None)
     path("", include("changetrack.web.urls")),
 ]

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
@@ -13,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("changetrack.api.urls")),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
-    path("oidc/", include("changetrack.sso.urls")),  # 404 while SSO is off (settings.SSO is None)
     path("", include("changetrack.web.urls")),
 ]
+if settings.SSO is not None:  # OpenID Connect is configured (OIDC_* variables): /oidc/authenticate/, /oidc/callback/
+    urlpatterns.append(path("oidc/", include("changetrack.sso.urls")))

@@ -1,5 +1,5 @@
 """``/oidc/authenticate/`` and ``/oidc/callback/`` (the callback is the redirect URI registered at the provider:
-``PUBLIC_URL`` + ``/oidc/callback/``). Both answer 404 while SSO is off."""
+``PUBLIC_URL`` + ``/oidc/callback/``). ``changetrack.urls`` includes them only while SSO is configured."""
 
 from django.urls import path
 

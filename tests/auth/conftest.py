@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import importlib
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django.urls import clear_url_caches
 
 from tests.auth.oidc_provider import LocalOIDCProvider
 
@@ -22,11 +24,30 @@ def sso_env(provider: LocalOIDCProvider, **extra: str) -> dict[str, str]:
 
 
 def turn_sso_on(settings, env: dict[str, str]) -> None:
-    """What ``changetrack.settings`` does with these variables in the environment."""
+    """What ``changetrack.settings`` and ``changetrack.urls`` do with these variables in the environment."""
     from changetrack.sso import config
 
     settings.SSO = config.from_env(env)
     settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", config.BACKEND]
+    reload_urls()
+
+
+def reload_urls() -> None:
+    """``changetrack.urls`` includes the SSO URLs only when SSO is configured: read it again."""
+    import changetrack.urls
+
+    importlib.reload(changetrack.urls)
+    clear_url_caches()
+
+
+@pytest.fixture(autouse=True)
+def _urls_as_configured_again(settings):
+    """After a test that turned SSO on, the URLs of the suite's configuration (SSO off unless OIDC_* are set)."""
+    before = settings.SSO
+    yield
+    if settings.SSO is not before:
+        settings.SSO = before
+        reload_urls()
 
 
 @pytest.fixture

@@ -245,3 +245,13 @@ def test_with_sso_off_there_is_no_button_and_the_oidc_urls_are_404(client, setti
     assert b"Sign in with SSO" not in client.get("/login/").content
     assert client.get("/oidc/authenticate/").status_code == 404
     assert client.get("/oidc/callback/", {"code": "c", "state": "s"}).status_code == 404
+
+
+def test_a_next_address_on_another_site_is_not_followed_after_sign_in(client, sso):
+    sso.user = {"sub": "00u15", "groups": ["engineering"]}
+
+    start = client.get("/oidc/authenticate/", {"next": "https://evil.example.com/phish"})
+    page = follow(client, start, sso)
+
+    assert page.status_code == 200 and page.wsgi_request.path == "/"
+    assert signed_in_user(client).is_authenticated

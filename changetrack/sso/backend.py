@@ -126,7 +126,9 @@ class SSOBackend(OIDCAuthenticationBackend):
         return {**info, **payload}
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
-        return isinstance(claims.get("sub"), str) and bool(claims["sub"])
+        # OpenID Connect Core §2: a sub is at most 255 ASCII characters (and PostgreSQL stores no NUL)
+        sub = claims.get("sub")
+        return isinstance(sub, str) and 0 < len(sub) <= 255 and sub.isascii() and "\x00" not in sub
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
         return self.UserModel.objects.filter(
@@ -191,4 +193,5 @@ def groups_of(claims: dict[str, Any], claim: str) -> set[str]:
 
 
 def _text(value: Any, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    """A claim as a column value: a string without NUL (PostgreSQL refuses it), cut to the column's length."""
+    return value.replace("\x00", "")[:limit] if isinstance(value, str) else ""

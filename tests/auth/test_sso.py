@@ -255,3 +255,18 @@ def test_a_next_address_on_another_site_is_not_followed_after_sign_in(client, ss
 
     assert page.status_code == 200 and page.wsgi_request.path == "/"
     assert signed_in_user(client).is_authenticated
+
+
+def test_claims_a_column_cannot_hold_are_refused_or_trimmed_never_a_500(client, sso):
+    sso.user = {"sub": "x" * 256, "groups": ["oncall"]}
+    assert sign_in(client, sso).status_code == 403
+
+    sso.user = {
+        "sub": "00u16",
+        "preferred_username": "jo\x00e",
+        "email": "jo\x00e@example.com",
+        "given_name": "J" * 400,
+    }
+    assert sign_in(client, sso).status_code == 200
+    user = signed_in_user(client)
+    assert user.username == "jo_e" and user.email == "joe@example.com" and user.first_name == "J" * 150

@@ -215,7 +215,7 @@ SSO = sso_config.from_env(os.environ)
 if SSO is not None:
     AUTHENTICATION_BACKENDS = [
         *globals().get("AUTHENTICATION_BACKENDS", ["django.contrib.auth.backends.ModelBackend"]),
-        "changetrack.sso.backend.SSOBackend",
+        sso_config.BACKEND,
     ]
 
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json lines for collectors; text for reading in a terminal

@@ -11,7 +11,10 @@ local login, ``create_user`` and SSO all assign roles the same way.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 VIEWER, RESPONDER, ADMIN = "viewer", "responder", "admin"
 #: lowest to highest: each role can do everything the roles before it can
@@ -23,6 +26,9 @@ def set_role(user: AbstractBaseUser, role: str) -> None:
     unknown role."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    # imported here, not at the top: the settings validate role names (OIDC_ROLE_MAP) before the models can load
+    from django.contrib.auth.models import Group
+
     groups = user.groups  # type: ignore[attr-defined]
     groups.remove(*Group.objects.filter(name__in=ROLES).exclude(name=role))
     group, _ = Group.objects.get_or_create(name=role)

@@ -206,6 +206,18 @@ INGEST_KICK_DELAY_MS = _env_int("INGEST_KICK_DELAY_MS", 200)
 DEFAULT_CORRELATION_WINDOW_MINUTES = _env_int("CORRELATION_WINDOW_MINUTES", 24 * 60)
 CORRELATION_SKEW_MINUTES = _env_int("CORRELATION_SKEW_MINUTES", 5)
 
+# SSO (OpenID Connect): off unless OIDC_ISSUER / OIDC_CLIENT_ID are set; changetrack/sso/config.py reads every OIDC_*
+# variable into this one object. The password backend stays listed first: the break-glass admin logs in without the
+# provider. (Appended to whatever backends are set above, so a throttling backend put first keeps its place.)
+from changetrack.sso import config as sso_config  # noqa: E402 (kept in this block so the SSO edit stays in one place)
+
+SSO = sso_config.from_env(os.environ)
+if SSO is not None:
+    AUTHENTICATION_BACKENDS = [
+        *globals().get("AUTHENTICATION_BACKENDS", ["django.contrib.auth.backends.ModelBackend"]),
+        sso_config.BACKEND,
+    ]
+
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json lines for collectors; text for reading in a terminal
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")

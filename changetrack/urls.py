@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
@@ -15,3 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("changetrack.web.urls")),
 ]
+if settings.SSO is not None:  # OpenID Connect is configured (OIDC_* variables): /oidc/authenticate/, /oidc/callback/
+    urlpatterns.append(path("oidc/", include("changetrack.sso.urls")))

@@ -6,6 +6,7 @@ from changetrack.models.correlation import Feedback, Suspect
 from changetrack.models.deliveries import Connection, Delivery, DeliveryKey
 from changetrack.models.graph import Dependency
 from changetrack.models.health import HealthEpisode
+from changetrack.models.identities import SSOIdentity
 from changetrack.models.kubernetes import KubeObject
 from changetrack.models.services import Cluster, Service, ServiceAlias
 from changetrack.models.state import PollState, Watermark
@@ -27,6 +28,7 @@ __all__ = [
     "KubeObject",
     "PollState",
     "Service",
+    "SSOIdentity",
     "ServiceAlias",
     "Severity",
     "Suspect",

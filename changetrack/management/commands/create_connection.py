@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from changetrack.connections import ConnectionError_, create_connection
 from changetrack.infra.urls import absolute_url
+from integrations import registry
 
 
 class Command(BaseCommand):
@@ -33,6 +34,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Connection {new.connection.name!r} ({new.connection.integration}) created.")
         path = new.connection.webhook_path
         url = f"{opts['base_url'].rstrip('/')}{path}" if opts["base_url"] else absolute_url(path)
-        self.stdout.write(f"Webhook URL: {url}")
+        integration = registry.get(new.connection.integration)
+        label = getattr(integration, "url_label", "Webhook URL")
+        if label:
+            self.stdout.write(f"{label}: {url}")
         for field, value in new.generated.items():
             self.stdout.write(f"Generated {field} (shown once, store it in the sender now): {value}")

@@ -106,4 +106,4 @@ def _webhook(n: Notification, notice: AlertNotice, secrets: SecretStore) -> Sent
         raise SendError("webhook rate limited (429)", retry=True, after=retry_after(response.headers))
     if response.status_code >= 300:
         raise SendError(f"webhook answered {response.status_code}", retry=response.status_code >= 500)
-    return Sent("", key)
+    return Sent("", "")  # no message to edit later: each version is a new request

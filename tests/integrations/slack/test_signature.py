@@ -80,3 +80,13 @@ def test_missing_or_malformed_signature_headers_are_refused(headers: dict[str, s
 def test_a_connection_without_a_signing_secret_refuses_everything():
     with pytest.raises(VerificationError, match="no signing secret"):
         signature.verify(signed(), BODY, "", time.time())
+
+
+def test_the_slack_integration_checks_the_connections_signing_secret():
+    from changetrack.models.deliveries import SecretStore
+    from integrations import registry
+
+    slack = registry.get("slack")
+    slack.verify(signed(), BODY, SecretStore({"signing_secret": SECRET}, {}))
+    with pytest.raises(VerificationError):
+        slack.verify(signed(), BODY, SecretStore({"signing_secret": SECRET[:-1] + "0"}, {}))

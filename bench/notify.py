@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _db
+from bench.ingest import post_status
 
 ALERT_GAP_SECONDS = 2.0  # one alert every 2 s: under Slack's one message a second per channel
 
@@ -49,27 +50,16 @@ def _background(port: int, path: str, token: str, rate: float, seconds: float, t
             "timestamp": datetime.now(UTC).isoformat(),
             "external_id": f"{tag}-{i}",
         }
-        try:
-            conn.request("POST", path, body=json.dumps(body).encode(), headers=headers)
-            response = conn.getresponse()
-            response.read()
-            ok += response.status == 202
-            errors += response.status != 202
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            errors += 1
+        status = post_status(conn, path, json.dumps(body).encode(), headers)
+        ok += status == 202
+        errors += status != 202
     queue.put((ok, errors))
 
 
 def _post(port: int, path: str, token: str, body: dict[str, Any]) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(
-        "POST",
-        path,
-        body=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "X-Changetrack-Token": token},
-    )
-    status = conn.getresponse().status
+    headers = {"Content-Type": "application/json", "X-Changetrack-Token": token}
+    status = post_status(conn, path, json.dumps(body).encode(), headers)
     conn.close()
     return status
 
@@ -84,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10 alerts instead of 30")
     parser.add_argument("--alerts", type=int, default=0)
     parser.add_argument("--rate", type=float, default=200.0, help="background webhook deliveries per second")
-    parser.add_argument("--load-processes", type=int, default=4)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--load-processes", type=int, default=6)
+    parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--celery-workers", type=int, default=2)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     alerts = args.alerts or (10 if args.quick else 30)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -20,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from changetrack.infra.problems import problem_response
+from changetrack.ingest import receiver
 from changetrack.models import Connection, Interaction
 from integrations import registry
 from integrations.base import ParseError, VerificationError
@@ -35,13 +34,9 @@ def receive(request: HttpRequest, connection_id: uuid.UUID) -> HttpResponse:
     integration = registry.get("slack")
     if conn is None or integration is None:
         return problem_response(404, "no enabled Slack connection with this URL")
-    limit = settings.WEBHOOK_MAX_BODY_BYTES
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return problem_response(413, f"body is over the {limit}-byte limit")
-    if len(body) > limit:
-        return problem_response(413, f"body is over the {limit}-byte limit")
+    body = receiver.bounded_body(request)
+    if isinstance(body, HttpResponse):
+        return body
     try:
         integration.verify(request.headers, body, conn.secret_store())
     except VerificationError as exc:

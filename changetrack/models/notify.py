@@ -78,7 +78,8 @@ class Notification(models.Model):
 
 class Interaction(models.Model):
     """A click on a message's button as Slack posted it (verified), stored before it is answered and processed
-    later by a task. ``trigger_id`` (Slack's id of the interaction) makes a repeated request one row."""
+    later by a task. ``body`` is the ``payload`` JSON without its credentials (``interaction.storable``);
+    ``trigger_id`` (Slack's id of the interaction) makes a repeated request one row."""
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -2,12 +2,13 @@
 
 Its own view because Slack posts a form (``payload=<json>``) and expects 200 within three seconds. The same fixed
 order as the webhook receiver: unknown or disabled connection 404 → body too large 413 → signature 401 → no
-readable payload 400 → store the click (a repeat of one ``trigger_id`` is stored once) → enqueue → 200 with an
+readable payload 400 → store the click (without its verification token and response URL) (a repeat of one ``trigger_id`` is stored once) → enqueue → 200 with an
 empty body (the message is edited by the task, with ``chat.update``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
@@ -50,7 +51,10 @@ def receive(request: HttpRequest, connection_id: uuid.UUID) -> HttpResponse:
     try:
         with transaction.atomic():
             row = Interaction.objects.create(
-                connection=conn, trigger_id=trigger, body=body.decode("utf-8"), received_at=timezone.now()
+                connection=conn,
+                trigger_id=trigger,
+                body=json.dumps(interaction.storable(payload)),
+                received_at=timezone.now(),
             )
     except IntegrityError:
         return HttpResponse(status=200)  # Slack repeated a request we already stored

@@ -30,6 +30,14 @@ def backoff(attempts: int) -> float:
     return float(min(300, 2**attempts))
 
 
+class Throttled(Exception):
+    """The channel had a message less than ``INTERVAL_MS`` ago: try again in ``wait`` seconds."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"channel busy for {wait:.2f}s")
+        self.wait = wait
+
+
 def throttle(connection_id: object, channel: str) -> float:
     """0 when a message may go to this channel now (and the slot is taken), else seconds to wait. Redis down:
     0 (the destination's own 429 still slows us down)."""
@@ -46,7 +54,8 @@ def throttle(connection_id: object, channel: str) -> float:
 
 def send(notification_id: int) -> str:
     """Send or edit the message of one notification if its content changed. Returns ``posted``, ``updated``,
-    ``unchanged`` or ``gone``; raises ``transports.SendError`` (nothing recorded: see ``record_failure``)."""
+    ``unchanged`` or ``gone``; raises ``Throttled``, or ``transports.SendError`` (nothing recorded: see
+    ``record_failure``). An unchanged notice takes no slot of the channel's rate limit."""
     with transaction.atomic():
         n = (
             Notification.objects.select_for_update(of=("self",))
@@ -60,6 +69,9 @@ def send(notification_id: int) -> str:
         digest = content.digest(notice)
         if n.status == Notification.Status.SENT and n.digest == digest:
             return "unchanged"
+        wait = throttle(n.connection_id, n.channel)
+        if wait:
+            raise Throttled(wait)
         thread = n.thread_ts if n.ts else _thread_of(n)
         sent = transports.send(n.connection.integration, n, notice, n.connection.secret_store(), thread)
         outcome = "updated" if n.ts or n.sent_at else "posted"

@@ -43,14 +43,10 @@ def announce(alert_id: int) -> int:
 def deliver(self: Any, notification_id: int) -> str:
     """Send one notification's message at most once a second per channel; retry what a retry may cure (after
     ``Retry-After`` on a 429, else with backoff) up to ``sender.MAX_ATTEMPTS``, then keep it failed with its error."""
-    row = Notification.objects.filter(pk=notification_id).values("connection_id", "channel").first()
-    if row is None:
-        return "gone"
-    wait = sender.throttle(row["connection_id"], row["channel"])
-    if wait:
-        raise self.retry(countdown=wait)
     try:
         return sender.send(notification_id)
+    except sender.Throttled as exc:
+        raise self.retry(countdown=exc.wait) from None
     except SendError as exc:
         attempts = sender.record_failure(notification_id, exc, final=False)
         if exc.retry and attempts < sender.MAX_ATTEMPTS:

@@ -64,6 +64,19 @@ def slack_client(secrets: SecretStore) -> WebClient:
     return WebClient(token=secrets.get("bot_token"), base_url=settings.SLACK_API_URL, timeout=TIMEOUT_SECONDS)
 
 
+def check(slug: str, secrets: SecretStore) -> str:
+    """One line saying whether the destination accepts the connection's credentials (Slack: ``auth.test``)."""
+    if slug != "slack":
+        return ""
+    try:
+        answer = slack_client(secrets).auth_test()
+    except SlackApiError as exc:
+        return f"Slack refused the bot token: {exc.response.get('error') or exc.response.status_code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return f"Slack could not be reached to check the bot token: {exc}"
+    return f"Slack accepted the bot token (workspace {answer.get('team')}, bot user {answer.get('user_id')})."
+
+
 def _slack(n: Notification, notice: AlertNotice, secrets: SecretStore, thread_ts: str) -> Sent:
     client = slack_client(secrets)
     content: dict[str, Any] = {"text": blocks.text_fallback(notice), "blocks": blocks.build(notice)}

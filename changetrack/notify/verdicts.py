@@ -3,6 +3,7 @@ form; the alert is then re-ranked, which edits its messages (``changetrack.notif
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.db import transaction
@@ -28,7 +29,7 @@ def apply(interaction_id: int) -> str:
         if row is None or row.status != Interaction.Status.PENDING:
             return "done"
         try:
-            click = interaction.parse(interaction.payload_of(row.body.encode()))
+            click = interaction.parse(json.loads(row.body))
             alert = Alert.objects.filter(pk=click.alert_id).first()
             if alert is None or not Change.objects.filter(pk=click.change_id).exists():
                 raise ParseError("the alert or change of this button no longer exists")

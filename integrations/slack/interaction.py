@@ -47,6 +47,15 @@ def payload_of(raw_body: bytes) -> dict[str, Any]:
     return payload
 
 
+#: what a stored click leaves out: the legacy verification token, and the response URL (it posts to the channel)
+CREDENTIAL_KEYS = ("token", "response_url", "response_urls")
+
+
+def storable(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` without the keys that work as credentials."""
+    return {k: v for k, v in payload.items() if k not in CREDENTIAL_KEYS}
+
+
 def trigger_id(payload: dict[str, Any]) -> str:
     """Slack's id of this one interaction (a retry of the request carries the same one)."""
     return require_str(payload, "trigger_id")

@@ -75,6 +75,8 @@ def click(client, slack_conn, value: str, action: str = "verdict_caused", trigge
     payload = {
         "type": "block_actions",
         "user": {"id": "U0MARIA", "username": user, "name": user, "team_id": "T0ACME"},
+        "token": "legacy-verification-token",
+        "response_url": "https://hooks.slack.com/actions/T0ACME/1/secret",
         "trigger_id": trigger,
         "container": {"type": "message", "message_ts": "1.0", "channel_id": "C0ONCALL"},
         "channel": {"id": "C0ONCALL", "name": "oncall"},

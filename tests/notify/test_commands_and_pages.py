@@ -9,11 +9,12 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from changetrack.models import Connection, RoutingRule
+from tests.notify.fake_slack import TOKEN
 
 pytestmark = pytest.mark.django_db
 
 
-def test_create_connection_for_slack_prints_the_interactivity_url_from_public_url(settings):
+def test_create_connection_for_slack_prints_the_interactivity_url_from_public_url(settings, fake_slack):
     settings.PUBLIC_URL = "https://changetrack.acme.example"
     out = StringIO()
     call_command(
@@ -21,7 +22,7 @@ def test_create_connection_for_slack_prints_the_interactivity_url_from_public_ur
         "slack",
         "Slack acme",
         "--set",
-        "bot_token=xoxb-1",
+        f"bot_token={TOKEN}",
         "--set",
         "signing_secret=abc",
         "--set",
@@ -33,8 +34,19 @@ def test_create_connection_for_slack_prints_the_interactivity_url_from_public_ur
         f"Interactivity URL (Slack app → Interactivity & Shortcuts → Request URL): https://changetrack.acme.example/hooks/slack/{conn.pk}/"
         in out.getvalue()
     )
-    assert "xoxb-1" not in out.getvalue() and "xoxb-1" not in str(conn.config)
-    assert conn.secret_store().get("bot_token") == "xoxb-1" and conn.config == {"channel": "#oncall"}
+    assert TOKEN not in out.getvalue() and TOKEN not in str(conn.config)
+    assert conn.secret_store().get("bot_token") == TOKEN and conn.config == {"channel": "#oncall"}
+    assert "Slack accepted the bot token (workspace acme, bot user U0BOT)." in out.getvalue()
+    assert fake_slack.calls_of("auth.test")
+
+
+def test_create_connection_says_when_slack_refuses_the_bot_token(fake_slack):
+    out = StringIO()
+    call_command(
+        "create_connection", "slack", "Slack", "--set", "bot_token=xoxb-wrong", "--set", "signing_secret=s",
+        "--set", "channel=#oncall", stdout=out,
+    )  # fmt: skip
+    assert "Slack refused the bot token: invalid_auth" in out.getvalue()
 
 
 def test_an_admin_adds_and_deletes_a_routing_rule_on_the_page(admin_client, connection_factory):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -19,6 +20,13 @@ def test_a_signed_click_is_stored_pending_and_answered_200_with_an_empty_body(cl
     assert (response.status_code, response.content) == (200, b"")
     row = Interaction.objects.get()
     assert (row.status, row.trigger_id, row.connection_id) == ("pending", "t-9", slack.pk)
+
+
+def test_a_stored_click_keeps_no_verification_token_or_response_url(client, slack, redis_client):
+    click(client, slack, VALUE, trigger="t-9")
+    stored = json.loads(Interaction.objects.get().body)
+    assert "token" not in stored and "response_url" not in stored
+    assert stored["actions"][0]["value"] == VALUE
 
 
 def test_the_same_click_sent_twice_is_stored_once(client, slack, redis_client):

@@ -46,8 +46,8 @@ def _date(moment_epoch: int, fallback: str) -> str:
 def text_fallback(notice: AlertNotice) -> str:
     """The notification text (shown where blocks are not: push notifications, search)."""
     state = "Resolved" if notice.status == "resolved" else notice.severity.capitalize()
-    top = f"; top suspect: {notice.suspects[0].summary}" if notice.suspects else "; no change stands out"
-    return clip(f"{state}: {notice.title} on {notice.service or 'unmapped'}{top}", MAX_SECTION)
+    top = f"; top suspect: {escape(notice.suspects[0].summary)}" if notice.suspects else "; no change stands out"
+    return clip(f"{state}: {escape(notice.title)} on {escape(notice.service or 'unmapped')}{top}", MAX_SECTION)
 
 
 def build(notice: AlertNotice) -> list[dict[str, Any]]:

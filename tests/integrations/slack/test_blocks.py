@@ -89,5 +89,11 @@ def test_oversized_titles_summaries_and_reasons_stay_within_slack_limits(size: i
 
 
 def test_user_text_cannot_inject_slack_mentions_or_links():
-    built = json.dumps(blocks.build(notice(suspects=(suspect(1, 41, summary="<!channel> see <https://evil|here>"),))))
-    assert "<!channel>" not in built and "&lt;!channel&gt;" in built
+    hostile = notice(title="<!here> down", suspects=(suspect(1, 41, summary="<!channel> see <https://evil|here>"),))
+    built = blocks.build(hostile)
+    # mrkdwn (sections, context, the notification text) would turn these into mentions; plain_text never does
+    mrkdwn = [b["text"]["text"] for b in built if b.get("text", {}).get("type") == "mrkdwn"]
+    mrkdwn += [e["text"] for b in built for e in b.get("elements", []) if e.get("type") == "mrkdwn"]
+    text = "\n".join([*mrkdwn, blocks.text_fallback(hostile)])
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    assert "<!here>" not in text and "&lt;!here&gt;" in text

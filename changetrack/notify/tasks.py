@@ -62,13 +62,24 @@ def process_interaction(interaction_id: int) -> str:
 
 @shared_task(acks_late=True)
 def sweep() -> int:
-    """Beat entry ``sweep-notify``: clicks whose task never ran (broker down when they were stored)."""
-    cutoff = timezone.now() - timedelta(seconds=30)
-    ids = list(
-        Interaction.objects.filter(status=Interaction.Status.PENDING, received_at__lte=cutoff).values_list(
-            "pk", flat=True
-        )[:500]
+    """Beat entry ``sweep-notify``: clicks and first messages whose task never ran (the broker was down when they
+    were stored). Returns how many tasks it enqueued."""
+    now = timezone.now()
+    clicks = list(
+        Interaction.objects.filter(
+            status=Interaction.Status.PENDING, received_at__lte=now - timedelta(seconds=30)
+        ).values_list("pk", flat=True)[:500]
     )
-    for interaction_id in ids:
+    for interaction_id in clicks:
         process_interaction.apply_async(args=[interaction_id])
-    return len(ids)
+    unsent = list(
+        Notification.objects.filter(
+            status=Notification.Status.PENDING,
+            attempts=0,
+            created_at__lte=now - timedelta(minutes=1),
+            created_at__gte=now - ANNOUNCE_WITHIN,
+        ).values_list("pk", flat=True)[:500]
+    )
+    for notification_id in unsent:
+        deliver.apply_async(args=[notification_id])
+    return len(clicks) + len(unsent)

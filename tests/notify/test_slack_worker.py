@@ -107,3 +107,36 @@ def test_a_click_records_one_verdict_as_the_slack_user_and_edits_the_message(
     [verdict] = Feedback.objects.all()
     assert (verdict.verdict, verdict.author) == ("caused", "@maria")
     assert len(fake_slack.calls_of("chat.postMessage")) == 1
+
+
+def test_the_sweep_processes_a_click_and_sends_a_message_whose_tasks_were_never_enqueued(
+    fake_slack, slack, celery_worker
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from changetrack.models import Alert, Change, Service
+    from changetrack.notify import tasks
+
+    past = timezone.now() - timedelta(minutes=5)
+    service = Service.objects.create(name="checkout")
+    change = Change.objects.create(
+        source="s", external_id="c", kind="deploy", occurred_at=past, summary="Deploy", service=service
+    )
+    alert = Alert.objects.create(
+        source="s", external_id="a", title="Errors", service=service, started_at=past, last_event_at=past
+    )
+    payload = {
+        "type": "block_actions",
+        "trigger_id": "t-lost",
+        "user": {"id": "U1", "username": "li"},
+        "actions": [{"action_id": "verdict_unrelated", "value": json.dumps({"alert": alert.pk, "change": change.pk})}],
+    }
+    Interaction.objects.create(connection=slack, trigger_id="t-lost", body=json.dumps(payload), received_at=past)
+    n = Notification.objects.create(alert=alert, connection=slack, channel="#oncall")
+    Notification.objects.filter(pk=n.pk).update(created_at=past)
+
+    assert tasks.sweep.delay()
+    assert eventually(lambda: Feedback.objects.filter(verdict="unrelated", author="@li").exists())
+    assert eventually(lambda: fake_slack.in_channel("C0ONCALL"))

@@ -179,6 +179,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "learn-dependencies": {"task": "changetrack.correlation.tasks.learn_dependencies", "schedule": 3600.0},
     # Slack clicks and notices whose task was never enqueued (broker down when they were stored)
     "sweep-notify": {"task": "changetrack.notify.tasks.sweep", "schedule": 60.0},
+    # announced alerts whose ranking moved without a trigger (a new edge, a verdict on a similar alert)
+    "refresh-notices": {"task": "changetrack.notify.tasks.refresh", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {

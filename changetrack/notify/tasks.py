@@ -9,9 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.db.models import Max
 from django.utils import timezone
 
-from changetrack.models import Alert, Interaction, Notification
+from changetrack.correlation import engine
+from changetrack.models import Alert, Feedback, Interaction, Notification
 from changetrack.notify import routing, sender, verdicts
 from changetrack.notify.transports import SendError
 
@@ -58,6 +60,34 @@ def deliver(self: Any, notification_id: int) -> str:
 def process_interaction(interaction_id: int) -> str:
     """Record the verdict of one stored Slack click (``verdicts.apply``)."""
     return verdicts.apply(interaction_id)
+
+
+#: announced alerts looked at per ``refresh`` run (the newest first)
+REFRESH_LIMIT = 200
+
+
+@shared_task(acks_late=True)
+def refresh() -> int:
+    """Beat entry ``refresh-notices``: re-rank announced, open alerts whose ranking may have moved without a
+    trigger reaching them (a new dependency edge, a change stored since, a verdict on a similar alert), so their
+    messages follow; an unchanged ranking edits nothing. Returns how many were re-ranked."""
+    now = timezone.now()
+    alerts = list(
+        Alert.objects.filter(
+            notifications__isnull=False, resolved_at__isnull=True, started_at__gte=now - ANNOUNCE_WITHIN
+        )
+        .distinct()
+        .order_by("-started_at")[:REFRESH_LIMIT]
+    )
+    last_verdict = Feedback.objects.aggregate(at=Max("created_at"))["at"]
+    ranked = 0
+    for alert in alerts:
+        computed = alert.suspects_computed_at
+        taught = last_verdict is not None and computed is not None and last_verdict > computed
+        if computed is None or taught or engine.is_stale(alert):
+            engine.rank_and_store(alert.pk)
+            ranked += 1
+    return ranked
 
 
 @shared_task(acks_late=True)

@@ -140,3 +140,32 @@ def test_the_sweep_processes_a_click_and_sends_a_message_whose_tasks_were_never_
     assert tasks.sweep.delay()
     assert eventually(lambda: Feedback.objects.filter(verdict="unrelated", author="@li").exists())
     assert eventually(lambda: fake_slack.in_channel("C0ONCALL"))
+
+
+def test_the_periodic_refresh_edits_a_message_whose_ranking_moved_without_a_trigger(
+    client, fake_slack, slack, source, celery_worker
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from changetrack.models import Alert, Change
+    from changetrack.notify import tasks
+
+    send_change(client, source, "d-1", "checkout", 20, "Deploy checkout 2.14.0")
+    send_alert(client, source, "a-1", "checkout", 10)
+    assert eventually(lambda: fake_slack.in_channel("C0ONCALL"))
+    alert = Alert.objects.get()
+    # stored without passing through ingestion (as a remap or a bulk fix would): nothing re-ranks the alert
+    Change.objects.create(
+        source="s",
+        external_id="quiet",
+        kind="config",
+        occurred_at=alert.started_at - timedelta(minutes=1),
+        summary="Quiet config change",
+        service=alert.service,
+        created_at=timezone.now(),
+    )
+    assert tasks.refresh.delay()
+    assert eventually(lambda: "Quiet config change" in _text(fake_slack.in_channel("C0ONCALL")[0]))
+    assert len(fake_slack.calls_of("chat.postMessage")) == 1

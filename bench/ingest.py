@@ -48,16 +48,22 @@ def _client(port: int, path: str, headers: dict[str, str], seconds: float, tag: 
                 "external_id": f"{tag}-{os.getpid()}-{i}",
             }
         ).encode()
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            ok += resp.status == 202
-            errors += resp.status != 202
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            errors += 1
+        status = post_status(conn, path, body, headers)
+        ok += status == 202
+        errors += status != 202
     queue.put((ok, errors))
+
+
+def post_status(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST over a keep-alive connection; the status, or 0 when the connection failed (it reconnects next time)."""
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return 0
 
 
 def load(port: int, path: str, headers: dict[str, str], seconds: float, clients: int) -> tuple[float, int]:

@@ -73,3 +73,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 for model in (models.Change, models.Alert, models.HealthEpisode, models.Incident, models.Watermark, models.PollState):
     admin.site.register(model)
+
+
+@admin.register(models.RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ("connection", "team", "service", "cluster", "namespace", "min_severity", "channel", "silence")
+    list_filter = ("connection", "silence", "min_severity")
+    raw_id_fields = ("service",)
+
+
+@admin.register(models.Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("alert", "connection", "channel", "status", "attempts", "sent_at", "last_error_at")
+    list_filter = ("status", "connection")
+    raw_id_fields = ("alert",)
+    readonly_fields = ("channel_id", "ts", "thread_ts", "digest", "version", "last_error", "last_error_at", "sent_at")

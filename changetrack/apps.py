@@ -8,3 +8,4 @@ class ChangetrackConfig(AppConfig):
 
     def ready(self) -> None:
         from changetrack import signals  # noqa: F401 - connects the receivers
+        from changetrack.notify import hooks  # noqa: F401 - connects the push destinations' receivers

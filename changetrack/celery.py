@@ -14,7 +14,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changetrack.settings")
 
 app = Celery("changetrack")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["changetrack.ingest", "changetrack.correlation", "changetrack.collect"], related_name="tasks")
+app.autodiscover_tasks(
+    ["changetrack.ingest", "changetrack.correlation", "changetrack.collect", "changetrack.notify"], related_name="tasks"
+)
 
 
 @signals.setup_logging.connect

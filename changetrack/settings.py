@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "github-commit-ranges": {"task": "changetrack.attach_pending_commit_ranges", "schedule": 60.0},
     "resync-kubernetes": {"task": "changetrack.collect.tasks.resync_kubernetes", "schedule": 900.0},
     "learn-dependencies": {"task": "changetrack.correlation.tasks.learn_dependencies", "schedule": 3600.0},
+    # Slack clicks and notices whose task was never enqueued (broker down when they were stored)
+    "sweep-notify": {"task": "changetrack.notify.tasks.sweep", "schedule": 60.0},
+    # announced alerts whose ranking moved without a trigger (a new edge, a verdict on a similar alert)
+    "refresh-notices": {"task": "changetrack.notify.tasks.refresh", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -205,6 +209,8 @@ INGEST_BATCH_SIZE = _env_int("INGEST_BATCH_SIZE", 2000)
 INGEST_KICK_DELAY_MS = _env_int("INGEST_KICK_DELAY_MS", 200)
 DEFAULT_CORRELATION_WINDOW_MINUTES = _env_int("CORRELATION_WINDOW_MINUTES", 24 * 60)
 CORRELATION_SKEW_MINUTES = _env_int("CORRELATION_SKEW_MINUTES", 5)
+# Slack's Web API; tests and staging point it at a local server speaking the same wire format
+SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/")
 
 # SSO (OpenID Connect): off unless OIDC_ISSUER / OIDC_CLIENT_ID are set; changetrack/sso/config.py reads every OIDC_*
 # variable into this one object. The password backend stays listed first: the break-glass admin logs in without the

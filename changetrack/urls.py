@@ -5,8 +5,11 @@ from drf_spectacular.views import SpectacularSwaggerView
 
 from changetrack import ops
 from changetrack.ingest import receiver
+from changetrack.notify import interactivity
 
 urlpatterns = [
+    # Slack's clicks are a signed form that needs a synchronous 200: their own view, before the receiver's route
+    path("hooks/slack/<uuid:connection_id>/", interactivity.receive, name="slack_interactivity"),
     path("hooks/<slug:slug>/<uuid:connection_id>/", receiver.receive, name="webhook"),
     path("healthz", ops.healthz),
     path("readyz", ops.readyz),

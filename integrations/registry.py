@@ -26,6 +26,8 @@ def _load() -> None:
     from integrations.launchdarkly import LaunchDarklyIntegration
     from integrations.opsgenie import OpsgenieIntegration
     from integrations.pagerduty import PagerDutyIntegration
+    from integrations.slack import SlackIntegration
+    from integrations.webhook import WebhookIntegration
 
     for integration in (
         GenericIntegration(),
@@ -37,6 +39,8 @@ def _load() -> None:
         PagerDutyIntegration(),
         AlertmanagerIntegration(),
         OpsgenieIntegration(),
+        SlackIntegration(),
+        WebhookIntegration(),
     ):
         register(integration)
 

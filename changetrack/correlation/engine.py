@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from changetrack.correlation import candidates as cand
-from changetrack.correlation import context, graph, grouping, reasons, scoring, suspects
+from changetrack.correlation import context, events, graph, grouping, reasons, scoring, suspects
 from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
 from changetrack.models import Alert, Service, Suspect
 
@@ -303,6 +303,9 @@ def _rank_and_store(alert: Alert, limit: int) -> list[Ranked]:
     )
     alert.suspects_computed_at = started
     alert.incident_id = grouping.assign(alert.pk, alert, ranked[0].change.id if ranked else None)
+    for _receiver, error in events.suspects_stored.send_robust(sender=Alert, alert_id=alert.pk):
+        if isinstance(error, Exception):
+            logger.warning("correlation.listener.failed", extra={"alert": alert.pk, "error": repr(error)})
     return ranked
 
 

@@ -80,19 +80,9 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     if integration is None or found is None:
         return problem_response(404, "no enabled connection with this URL")
     conn, secrets = found
-    limit = settings.WEBHOOK_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return problem_response(413, f"body is over the {limit}-byte limit")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return problem_response(413, f"body is over the {limit}-byte limit")
-    if len(body) > limit:
-        return problem_response(413, f"body is over the {limit}-byte limit")
+    body = bounded_body(request)
+    if isinstance(body, JsonResponse):
+        return body
     headers = request.headers
     try:
         integration.verify(headers, body, secrets)
@@ -127,6 +117,24 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     return JsonResponse(
         {"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202
     )
+
+
+def bounded_body(request: HttpRequest) -> bytes | JsonResponse:
+    """The raw body, or the 413 problem when it (or its declared length) is over ``WEBHOOK_MAX_BODY_BYTES``."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return problem_response(413, f"body is over the {limit}-byte limit")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return problem_response(413, f"body is over the {limit}-byte limit")
+    if len(body) > limit:
+        return problem_response(413, f"body is over the {limit}-byte limit")
+    return body
 
 
 _LOOKUP = """

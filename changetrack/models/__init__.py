@@ -8,6 +8,7 @@ from changetrack.models.graph import Dependency
 from changetrack.models.health import HealthEpisode
 from changetrack.models.identities import SSOIdentity
 from changetrack.models.kubernetes import KubeObject
+from changetrack.models.notify import Interaction, Notification, RoutingRule
 from changetrack.models.services import Cluster, Service, ServiceAlias
 from changetrack.models.state import PollState, Watermark
 from changetrack.models.tokens import ApiToken
@@ -25,8 +26,11 @@ __all__ = [
     "Feedback",
     "HealthEpisode",
     "Incident",
+    "Interaction",
     "KubeObject",
+    "Notification",
     "PollState",
+    "RoutingRule",
     "Service",
     "SSOIdentity",
     "ServiceAlias",

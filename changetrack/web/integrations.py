@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from changetrack.connections import create_connection
 from changetrack.ingest import kick
 from changetrack.models import Connection, Delivery, PollState
+from changetrack.notify import status as push_status
 from integrations import registry
 from integrations.base import ConfigField, Integration
 
@@ -148,6 +149,7 @@ def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "secret_names": [labels.get(n, n) for n in secret_names],
             "failed": sum(1 for d in deliveries if d.status == Delivery.Status.FAILED),
             "poll": PollState.objects.filter(connection=conn).first() if integration and integration.can_poll else None,
+            "push": push_status.for_connection(conn) if getattr(integration, "pushes", False) else None,
         },
     )
 

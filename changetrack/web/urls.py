@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import alerts, changes, delivery, feed, incidents, integrations, live, pages, unmapped
+from changetrack.web import alerts, changes, delivery, feed, incidents, integrations, live, pages, routing, unmapped
 
 app_name = "web"
 urlpatterns = [
@@ -22,6 +22,8 @@ urlpatterns = [
     path("alerts/<int:pk>/feedback/", alerts.alert_feedback, name="alert_feedback"),
     path("incidents/<int:pk>/", incidents.incident_detail, name="incident"),
     path("integrations/", integrations.integration_list, name="integrations"),
+    path("integrations/routing/", routing.rule_list, name="routing"),
+    path("integrations/routing/<int:pk>/delete/", routing.rule_delete, name="routing_delete"),
     path("integrations/new/<slug:slug>/", integrations.connection_new, name="connection_new"),
     path("integrations/<uuid:pk>/", integrations.connection_detail, name="connection"),
     path("integrations/<uuid:pk>/replay/", integrations.connection_replay, name="connection_replay"),

@@ -37,8 +37,20 @@ SHARED_SECRET: dict[str, Callable[[str], dict[str, str]]] = {
 }
 
 
+#: push destinations: Slack's clicks carry a timestamped signature (tests/integrations/slack/test_signature.py);
+#: an outgoing webhook receives nothing
+PUSH_DESTINATIONS = {"slack", "webhook"}
+
+
 def test_every_registered_integration_has_a_verification_case_here():
-    assert set(HMAC_SIGNED) | set(SHARED_SECRET) == set(registry.INTEGRATIONS)
+    assert set(HMAC_SIGNED) | set(SHARED_SECRET) | PUSH_DESTINATIONS == set(registry.INTEGRATIONS)
+
+
+def test_an_outgoing_webhook_connection_refuses_every_incoming_request():
+    with pytest.raises(VerificationError, match="receive no webhooks"):
+        registry.get("webhook").verify(
+            {"X-Changetrack-Token": SECRET}, BODY, SecretStore({"signing_secret": SECRET}, {})
+        )
 
 
 @pytest.mark.parametrize("slug", sorted(HMAC_SIGNED))

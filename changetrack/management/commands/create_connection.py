@@ -6,6 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from changetrack.connections import ConnectionError_, create_connection
 from changetrack.infra.urls import absolute_url
+from changetrack.notify import transports
+from integrations import registry
 
 
 class Command(BaseCommand):
@@ -18,6 +20,7 @@ class Command(BaseCommand):
             "--set", action="append", default=[], metavar="FIELD=VALUE", help="a config or secret field"
         )
         parser.add_argument("--base-url", default="", help="public URL of this changetrack (default: PUBLIC_URL)")
+        parser.add_argument("--no-check", action="store_true", help="do not ask a destination to accept the token")
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         values = {}
@@ -33,6 +36,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Connection {new.connection.name!r} ({new.connection.integration}) created.")
         path = new.connection.webhook_path
         url = f"{opts['base_url'].rstrip('/')}{path}" if opts["base_url"] else absolute_url(path)
-        self.stdout.write(f"Webhook URL: {url}")
+        integration = registry.get(new.connection.integration)
+        label = getattr(integration, "url_label", "Webhook URL")
+        if label:
+            self.stdout.write(f"{label}: {url}")
         for field, value in new.generated.items():
             self.stdout.write(f"Generated {field} (shown once, store it in the sender now): {value}")
+        if getattr(integration, "pushes", False) and not opts["no_check"]:
+            verdict = transports.check(new.connection.integration, new.connection.secret_store())
+            if verdict:
+                self.stdout.write(verdict)

@@ -1,0 +1,117 @@
+"""The one outbound sender: every push destination's message goes through ``send`` (called by the Celery task
+``changetrack.notify.tasks.deliver``, which owns retries and ``Retry-After``).
+
+Per notification (alert + destination): a row lock so two tasks never post the same alert twice; the content's
+digest so an unchanged ranking sends nothing; the first post remembered (``ts``) so later ones edit it; a later
+alert of the same incident goes into the first one's thread. Per destination channel: at most one message a
+second, counted in Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.db import transaction
+from django.utils import timezone
+
+from changetrack.infra import redis as shared_redis
+from changetrack.models import Notification
+from changetrack.notify import content, transports
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+INTERVAL_MS = 1000  # Slack allows about one message a second per channel
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before retry number ``attempts`` (2, 4, 8, ... at most 5 minutes)."""
+    return float(min(300, 2**attempts))
+
+
+class Throttled(Exception):
+    """The channel had a message less than ``INTERVAL_MS`` ago: try again in ``wait`` seconds."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"channel busy for {wait:.2f}s")
+        self.wait = wait
+
+
+def throttle(connection_id: object, channel: str) -> float:
+    """0 when a message may go to this channel now (and the slot is taken), else seconds to wait. Redis down:
+    0 (the destination's own 429 still slows us down)."""
+    key = f"notify:rate:{connection_id}:{channel}"
+    try:
+        client = shared_redis.client()
+        if client.set(key, b"1", nx=True, px=INTERVAL_MS):
+            return 0.0
+        left = client.pttl(key)
+    except redis.RedisError:
+        return 0.0
+    return max(0.05, (left if isinstance(left, int) and left > 0 else INTERVAL_MS) / 1000)
+
+
+def send(notification_id: int) -> str:
+    """Send or edit the message of one notification if its content changed. Returns ``posted``, ``updated``,
+    ``unchanged`` or ``gone``; raises ``Throttled``, or ``transports.SendError`` (nothing recorded: see
+    ``record_failure``). An unchanged notice takes no slot of the channel's rate limit."""
+    with transaction.atomic():
+        n = (
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("connection", "alert", "alert__service", "alert__service__cluster")
+            .filter(pk=notification_id)
+            .first()
+        )
+        if n is None or not n.connection.enabled:
+            return "gone"
+        notice = content.build(n.alert)
+        digest = content.digest(notice)
+        if n.status == Notification.Status.SENT and n.digest == digest:
+            return "unchanged"
+        wait = throttle(n.connection_id, n.channel)
+        if wait:
+            raise Throttled(wait)
+        thread = n.thread_ts if n.ts else _thread_of(n)
+        sent = transports.send(n.connection.integration, n, notice, n.connection.secret_store(), thread)
+        outcome = "updated" if n.ts or n.sent_at else "posted"
+        n.channel_id, n.ts, n.thread_ts = sent.channel_id, sent.ts, thread
+        n.digest, n.version, n.status = digest, n.version + 1, Notification.Status.SENT
+        n.attempts, n.last_error, n.sent_at = 0, "", timezone.now()
+        n.save()
+    logger.info("notify.message.sent", extra={"notification": notification_id, "outcome": outcome})
+    return outcome
+
+
+def _thread_of(n: Notification) -> str:
+    """The ts of the first message of ``n``'s incident in the same channel, if there is one (not a reply)."""
+    if n.alert.incident_id is None or n.connection.integration != "slack":
+        return ""
+    first = (
+        Notification.objects.filter(
+            connection_id=n.connection_id, channel=n.channel, alert__incident_id=n.alert.incident_id, thread_ts=""
+        )
+        .exclude(pk=n.pk)
+        .exclude(ts="")
+        .order_by("alert__started_at", "pk")
+        .values_list("ts", flat=True)
+        .first()
+    )
+    return first or ""
+
+
+def record_failure(notification_id: int, error: transports.SendError, final: bool) -> int:
+    """Keep the error on the notification (the connection page shows the latest); returns the attempts so far."""
+    n = Notification.objects.filter(pk=notification_id).first()
+    if n is None:
+        return MAX_ATTEMPTS
+    n.attempts += 1
+    n.last_error, n.last_error_at = str(error)[:2000], timezone.now()
+    if final or not error.retry or n.attempts >= MAX_ATTEMPTS:
+        n.status = Notification.Status.FAILED if n.status != Notification.Status.SENT else n.status
+    n.save(update_fields=["attempts", "last_error", "last_error_at", "status", "updated_at"])
+    logger.warning(
+        "notify.message.failed",
+        extra={"notification": notification_id, "error": str(error), "attempts": n.attempts, "retry": error.retry},
+    )
+    return n.attempts

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('changetrack', '0006_poll_state'),
+        ('changetrack', '0007_sso'),
     ]
 
     operations = [

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import alerts, changes, delivery, feed, incidents, integrations, live, pages, unmapped
+from changetrack.web import alerts, audit_log, changes, delivery, feed, incidents, integrations, live, pages, unmapped
 
 app_name = "web"
 urlpatterns = [
@@ -29,4 +29,5 @@ urlpatterns = [
     path("unmapped/", unmapped.unmapped_list, name="unmapped"),
     path("unmapped/map/", unmapped.map_group, name="unmapped_map"),
     path("live.json", live.live, name="live"),
+    path("audit/", audit_log.audit_log, name="audit"),
 ]

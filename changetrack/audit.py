@@ -159,6 +159,8 @@ class AuditContextMiddleware:
         fields = {"client_ip": _client_ip(request)}
         if request.path.startswith("/api/"):
             fields["source"] = "api"
+        elif request.path.startswith("/hooks/"):
+            fields["source"] = "webhook"  # signed by the sender; nobody is logged in
         else:
             fields["source"] = "admin" if request.path.startswith("/admin/") else "ui"
             user = getattr(request, "user", None)

@@ -25,7 +25,7 @@ class AuditEntry(models.Model):
     0007) refuses UPDATE and DELETE from anything else.
 
     ``actor`` names who acted (``user:<username>``, ``token:<name> (<prefix>…)``, ``command:<name>``, ``system``);
-    ``source`` where from (``ui``, ``admin``, ``api``, ``command``, ``system``); ``changes`` maps a field to
+    ``source`` where from (``ui``, ``admin``, ``api``, ``command``, ``webhook``, ``system``); ``changes`` maps a field to
     ``[before, after]``, with secret fields only marked as changed, never their values."""
 
     class Action(models.TextChoices):

@@ -14,7 +14,9 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from changetrack.infra import redis as shared_redis
@@ -64,6 +66,8 @@ class ThrottledModelBackend(ModelBackend):
         if username is None or password is None:
             return None  # not a password login (another backend's credentials)
         if locked(request, username):
+            if request is not None:
+                request.login_throttled = True  # type: ignore[attr-defined]  # for ThrottledLoginForm's message
             logger.warning(
                 "web.login.throttled", extra={"client_ip": request.META.get("REMOTE_ADDR") if request else ""}
             )
@@ -72,3 +76,21 @@ class ThrottledModelBackend(ModelBackend):
         if user is None:
             record_failure(request, username)
         return user
+
+
+class ThrottledLoginForm(AuthenticationForm):
+    """The login page's form: says so when the refusal is the throttle, not the password."""
+
+    throttled = False
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except ValidationError:
+            if getattr(self.request, "login_throttled", False):
+                self.throttled = True
+                minutes = max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)
+                raise ValidationError(
+                    f"Too many failed logins: try again in {minutes} minutes.", code="throttled"
+                ) from None
+            raise

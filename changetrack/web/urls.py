@@ -4,10 +4,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from changetrack.web import alerts, audit_log, changes, delivery, feed, incidents, integrations, live, pages, unmapped
+from changetrack.web.login_throttle import ThrottledLoginForm
 
 app_name = "web"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", auth_views.LoginView.as_view(authentication_form=ThrottledLoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", pages.service_list, name="services"),
     path("services/<int:pk>/", pages.service_detail, name="service"),

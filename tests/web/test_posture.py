@@ -66,6 +66,7 @@ def test_after_thirty_wrong_passwords_even_the_right_one_is_refused(django_user_
         assert login(browser, "oncall", "wrong").status_code == 200
     refused = login(browser, "oncall", PASSWORD)
     assert refused.status_code == 200 and "_auth_user_id" not in browser.session
+    assert "Too many failed logins: try again in 15 minutes." in refused.content.decode()
     assert browser.get("/").status_code == 302  # still not logged in
 
 

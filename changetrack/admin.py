@@ -1,4 +1,4 @@
-"""Admin: configuration (clusters, services, aliases, dependencies, connections, tokens) and inspection."""
+"""Admin: configuration (clusters, services, aliases, dependencies, connections, tokens), inspection, the audit log."""
 
 from __future__ import annotations
 
@@ -64,11 +64,35 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
     actions = ["revoke"]
 
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # `manage.py create_api_token` makes tokens: the clear token is printed once, only a hash kept
+
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
         from django.utils import timezone
 
-        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        for token in queryset.filter(revoked_at__isnull=True):  # one save each: each revocation is audited
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only, so no one is offered add, change or delete."""
+
+    list_display = ("at", "actor", "source", "ip", "action", "object_type", "object_repr")
+    list_filter = ("action", "object_type", "source")
+    search_fields = ("actor", "object_repr", "object_id")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
 
 for model in (models.Change, models.Alert, models.HealthEpisode, models.Incident, models.Watermark, models.PollState):

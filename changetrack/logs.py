@@ -32,6 +32,11 @@ def unbind(token: Token) -> None:
     _context.reset(token)
 
 
+def current() -> Mapping[str, str]:
+    """The fields bound now (the audit log reads who is acting, and from where, from here)."""
+    return _context.get()
+
+
 class ContextFilter(logging.Filter):
     """Copies the bound fields onto each record (a field the call passed in ``extra`` wins); never drops one."""
 

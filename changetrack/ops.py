@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from changetrack.infra import redis as shared_redis
+from changetrack.infra.problems import problem_response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -30,7 +34,22 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
 
+def _may_scrape(request: HttpRequest) -> bool:
+    """``METRICS_PUBLIC`` or the ``METRICS_TOKEN`` bearer (compared in constant time)."""
+    if settings.METRICS_PUBLIC:
+        return True
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.METRICS_TOKEN
+    return (
+        bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), expected.encode())
+    )
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not _may_scrape(request):
+        return problem_response(
+            401, "/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'", headers={"WWW-Authenticate": "Bearer"}
+        )
     registry = CollectorRegistry()
     deliveries = Gauge(
         "changetrack_deliveries", "Deliveries by status (last day partitions)", ["status"], registry=registry

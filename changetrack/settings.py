@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "changetrack.audit.AuditContextMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -116,6 +118,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# password logins pass a failure counter (changetrack/web/login_throttle.py); other backends (SSO) go after it
+AUTHENTICATION_BACKENDS = ["changetrack.web.login_throttle.ThrottledModelBackend"]
+LOGIN_FAILURE_LIMIT = _env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_LOCKOUT_SECONDS = _env_int("LOGIN_LOCKOUT_SECONDS", 900)
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -143,6 +149,19 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Every script is a static file of ours (htmx and Swagger UI vendored): no inline script, no eval, no other host.
+# Inline styles stay allowed: bar widths are style attributes, and htmx and Swagger UI insert style elements.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Celery: Redis broker, late acks so a killed worker's batch is redelivered.
 
@@ -199,6 +218,11 @@ SPECTACULAR_SETTINGS = {
 WEBHOOK_MAX_BODY_BYTES = _env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 # per-process cache of webhook connections (a disable or secret change made elsewhere applies within this)
 WEBHOOK_CONNECTION_CACHE_SECONDS = _env_int("WEBHOOK_CONNECTION_CACHE_SECONDS", 2)
+# the OpenAPI schema: public, or only for a logged-in viewer or a token with the read scope (the default)
+API_SCHEMA_PUBLIC = _env_bool("API_SCHEMA_PUBLIC", default=False)
+# /metrics: with METRICS_TOKEN set, only requests bearing it; otherwise public unless METRICS_PUBLIC=false
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", default=not METRICS_TOKEN)
 API_MAX_BODY_BYTES = _env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)  # 1,000 changes with details fit
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440) * 4
 RETENTION_DAYS = _env_int("RETENTION_DAYS", 90)

@@ -1,21 +1,21 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularSwaggerView
 
 from changetrack import ops
 from changetrack.ingest import receiver
 from changetrack.notify import interactivity
+from changetrack.web import apidocs
 
 urlpatterns = [
     # Slack's clicks are a signed form that needs a synchronous 200: their own view, before the receiver's route
     path("hooks/slack/<uuid:connection_id>/", interactivity.receive, name="slack_interactivity"),
     path("hooks/<slug:slug>/<uuid:connection_id>/", receiver.receive, name="webhook"),
-    path("healthz", ops.healthz),
-    path("readyz", ops.readyz),
-    path("metrics", ops.metrics),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("api/v1/", include("changetrack.api.urls")),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs", apidocs.api_docs, name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("changetrack.web.urls")),
 ]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from changetrack import audit
 from changetrack.infra import redis as shared_redis
 from changetrack.models import ApiToken
 from changetrack.models.tokens import hash_token
@@ -58,6 +59,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This token has been revoked.")
         _touch(token)
+        audit.bind_token(token)
         return TokenUser(token), token
 
     def authenticate_header(self, request: Request) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
 
 from changetrack.api import metrics, reads, timeline, views
 from changetrack.api.base import not_found
+from changetrack.api.schema_view import SchemaView
 
 
 class ChangesView(views.ChangeCreateView, reads.ChangeListView):
@@ -18,7 +18,7 @@ class AlertsView(views.AlertCreateView, reads.AlertListView):
 
 
 urlpatterns = [
-    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema", SchemaView.as_view(), name="api-schema"),
     path("services", reads.ServiceListView.as_view(), name="api-services"),
     path("services/<int:pk>", reads.ServiceDetailView.as_view(), name="api-service"),
     path("services/<int:pk>/timeline", timeline.TimelineView.as_view(), name="api-service-timeline"),

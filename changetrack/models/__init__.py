@@ -1,6 +1,7 @@
 """The data model, one module per concern. Import from here: ``from changetrack.models import Change``."""
 
 from changetrack.models.alerts import Alert, Incident
+from changetrack.models.audit import AuditEntry
 from changetrack.models.changes import Change, ChangeKind, Severity
 from changetrack.models.correlation import Feedback, Suspect
 from changetrack.models.deliveries import Connection, Delivery, DeliveryKey
@@ -16,6 +17,7 @@ from changetrack.models.tokens import ApiToken
 __all__ = [
     "Alert",
     "ApiToken",
+    "AuditEntry",
     "Change",
     "ChangeKind",
     "Cluster",

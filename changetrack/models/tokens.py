@@ -34,13 +34,19 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, name: str, scopes: list[str]) -> tuple[ApiToken, str]:
+    def issue(cls, name: str, scopes: list[str], rate_limit_per_minute: int | None = None) -> tuple[ApiToken, str]:
         """Create a token; returns the row and the clear token, which is not stored anywhere."""
         bad = [s for s in scopes if s not in SCOPES]
         if bad:
             raise ValueError(f"unknown scope(s): {', '.join(bad)}; valid: {', '.join(SCOPES)}")
         clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(name=name, prefix=clear[:10], key_hash=hash_token(clear), scopes=sorted(set(scopes)))
+        token = cls.objects.create(
+            name=name,
+            prefix=clear[:10],
+            key_hash=hash_token(clear),
+            scopes=sorted(set(scopes)),
+            **({"rate_limit_per_minute": rate_limit_per_minute} if rate_limit_per_minute else {}),
+        )
         return token, clear
 
     @property

@@ -9,16 +9,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from changetrack import roles
 from changetrack.correlation import engine, feedback, triggers
 from changetrack.infra.problems import problem_response
 from changetrack.models import Alert, Change, ChangeKind, Feedback, Suspect
-from changetrack.web import events, timeline
+from changetrack.web import access, events, timeline
 
 logger = logging.getLogger(__name__)
 SUSPECT_LIMIT = 10
@@ -77,7 +77,7 @@ def _lifecycle(alert: Alert) -> list[tuple[str, Any]]:
     return steps
 
 
-@login_required
+@access.viewer
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(Alert.objects.select_related("service", "service__cluster"), pk=pk)
     context: dict[str, Any] = {
@@ -103,7 +103,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "web/alert.html", context)
 
 
-@login_required
+@access.viewer
 def alert_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     alert = get_object_or_404(Alert.objects.select_related("service"), pk=pk)
     if alert.service is None:
@@ -112,7 +112,7 @@ def alert_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(timeline.timeline(alert.service, q, focus=alert.started_at)[0])
 
 
-@login_required
+@access.requires(roles.RECORD_VERDICT)
 @require_POST
 def alert_feedback(request: HttpRequest, pk: int) -> HttpResponse:
     """Record "caused it" / "unrelated" for one suspect, then back to the alert (or a fragment for htmx)."""

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from changetrack.models import Alert, Change, Feedback, Suspect
-from changetrack.web import details
+from changetrack.web import access, details
 
 SIBLING_LIMIT = 20
 SUSPECTED_TOP = 5  # a change ranked lower than this for an alert is not worth listing on the change
 
 
-@login_required
+@access.viewer
 def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     change = get_object_or_404(Change.objects.select_related("service", "service__cluster"), pk=pk)
     siblings = list(change.same_release().select_related("service").order_by("occurred_at")[:SIBLING_LIMIT])

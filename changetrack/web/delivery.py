@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from changetrack.correlation.metrics import delivery_metrics as compute
 from changetrack.models import Service
+from changetrack.web import access
 
 DAY_CHOICES = (7, 30, 90)
 
@@ -77,7 +77,7 @@ def _bars(daily: list[dict[str, Any]]) -> list[tuple[date, int, int, int]]:
     return [(date.fromisoformat(d["day"]), d["deploys"], d["failed"], round(100 * d["deploys"] / peak)) for d in daily]
 
 
-@login_required
+@access.viewer
 def delivery_metrics(request: HttpRequest) -> HttpResponse:
     team, service_param = request.GET.get("team", ""), request.GET.get("service", "")
     try:

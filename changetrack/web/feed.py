@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -16,7 +15,7 @@ from django.utils import timezone
 
 from changetrack.models import Alert, Change, ChangeKind, Cluster, Service
 from changetrack.timeline import Cursor
-from changetrack.web import events, explorer
+from changetrack.web import access, events, explorer
 from changetrack.web.links import url_pattern
 
 PAGE_ROWS = 100
@@ -89,7 +88,7 @@ def feed_rows(
     return rows, more
 
 
-@login_required
+@access.viewer
 def feed(request: HttpRequest) -> HttpResponse:
     """Every change in the last N minutes across every service: where a lost responder starts."""
     params = {k: request.GET.get(k, "") for k in ("kind", "source", "cluster", "namespace", "team", "q")}

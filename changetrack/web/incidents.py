@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from changetrack.models import Alert, Change, Cluster, Incident, Service, Suspect
+from changetrack.web import access
 from changetrack.web.explorer import OPEN, narrowed
 
 LIMIT = 200
@@ -77,7 +77,7 @@ def _hours(raw: str | None) -> int:
         return 24
 
 
-@login_required
+@access.viewer
 def alert_list(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("status", "source", "cluster", "team", "q")}
     if params["status"] not in STATUSES:
@@ -100,7 +100,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
+@access.viewer
 def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     incident = get_object_or_404(Incident, pk=pk)
     alerts = list(incident.alerts.select_related("service", "service__cluster").order_by("started_at", "id"))

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,10 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from changetrack import roles
 from changetrack.connections import create_connection
 from changetrack.ingest import kick
 from changetrack.models import Connection, Delivery, PollState
 from changetrack.notify import status as push_status
+from changetrack.web import access
 from integrations import registry
 from integrations.base import ConfigField, Integration
 
@@ -59,7 +60,7 @@ def _integration(slug: str) -> Integration:
     return integration
 
 
-@login_required
+@access.viewer
 def integration_list(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(days=1)
     connections = list(Connection.objects.order_by("integration", "name"))
@@ -93,7 +94,7 @@ def _config_field(integration: Integration | None, name: str) -> ConfigField | N
     return None
 
 
-@login_required
+@access.requires(roles.MANAGE_CONNECTIONS)
 def connection_new(request: HttpRequest, slug: str) -> HttpResponse:
     integration = _integration(slug)
     form_class = connection_form(integration)
@@ -124,7 +125,7 @@ def connection_new(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "web/connection_new.html", {"form": form, "integration": integration})
 
 
-@login_required
+@access.viewer
 def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
     conn = _connection(pk)
     integration = registry.get(conn.integration)
@@ -161,7 +162,7 @@ def _connection(pk: str) -> Connection:
         raise Http404("no such connection") from None
 
 
-@login_required
+@access.requires(roles.REPLAY_DELIVERIES)
 @require_POST
 def connection_replay(request: HttpRequest, pk: str) -> HttpResponse:
     """Failed deliveries of the last two weeks go back to pending; a drain is requested to process them."""

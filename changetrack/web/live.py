@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
 
 from changetrack.models import Alert, Change
+from changetrack.web import access
 from changetrack.web.links import url_pattern
 
 LIVE_LIMIT = 20
@@ -45,7 +45,7 @@ def _newer(model: type[Change] | type[Alert], after: int | None, url_name: str, 
     return rows
 
 
-@login_required
+@access.viewer
 def live(request: HttpRequest) -> JsonResponse:
     """``?change=<last id>&alert=<last id>``: newer changes and alerts (newest last). Without ids, only the
     current high-water marks, so a page can start polling from "now"."""

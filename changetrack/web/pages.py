@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -12,12 +11,12 @@ from django.utils import timezone
 
 from changetrack.correlation import engine
 from changetrack.models import Change, ChangeKind, Cluster, Service
-from changetrack.web import events, explorer, timeline
+from changetrack.web import access, events, explorer, timeline
 
 LIKELY_TOP = 5
 
 
-@login_required
+@access.viewer
 def service_list(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("cluster", "namespace", "team", "q", "health")}
     page = explorer.page(params, request.GET.get("page"))
@@ -38,7 +37,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
+@access.viewer
 def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
@@ -64,7 +63,7 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@access.viewer
 def service_suspects(request: HttpRequest, pk: int) -> HttpResponse:
     """What changed around the service that would most likely explain trouble on it right now: the ranking an
     alert on it would get this minute (nothing stored). Loaded into the service page after it renders."""
@@ -77,14 +76,14 @@ def service_suspects(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, {"service": service, "rows": rows, "now": now})
 
 
-@login_required
+@access.viewer
 def service_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
     service = get_object_or_404(Service, pk=pk)
     q = timeline.parse_query(request.GET, default_depth=1)
     return JsonResponse(timeline.timeline(service, q)[0])
 
 
-@login_required
+@access.viewer
 def service_events(request: HttpRequest, pk: int) -> HttpResponse:
     """A page of the list under the timeline: the rows after ``after`` (htmx's "Show more"), the first page of a
     new window (the chart's script, after a zoom or pan), or a plain page of its own without JavaScript."""

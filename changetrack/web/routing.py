@@ -6,14 +6,15 @@ import logging
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from changetrack import roles
 from changetrack.models import Connection, RoutingRule
 from changetrack.notify import routing
+from changetrack.web import access
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +31,13 @@ class RuleForm(forms.ModelForm):
         field.queryset = Connection.objects.filter(integration__in=routing.push_slugs())
 
 
-@login_required
+@access.viewer
 def rule_list(request: HttpRequest) -> HttpResponse:
     form = RuleForm(request.POST or None)
+    can_edit = request.user.has_perm(roles.MANAGE_NOTIFICATIONS)
     if request.method == "POST":
-        if not request.user.has_perm("changetrack.add_routingrule"):
-            return HttpResponse("You may not add routing rules.", status=403)
+        if not can_edit:
+            return access.forbidden(request, roles.MANAGE_NOTIFICATIONS)
         if form.is_valid():
             rule = form.save()
             logger.info("web.routing.rule_added", extra={"rule": rule.pk, "connection": str(rule.connection_id)})
@@ -48,15 +50,14 @@ def rule_list(request: HttpRequest) -> HttpResponse:
         {
             "rules": rules,
             "form": form,
-            "can_edit": request.user.has_perm("changetrack.add_routingrule"),
-            "can_delete": request.user.has_perm("changetrack.delete_routingrule"),
+            "can_edit": can_edit,
+            "can_delete": can_edit,
         },
     )
 
 
-@login_required
+@access.requires(roles.MANAGE_NOTIFICATIONS)
 @require_POST
-@permission_required("changetrack.delete_routingrule", raise_exception=True)
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(RoutingRule, pk=pk)
     logger.info("web.routing.rule_deleted", extra={"rule": rule.pk})

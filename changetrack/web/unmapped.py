@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -18,8 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from changetrack import roles
 from changetrack.models import Alert, Change, Service, ServiceAlias
 from changetrack.resolution import remap_unmapped
+from changetrack.web import access
 
 DAYS = 30
 #: newest unmapped records looked at per model: enough to show every group a person can act on
@@ -81,7 +82,7 @@ def groups(days: int = DAYS) -> list[Group]:
     return sorted(found.values(), key=lambda g: (g.alerts == 0, -(g.last_at.timestamp() if g.last_at else 0)))
 
 
-@login_required
+@access.viewer
 def unmapped_list(request: HttpRequest) -> HttpResponse:
     services = Service.objects.select_related("cluster").order_by("name", "namespace")[:MAX_SERVICES_LISTED]
     return render(
@@ -91,7 +92,7 @@ def unmapped_list(request: HttpRequest) -> HttpResponse:
             "groups": groups(),
             "days": DAYS,
             "services": [s.qualified_name for s in services],
-            "can_map": request.user.has_perm("changetrack.add_servicealias"),
+            "can_map": request.user.has_perm(roles.MAP_UNMAPPED),
         },
     )
 
@@ -114,9 +115,8 @@ def find_service(text: str) -> Service | str:
     return matches[0]
 
 
-@login_required
+@access.requires(roles.MAP_UNMAPPED)
 @require_POST
-@permission_required("changetrack.add_servicealias", raise_exception=True)
 def map_group(request: HttpRequest) -> HttpResponse:
     back = HttpResponseRedirect(reverse("web:unmapped"))
     key, value = request.POST.get("match", "").partition("=")[::2]

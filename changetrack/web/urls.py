@@ -3,11 +3,24 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from changetrack.web import alerts, changes, delivery, feed, incidents, integrations, live, pages, routing, unmapped
+from changetrack.web import (
+    alerts,
+    audit_log,
+    changes,
+    delivery,
+    feed,
+    incidents,
+    integrations,
+    live,
+    pages,
+    routing,
+    unmapped,
+)
+from changetrack.web.login_throttle import ThrottledLoginForm
 
 app_name = "web"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", auth_views.LoginView.as_view(authentication_form=ThrottledLoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", pages.service_list, name="services"),
     path("services/<int:pk>/", pages.service_detail, name="service"),
@@ -31,4 +44,5 @@ urlpatterns = [
     path("unmapped/", unmapped.unmapped_list, name="unmapped"),
     path("unmapped/map/", unmapped.map_group, name="unmapped_map"),
     path("live.json", live.live, name="live"),
+    path("audit/", audit_log.audit_log, name="audit"),
 ]

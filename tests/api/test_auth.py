@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from changetrack import roles
 from changetrack.models import ApiToken, Change
 from changetrack.models.tokens import hash_token
 from tests.api.conftest import ApiClient, assert_problem, change
@@ -113,7 +114,10 @@ def test_the_rate_limit_is_per_token(make_api):
     assert other.get("/api/v1/services").status_code == 200
 
 
-def test_the_schema_and_docs_are_served(client):
+def test_the_schema_and_docs_are_served_to_a_viewer(client, django_user_model):
+    viewer = django_user_model.objects.create_user("reader")
+    roles.set_role(viewer, roles.VIEWER)
+    client.force_login(viewer)
     schema = client.get("/api/v1/schema", {"format": "json"})
     assert schema.status_code == 200
     paths = schema.json()["paths"]

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from changetrack import roles
 from changetrack.ingest.store import store_records
 from changetrack.models import Alert, Change, HealthEpisode, Service
 from integrations.base import AlertRecord, ChangeRecord, ServiceHint
@@ -45,7 +46,9 @@ def ledger():
 
 @pytest.fixture
 def web(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("oncall", password="correct horse battery staple"))
+    user = django_user_model.objects.create_user("oncall", password="correct horse battery staple")
+    roles.set_role(user, roles.VIEWER)
+    client.force_login(user)
     return client
 
 

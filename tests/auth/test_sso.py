@@ -266,6 +266,7 @@ def test_claims_a_column_cannot_hold_are_refused_or_trimmed_never_a_500(client, 
         "preferred_username": "jo\x00e",
         "email": "jo\x00e@example.com",
         "given_name": "J" * 400,
+        "groups": ["engineering"],
     }
     assert sign_in(client, sso).status_code == 200
     user = signed_in_user(client)

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from changetrack import roles
 from changetrack.models import Connection, RoutingRule
 from tests.notify.fake_slack import TOKEN
 
@@ -68,7 +69,9 @@ def test_an_admin_adds_and_deletes_a_routing_rule_on_the_page(admin_client, conn
 def test_a_user_without_the_permission_cannot_add_or_delete_rules(client, connection_factory):
     slack = connection_factory("slack", clear={"bot_token": "x", "signing_secret": "y"}, config={"channel": "#oncall"})
     rule = RoutingRule.objects.create(connection=slack, channel="#x")
-    client.force_login(User.objects.create_user("viewer"))
+    viewer = User.objects.create_user("viewer")
+    roles.set_role(viewer, roles.VIEWER)
+    client.force_login(viewer)
     assert client.get("/integrations/routing/").status_code == 200
     assert client.post("/integrations/routing/", {"connection": slack.pk, "min_severity": "error"}).status_code == 403
     assert client.post(f"/integrations/routing/{rule.pk}/delete/").status_code == 403

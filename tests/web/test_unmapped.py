@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
+from changetrack import roles
 from changetrack.correlation.engine import current_suspects
 from changetrack.ingest.store import store_records
 from changetrack.models import Alert, Change, Service, ServiceAlias
@@ -21,7 +21,7 @@ DD_HINT = ServiceHint(name="payments-api", env="prod", keys=(("datadog_service",
 @pytest.fixture
 def mapper(client, django_user_model):
     user = django_user_model.objects.create_user("lead", password="x")
-    user.user_permissions.add(Permission.objects.get(codename="add_servicealias"))
+    roles.set_role(user, roles.RESPONDER)
     client.force_login(user)
     return client
 
@@ -67,14 +67,14 @@ def world():
     return payments, deploy[0][0], [a for a, _ in alerts]
 
 
-def test_unmapped_records_are_grouped_by_source_and_hint_alerts_first(web, world):
-    response = web.get("/unmapped/")
+def test_unmapped_records_are_grouped_by_source_and_hint_alerts_first(login_as, world):
+    response = login_as(roles.VIEWER).get("/unmapped/")
     assert response.status_code == 200
     groups = response.context["groups"]
     assert [(g.source, g.alerts, g.changes) for g in groups] == [("datadog", 2, 0), ("launchdarkly", 0, 1)]
     assert groups[0].pairs == (("datadog_service", "payments-api"), ("name", "payments-api"))
     assert groups[0].example == "Payments 5xx #0"
-    assert "can_map" in response.context and response.context["can_map"] is False  # a plain user sees, cannot map
+    assert "can_map" in response.context and response.context["can_map"] is False  # a viewer sees, cannot map
     assert 'action="/unmapped/map/"' not in response.content.decode()
 
 
@@ -145,11 +145,11 @@ def test_a_rule_that_already_maps_elsewhere_is_not_overwritten(mapper, world):
     assert ServiceAlias.objects.get().service == other
 
 
-def test_mapping_needs_the_permission_a_login_and_a_post(web, world, user):
-    assert web.post("/unmapped/map/", {"match": "name=payments-api", "service": "shop/payments"}).status_code == 403
+def test_mapping_needs_the_responder_role_a_login_and_a_post(login_as, world):
+    viewer = login_as(roles.VIEWER)
+    assert viewer.post("/unmapped/map/", {"match": "name=payments-api", "service": "shop/payments"}).status_code == 403
     assert Client().get("/unmapped/").status_code == 302
-    user.user_permissions.add(Permission.objects.get(codename="add_servicealias"))
-    assert web.get("/unmapped/map/").status_code == 405
+    assert login_as(roles.RESPONDER).get("/unmapped/map/").status_code == 405
     assert not ServiceAlias.objects.exists()
 
 

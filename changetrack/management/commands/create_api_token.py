@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from changetrack import audit
 from changetrack.models import ApiToken
 from changetrack.models.tokens import SCOPES
 
@@ -33,10 +34,8 @@ class Command(BaseCommand):
         rate = options["rate_limit"]
         if rate is not None and rate < 1:
             raise CommandError("--rate-limit must be at least 1")
-        token, clear = ApiToken.issue(name, scopes)
-        if rate is not None:
-            token.rate_limit_per_minute = rate
-            token.save(update_fields=["rate_limit_per_minute"])
+        with audit.as_command("create_api_token"):
+            token, clear = ApiToken.issue(name, scopes, rate_limit_per_minute=rate)
         self.stdout.write(
             f"Created token {token.name!r} (prefix {token.prefix}, scopes {', '.join(token.scopes)}, "
             f"{token.rate_limit_per_minute} requests/min). It is shown only once:"

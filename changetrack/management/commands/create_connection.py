@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from changetrack import audit
 from changetrack.connections import ConnectionError_, create_connection
 from changetrack.infra.urls import absolute_url
 from changetrack.notify import transports
@@ -30,7 +31,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--set expects FIELD=VALUE, got {item!r}")
             values[field.strip()] = value
         try:
-            new = create_connection(opts["slug"], opts["name"], values)
+            with audit.as_command("create_connection"):
+                new = create_connection(opts["slug"], opts["name"], values)
         except ConnectionError_ as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Connection {new.connection.name!r} ({new.connection.integration}) created.")

@@ -8,7 +8,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from changetrack import embedded
+from changetrack import embedded, roles
 
 
 class Command(BaseCommand):
@@ -20,7 +20,8 @@ class Command(BaseCommand):
         username = os.environ.get("CHANGETRACK_ADMIN_USER", "admin")
         if not User.objects.filter(username=username).exists():
             password = os.environ.get("CHANGETRACK_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-            User.objects.create_superuser(username=username, email="", password=password)
+            user = User.objects.create_superuser(username=username, email="", password=password)
+            roles.set_role(user, roles.ADMIN)  # a superuser may do anything; the group says so where roles are shown
             embedded.DATA_DIR.mkdir(parents=True, exist_ok=True)
             login_file.write_text(f"username: {username}\npassword: {password}\n")
             login_file.chmod(0o600)

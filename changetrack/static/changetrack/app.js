@@ -58,6 +58,8 @@
           data.alerts.slice(-2).forEach(function (a) { toast('New alert: <a href="' + esc(a.url) + '">' + esc(a.title) + "</a> " + esc(a.service)); });
           data.changes.slice(-2).forEach(function (c) { toast("New " + esc(c.kind) + ': <a href="' + esc(c.url) + '">' + esc(c.summary) + "</a> " + esc(c.service)); });
           document.body.dispatchEvent(new CustomEvent("ct-live", { detail: data }));
+          // a separate event rather than an hx-trigger filter: htmx evaluates filters as code, which the CSP forbids
+          if (data.changes.length) { document.body.dispatchEvent(new CustomEvent("ct-live-changes", { detail: data })); }
         })
         .catch(function () { if (dot) { dot.classList.remove("on"); dot.title = "Live updates paused (server unreachable)"; } })
         .then(function () { setTimeout(tick, every); });

@@ -7,4 +7,4 @@ class ChangetrackConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from changetrack import signals  # noqa: F401 - connects the receivers
+        from changetrack import checks, signals  # noqa: F401 - connects the receivers, registers the checks

@@ -15,6 +15,11 @@ from django.core.management.base import BaseCommand
 from changetrack import embedded
 
 
+def public_url(host: str, port: int) -> str:
+    """``PUBLIC_URL`` when set, else the address served (what the settings' default says for ``HOST``/``PORT``)."""
+    return settings.PUBLIC_URL if os.environ.get("PUBLIC_URL") else f"http://{host}:{port}"
+
+
 class Command(BaseCommand):
     help = "Start web + worker + beat (the second half of `make run`)."
 
@@ -28,7 +33,9 @@ class Command(BaseCommand):
 
         call_command("ensure_superuser")
         bin_dir = Path(sys.executable).parent
-        env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
+        # settings exported the embedded servers' URLs (unless they come from *_FILE); the children reuse them, and
+        # the address users reach follows the port served unless PUBLIC_URL says otherwise
+        env = {**os.environ, "PUBLIC_URL": public_url(opts["host"], opts["port"])}
         beat_schedule = str(embedded.DATA_DIR / "celerybeat-schedule")
         commands = {
             "web": [
@@ -69,8 +76,7 @@ class Command(BaseCommand):
             ],
         }
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
-        url = f"http://{opts['host']}:{opts['port']}/"
-        self.stdout.write(self.style.SUCCESS(f"\nchangetrack is running at {url}"))
+        self.stdout.write(self.style.SUCCESS(f"\nchangetrack is running at {env['PUBLIC_URL']}/"))
         self.stdout.write(
             f"Log in with the credentials printed above (also in {embedded.DATA_DIR / 'admin-login.txt'})."
         )
@@ -99,4 +105,3 @@ class Command(BaseCommand):
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        _ = settings

@@ -88,6 +88,7 @@ if not DEBUG:
     for _name, _key in [("SECRET_KEY", SECRET_KEY), *(("SECRET_KEY_FALLBACKS", k) for k in SECRET_KEY_FALLBACKS)]:
         if embedded.is_dev_secret_key(_key):
             raise ImproperlyConfigured(f"{_name} holds a development key; set a random one when DEBUG is off")
+CHANGETRACK_ADMIN_PASSWORD = env_secret("CHANGETRACK_ADMIN_PASSWORD")  # the first admin's (ensure_superuser)
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()
 ]
@@ -245,6 +246,9 @@ DELIVERY_RETENTION_DAYS = _env_int("DELIVERY_RETENTION_DAYS", 14)
 PARTITION_PRECREATE_DAYS = _env_int("PARTITION_PRECREATE_DAYS", 7)
 INGEST_BATCH_SIZE = _env_int("INGEST_BATCH_SIZE", 2000)
 INGEST_KICK_DELAY_MS = _env_int("INGEST_KICK_DELAY_MS", 200)
+# a drain task returns (the rest pending, another drain asked for) after this long: a warm shutdown (SIGTERM)
+# of a prefork worker then ends within an orchestrator's grace period
+INGEST_DRAIN_SECONDS = _env_int("INGEST_DRAIN_SECONDS", 20)
 DEFAULT_CORRELATION_WINDOW_MINUTES = _env_int("CORRELATION_WINDOW_MINUTES", 24 * 60)
 CORRELATION_SKEW_MINUTES = _env_int("CORRELATION_SKEW_MINUTES", 5)
 

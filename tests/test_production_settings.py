@@ -16,7 +16,8 @@ from changetrack import embedded
 
 REPO = Path(__file__).resolve().parents[1]
 PRINT_SETTINGS = (
-    "from django.conf import settings as s; print(s.SECRET_KEY, s.SECRET_KEY_FALLBACKS, s.PUBLIC_URL, sep='|')"
+    "from django.conf import settings as s;"
+    " print(s.SECRET_KEY, s.SECRET_KEY_FALLBACKS, s.PUBLIC_URL, s.CHANGETRACK_ADMIN_PASSWORD, sep='|')"
 )
 
 
@@ -75,7 +76,9 @@ def test_with_debug_off_bad_secret_settings_stop_start_up_naming_the_variable(ex
     assert message in done.stderr
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "REDIS_URL", "CHANGETRACK_ADMIN_PASSWORD"]
+)
 def test_setting_a_secret_and_its_file_is_an_error_naming_both(name, tmp_path):
     (tmp_path / "value").write_text("whatever\n")
     env = _env(**{f"{name}_FILE": str(tmp_path / "value")})
@@ -94,17 +97,19 @@ def test_secrets_are_read_from_mounted_files_without_their_trailing_newline(tmp_
         "SECRET_KEY_FALLBACKS": f"{old}, {key[::-1]}",
         "DATABASE_URL": settings.DATABASE_URL,
         "REDIS_URL": settings.REDIS_URL,
+        "CHANGETRACK_ADMIN_PASSWORD": "first admin's",
     }
     env = _env(SECRET_KEY="", DATABASE_URL="", REDIS_URL="", PUBLIC_URL="https://ct.example.com/")
     for name, value in files.items():
         (tmp_path / name).write_text(value + "\n")  # as `kubectl create secret --from-file` often stores them
         env[f"{name}_FILE"] = str(tmp_path / name)
 
-    printed_key, fallbacks, public_url = _settings_of(env)
+    printed_key, fallbacks, public_url, admin_password = _settings_of(env)
 
     assert printed_key == key
     assert fallbacks == repr([old, key[::-1]])
     assert public_url == "https://ct.example.com"
+    assert admin_password == "first admin's"
     assert _manage(env, "check").returncode == 0  # the database and Redis URLs from files work too
 
 

@@ -17,7 +17,9 @@ from changetrack import embedded
 
 def public_url(host: str, port: int) -> str:
     """``PUBLIC_URL`` when set, else the address served (what the settings' default says for ``HOST``/``PORT``)."""
-    return settings.PUBLIC_URL if os.environ.get("PUBLIC_URL") else f"http://{host}:{port}"
+    if os.environ.get("PUBLIC_URL"):
+        return settings.PUBLIC_URL
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class Command(BaseCommand):
@@ -45,14 +47,8 @@ class Command(BaseCommand):
                 f"{opts['host']}:{opts['port']}",
                 "--workers",
                 str(opts["web_workers"]),
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-                "--access-logformat",  # the path without its query string, and the id our log lines carry
-                '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s',
-                "--timeout",
-                "60",
+                "--config",
+                str(settings.BASE_DIR / "gunicorn.conf.py"),
             ],
             "worker": [
                 str(bin_dir / "celery"),
@@ -102,6 +98,6 @@ class Command(BaseCommand):
                     proc.terminate()
             for proc in procs.values():
                 try:
-                    proc.wait(timeout=15)
+                    proc.wait(timeout=30)  # gunicorn drains for up to its graceful_timeout
                 except subprocess.TimeoutExpired:
                     proc.kill()

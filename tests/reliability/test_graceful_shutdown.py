@@ -4,7 +4,6 @@ finishes the batch in hand and leaves the rest pending for the next drain; both 
 from __future__ import annotations
 
 import http.client
-import json
 import signal
 import subprocess
 import threading
@@ -14,14 +13,13 @@ import psycopg
 import pytest
 from django.db import connection
 
-from changetrack.ingest.store import lock_key
 from changetrack.models import Change, Delivery
 from tests.reliability import procs
-from tests.reliability.conftest import Stack, report
+from tests.reliability.conftest import Stack, report, worker_blocked_in_batch
 
 
-def _waiters(conn: psycopg.Connection, locktype: str) -> int:
-    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = %s AND NOT granted", [locktype]).fetchone()
+def _relation_waiters(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND NOT granted").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -35,15 +33,7 @@ def _exit_within(proc: procs.Proc, seconds: float) -> tuple[int, float]:
 @pytest.mark.slow
 def test_a_worker_sent_sigterm_mid_batch_finishes_that_batch_leaves_the_rest_pending_and_exits_0(stack: Stack):
     total, batch = 3000, 500
-    ids = [f"term-{i}" for i in range(total)]
-    result = procs.burst(stack.port, stack.path, stack.token, ids, concurrency=8)
-    assert len(result.accepted) == total, result.statuses
-    # the worker commits three batches, then blocks inside the fourth (claimed, parsed, about to insert)
-    fourth = Delivery.objects.order_by("received_at").values_list("body", flat=True)[3 * batch + 250]
-    holder = psycopg.connect(procs.test_database_url(), autocommit=True)
-    holder.execute("SELECT pg_advisory_lock(%s)", [lock_key("generic", json.loads(bytes(fourth))["external_id"])])
-    worker = stack.start_worker(beat=False)
-    procs.wait_for(lambda: _waiters(holder, "advisory") > 0, 60, "the worker to block inside its fourth batch")
+    worker, holder = worker_blocked_in_batch(stack, "term", total, batch, blocked=3)
 
     assert worker.proc is not None
     worker.proc.send_signal(signal.SIGTERM)  # to the worker alone, as the kubelet signals a container's PID 1
@@ -77,7 +67,7 @@ def test_gunicorn_sent_sigterm_answers_the_request_in_flight_and_exits_0(stack: 
 
     client = threading.Thread(target=post)
     client.start()
-    procs.wait_for(lambda: _waiters(holder, "relation") > 0, 30, "the webhook to wait for its INSERT")
+    procs.wait_for(lambda: _relation_waiters(holder) > 0, 30, "the webhook to wait for its INSERT")
     assert stack.web.proc is not None
     stack.web.proc.send_signal(signal.SIGTERM)  # the master alone; it passes the stop on to its workers
     time.sleep(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from typing import Any
 
@@ -24,11 +25,14 @@ def secret_hash_key() -> bytes:
 
 class CelerySink:
     """Sends each batch as one ``store_observations`` task. When more than ``max_pending`` tasks wait in the
-    broker, it blocks (and with it the batcher, the queue and the watchers) until workers catch up."""
+    broker, it blocks (and with it the batcher, the queue and the watchers) until workers catch up; once
+    ``closing`` is set (the collector is stopping) it hands over what is left without waiting: at most a queue's
+    worth of batches, and their checkpoints are saved instead of read again after the restart."""
 
     def __init__(self, max_pending: int = 50, queue_name: str | None = None):
         self.max_pending = max_pending
         self.queue_name = queue_name or settings.CELERY_TASK_DEFAULT_QUEUE
+        self.closing = threading.Event()
 
     def pending(self) -> int:
         from changetrack.infra import redis as shared_redis
@@ -36,7 +40,7 @@ class CelerySink:
         return int(shared_redis.client().llen(self.queue_name))
 
     def send(self, cluster: str, observations: list[dict[str, Any]], checkpoints: dict[str, str]) -> None:
-        while self.pending() > self.max_pending:
+        while self.pending() > self.max_pending and not self.closing.is_set():
             time.sleep(0.1)
         store_observations.apply_async(args=(cluster, observations, checkpoints), queue=self.queue_name, retry=False)
 

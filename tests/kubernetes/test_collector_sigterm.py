@@ -16,7 +16,7 @@ from django.conf import settings
 
 from changetrack.models import Change, KubeObject, Watermark
 from tests.kubernetes import objects as o
-from tests.kubernetes.conftest import wait_for
+from tests.kubernetes.conftest import collector_process, wait_for
 from tests.reliability import procs
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -26,17 +26,7 @@ CHECKPOINT = "k8s:prod:deployments"
 
 
 def _collector(fake, tmp_path: Path, n: int, redis_url: str, *extra: str) -> procs.Proc:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
-        f"clusters:\n- name: c\n  cluster:\n    server: {fake.url}\n"
-        "users:\n- name: u\n  user:\n    token: not-a-real-token\n"
-        "contexts:\n- name: prod\n  context: {cluster: c, user: u}\n"
-    )
-    env = procs.child_env(procs.test_database_url(), redis_url, LOG_LEVEL="INFO")
-    args = [str(procs.VENV_BIN / "python"), "manage.py", "collect_kubernetes", "--context", "prod"]
-    args += ["--kubeconfig", str(kubeconfig), "--watch-timeout", "60", "--shutdown-seconds", "10", *extra]
-    return procs.Proc(args, env, tmp_path / f"collector-{n}.log").start()
+    return collector_process(fake, tmp_path, n, redis_url, "--watch-timeout", "60", "--shutdown-seconds", "10", *extra)
 
 
 def _sigterm(proc: procs.Proc, within: float) -> tuple[int, float]:

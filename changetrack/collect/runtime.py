@@ -17,10 +17,12 @@ from changetrack.models import KubeObject, Watermark
 logger = logging.getLogger(__name__)
 
 
-def secret_hash_key() -> bytes:
+def secret_hash_key(secret_key: str | None = None) -> bytes:
     """The key of the hashes of Secret values: derived from SECRET_KEY, so hashes are comparable across
     restarts but a value cannot be brute-forced from the database alone."""
-    return hashlib.sha256(b"changetrack.kubernetes.secret-hash\0" + settings.SECRET_KEY.encode()).digest()
+    return hashlib.sha256(
+        b"changetrack.kubernetes.secret-hash\0" + (secret_key or settings.SECRET_KEY).encode()
+    ).digest()
 
 
 class CelerySink:
@@ -79,4 +81,5 @@ def build(config: ClusterConfig, sink: Any, tuning: Tuning | None = None) -> Col
         checkpoints=load_checkpoints(config.name),
         tuning=tuning,
         resync_requested=resync_requested,
+        fallback_keys=tuple(secret_hash_key(k) for k in settings.SECRET_KEY_FALLBACKS),
     )

@@ -13,10 +13,11 @@ from changetrack.models.deliveries import secrets_cipher
 
 AFTERWARDS = """\
 Not affected by the key: webhook secrets that are only compared (stored as SHA-256 hashes) and API tokens.
-Kubernetes Secret value hashes are keyed by SECRET_KEY: after the collector restarts with the new key, each
-Secret (and secret-looking env value) is recorded once as changed at its next relist.
-Keep the old key in SECRET_KEY_FALLBACKS until every process runs with the new key and sessions signed
-with the old one no longer matter, then remove it (everyone still logged in under it logs in again)."""
+Kubernetes Secret value hashes are keyed by SECRET_KEY: while the old key is in SECRET_KEY_FALLBACKS, the
+collector's next periodic relist (every 15 minutes) re-keys the stored hashes without recording changes;
+remove the old key after that, or each hashed Secret is recorded once as changed.
+Keep the old key in SECRET_KEY_FALLBACKS until every process runs with the new key and the collector has
+relisted, then remove it (everyone still logged in under it logs in again)."""
 
 
 class Command(BaseCommand):

@@ -66,13 +66,14 @@ def _public_url(raw: str) -> str:
 
 
 # Unset means "development": the embedded servers are started and their URLs exported for child processes.
-DATABASE_URL = env_secret("DATABASE_URL")
-if not DATABASE_URL:
-    DATABASE_URL = os.environ["DATABASE_URL"] = embedded.postgres_url()
+# lower case: not a setting, so the URL with its password is not one more place a debug page could show it
+database_url = env_secret("DATABASE_URL")
+if not database_url:
+    database_url = os.environ["DATABASE_URL"] = embedded.postgres_url()
 REDIS_URL = env_secret("REDIS_URL")
 if not REDIS_URL:
     REDIS_URL = os.environ["REDIS_URL"] = embedded.redis_url()
-EMBEDDED = str(embedded.PG_DIR) in DATABASE_URL  # development against the embedded server
+EMBEDDED = str(embedded.PG_DIR) in database_url  # development against the embedded server
 
 DEBUG = _env_bool("DEBUG", default=EMBEDDED)
 # With DEBUG off the key must come from outside and must not be a development key (anyone holding it can forge
@@ -101,7 +102,7 @@ PUBLIC_URL = _public_url(
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(database_url, conn_max_age=60, conn_health_checks=True)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

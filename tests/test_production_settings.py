@@ -27,7 +27,7 @@ def _env(**extra: str) -> dict[str, str]:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "SECRET_KEY", "PUBLIC_URL"))}
     env.update(
-        DATABASE_URL=settings.DATABASE_URL,
+        DATABASE_URL=os.environ["DATABASE_URL"],  # the settings exported the embedded server's
         REDIS_URL=settings.REDIS_URL,
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
@@ -95,7 +95,7 @@ def test_secrets_are_read_from_mounted_files_without_their_trailing_newline(tmp_
     files = {
         "SECRET_KEY": key,
         "SECRET_KEY_FALLBACKS": f"{old}, {key[::-1]}",
-        "DATABASE_URL": settings.DATABASE_URL,
+        "DATABASE_URL": os.environ["DATABASE_URL"],
         "REDIS_URL": settings.REDIS_URL,
         "CHANGETRACK_ADMIN_PASSWORD": "first admin's",
     }

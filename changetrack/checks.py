@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from changetrack import embedded
 
@@ -25,3 +26,28 @@ def dev_secret_key(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         for name, key in keys
         if embedded.is_dev_secret_key(key)
     ]
+
+
+@register(Tags.security, deploy=True)
+def public_url(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Webhook URLs and links are built from ``PUBLIC_URL``: one that names this machine, or plain http, is
+    shown to people and vendors who then cannot reach changetrack, or send their secrets in clear."""
+    parts = urlsplit(settings.PUBLIC_URL)
+    out: list[CheckMessage] = []
+    if parts.hostname in ("localhost", "127.0.0.1", "::1", "0.0.0.0"):  # noqa: S104 - a name compared, not bound
+        out.append(
+            Warning(
+                f"PUBLIC_URL is {settings.PUBLIC_URL}: the webhook URLs and links changetrack shows name this machine.",
+                hint="Set PUBLIC_URL to the address users and webhook senders reach, e.g. https://changetrack.example.com.",
+                id="changetrack.W001",
+            )
+        )
+    elif parts.scheme != "https":
+        out.append(
+            Warning(
+                "PUBLIC_URL is not https: webhook senders would send their tokens and signatures in clear.",
+                hint="Serve changetrack over TLS (an Ingress or load balancer) and set PUBLIC_URL to its https:// URL.",
+                id="changetrack.W002",
+            )
+        )
+    return out

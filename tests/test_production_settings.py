@@ -142,3 +142,17 @@ def test_check_deploy_is_clean_with_production_settings_and_a_public_url():
     done = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://127.0.0.1:8000", "(changetrack.W001) PUBLIC_URL is http://127.0.0.1:8000"),
+        ("http://changetrack.example.com", "(changetrack.W002) PUBLIC_URL is not https"),
+    ],
+)
+def test_check_deploy_warns_about_a_public_url_nobody_else_can_use(url, message):
+    env = _env(ALLOWED_HOSTS="changetrack.example.com", PUBLIC_URL=url)
+    done = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert done.returncode != 0
+    assert message in done.stderr

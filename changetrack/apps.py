@@ -18,7 +18,7 @@ class ChangetrackConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from changetrack import audit, signals  # noqa: F401 - connects the receivers
+        from changetrack import audit, checks, signals  # noqa: F401 - connects the receivers, registers the checks
         from changetrack.notify import hooks  # noqa: F401 - connects the push destinations' receivers
 
         audit.register_defaults()

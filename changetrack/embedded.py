@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import subprocess
 import time
 import warnings
@@ -149,6 +150,28 @@ def stop_redis() -> None:
             redis.Redis(unix_socket_path=str(redis_socket())).shutdown(nosave=False)
         except redis.ConnectionError:
             pass  # shutdown closes the connection under us: that is the expected answer
+
+
+#: The public constant older checkouts used as their development key; never accepted with DEBUG off.
+LEGACY_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
+DEV_SECRET_KEY_PREFIX = "changetrack-dev-"  # marks generated keys, so one copied into production is recognised
+
+
+def dev_secret_key() -> str:
+    """The development ``SECRET_KEY``: random, generated once into ``.data/secret-key`` (mode 0600), so sessions
+    and encrypted connection secrets survive restarts of ``make run`` without anyone setting a key."""
+    path = DATA_DIR / "secret-key"
+    with _lock("secret-key"):
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(DEV_SECRET_KEY_PREFIX + secrets.token_urlsafe(48) + "\n")
+        return path.read_text().strip()
+
+
+def is_dev_secret_key(key: str) -> bool:
+    """A key a development checkout uses (the old public constant, any generated one): unfit for production."""
+    return key == LEGACY_DEV_SECRET_KEY or key.startswith(DEV_SECRET_KEY_PREFIX)
 
 
 def configure_environment() -> None:

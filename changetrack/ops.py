@@ -6,6 +6,7 @@ import hmac
 
 from django.conf import settings
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
@@ -17,12 +18,29 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+_migrated = False  # once every migration is applied it stays so for this process: readyz stops asking
+
+
+def _migrations() -> str:
+    """``ok``, or how many migrations are not applied yet (the migrate Job has not run for this version)."""
+    global _migrated
+    if _migrated:
+        return "ok"
+    executor = MigrationExecutor(connection)
+    missing = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if missing:
+        return f"error: {len(missing)} migration(s) not applied; run manage.py migrate"
+    _migrated = True
+    return "ok"
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cur:
             cur.execute("SELECT 1")
         checks["database"] = "ok"
+        checks["migrations"] = _migrations()
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"
     try:

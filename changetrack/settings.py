@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -39,32 +40,75 @@ def _env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
 
 
-embedded.configure_environment()
-EMBEDDED = str(embedded.PG_DIR) in os.environ["DATABASE_URL"]  # development against the embedded server
+def env_secret(name: str) -> str:
+    """``name`` from the environment, or the content of the file ``<name>_FILE`` points to (a mounted Kubernetes
+    or Docker Secret), its trailing newline stripped. Setting both is an error naming both."""
+    value, path = os.environ.get(name, ""), os.environ.get(f"{name}_FILE", "")
+    if value and path:
+        raise ImproperlyConfigured(f"set {name} or {name}_FILE, not both")
+    if not path:
+        return value
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
+def _public_url(raw: str) -> str:
+    """The address users reach: an absolute http(s) URL, optionally with a path prefix, nothing after it."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"PUBLIC_URL must be an absolute http(s) URL without query or fragment, e.g. https://changetrack.example.com,"
+            f" not {raw!r}"
+        )
+    return raw.strip().rstrip("/")
+
+
+# Unset means "development": the embedded servers are started and their URLs exported for child processes.
+# lower case: not a setting, so the URL with its password is not one more place a debug page could show it
+database_url = env_secret("DATABASE_URL")
+if not database_url:
+    database_url = os.environ["DATABASE_URL"] = embedded.postgres_url()
+REDIS_URL = env_secret("REDIS_URL")
+if not REDIS_URL:
+    REDIS_URL = os.environ["REDIS_URL"] = embedded.redis_url()
+EMBEDDED = str(embedded.PG_DIR) in database_url  # development against the embedded server
 
 DEBUG = _env_bool("DEBUG", default=EMBEDDED)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# With DEBUG off the key must come from outside and must not be a development key (anyone holding it can forge
+# sessions, decrypt stored connection secrets and recompute Secret value hashes). With DEBUG on and no key, a
+# random key is generated once into .data (git-ignored), so sessions and connection secrets survive restarts.
+SECRET_KEY = env_secret("SECRET_KEY")
+SECRET_KEY_FALLBACKS = [k.strip() for k in env_secret("SECRET_KEY_FALLBACKS").split(",") if k.strip()]
 if not SECRET_KEY:
-    if not (DEBUG or EMBEDDED):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production (DEBUG off, external database)")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set (or SECRET_KEY_FILE) when DEBUG is off")
+    SECRET_KEY = embedded.dev_secret_key()
+if not DEBUG:
+    for _name, _key in [("SECRET_KEY", SECRET_KEY), *(("SECRET_KEY_FALLBACKS", k) for k in SECRET_KEY_FALLBACKS)]:
+        if embedded.is_dev_secret_key(_key):
+            raise ImproperlyConfigured(f"{_name} holds a development key; set a random one when DEBUG is off")
+CHANGETRACK_ADMIN_PASSWORD = env_secret("CHANGETRACK_ADMIN_PASSWORD")  # the first admin's (ensure_superuser)
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()
 ]
 #: The address users reach this changetrack at: every URL it prints or sends (webhook URLs, links in notifications
 #: and annotations) is built from it (``changetrack.infra.urls.absolute_url``), never from the host a request named.
-PUBLIC_URL = os.environ.get("PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}").rstrip("/")
+#: The default is what ``manage.py serve`` (``make run``) listens on: ``HOST``/``PORT``.
+PUBLIC_URL = _public_url(
+    os.environ.get("PUBLIC_URL") or f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 try:
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(database_url, conn_max_age=60, conn_health_checks=True)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL (postgres:// or postgresql://)")
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 
-REDIS_URL = os.environ["REDIS_URL"]
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
 
@@ -231,6 +275,9 @@ DELIVERY_RETENTION_DAYS = _env_int("DELIVERY_RETENTION_DAYS", 14)
 PARTITION_PRECREATE_DAYS = _env_int("PARTITION_PRECREATE_DAYS", 7)
 INGEST_BATCH_SIZE = _env_int("INGEST_BATCH_SIZE", 2000)
 INGEST_KICK_DELAY_MS = _env_int("INGEST_KICK_DELAY_MS", 200)
+# a drain task returns (the rest pending, another drain asked for) after this long: a warm shutdown (SIGTERM)
+# of a prefork worker then ends within an orchestrator's grace period
+INGEST_DRAIN_SECONDS = _env_int("INGEST_DRAIN_SECONDS", 20)
 DEFAULT_CORRELATION_WINDOW_MINUTES = _env_int("CORRELATION_WINDOW_MINUTES", 24 * 60)
 CORRELATION_SKEW_MINUTES = _env_int("CORRELATION_SKEW_MINUTES", 5)
 # Slack's Web API; tests and staging point it at a local server speaking the same wire format

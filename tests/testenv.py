@@ -15,3 +15,11 @@ if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = embedded.redis_url() + "?db=1"
 
 EXTERNAL_REDIS = "?db=1" not in os.environ["REDIS_URL"]  # a REDIS_URL given from outside is used as given
+
+# The session's SECRET_KEY, random and not a development key: child processes run with DEBUG off (pollers, the
+# collector, gunicorn in the reliability tests) refuse a development key, and some must share this one to read
+# the connection secrets the tests stored.
+if not os.environ.get("SECRET_KEY"):
+    import secrets
+
+    os.environ["SECRET_KEY"] = "test-session-" + secrets.token_urlsafe(48)

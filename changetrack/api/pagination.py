@@ -7,6 +7,8 @@ from typing import Any
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 
+from changetrack.infra.urls import absolute_url_of
+
 
 class Cursor(pagination.CursorPagination):
     page_size = 50
@@ -16,9 +18,11 @@ class Cursor(pagination.CursorPagination):
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
         try:
-            return super().paginate_queryset(queryset, request, view)
+            page = super().paginate_queryset(queryset, request, view)
         except exceptions.NotFound:
             raise exceptions.ValidationError({"cursor": ["Invalid cursor; use the `next` URL as given."]}) from None
+        self.base_url = absolute_url_of(request)  # `next` links start at PUBLIC_URL, not at the Host a client sent
+        return page
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response({"results": data, "next": self.get_next_link()})

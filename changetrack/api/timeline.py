@@ -19,6 +19,7 @@ from changetrack.api import outputs
 from changetrack.api.base import MAX_ID, ApiView, read_schema
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.correlation.engine import neighbourhood
+from changetrack.infra.urls import absolute_url_of
 from changetrack.models import Service
 
 
@@ -89,7 +90,7 @@ class TimelineView(ApiView):
         entries, more = timeline.page(list(services), query.filters(), q["limit"], q.get("cursor"))
         next_url = None
         if more is not None:
-            next_url = replace_query_param(request.build_absolute_uri(), "cursor", more.encode())
+            next_url = replace_query_param(absolute_url_of(request), "cursor", more.encode())
         for entry in entries:
             entry["service"] = refs[entry.pop("service_id")]
             entry["timestamp"], entry["ended_at"] = iso(entry["timestamp"]), iso(entry["ended_at"])

@@ -42,10 +42,12 @@ class Collector:
         checkpoints: dict[str, str],
         tuning: Tuning | None = None,
         resync_requested: Callable[[], str] | None = None,
+        fallback_keys: tuple[bytes, ...] = (),
     ):
         self.config = config
         self.sink = sink
         self.key = secret_key
+        self.fallback_keys = fallback_keys  # the hash keys of SECRET_KEY_FALLBACKS (a rotation in progress)
         self.known = known
         self.checkpoints = checkpoints
         self.tuning = tuning or Tuning()

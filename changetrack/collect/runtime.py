@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from typing import Any
 
@@ -16,19 +17,24 @@ from changetrack.models import KubeObject, Watermark
 logger = logging.getLogger(__name__)
 
 
-def secret_hash_key() -> bytes:
+def secret_hash_key(secret_key: str | None = None) -> bytes:
     """The key of the hashes of Secret values: derived from SECRET_KEY, so hashes are comparable across
     restarts but a value cannot be brute-forced from the database alone."""
-    return hashlib.sha256(b"changetrack.kubernetes.secret-hash\0" + settings.SECRET_KEY.encode()).digest()
+    return hashlib.sha256(
+        b"changetrack.kubernetes.secret-hash\0" + (secret_key or settings.SECRET_KEY).encode()
+    ).digest()
 
 
 class CelerySink:
     """Sends each batch as one ``store_observations`` task. When more than ``max_pending`` tasks wait in the
-    broker, it blocks (and with it the batcher, the queue and the watchers) until workers catch up."""
+    broker, it blocks (and with it the batcher, the queue and the watchers) until workers catch up; once
+    ``closing`` is set (the collector is stopping) it hands over what is left without waiting: at most a queue's
+    worth of batches, and their checkpoints are saved instead of read again after the restart."""
 
     def __init__(self, max_pending: int = 50, queue_name: str | None = None):
         self.max_pending = max_pending
         self.queue_name = queue_name or settings.CELERY_TASK_DEFAULT_QUEUE
+        self.closing = threading.Event()
 
     def pending(self) -> int:
         from changetrack.infra import redis as shared_redis
@@ -36,7 +42,7 @@ class CelerySink:
         return int(shared_redis.client().llen(self.queue_name))
 
     def send(self, cluster: str, observations: list[dict[str, Any]], checkpoints: dict[str, str]) -> None:
-        while self.pending() > self.max_pending:
+        while self.pending() > self.max_pending and not self.closing.is_set():
             time.sleep(0.1)
         store_observations.apply_async(args=(cluster, observations, checkpoints), queue=self.queue_name, retry=False)
 
@@ -75,4 +81,5 @@ def build(config: ClusterConfig, sink: Any, tuning: Tuning | None = None) -> Col
         checkpoints=load_checkpoints(config.name),
         tuning=tuning,
         resync_requested=resync_requested,
+        fallback_keys=tuple(secret_hash_key(k) for k in settings.SECRET_KEY_FALLBACKS),
     )

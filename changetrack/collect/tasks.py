@@ -59,14 +59,17 @@ def store_observations(cluster: str, observations: list[dict[str, Any]], checkpo
 
 def apply_batch(cluster: str, payloads: list[dict[str, Any]], checkpoints: dict[str, str]) -> dict[str, int]:
     synced = any(p.get("type") == "SYNCED" for p in payloads)
-    observations = [(Observation.from_payload(p), p.get("digest", "")) for p in payloads if p.get("type") != "SYNCED"]
-    out = _apply(cluster, observations, checkpoints)
+    kept = [p for p in payloads if p.get("type") != "SYNCED"]
+    observations = [(Observation.from_payload(p), p.get("digest", "")) for p in kept]
+    out = _apply(cluster, observations, checkpoints, [p.get("rekeyed_from", "") for p in kept])
     if synced:
         out["edges"] = derive_dependencies(cluster)
     return out
 
 
-def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoints: dict[str, str]) -> dict[str, int]:
+def _apply(
+    cluster: str, observations: list[tuple[Observation, str]], checkpoints: dict[str, str], rekeyed_from: list[str]
+) -> dict[str, int]:
     if observations:
         partitions.ensure_for("changetrack_change", (o.observed_at for o, _ in observations))
     keys = [_key(o.state) for o, _ in observations]
@@ -85,9 +88,14 @@ def _apply(cluster: str, observations: list[tuple[Observation, str]], checkpoint
         }
         skipped = 0
         routing: set[str] = set()  # names whose routing changed (Services, Ingress hosts): edges to re-derive
-        for (obs, dig), key in zip(observations, keys, strict=True):
+        for (obs, dig), key, old_dig in zip(observations, keys, rekeyed_from, strict=True):
             if obs.type != "DELETED" and dig and digests.get(key) == dig:
                 skipped += 1  # a replay (restart, relist, duplicate event): already applied
+                continue
+            if old_dig and digests.get(key) == old_dig:
+                # the stored object, its secret hashes keyed by the new SECRET_KEY (the collector matched it under
+                # a fallback key): keep the new hashes so later diffs compare like with like, record no change
+                current[key], digests[key], dirty[key] = obs.state, dig, dig
                 continue
             if obs.type == "DELETED" and current.get(key) is None:
                 skipped += 1

@@ -153,7 +153,8 @@ class ResourceWatcher:
         dig = digest(state)
         known = self.c.known.setdefault(self.rt.kind, {})
         with self.c.known_lock:
-            unchanged = etype != "DELETED" and known.get(key) == dig
+            previous = known.get(key)
+            unchanged = etype != "DELETED" and previous == dig
             if etype == "DELETED":
                 known.pop(key, None)
             else:
@@ -165,8 +166,16 @@ class ResourceWatcher:
             return key
         payload = Observation(etype, state, now, baseline=baseline).as_payload()
         payload["digest"] = dig
+        if etype != "DELETED" and previous and self._rekeyed(raw, previous):
+            payload["rekeyed_from"] = previous  # stored with the new hashes, recorded as no change
         self.c.put(("obs", payload, checkpoint))
         return key
+
+    def _rekeyed(self, raw: dict[str, Any], previous: str) -> bool:
+        """True when ``raw`` hashed under a fallback key (SECRET_KEY_FALLBACKS: the key was rotated) is what was
+        sent last: only its secret hashes differ, the object did not change. Asked only for objects whose
+        digest changed, and only while fallback keys are configured."""
+        return any(digest(normalize(raw, key, self.rt.kind)) == previous for key in self.c.fallback_keys)
 
     # --- watch -----------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ on (source, external_id), so a batch redone after a crash creates nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,7 @@ class BatchOutcome:
     alerts_to_rank: set[int] = field(default_factory=set)
     late_changes: list[tuple[int, Any]] = field(default_factory=list)
     resolver_dirty: bool = False  # a rolled-back store may have left uncommitted services in the resolver's cache
+    stopped: bool = False  # the drain stopped between batches when asked to (pending deliveries may remain)
 
 
 def process_batch(
@@ -178,11 +180,18 @@ def _mark(marks: dict[str, list[tuple[int, str, int, str]]]) -> None:
         )
 
 
-def drain(max_batches: int = 1000) -> BatchOutcome:
-    """Process batches until no pending delivery is left (or ``max_batches``); then hand off correlation."""
+def drain(max_batches: int = 1000, stop: Callable[[], bool] | None = None) -> BatchOutcome:
+    """Process batches until no pending delivery is left (or ``max_batches``); then hand off correlation.
+
+    ``stop`` is asked between batches (a worker shutting down, a time budget): when it answers True the drain
+    returns with ``stopped`` set, every delivery it did not claim still pending (none is half-done: a batch is one
+    transaction)."""
     total = BatchOutcome()
     resolver = ServiceResolver()
-    for _ in range(max_batches):
+    for n in range(max_batches):
+        if n and stop is not None and stop():
+            total.stopped = True
+            break
         batch = process_batch(resolver=resolver)
         if batch.resolver_dirty:
             resolver = ServiceResolver()

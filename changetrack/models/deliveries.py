@@ -9,16 +9,22 @@ import json
 import uuid
 from typing import Any
 
+from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 
-def _fernet():  # type: ignore[no-untyped-def]
-    from cryptography.fernet import Fernet
-
-    key = hashlib.sha256(b"changetrack.connection-secrets:" + settings.SECRET_KEY.encode()).digest()
+def _fernet_for(secret_key: str) -> Fernet:
+    key = hashlib.sha256(b"changetrack.connection-secrets:" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
+
+
+def secrets_cipher() -> MultiFernet:
+    """Encrypts under ``SECRET_KEY``; decrypts under it or any of ``SECRET_KEY_FALLBACKS`` (key rotation:
+    ``manage.py rotate_secrets`` re-encrypts what still needs a fallback)."""
+    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return MultiFernet([_fernet_for(k) for k in keys])
 
 
 def hash_secret(value: str) -> str:
@@ -30,7 +36,7 @@ class Connection(models.Model):
 
     Secrets are never shown back. A secret the receiver only compares (a shared-secret header, a bearer token)
     is stored as a SHA-256 hash; a secret needed in clear (an HMAC key, an API token for a poller) is stored
-    encrypted with a key derived from ``SECRET_KEY``."""
+    encrypted with a key derived from ``SECRET_KEY`` (readable under ``SECRET_KEY_FALLBACKS`` during a rotation)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     integration = models.CharField(max_length=50, help_text="integration slug, e.g. github")
@@ -55,13 +61,13 @@ class Connection(models.Model):
     def set_secrets(self, clear: dict[str, str], hashed: dict[str, str]) -> None:
         """Store ``clear`` encrypted and ``hashed`` as SHA-256 digests (empty values are dropped)."""
         clear = {k: v for k, v in clear.items() if v}
-        self.secrets_encrypted = _fernet().encrypt(json.dumps(clear).encode()).decode() if clear else ""
+        self.secrets_encrypted = secrets_cipher().encrypt(json.dumps(clear).encode()).decode() if clear else ""
         self.secret_hashes = {k: hash_secret(v) for k, v in hashed.items() if v}
 
     def secret_store(self) -> SecretStore:
         clear: dict[str, str] = {}
         if self.secrets_encrypted:
-            clear = json.loads(_fernet().decrypt(self.secrets_encrypted.encode()))
+            clear = json.loads(secrets_cipher().decrypt(self.secrets_encrypted.encode()))
         return SecretStore(clear, dict(self.secret_hashes))
 
 

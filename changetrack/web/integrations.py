@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from changetrack import roles
 from changetrack.connections import create_connection
+from changetrack.infra.urls import absolute_url
 from changetrack.ingest import kick
 from changetrack.models import Connection, Delivery, PollState
 from changetrack.notify import status as push_status
@@ -117,7 +118,7 @@ def connection_new(request: HttpRequest, slug: str) -> HttpResponse:
                 "conn": conn,
                 "integration": integration,
                 "shown": shown,
-                "webhook_url": request.build_absolute_uri(conn.webhook_path),
+                "webhook_url": absolute_url(conn.webhook_path),
             },
         )
         response["Cache-Control"] = "no-store"  # the one page that holds a secret must not be cached
@@ -145,7 +146,7 @@ def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "conn": conn,
             "integration": integration,
             "deliveries": deliveries,
-            "webhook_url": request.build_absolute_uri(conn.webhook_path),
+            "webhook_url": absolute_url(conn.webhook_path),
             "config": [(labels.get(k, k), v) for k, v in sorted(conn.config.items())],
             "secret_names": [labels.get(n, n) for n in secret_names],
             "failed": sum(1 for d in deliveries if d.status == Delivery.Status.FAILED),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,3 +80,21 @@ def harness(fake: FakeCluster, celery_worker: Any) -> Iterator[Harness]:
     yield h
     h.stop_all()
     time.sleep(0.6)  # let batcher threads exit and close their connections
+
+
+def collector_process(fake: FakeCluster, tmp_path: Path, n: int, redis_url: str, *extra: str) -> Any:
+    """The real ``collect_kubernetes`` command in its own process (production-like environment, DEBUG off),
+    pointed at ``fake`` through a kubeconfig with context ``prod``; its log is ``collector-<n>.log``."""
+    from tests.reliability import procs
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
+        f"clusters:\n- name: c\n  cluster:\n    server: {fake.url}\n"  # type: ignore[attr-defined]
+        "users:\n- name: u\n  user:\n    token: not-a-real-token\n"
+        "contexts:\n- name: prod\n  context: {cluster: c, user: u}\n"
+    )
+    env = procs.child_env(procs.test_database_url(), redis_url, LOG_LEVEL="INFO")
+    args = [str(procs.VENV_BIN / "python"), "manage.py", "collect_kubernetes", "--context", "prod"]
+    args += ["--kubeconfig", str(kubeconfig), *extra]
+    return procs.Proc(args, env, tmp_path / f"collector-{n}.log").start()

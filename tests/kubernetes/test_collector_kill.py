@@ -18,7 +18,7 @@ from django.conf import settings
 
 from changetrack.models import Change, KubeObject
 from tests.kubernetes import objects as o
-from tests.kubernetes.conftest import wait_for
+from tests.kubernetes.conftest import collector_process, wait_for
 from tests.reliability import procs
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -33,17 +33,7 @@ def _image(i: int, round_: int) -> str:
 
 
 def _collector(fake, tmp_path: Path, n: int) -> procs.Proc:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
-        f"clusters:\n- name: c\n  cluster:\n    server: {fake.url}\n"
-        "users:\n- name: u\n  user:\n    token: not-a-real-token\n"
-        "contexts:\n- name: prod\n  context: {cluster: c, user: u}\n"
-    )
-    env = procs.child_env(procs.test_database_url(), settings.REDIS_URL)
-    args = [str(procs.VENV_BIN / "python"), "manage.py", "collect_kubernetes", "--context", "prod"]
-    args += ["--kubeconfig", str(kubeconfig), "--no-celery", "--watch-timeout", "5"]
-    return procs.Proc(args, env, tmp_path / f"collector-{n}.log").start()
+    return collector_process(fake, tmp_path, n, settings.REDIS_URL, "--no-celery", "--watch-timeout", "5")
 
 
 def _expected(generations: dict[str, int]) -> Counter[str]:

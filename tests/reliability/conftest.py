@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,27 @@ def stack(transactional_db, tmp_path: Path) -> Iterator[Stack]:
         from django.db import connection
 
         connection.close()  # the server may have restarted under us: reconnect for the teardown flush
+
+
+def worker_blocked_in_batch(stack: Stack, prefix: str, total: int, batch: int, blocked: int) -> tuple[Any, Any]:
+    """Store ``total`` webhooks, hold the advisory lock of a change in batch number ``blocked`` (0-based) and
+    start a worker: it commits the batches before that one and blocks inside it (deliveries claimed, records
+    parsed, about to insert). Returns the worker and the holding connection: close it to let the batch go on."""
+    import psycopg
+
+    from changetrack.ingest.store import lock_key
+    from changetrack.models import Delivery
+
+    result = procs.burst(stack.port, stack.path, stack.token, [f"{prefix}-{i}" for i in range(total)], concurrency=8)
+    assert len(result.accepted) == total, result.statuses
+    body = Delivery.objects.order_by("received_at").values_list("body", flat=True)[blocked * batch + batch // 2]
+    holder = psycopg.connect(procs.test_database_url(), autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", [lock_key("generic", json.loads(bytes(body))["external_id"])])
+    worker = stack.start_worker(beat=False)
+    procs.wait_for(lambda: advisory_waiters(holder) > 0, 60, f"the worker to block inside batch {blocked + 1}")
+    return worker, holder
+
+
+def advisory_waiters(conn: Any) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
+    return int(row[0]) if row else 0

@@ -148,6 +148,7 @@ def test_manage_py_check_deploy_is_clean_with_production_settings():
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "changetrack.example.com",
         "CSRF_TRUSTED_ORIGINS": "https://changetrack.example.com",
+        "PUBLIC_URL": "https://changetrack.example.com",
     }
     env.pop("CHANGETRACK_EMBEDDED", None)
     for name in ("SECURE_SSL_REDIRECT", "SECURE_COOKIES", "SECURE_HSTS_SECONDS"):

@@ -10,15 +10,13 @@ import threading
 import time
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connection
 
 from changetrack import embedded
-from changetrack.ingest.store import lock_key
 from changetrack.models import Change, Delivery
 from tests.reliability import procs
-from tests.reliability.conftest import Stack, report
+from tests.reliability.conftest import Stack, report, worker_blocked_in_batch
 
 
 def _counts() -> tuple[int, int, int, int]:
@@ -102,17 +100,8 @@ def test_redis_killed_in_the_middle_of_a_burst_of_5000_webhooks_loses_nothing(st
 @pytest.mark.slow
 def test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_duplicate(stack: Stack):
     total, batch = 3000, 500
-    ids = [f"kill-{i}" for i in range(total)]
-    result = procs.burst(stack.port, stack.path, stack.token, ids, concurrency=8)
-    assert len(result.accepted) == total, result.statuses
-    # Hold the advisory lock of a change in the fourth batch: the worker commits three batches, then blocks
-    # inside the fourth (deliveries claimed FOR UPDATE, records parsed, about to insert) — and is killed there.
-    fourth = Delivery.objects.order_by("received_at").values_list("body", flat=True)[3 * batch + 250]
-    blocked_ext = __import__("json").loads(bytes(fourth))["external_id"]
-    holder = psycopg.connect(procs.test_database_url(), autocommit=True)
-    holder.execute("SELECT pg_advisory_lock(%s)", [lock_key("generic", blocked_ext)])
-    worker = stack.start_worker(beat=False)
-    procs.wait_for(lambda: _advisory_waiters(holder) > 0, 60, "the worker to block inside its fourth batch")
+    # the worker commits three batches, then blocks inside the fourth — and is killed there
+    worker, holder = worker_blocked_in_batch(stack, "kill", total, batch, blocked=3)
     before_kill = _counts()
     worker.kill()  # SIGKILL to the worker's process group
     holder.close()
@@ -124,7 +113,7 @@ def test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_d
     report(
         "worker-sigkilled-mid-batch",
         sent=total,
-        accepted=len(result.accepted),
+        accepted=total,
         committed_before_kill=after_kill[0],
         processed=changes,
         lost=total - distinct,
@@ -134,11 +123,6 @@ def test_a_worker_sigkilled_mid_batch_has_its_batch_redone_with_no_loss_and_no_d
     )
     assert (changes, distinct, pending, deliveries) == (total, total, 0, total)
     assert attempts == {1}  # the killed batch's marks rolled back with it
-
-
-def _advisory_waiters(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
-    return int(row[0]) if row else 0
 
 
 @pytest.mark.slow

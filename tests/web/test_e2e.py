@@ -80,7 +80,7 @@ def login(page, base: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live(
-    page, live_server, celery_worker, django_user_model
+    page, live_server, celery_worker, django_user_model, settings
 ):
     from django.utils import timezone
 
@@ -94,6 +94,7 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
     alert = Alert.objects.get(source="demo", external_id="demo-dd-cycle-1")
     deploy = Change.objects.get(external_id="demo-rest-deploy")
     base = live_server.url
+    settings.PUBLIC_URL = base  # the address users reach: the webhook URL shown is built from it
 
     login(page, base)
     assert page.locator("tbody tr").count() == 12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -13,9 +14,11 @@ from kubernetes import config as k8s_config
 from kubernetes.config import incluster_config
 from kubernetes.config.config_exception import ConfigException
 
-from changetrack.collect.kubernetes import ClusterConfig, Tuning
+from changetrack.collect.kubernetes import ClusterConfig, Collector, Tuning
 from changetrack.collect.runtime import CelerySink, DirectSink, build
 from integrations.kubernetes.resources import RESOURCES
+
+logger = logging.getLogger("changetrack.collect.kubernetes")
 
 
 def _csv(values: list[str] | None) -> frozenset[str]:
@@ -47,8 +50,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--run-seconds", type=float, default=0, help="stop after this long (0: run until signalled)"
         )
+        parser.add_argument(
+            "--shutdown-seconds",
+            type=float,
+            default=10,
+            help="on SIGTERM: how long to hand over what was read (and its checkpoint) before exiting",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        stop = {"now": False}
+
+        def _stop(signum: int, frame: Any) -> None:
+            stop["now"] = True
+
+        # first thing: a SIGTERM during the start (loading what is stored, the first lists) is a stop, not a kill
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
         include, exclude = _csv(opts["include_namespace"]), _csv(opts["exclude_namespace"])
         configs = [ClusterConfig(name, api, include, exclude) for name, api in self._clients(opts)]
         sink = DirectSink() if opts["no_celery"] else CelerySink()
@@ -56,21 +73,28 @@ class Command(BaseCommand):
         for col in collectors:
             col.start()
             self.stdout.write(f"collecting {col.config.name} ({len(col.watchers)} watches)")
-        stop = {"now": False}
-
-        def _stop(signum: int, frame: Any) -> None:
-            stop["now"] = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
         deadline = time.monotonic() + opts["run_seconds"] if opts["run_seconds"] else None
         while not stop["now"] and (deadline is None or time.monotonic() < deadline):
             time.sleep(0.5)
+        self._drain(collectors, sink, opts["shutdown_seconds"])
+
+    def _drain(self, collectors: list[Collector], sink: CelerySink | DirectSink, seconds: float) -> None:
+        """Stop reading, then let the batchers hand over what they hold with its checkpoints, for up to
+        ``seconds``: a restart resumes from there. Whatever is still unsent then is read again after the restart
+        (its checkpoint was not saved either), so exiting is safe either way."""
         for col in collectors:
             col.stop()
-        deadline = time.monotonic() + 10  # let the batchers hand over what they hold
+        if isinstance(sink, CelerySink):
+            sink.closing.set()
+        deadline = time.monotonic() + seconds
         while any(c.queue.unfinished_tasks for c in collectors) and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.05)
+        unsent = sum(c.queue.unfinished_tasks for c in collectors)
+        log = logger.warning if unsent else logger.info
+        log(
+            "collect.kubernetes.stopped",
+            extra={"clusters": [c.config.name for c in collectors], "unsent": unsent, "checkpoints_saved": not unsent},
+        )
 
     def _clients(self, opts: dict[str, Any]) -> list[tuple[str, k8s.ApiClient]]:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         login_file = embedded.DATA_DIR / "admin-login.txt"
         username = os.environ.get("CHANGETRACK_ADMIN_USER", "admin")
         if not User.objects.filter(username=username).exists():
-            password = os.environ.get("CHANGETRACK_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            password = settings.CHANGETRACK_ADMIN_PASSWORD or secrets.token_urlsafe(12)
             user = User.objects.create_superuser(username=username, email="", password=password)
             roles.set_role(user, roles.ADMIN)  # a superuser may do anything; the group says so where roles are shown
             embedded.DATA_DIR.mkdir(parents=True, exist_ok=True)

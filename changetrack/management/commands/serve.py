@@ -15,6 +15,13 @@ from django.core.management.base import BaseCommand
 from changetrack import embedded
 
 
+def public_url(host: str, port: int) -> str:
+    """``PUBLIC_URL`` when set, else the address served (what the settings' default says for ``HOST``/``PORT``)."""
+    if os.environ.get("PUBLIC_URL"):
+        return settings.PUBLIC_URL
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Command(BaseCommand):
     help = "Start web + worker + beat (the second half of `make run`)."
 
@@ -28,7 +35,9 @@ class Command(BaseCommand):
 
         call_command("ensure_superuser")
         bin_dir = Path(sys.executable).parent
-        env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
+        # settings exported the embedded servers' URLs (unless they come from *_FILE); the children reuse them, and
+        # the address users reach follows the port served unless PUBLIC_URL says otherwise
+        env = {**os.environ, "PUBLIC_URL": public_url(opts["host"], opts["port"])}
         beat_schedule = str(embedded.DATA_DIR / "celerybeat-schedule")
         commands = {
             "web": [
@@ -38,14 +47,8 @@ class Command(BaseCommand):
                 f"{opts['host']}:{opts['port']}",
                 "--workers",
                 str(opts["web_workers"]),
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-                "--access-logformat",  # the path without its query string, and the id our log lines carry
-                '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s',
-                "--timeout",
-                "60",
+                "--config",
+                str(settings.BASE_DIR / "gunicorn.conf.py"),
             ],
             "worker": [
                 str(bin_dir / "celery"),
@@ -69,8 +72,7 @@ class Command(BaseCommand):
             ],
         }
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
-        url = f"http://{opts['host']}:{opts['port']}/"
-        self.stdout.write(self.style.SUCCESS(f"\nchangetrack is running at {url}"))
+        self.stdout.write(self.style.SUCCESS(f"\nchangetrack is running at {env['PUBLIC_URL']}/"))
         self.stdout.write(
             f"Log in with the credentials printed above (also in {embedded.DATA_DIR / 'admin-login.txt'})."
         )
@@ -96,7 +98,6 @@ class Command(BaseCommand):
                     proc.terminate()
             for proc in procs.values():
                 try:
-                    proc.wait(timeout=15)
+                    proc.wait(timeout=30)  # gunicorn drains for up to its graceful_timeout
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        _ = settings

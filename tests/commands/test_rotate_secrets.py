@@ -9,6 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from changetrack import roles
+
 pytestmark = pytest.mark.django_db
 OLD, NEW, OTHER = (secrets.token_urlsafe(50) for _ in range(3))
 
@@ -59,7 +61,9 @@ def test_a_session_from_before_the_rotation_survives_only_while_the_old_key_is_a
     settings, client, django_user_model, fallbacks, status
 ):
     settings.SECRET_KEY = OLD
-    client.force_login(django_user_model.objects.create_user("oncall", password="correct horse battery staple"))
+    oncall = django_user_model.objects.create_user("oncall", password="correct horse battery staple")
+    roles.set_role(oncall, roles.VIEWER)
+    client.force_login(oncall)
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = NEW, fallbacks
 
     assert client.get("/").status_code == status  # 302: back to the login page

@@ -98,8 +98,9 @@ def _hash_value(value: str, key: bytes) -> str:
 
 # --- credentials inside strings -------------------------------------------------------------------------------
 
-#: cheap first look: a string with none of these cannot hold anything the patterns below replace
-_HINT = re.compile(r"(?i)pass|pwd|secret|token|key|auth|cred|dsn|cookie|bearer|basic|@")
+#: cheap first look: a string with none of these cannot hold anything the patterns below replace (substring tests
+#: of the lowered text: several times faster than one case-insensitive regex, and most strings stop here)
+_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "dsn", "cookie", "bearer", "basic", "@")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#@:\"'<>]*)(?::([^\s/?#@\"'<>]*))?@")
 _VALUE = r"""(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|(?:Bearer|Basic|Token)\s+[^\s&;,"']+|[^\s&;,"'{}\[\]]+)"""
 #: NAME=value, --flag=value, ?token=value&
@@ -118,7 +119,7 @@ TOKEN_USER_LENGTH = 20
 
 def scrub_text(text: str, key: bytes) -> str:
     """``text`` with every credential it carries (see the module docstring) replaced by its keyed hash."""
-    if not _HINT.search(text):
+    if not _may_hold_credential(text):
         return text
     stripped = text.strip()
     if stripped[:1] in "{[" and len(stripped) > 1:
@@ -129,6 +130,14 @@ def scrub_text(text: str, key: bytes) -> str:
     for pattern in (_ASSIGN, _QUOTED_PAIR, _COLON, _FLAG):
         out = pattern.sub(lambda m: _named(m, key), out)
     return _BEARER.sub(lambda m: f"{m['scheme']} {_hash_value(m['value'], key)}", out)
+
+
+def _may_hold_credential(text: str) -> bool:
+    lowered = text.lower()
+    for hint in _HINTS:  # a loop, not any(<generator>): this runs for every string of every record
+        if hint in lowered:
+            return True
+    return False
 
 
 def _scrub_embedded_json(text: str, key: bytes) -> str | None:

@@ -19,6 +19,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from changetrack.ingest.scrubbing import KEPT_HEADERS
 from changetrack.models import Alert, ApiToken, Change, Connection, Delivery
 from integrations.scrub import keyed_hash, scrub_text, scrub_value
 from tests.database_text import all_database_text
@@ -145,6 +146,8 @@ def test_no_credential_planted_in_any_fixture_is_stored_or_shown(client, redis_c
         Delivery.objects.filter(status=Delivery.Status.FAILED).values_list("integration", "event_type", "error")
     )
     assert Change.objects.count() > 10 and Alert.objects.count() > 5  # the planted fixtures still became records
+    kept = {name.lower() for headers in Delivery.objects.values_list("headers", flat=True) for name in headers}
+    assert kept <= KEPT_HEADERS and "x-github-event" in kept  # an allow-list: vendor credential headers are dropped
 
     assert _leaks(all_database_text(), planter.markers) == []
     _, token = ApiToken.issue("scrub-reader", ["read"])

@@ -107,9 +107,10 @@ _VALUE = r"""(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|(?:Bearer|Basic|Token)\s+[^\s&;
 _ASSIGN = re.compile(r"(?<![\w.\-])-{0,2}(?P<name>[A-Za-z_][\w.\-]*)=" + _VALUE)
 #: "name": "value" (JSON)
 _QUOTED_PAIR = re.compile(r"""(?P<q>["'])(?P<name>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:[ \t]*""" + _VALUE)
-#: name: value on one line (YAML, properties, headers); the space after the colon is required, so a label such as
-#: LaunchDarkly's actor "token:deploy-bot" (a token's name) is not taken for a token
-_COLON = re.compile(r"(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)[ \t]*:[ \t]+" + _VALUE)
+#: name: value starting a line (YAML, properties, headers). At a line start only, so prose such as "Deploy auth: v2"
+#: keeps its words; the space after the colon is required, so LaunchDarkly's actor "token:deploy-bot" (a token's
+#: name) is not taken for a token
+_COLON = re.compile(r"(?m)^[ \t]*(?:-[ \t]+)?(?P<name>[A-Za-z_][\w.\-]*)[ \t]*:[ \t]+" + _VALUE)
 #: --flag value
 _FLAG = re.compile(r"""(?<![\w-])--(?P<name>[A-Za-z][\w.\-]*)[ \t]+(?P<value>"[^"]*"|'[^']*'|[^\s\-"'][^\s]*)""")
 _BEARER = re.compile(r"\b(?P<scheme>Bearer|Basic)[ \t]+(?P<value>[A-Za-z0-9._~+/:\-]{8,}=*)")

@@ -237,6 +237,7 @@ def test_credentials_inside_text_are_hashed_and_the_rest_is_kept(text, kept, gon
         "git@github.com:acme/checkout-api.git",
         "https://jenkins.example.com/job/deploy/318/",
         "password: ${DB_PASSWORD}",
+        "Deploy auth: v2.1 to prod",  # prose: only a line that starts with the name is a name: value pair
     ],
 )
 def test_text_without_a_credential_is_left_alone(text):

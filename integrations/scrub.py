@@ -51,6 +51,7 @@ _SECRET_PAIRS = frozenset(
         ("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("signing", "key"),
         ("session", "key"), ("webhook", "key"), ("master", "key"), ("encryption", "key"), ("account", "key"),
         ("client", "secret"), ("shared", "key"), ("license", "key"), ("deploy", "key"), ("ssh", "key"),
+        ("routing", "key"), ("integration", "key"),
     }
 )  # fmt: skip
 _SECRET_PARTS = ("password", "passwd", "secret", "credential", "apikey", "privatekey", "accesskey")

@@ -20,11 +20,12 @@ from changetrack.models import Alert, Change, Dependency
 from integrations.base import DependencyRecord
 
 
-def _results(ids: list[tuple[int, bool]], external_ids: list[str] | None, updated: set[int]) -> Response:
+def _results(ids: list[tuple[int, bool]], external_ids: list[str] | None, updated: set[int] | None) -> Response:
+    """``updated``: the changes a re-post updated (None where re-posts do not update: alerts, edges)."""
     rows = []
     for i, (pk, created) in enumerate(ids):
         row: dict[str, Any] = {"id": pk, "created": created}
-        if external_ids is not None:
+        if updated is not None:
             row["updated"] = pk in updated
         if external_ids is not None:
             row["external_id"] = external_ids[i]
@@ -69,7 +70,10 @@ class BulkCreateView(ApiView):
             ids = getattr(result, self.stored)
         if is_array:
             keys = [r.external_id for r in records if not isinstance(r, DependencyRecord)]
-            return _results(ids, keys if len(keys) == len(records) else None, updated)  # an edge has no external id
+            # an edge has no external id; only changes are updated by a re-post
+            return _results(
+                ids, keys if len(keys) == len(records) else None, updated if self.stored == "changes" else None
+            )
         pk, created = ids[0]
         if created or self.stored != "changes":
             return Response(self.answer(pk), status=201 if created else 200)

@@ -128,6 +128,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "changetrack.middleware.RequestIdMiddleware",
+    "changetrack.nul.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "changetrack.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -201,8 +201,9 @@ class Integration:
     def storable_body(self, raw_body: bytes, payload: Any) -> bytes:
         """The body as stored with the delivery (and parsed again by the pipeline). Default: unchanged.
 
-        Override to drop a credential a vendor puts inside the body (PagerDuty Change Events' ``routing_key``);
-        the result must still parse to the same records."""
+        Credentials are already hashed out of ``raw_body`` and ``payload`` by the one scrubber
+        (``integrations.scrub``, applied by the receiver); override to drop what it cannot know is one (PagerDuty
+        Change Events' ``routing_key``). The result must still parse to the same records."""
         return raw_body
 
     def parse(self, event_type: str, payload: Any, config: Mapping[str, Any] | None = None) -> list[Record]:

@@ -3,7 +3,7 @@
 The secret may arrive in our header ``X-Changetrack-Token``, as ``Authorization: Bearer <secret>`` or as the
 password of HTTP Basic auth: each vendor can send at least one of these. The connection stores only a SHA-256
 hash of the secret (``ConfigField(hashed=True)``); ``SecretStore.matches`` compares in constant time. These
-headers are never stored with the delivery (``changetrack.ingest.receiver.SENSITIVE_HEADERS``).
+headers are never stored with the delivery (they are not in the allow-list ``changetrack.ingest.scrubbing.KEPT_HEADERS``).
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ class StoredItemSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField(required=False)
     created = serializers.BooleanField()
+    updated = serializers.BooleanField(required=False, help_text="a change posted again had its mutable fields changed")
 
 
 class StoredItemsSerializer(serializers.Serializer):

@@ -13,17 +13,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from changetrack.api import outputs, serializers, writes
-from changetrack.api.base import WRITE_ERRORS, ApiView, get_or_404
+from changetrack.api.base import WRITE_ERRORS, ApiView, get_or_404, problem_responses
 from changetrack.correlation import feedback
 from changetrack.gcpause import gc_paused
 from changetrack.models import Alert, Change, Dependency
 from integrations.base import DependencyRecord
 
 
-def _results(ids: list[tuple[int, bool]], external_ids: list[str] | None) -> Response:
+def _results(ids: list[tuple[int, bool]], external_ids: list[str] | None, updated: set[int] | None) -> Response:
+    """``updated``: the changes a re-post updated (None where re-posts do not update: alerts, edges)."""
     rows = []
     for i, (pk, created) in enumerate(ids):
         row: dict[str, Any] = {"id": pk, "created": created}
+        if updated is not None:
+            row["updated"] = pk in updated
         if external_ids is not None:
             row["external_id"] = external_ids[i]
         rows.append(row)
@@ -63,12 +66,18 @@ class BulkCreateView(ApiView):
             valid = writes.validate_items(self.input_serializer, items, is_array)
             records = [self.input_serializer.to_record(d) for d in valid]
             hints = [[(name, getattr(r, name)) for name in self.refs] for r in records]
-            ids = getattr(writes.store(records, hints, is_array, source=self.source), self.stored)
+            result, updated = writes.store(records, hints, is_array, source=self.source)
+            ids = getattr(result, self.stored)
         if is_array:
             keys = [r.external_id for r in records if not isinstance(r, DependencyRecord)]
-            return _results(ids, keys if len(keys) == len(records) else None)  # an edge has no external id
+            # an edge has no external id; only changes are updated by a re-post
+            return _results(
+                ids, keys if len(keys) == len(records) else None, updated if self.stored == "changes" else None
+            )
         pk, created = ids[0]
-        return Response(self.answer(pk), status=201 if created else 200)
+        if created or self.stored != "changes":
+            return Response(self.answer(pk), status=201 if created else 200)
+        return Response({**self.answer(pk), "updated": pk in updated}, status=200)
 
 
 def _create_schema(view: type[BulkCreateView]) -> Any:
@@ -91,6 +100,7 @@ def _create_schema(view: type[BulkCreateView]) -> Any:
             ),
             200: view.output,
             **WRITE_ERRORS,
+            **(problem_responses(409) if view.stored == "changes" else {}),  # a conflicting re-post
         },
         description=f"{what.rstrip('.')}: {ARRAY_OR_SINGLE}. {' '.join(again.split())}",
         examples=list(view.examples) or None,
@@ -100,7 +110,9 @@ def _create_schema(view: type[BulkCreateView]) -> Any:
 class ChangeCreateView(BulkCreateView):
     """Record custom changes.
 
-    The same `external_id` again answers 200 with the existing change."""
+    The same `external_id` again answers 200 with the change, its mutable fields (summary, severity, details, links,
+    actor, a rollout's status and end) updated and `"updated": true` when they differed; a different service, kind
+    or timestamp is a 409 naming the fields; the same `external_id` twice in one array is a 400."""
 
     input_serializer = serializers.ChangeInSerializer
     output = outputs.ChangeSerializer

@@ -13,7 +13,7 @@ from django.db import transaction
 from rest_framework import exceptions, serializers
 
 from changetrack import partitions
-from changetrack.api import fastcheck
+from changetrack.api import fastcheck, reposts
 from changetrack.api.errors import ItemsInvalid, flatten_errors
 from changetrack.api.outputs import service_ref
 from changetrack.api.serializers import API_SOURCE, MAX_ITEMS
@@ -89,9 +89,11 @@ def store(
     hints: Sequence[Sequence[tuple[str, ServiceHint]]],
     is_array: bool,
     source: str = API_SOURCE,
-) -> StoreResult:
+) -> tuple[StoreResult, set[int]]:
     """Resolve every service reference, then store; all in one transaction, so an ambiguous reference at any
-    index leaves nothing behind (not even services created for earlier items)."""
+    index leaves nothing behind (not even services created for earlier items). Also returns the ids of stored
+    changes a re-post updated (``reposts``: a conflicting re-post is a 409, a repeat inside an array a 400)."""
+    reposts.refuse_duplicates(records, is_array)
     moments = [r.occurred_at for r in records if isinstance(r, ChangeRecord)]
     if moments:
         partitions.ensure_for("changetrack_change", moments)  # outside the transaction, as store_records wants
@@ -121,6 +123,8 @@ def store(
                 else f"{len(problems)} service references are invalid; nothing was stored."
             )
             raise ItemsInvalid(problems, detail)
-        result = store_records(records, update_existing=False, resolver=resolver)
+        before = reposts.check_reposts(records, resolver, source, is_array)
+        result = store_records(records, update_existing=bool(before), resolver=resolver)
+        updated = reposts.updated_ids(before)
     after_store(result.alerts_to_rank, result.late_changes)
-    return result
+    return result, updated

@@ -16,10 +16,12 @@ from django.db.models import Q
 from django.utils import timezone
 from github import GithubException
 
+from changetrack.ingest.scrubbing import scrub_key
 from changetrack.ingest.store import lock_identities
 from changetrack.models import Change, Connection, Service, ServiceAlias
 from integrations.base import PollSession
 from integrations.github import poller
+from integrations.scrub import scrub_value
 
 #: deploys younger than this whose commit range is missing are picked up by the sweep
 RANGE_SWEEP_WINDOW = timedelta(days=1)
@@ -98,7 +100,7 @@ def attach_range(change_id: int, session: PollSession) -> str:
         row = Change.objects.select_for_update().get(pk=change.pk, occurred_at=change.occurred_at)
         # An enrichment, not a new version of the change: store_records keeps this key across source updates.
         Change.objects.filter(pk=row.pk, occurred_at=row.occurred_at).update(
-            details={**row.details, "commit_range": found}
+            details={**row.details, "commit_range": scrub_value(found, scrub_key())}  # commit messages quote anything
         )
     return "attached"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -12,17 +11,17 @@ from django.conf import settings
 
 from changetrack.collect.kubernetes import ClusterConfig, Collector, Key, Tuning
 from changetrack.collect.tasks import RESYNC_KEY, apply_batch, store_observations
+from changetrack.ingest.scrubbing import scrub_key
 from changetrack.models import KubeObject, Watermark
 
 logger = logging.getLogger(__name__)
 
 
 def secret_hash_key(secret_key: str | None = None) -> bytes:
-    """The key of the hashes of Secret values: derived from SECRET_KEY, so hashes are comparable across
-    restarts but a value cannot be brute-forced from the database alone."""
-    return hashlib.sha256(
-        b"changetrack.kubernetes.secret-hash\0" + (secret_key or settings.SECRET_KEY).encode()
-    ).digest()
+    """The key of the hashes of Secret values and scrubbed credentials: the scrubber's one key, so a value hashes
+    the same in an object's state and in the records made from it. ``secret_key``: a fallback key's, to recognise
+    hashes made before a rotation."""
+    return scrub_key(secret_key)
 
 
 class CelerySink:

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from changetrack.ingest.scrubbing import scrubbed_text
 from changetrack.models import HealthEpisode, Service
 from changetrack.resolution import ServiceResolver
 from integrations.base import ServiceHint
@@ -60,7 +61,8 @@ def _apply(episode: HealthEpisode | None, service: Service, sig: HealthSignal) -
             severity=sig.severity,
             started_at=sig.at,
             last_seen_at=sig.at,
-            summary=f"{sig.reason} on {sig.service.name}" + (f": {sig.message}" if sig.message else ""),
+            # an event message can quote a command line or an image URL with its credentials
+            summary=scrubbed_text(f"{sig.reason} on {sig.service.name}" + (f": {sig.message}" if sig.message else "")),
             details={"subjects": [sig.subject], "seen_subjects": [sig.subject], "occurrences": 1},
         )
         return "opened"

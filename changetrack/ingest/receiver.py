@@ -16,7 +16,6 @@ import logging
 import time
 import uuid
 from datetime import datetime
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -31,7 +30,7 @@ from django.views.decorators.http import require_POST
 from changetrack import partitions
 from changetrack.infra.db import raw_cursor
 from changetrack.infra.problems import problem_response
-from changetrack.ingest import kick
+from changetrack.ingest import kick, scrubbing
 from changetrack.ingest.record_limits import UnsafeJSON, check_records
 from changetrack.models import Connection, Delivery
 from changetrack.models.deliveries import SecretStore
@@ -41,22 +40,10 @@ from integrations.jsonsafety import text_problem
 
 logger = logging.getLogger(__name__)
 
-#: never stored: credentials travel in these
-SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-changetrack-token"}
-SENSITIVE_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth")
-
 
 def storable_headers(request: HttpRequest) -> dict[str, str]:
-    """Request headers minus anything that may carry a credential."""
-    return {
-        name: storable_text(value[:1000]) for name, value in request.headers.items() if not _may_carry_credential(name)
-    }
-
-
-@lru_cache(maxsize=1024)  # the same few header names on every request; bounded against a sender inventing names
-def _may_carry_credential(name: str) -> bool:
-    lower = name.lower()
-    return lower in SENSITIVE_HEADERS or any(word in lower for word in SENSITIVE_WORDS)
+    """The allow-listed request headers (``changetrack.ingest.scrubbing.KEPT_HEADERS``), scrubbed and storable."""
+    return {name: storable_text(value) for name, value in scrubbing.storable_headers(request.headers).items()}
 
 
 def storable_text(text: str) -> str:
@@ -94,22 +81,37 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     status = Delivery.Status.PENDING
     try:
         payload = parse_json(body)
-        event_type = integration.event_type(headers, payload)
+        # credentials are hashed out of the body before anything reads it for storage: the records checked here
+        # are the ones the pipeline will make from the stored (scrubbed) body
+        scrubbed = scrubbing.scrubbed_payload(payload)
+        event_type = integration.event_type(headers, scrubbed)
         try:
             # what the pipeline would fail to store is refused now, while the sender can still hear about it
-            check_records(integration.parse(event_type, payload, conn.config))
+            check_records(integration.parse(event_type, scrubbed, conn.config))
         except UnsupportedEvent:
             status = Delivery.Status.IGNORED
         except (ParseError, UnsafeJSON):
             raise
         except Exception:  # noqa: BLE001 - a parser bug must not lose the event: keep it; the pipeline marks it failed (replayable)
             logger.exception("ingest.delivery.parser_crashed", extra={"integration": slug, "connection": str(conn.pk)})
-        key = storable_key(integration.delivery_key(headers, body, payload))
-        body = integration.storable_body(body, payload)  # e.g. without a credential carried in the body
+        # keys and event types are built from payload fields: scrubbed like the body (the same each retry)
+        key = storable_key(scrubbing.scrubbed_text(integration.delivery_key(headers, body, payload)))
+        if scrubbed is not payload:
+            body = scrubbing.payload_bytes(scrubbed)
+        body = integration.storable_body(body, scrubbed)  # e.g. without a credential carried in the body
     except (ParseError, UnsafeJSON) as exc:
         return problem_response(400, str(exc))
     now = timezone.now()
-    delivery_id = _store(conn, slug, storable_text(event_type)[:100], key, storable_headers(request), body, now, status)
+    delivery_id = _store(
+        conn,
+        slug,
+        storable_text(scrubbing.scrubbed_text(event_type))[:100],
+        key,
+        storable_headers(request),
+        body,
+        now,
+        status,
+    )
     if delivery_id is None:
         return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
     if status == Delivery.Status.PENDING:

@@ -19,6 +19,7 @@ from changetrack.ingest.alerts import store_alerts
 from changetrack.ingest.changes import ENRICHMENT_KEYS, UPDATABLE_CHANGE_FIELDS, store_changes
 from changetrack.ingest.dependencies import store_dependencies
 from changetrack.ingest.identities import fit_external_id, lock_identities, lock_key
+from changetrack.ingest.scrubbing import scrub_records
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
 
@@ -48,8 +49,10 @@ class StoreResult:
 def store_records(
     records: Sequence[Record], *, update_existing: bool = True, resolver: ServiceResolver | None = None
 ) -> StoreResult:
-    """Store a mixed batch in one transaction. Call outside any transaction (partitions are made first)."""
+    """Store a mixed batch in one transaction. Call outside any transaction (partitions are made first).
+    Every record is scrubbed first (``scrubbing``): no source stores a credential in clear."""
     resolver = resolver or ServiceResolver()
+    records = scrub_records(records)
     changes = [fit_external_id(r) for r in records if isinstance(r, ChangeRecord)]
     alerts = [fit_external_id(r) for r in records if isinstance(r, AlertRecord)]
     deps = [r for r in records if isinstance(r, DependencyRecord)]

@@ -102,7 +102,7 @@ class Delivery(models.Model):
     """A raw webhook as received, kept so it can be processed later and replayed.
 
     Partitioned by day on ``received_at``. ``status``: pending → processed | ignored | failed.
-    ``headers`` keeps no credential (see ``changetrack.ingest.receiver.SENSITIVE_HEADERS``)."""
+    ``headers`` keeps no credential (only the allow-list ``changetrack.ingest.scrubbing.KEPT_HEADERS``)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -35,11 +35,21 @@ def _hint(ref: Any) -> ServiceHint:
     if isinstance(ref, Mapping) and isinstance(ref.get("name"), str) and ref["name"]:
         return ServiceHint(
             name=ref["name"],
-            namespace=str(ref.get("namespace") or ""),
-            cluster=str(ref.get("cluster") or ""),
+            namespace=_optional_str(ref, "namespace"),
+            cluster=_optional_str(ref, "cluster"),
             create=True,
         )
     raise ParseError("field 'service' must be a name or an object with a name")
+
+
+def _optional_str(ref: Mapping[str, Any], key: str) -> str:
+    # an object or array here used to be stored as its Python repr under a service nobody asked for
+    value = ref.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ParseError(f"field 'service.{key}' must be a string")
+    return value
 
 
 def parse_change(payload: Any, config: Mapping[str, Any]) -> list[Record]:
@@ -101,4 +111,6 @@ class GenericIntegration(Integration):
         return event_field(payload, "type")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
-        return f"{payload.get('type')}:{payload.get('external_id')}:{payload.get('status', '')}"
+        # the timestamp is part of it: an alert that fires again after resolving has the same id and status as
+        # its first firing and must not be taken for a retry of it (a retry repeats the timestamp)
+        return ":".join(str(payload.get(k, "")) for k in ("type", "external_id", "status", "timestamp"))

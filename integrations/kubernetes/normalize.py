@@ -1,7 +1,9 @@
 """Raw API objects → the small normalised state we keep, diff and store.
 
 Everything that leaves the collector process goes through here first, so this is where secrets stop:
-Secret values and secret-looking env/ConfigMap values become keyed hashes, the last-applied annotation (which
+Secret values and secret-looking env/ConfigMap values become keyed hashes, credentials inside other values (URL
+userinfo, ``password=`` lines of a ConfigMap file, ``--db-pass`` arguments, tokens in annotations) are hashed by the
+one scrubber (``integrations.scrub``), the last-applied annotation (which
 holds a Secret's values in clear) is dropped, and status is reduced to the few fields that matter. Noise
 (managedFields bodies, resourceVersion, heartbeat timestamps) never reaches the digest, so heartbeat-only
 updates compare equal and are never sent.
@@ -10,10 +12,11 @@ updates compare equal and are never sent.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from typing import Any
+
+from integrations.scrub import is_credential_name, keyed_hash, scrub_text, scrub_value
 
 NOISE_ANNOTATIONS = frozenset(
     {
@@ -35,14 +38,18 @@ SECRET_NAME = re.compile(
 MAX_VALUE = 2048  # longer ConfigMap values are kept as a hash: a diff of a 1 MB blob helps nobody
 
 
-def keyed_hash(value: str | bytes, key: bytes) -> str:
-    """``hmac-sha256:<16 hex>``: equal values compare equal, nothing is recoverable without the key."""
-    data = value.encode() if isinstance(value, str) else value
-    return "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()[:16]
-
-
 def looks_secret(name: str) -> bool:
-    return bool(SECRET_NAME.search(name))
+    return bool(SECRET_NAME.search(name)) or is_credential_name(name)
+
+
+def _annotations(annotations: dict[str, Any], key: bytes) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in annotations.items():
+        if name in NOISE_ANNOTATIONS:
+            continue
+        text = str(value)
+        out[name] = {"redacted": keyed_hash(text, key)} if is_credential_name(name) else scrub_text(text, key)
+    return out
 
 
 def digest(state: dict[str, Any]) -> str:
@@ -51,9 +58,9 @@ def digest(state: dict[str, Any]) -> str:
     return hashlib.blake2b(json.dumps(body, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
 
 
-def _meta(raw: dict[str, Any]) -> dict[str, Any]:
+def _meta(raw: dict[str, Any], key: bytes) -> dict[str, Any]:
     meta = raw.get("metadata") or {}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in NOISE_ANNOTATIONS}
+    annotations = _annotations(meta.get("annotations") or {}, key)
     owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller", True)]
     return {
         "kind": raw.get("kind", ""),
@@ -104,7 +111,7 @@ def _env(container: dict[str, Any], key: bytes) -> dict[str, Any]:
         name = var.get("name", "")
         if "value" in var:
             value = str(var["value"])
-            out[name] = {"redacted": keyed_hash(value, key)} if looks_secret(name) else value
+            out[name] = {"redacted": keyed_hash(value, key)} if looks_secret(name) else scrub_text(value, key)
         elif var.get("valueFrom"):
             source = var["valueFrom"]
             if "secretKeyRef" in source:
@@ -128,11 +135,11 @@ def _container(c: dict[str, Any], key: bytes) -> dict[str, Any]:
             {k: (v or {}).get("name", "") for k, v in e.items() if k != "prefix"} for e in c.get("envFrom") or []
         ],
         "resources": c.get("resources") or {},
-        "command": c.get("command") or [],
-        "args": c.get("args") or [],
-        "livenessProbe": c.get("livenessProbe"),
-        "readinessProbe": c.get("readinessProbe"),
-        "startupProbe": c.get("startupProbe"),
+        "command": scrub_value(c.get("command") or [], key),
+        "args": scrub_value(c.get("args") or [], key),
+        "livenessProbe": scrub_value(c.get("livenessProbe"), key),
+        "readinessProbe": scrub_value(c.get("readinessProbe"), key),
+        "startupProbe": scrub_value(c.get("startupProbe"), key),
         "volumeMounts": c.get("volumeMounts") or [],
     }
 
@@ -171,7 +178,7 @@ def _template(template: dict[str, Any], key: bytes) -> dict[str, Any]:
     meta = template.get("metadata") or {}
     return {
         "labels": dict(meta.get("labels") or {}),
-        "annotations": {k: v for k, v in (meta.get("annotations") or {}).items() if k not in NOISE_ANNOTATIONS},
+        "annotations": _annotations(meta.get("annotations") or {}, key),
         "containers": {c.get("name", ""): _container(c, key) for c in spec.get("containers") or []},
         "initContainers": {c.get("name", ""): _container(c, key) for c in spec.get("initContainers") or []},
         "volumes": {v.get("name", ""): {k: x for k, x in v.items() if k != "name"} for v in spec.get("volumes") or []},
@@ -196,7 +203,7 @@ def normalize(raw: dict[str, Any], key: bytes, kind: str = "") -> dict[str, Any]
     list items, which (unlike watch events) carry no ``kind`` of their own."""
     kind = kind or raw.get("kind", "")
     raw = {**raw, "kind": kind}
-    state = _meta(raw)
+    state = _meta(raw, key)
     spec = raw.get("spec") or {}
     status = raw.get("status") or {}
     handler = _KINDS.get(kind)
@@ -267,7 +274,8 @@ def _configmap(spec: dict[str, Any], status: dict[str, Any], raw: dict[str, Any]
     data = {}
     for k, v in (raw.get("data") or {}).items():
         v = str(v)
-        data[k] = {"redacted": keyed_hash(v, key)} if looks_secret(k) or len(v) > MAX_VALUE else v
+        # a file (application.properties, .env, YAML, JSON) keeps its shape with the credentials inside hashed
+        data[k] = {"redacted": keyed_hash(v, key)} if looks_secret(k) or len(v) > MAX_VALUE else scrub_text(v, key)
     for k, v in (raw.get("binaryData") or {}).items():
         data[k] = {"redacted": keyed_hash(str(v), key)}
     return {"data": data}

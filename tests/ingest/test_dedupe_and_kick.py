@@ -76,7 +76,7 @@ def test_forgetting_expired_keys_keeps_those_inside_the_window(client, connectio
     expired = timezone.now() - settings.DELIVERY_DEDUPE_WINDOW - timedelta(hours=1)
     DeliveryKey.objects.filter(delivery_key__contains="drop-1").update(received_at=expired)
     assert receiver.forget_expired_keys() == 1
-    assert [k.delivery_key for k in DeliveryKey.objects.all()] == ["change:keep-1:"]
+    assert [k.delivery_key for k in DeliveryKey.objects.all()] == ["change:keep-1::2026-11-21T10:04:00Z"]
     assert post(client, conn, "keep-1").status_code == 200
 
 
@@ -217,3 +217,49 @@ def test_the_ingest_modules_import_each_other_without_a_cycle_or_an_import_hidde
 
     for name in graph:
         visit(name)
+
+
+def _alert(client, conn, status: str, timestamp: str):
+    body = {
+        "type": "alert",
+        "service": "api",
+        "title": "Error rate above 5%",
+        "status": status,
+        "timestamp": timestamp,
+        "external_id": "refire-1",
+    }
+    return client.post(
+        conn.webhook_path, json.dumps(body), content_type="application/json", HTTP_X_CHANGETRACK_TOKEN=TOKEN
+    )
+
+
+@pytest.mark.django_db
+def test_a_generic_alert_firing_again_after_resolving_is_accepted_and_reopens_the_alert(
+    client, connection_factory, redis_client
+):
+    from changetrack.ingest import pipeline
+    from changetrack.models import Alert
+
+    conn = connection_factory(hashed={"token": TOKEN})
+    assert _alert(client, conn, "triggered", "2026-11-21T10:00:00Z").status_code == 202
+    assert _alert(client, conn, "resolved", "2026-11-21T10:05:00Z").status_code == 202
+    assert _alert(client, conn, "triggered", "2026-11-21T10:30:00Z").status_code == 202
+    assert _alert(client, conn, "triggered", "2026-11-21T10:30:00Z").status_code == 200  # a retry of that firing
+    pipeline.drain()
+    (alert,) = Alert.objects.filter(external_id="refire-1")
+    assert alert.resolved_at is None
+
+
+@pytest.mark.django_db
+def test_a_generic_webhook_with_an_object_as_namespace_is_refused_and_nothing_is_stored(
+    client, connection_factory, redis_client
+):
+    conn = connection_factory(hashed={"token": TOKEN})
+    body = json.loads(change_body("obj-ns"))
+    body["service"]["namespace"] = {"evil": ["x"]}
+    answer = client.post(
+        conn.webhook_path, json.dumps(body), content_type="application/json", HTTP_X_CHANGETRACK_TOKEN=TOKEN
+    )
+    assert answer.status_code == 400
+    assert answer["Content-Type"].startswith("application/problem+json")
+    assert not Delivery.objects.exists()

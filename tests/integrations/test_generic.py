@@ -38,3 +38,10 @@ def test_a_bad_service_reference_is_a_parse_error_naming_the_field(ref):
             },
             {},
         )
+
+
+@pytest.mark.parametrize("field", ["namespace", "cluster"])
+@pytest.mark.parametrize("value", [{"a": 1}, ["shop"], 7])
+def test_a_namespace_or_cluster_that_is_not_a_string_is_a_parse_error(field, value):
+    with pytest.raises(ParseError, match=f"service.{field}"):
+        parse_change({**CHANGE, "service": {"name": "checkout", field: value}}, {})

@@ -478,3 +478,32 @@ def test_pygithub_follows_the_runners_retry_policy_and_never_sleeps_on_a_rate_li
     with pytest.raises(RateLimited) as info:
         pure_poll(retries=3)
     assert info.value.resume_after == NOW + timedelta(hours=1) and time.monotonic() - started < 10
+
+
+def test_credentials_in_polled_commit_messages_and_commit_ranges_are_stored_only_as_hashes(conn, fake):
+    """Issue 15, finding 2: pollers and the commit-range enrichment go through the one scrubber too."""
+    from tests.database_text import all_database_text
+
+    planted = ["PLANTEDPOLL1X9F3A", "PLANTEDPOLL2X7B1C", "PLANTEDRANGE3X5D2E"]
+    fake.repos[REPO]["commits"][0]["commit"]["message"] = f"Rotate creds\n\nDB_PASSWORD={planted[0]}"
+    fake.repos[REPO]["commits"][1]["html_url"] = f"https://ci:{planted[1]}@github.com/{REPO}/commit/x"
+    assert poll(conn).records == 4
+    ranged = [commit(1, NOW)]
+    ranged[0]["commit"]["message"] = f"Use --api-token {planted[2]} in the deploy script"
+    fake.repos[REPO]["compares"][f"{sha(0)}...{sha(1)}"] = {
+        "url": f"{fake.url}/repos/{REPO}/compare/{sha(0)}...{sha(1)}",
+        "html_url": f"https://github.com/{REPO}/compare/x...y",
+        "status": "ahead",
+        "ahead_by": 1,
+        "behind_by": 0,
+        "total_commits": 1,
+        "commits": ranged,
+        "files": [],
+        "base_commit": commit(0, NOW),
+        "merge_base_commit": commit(0, NOW),
+    }
+    change_id = _deploy_with_range(sha(0), sha(1))
+    assert github.attach_range(change_id, session()) == "attached"
+    assert "hmac-sha256:" in str(Change.objects.get(pk=change_id).details["commit_range"])
+    stored = all_database_text()
+    assert [p for p in planted if p in stored] == []

@@ -201,7 +201,7 @@ def test_the_rbac_manifest_grants_exactly_what_the_collector_requests(fake, harn
     fake.apply(web)
     harness.settle(collector)
     requested = {_rule_of(p) for p in fake.requests}
-    docs = list(yaml.safe_load_all(Path("deploy/kubernetes/collector-rbac.yaml").read_text()))
+    docs = list(yaml.safe_load_all(Path("deploy/kubernetes/base/collector-rbac.yaml").read_text()))
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert requested == granted

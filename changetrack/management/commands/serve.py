@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from changetrack import embedded
+from changetrack import embedded, processes
 
 
 class Command(BaseCommand):
@@ -27,46 +25,11 @@ class Command(BaseCommand):
         from django.core.management import call_command
 
         call_command("ensure_superuser")
-        bin_dir = Path(sys.executable).parent
         env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
-        beat_schedule = str(embedded.DATA_DIR / "celerybeat-schedule")
         commands = {
-            "web": [
-                str(bin_dir / "gunicorn"),
-                "changetrack.wsgi:application",
-                "--bind",
-                f"{opts['host']}:{opts['port']}",
-                "--workers",
-                str(opts["web_workers"]),
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-                "--access-logformat",  # the path without its query string, and the id our log lines carry
-                '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s',
-                "--timeout",
-                "60",
-            ],
-            "worker": [
-                str(bin_dir / "celery"),
-                "-A",
-                "changetrack",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ],
-            "beat": [
-                str(bin_dir / "celery"),
-                "-A",
-                "changetrack",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                beat_schedule,
-            ],
+            "web": processes.web(opts["host"], opts["port"], opts["web_workers"]),
+            "worker": processes.worker(2),
+            "beat": processes.beat(str(embedded.DATA_DIR / "celerybeat-schedule")),
         }
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
         url = f"http://{opts['host']}:{opts['port']}/"

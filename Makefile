@@ -30,14 +30,16 @@ e2e-deps:
 	@command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "WARNING: chromium could not be installed; browser tests will be skipped")
 
 # The image and manifest tests need podman, buildah and debootstrap (build and smoke-run the image) and kubectl
-# (kustomize); install what is missing, like chromium above. kubectl is not in Debian: it comes from the Kubernetes
-# apt repository when that is configured, otherwise the deploy tests skip with the reason.
+# (kustomize); install what is missing, like chromium above. kubectl comes from the Kubernetes (or Google Cloud) apt
+# repository when one is configured (Debian's kubernetes-client 1.20 predates the Kustomize the manifests use);
+# without it the manifest tests skip, saying so.
 IMAGE_TOOLS := podman buildah debootstrap
 image-deps:
 	@missing=""; for t in $(IMAGE_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	command -v kubectl >/dev/null 2>&1 || (apt-cache show kubectl >/dev/null 2>&1 && missing="$$missing kubectl"); \
+	command -v kubectl >/dev/null 2>&1 || ! apt-cache show kubectl >/dev/null 2>&1 || missing="$$missing kubectl"; \
 	[ -z "$$missing" ] || (command -v apt-get >/dev/null 2>&1 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
-	  || echo "WARNING:$$missing could not be installed; the image tests will be skipped"
+	  || echo "WARNING:$$missing could not be installed; the image or manifest tests will be skipped"
+	@command -v kubectl >/dev/null 2>&1 || echo "WARNING: no kubectl (add the Kubernetes apt repository); the manifest tests will be skipped"
 
 # The container image (Dockerfile). BASE=localhost/changetrack-base:bookworm builds from the local base that
 # deploy/image/base.sh makes with debootstrap (no registry needed). Behind a TLS-intercepting proxy, PIP_CERT (the

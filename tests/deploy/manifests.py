@@ -22,8 +22,11 @@ KUSTOMIZE = ROOT / "deploy" / "kubernetes"
 VARIANTS = {  # name → the kustomization directory (or its text, for a variant built in a temporary directory)
     "base": str(KUSTOMIZE),
     "namespaced": str(KUSTOMIZE / "overlays" / "namespaced"),
+    "collector-only": str(KUSTOMIZE / "overlays" / "collector-only"),
     "with-ingress": "resources: [{root}]\ncomponents: [{root}/components/ingress]\n",
+    "several-contexts": "resources: [{root}]\ncomponents: [{root}/components/collector-contexts]\n",
 }
+FULL_INSTALLS = ("base", "namespaced", "with-ingress", "several-contexts")  # every role, not a collector alone
 WORKLOADS = {"Deployment", "Job", "StatefulSet", "DaemonSet", "CronJob"}
 
 

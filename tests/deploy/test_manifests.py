@@ -24,7 +24,7 @@ ROLES = {"web", "worker", "beat", "collector", "migrate"}
 @pytest.mark.parametrize("variant", sorted(m.VARIANTS))
 def test_every_rendered_object_is_valid_against_the_kubernetes_schemas(variant, version):
     objects = m.render(variant)
-    assert len(objects) >= 13
+    assert len(objects) >= (5 if variant == "collector-only" else 13)
     errors = []
     for obj in objects:
         try:
@@ -41,7 +41,7 @@ def test_a_strictly_invalid_object_is_caught_by_the_validation():
         kubernetes_validate.validate(web, SCHEMA_VERSIONS[-1], strict=True)
 
 
-@pytest.mark.parametrize("variant", sorted(m.VARIANTS))
+@pytest.mark.parametrize("variant", m.FULL_INSTALLS)
 def test_one_workload_runs_each_role_all_from_one_image(variant):
     roles = {o["metadata"]["labels"]["app.kubernetes.io/component"]: o["kind"] for o in m.workloads(variant)}
     assert roles == {"web": "Deployment", "worker": "Deployment", "beat": "Deployment", "collector": "Deployment"} | {
@@ -100,7 +100,7 @@ def test_only_the_http_role_is_probed_and_only_the_collector_gets_a_service_acco
         assert spec.get("serviceAccountName") == ("changetrack-collector" if role == "collector" else None), role
 
 
-@pytest.mark.parametrize("variant", sorted(m.VARIANTS))
+@pytest.mark.parametrize("variant", m.FULL_INSTALLS)
 def test_beat_and_the_collector_run_exactly_once_and_are_recreated_not_rolled(variant):
     for name in ("changetrack-beat", "changetrack-collector"):
         deployment = m.one(variant, "Deployment", name)
@@ -242,3 +242,33 @@ def test_the_first_upgrade_step_applies_exactly_the_configuration_and_the_migrat
     assert sorted(selected) == [("ConfigMap", "changetrack-config"), ("Job", "changetrack-migrate")]
     (container,) = m.pod_spec(m.one("base", "Job", "changetrack-migrate"))["containers"]
     assert container["args"] == ["migrate", "--noinput"]
+
+
+def test_one_collector_can_read_several_clusters_from_a_mounted_kubeconfig():
+    deployment = m.one("several-contexts", "Deployment", "changetrack-collector")
+    spec = m.pod_spec(deployment)
+    (container,) = spec["containers"]
+    assert [a for a in container["args"] if a.startswith("--context=")] and "--in-cluster" not in container["args"]
+    assert "--kubeconfig=/etc/changetrack/kubeconfig" in container["args"]
+    assert {"name": "kubeconfig", "mountPath": "/etc/changetrack", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "kubeconfig", "secret": {"secretName": "changetrack-kubeconfig"}} in spec["volumes"]
+    assert spec["automountServiceAccountToken"] is False
+
+
+def test_a_further_cluster_gets_only_the_collector_under_its_own_cluster_name():
+    kinds = sorted(
+        (o["kind"], o["metadata"]["name"].rsplit("-", 1)[0] if o["kind"] == "ConfigMap" else o["metadata"]["name"])
+        for o in m.render("collector-only")
+    )
+    assert kinds == [
+        ("ClusterRole", "changetrack-collector"),
+        ("ClusterRoleBinding", "changetrack-collector"),
+        ("ConfigMap", "changetrack-config"),
+        ("Deployment", "changetrack-collector"),
+        ("ServiceAccount", "changetrack-collector"),
+    ]
+    (_, _, container) = next(m.containers("collector-only"))
+    (first,) = m.pod_spec(m.one("base", "Deployment", "changetrack-collector"))["containers"]
+    env = m.environment("collector-only", container)
+    assert env["COLLECTOR_CLUSTER_NAME"] != m.environment("base", first)["COLLECTOR_CLUSTER_NAME"]
+    assert "--cluster-name=$(COLLECTOR_CLUSTER_NAME)" in container["args"]

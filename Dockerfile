@@ -1,11 +1,12 @@
 # One image for every role of a changetrack install (web, worker, beat, collector, migrate): see
 # changetrack/processes.py for the roles and deploy/kubernetes/ for how each container starts.
 #
-#   make image                                   # podman build, base debian:bookworm-slim
+#   make image                                   # podman build, base debian:bookworm-slim from Docker Hub
 #   make image BASE=localhost/changetrack-base:bookworm   # a local base (deploy/image/base.sh makes one)
 #
-# Debian bookworm's own Python 3.11 (what the project supports), so the base is any bookworm root filesystem.
-ARG BASE=debian:bookworm-slim
+# Debian bookworm's own Python 3.11 (what the project supports), so the base is any bookworm root filesystem
+# (fully qualified: podman refuses an ambiguous short name without a terminal to ask on).
+ARG BASE=docker.io/library/debian:bookworm-slim
 
 # --- stage 1: the virtualenv, built where pip and python3-venv exist -----------------------------------------
 FROM ${BASE} AS venv

@@ -45,7 +45,7 @@ image-deps:
 # deploy/image/base.sh makes with debootstrap (no registry needed). Behind a TLS-intercepting proxy, PIP_CERT (the
 # CA bundle pip already uses) is handed to the build as a secret, never stored in a layer.
 IMAGE ?= localhost/changetrack:latest
-BASE ?= debian:bookworm-slim
+BASE ?= docker.io/library/debian:bookworm-slim
 image:
 	podman build --isolation=chroot --build-arg BASE=$(BASE) $(if $(PIP_CERT),--secret id=pip-ca$(comma)src=$(PIP_CERT)) -t $(IMAGE) .
 

@@ -5,6 +5,7 @@ unprivileged user TCP ports for the test PostgreSQL and Redis, whose unix socket
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -21,7 +22,8 @@ import pytest
 from tests.deploy.manifests import ROOT
 
 TOOLS = ("podman", "buildah", "debootstrap")
-IMAGE = "localhost/changetrack:test"
+# one tag per checkout: two checkouts testing at once must not run each other's image
+IMAGE = "localhost/changetrack:test-" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
 BASE = "localhost/changetrack-base:bookworm"
 
 

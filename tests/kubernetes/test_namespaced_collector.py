@@ -4,9 +4,6 @@ answers 403 outside those namespaces as RBAC does."""
 
 from __future__ import annotations
 
-import ssl
-from pathlib import Path
-
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -14,43 +11,23 @@ from django.core.management.base import CommandError
 from changetrack.models import Dependency, KubeObject
 from tests.kubernetes import objects as o
 from tests.kubernetes.conftest import wait_for
-from tests.kubernetes.fakeapi import FakeCluster, serve
+from tests.kubernetes.incluster import in_cluster_api
 from tests.kubernetes.test_collector import shop
-from tests.kubernetes.test_routes_jobs_incluster import _self_signed
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _service_account(tmp_path: Path, cluster: FakeCluster, cert: Path) -> Path:
-    """The token, CA and namespace files where Kubernetes mounts a pod's ServiceAccount."""
-    sa = tmp_path / "serviceaccount"
-    sa.mkdir()
-    (sa / "token").write_text(cluster.token)
-    (sa / "ca.crt").write_bytes(cert.read_bytes())
-    (sa / "namespace").write_text("changetrack")
-    return sa
 
 
 def test_a_namespace_scoped_collector_syncs_its_namespaces_without_touching_cluster_wide_apis(
     celery_worker, tmp_path, monkeypatch
 ):
-    cert, key = _self_signed(tmp_path)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert, key)
-    cluster = FakeCluster(bookmark_interval=0.3)
-    cluster.token = "sa-token-namespaced"
-    cluster.role_namespaces = frozenset({"prod"})
-    server = serve(cluster, tls=tls)
-    try:
+    with in_cluster_api(tmp_path, monkeypatch, "sa-token-namespaced", frozenset({"prod"})) as (cluster, sa):
         shop(cluster)  # 17 objects in prod, and a node
         cluster.load([o.deployment("payments", namespace="pay"), o.configmap("pay-config", {"a": "b"}, "pay")])
-        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.server_address[1]))
         call_command(
             "collect_kubernetes",
             in_cluster=True,
             cluster_name="scoped",
-            service_account_dir=str(_service_account(tmp_path, cluster, cert)),
+            service_account_dir=str(sa),
             include_namespace=["prod"],
             namespaced_only=True,
             run_seconds=6,
@@ -65,9 +42,6 @@ def test_a_namespace_scoped_collector_syncs_its_namespaces_without_touching_clus
         assert set(KubeObject.objects.filter(cluster="scoped").values_list("namespace", flat=True)) == {"prod"}
         assert cluster.requests
         assert all(path.split("?")[0].split("/")[-3:-1] == ["namespaces", "prod"] for path in cluster.requests)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_namespaced_only_without_namespaces_is_refused_before_anything_is_listed(tmp_path):

@@ -66,6 +66,22 @@ def run_argv(container: str, env: dict[str, str], argv: list[str], user: str = "
     return [*cmd, container, "--", *argv]
 
 
+def written_since(container: str, started_at: float) -> set[str]:
+    """Files of the container's root filesystem changed since ``started_at`` (its /tmp is a tmpfs, not in it)."""
+    mounted = subprocess.run(["buildah", "mount", container], capture_output=True, text=True, check=True)
+    root = mounted.stdout.strip()
+    try:
+        changed = subprocess.run(
+            ["find", root, "-xdev", "-newermt", f"@{int(started_at)}", "-not", "-type", "d"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    finally:
+        subprocess.run(["buildah", "umount", container], capture_output=True, check=False)
+    return {path.removeprefix(root) for path in changed} - {"/run/.containerenv"}  # buildah's own marker
+
+
 # --- reaching the test servers -----------------------------------------------------------------------------
 
 
@@ -153,7 +169,7 @@ def uids_of(marker: str) -> set[int]:
         if not entry.name.isdigit():
             continue
         try:
-            if marker not in (entry / "cmdline").read_bytes().decode(errors="replace"):
+            if marker not in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
                 continue
             status = (entry / "status").read_text()
         except OSError:

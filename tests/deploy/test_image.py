@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -119,19 +118,55 @@ def test_the_static_files_collected_at_build_time_are_served(served):
 
 def test_serving_writes_nothing_outside_tmp(served):
     assert get(served.port, "/readyz")[0] == 200  # the database and broker paths have run too
-    mounted = subprocess.run(["buildah", "mount", served.container], capture_output=True, text=True, check=True)
-    root = Path(mounted.stdout.strip())
-    try:
-        changed = subprocess.run(
-            ["find", str(root), "-xdev", "-newermt", f"@{served.started_at:.0f}", "-not", "-type", "d"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-    finally:
-        subprocess.run(["buildah", "umount", served.container], capture_output=True, check=False)
-    written = {p.removeprefix(str(root)) for p in changed} - {"/run/.containerenv"}  # buildah's own marker
-    assert written == set()
+    assert c.written_since(served.container, served.started_at) == set()
+
+
+def wait_for_line(process: subprocess.Popen[bytes], needle: bytes, seconds: float) -> bytes:
+    """Read the process's output until a line holds ``needle``; fail with what it printed otherwise."""
+    import selectors
+
+    seen = b""
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        assert process.stdout is not None
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0 and process.poll() is None, seen.decode(errors="replace")[-3000:]
+            if selector.select(min(left, 1.0)):
+                seen += process.stdout.readline()
+    return seen
+
+
+def test_the_worker_and_beat_roles_start_as_uid_10001_and_write_only_under_tmp(image):
+    import redis
+
+    from changetrack.infra import redis as shared_redis
+
+    with c.working_container() as name, c.service_urls() as (database_url, redis_url):
+        # a Redis database of their own: nothing they queue reaches the test workers (tests use 1, `make run` 0)
+        env = production_env(database_url, redis_url.rsplit("/", 1)[0] + "/15", 8000)
+        started_at = time.time()
+        roles = {}
+        try:
+            for role, ready in (("worker", b"ready"), ("beat", b"Sending due task")):
+                roles[role] = subprocess.Popen(
+                    c.run_argv(name, env, ["python", "-m", "changetrack.processes", role]),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+                wait_for_line(roles[role], ready, 60)
+            assert c.uids_of("-A changetrack worker") == {10001}
+            assert c.uids_of("-A changetrack beat") == {10001}
+        finally:
+            for process in roles.values():
+                process.terminate()
+                process.wait(60)
+            pool = shared_redis.client().connection_pool
+            own = redis.ConnectionPool(connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": 15})
+            redis.Redis(connection_pool=own).flushdb()
+            own.disconnect()
+        assert c.written_since(name, started_at) == set()
 
 
 def test_the_image_holds_the_runtime_requirements_and_no_development_package(image):

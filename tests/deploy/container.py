@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -58,9 +59,12 @@ def working_container() -> Iterator[str]:
         subprocess.run(["buildah", "rm", name], capture_output=True, check=False)
 
 
-def run_argv(container: str, env: dict[str, str], argv: list[str], user: str = "10001:10001") -> list[str]:
-    """``buildah run`` of ``argv`` as ``user`` with exactly ``env`` added, /tmp a fresh tmpfs (the pod's emptyDir)."""
-    cmd = ["buildah", "run", "--isolation=chroot", "--user", user, "--mount", "type=tmpfs,destination=/tmp"]
+def run_argv(container: str, env: dict[str, str], argv: list[str], volumes: dict[str, str] | None = None) -> list[str]:
+    """``buildah run`` of ``argv`` as uid 10001 with exactly ``env`` added, /tmp a fresh tmpfs (the pod's emptyDir)
+    and ``volumes`` (host path → container path) mounted read-only."""
+    cmd = ["buildah", "run", "--isolation=chroot", "--user", "10001:10001", "--mount", "type=tmpfs,destination=/tmp"]
+    for source, target in (volumes or {}).items():
+        cmd += ["--volume", f"{source}:{target}:ro"]
     for name, value in env.items():
         cmd += ["--env", f"{name}={value}"]
     return [*cmd, container, "--", *argv]
@@ -139,8 +143,9 @@ class UnixRelay(socketserver.ThreadingTCPServer):
 def service_urls() -> Iterator[tuple[str, str]]:
     """DATABASE_URL and REDIS_URL of the test servers as a container sees them (TCP on the host's loopback)."""
     from django.conf import settings
+    from django.db import connection
 
-    db = settings.DATABASES["default"]
+    db = connection.settings_dict  # the test database once pytest-django has made it
     socket_dir = db.get("HOST") or db["OPTIONS"].get("host", "")
     redis_url = settings.REDIS_URL
     relays: list[UnixRelay] = []
@@ -160,6 +165,32 @@ def service_urls() -> Iterator[tuple[str, str]]:
     finally:
         for relay in relays:
             relay.__exit__()
+
+
+# a Redis database of the image's roles' own: nothing they queue reaches the test workers (tests use 1, `make run` 0)
+IMAGE_REDIS_DB = 15
+
+
+def image_redis_url(redis_url: str) -> str:
+    return redis_url.rsplit("/", 1)[0] + f"/{IMAGE_REDIS_DB}"
+
+
+@contextmanager
+def image_redis() -> Iterator[Any]:
+    """A client of the roles' Redis database, emptied when the block ends."""
+    import redis
+
+    from changetrack.infra import redis as shared_redis
+
+    pool = shared_redis.client().connection_pool
+    own = redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": IMAGE_REDIS_DB}
+    )
+    try:
+        yield redis.Redis(connection_pool=own)
+    finally:
+        redis.Redis(connection_pool=own).flushdb()
+        own.disconnect()
 
 
 def uids_of(marker: str) -> set[int]:

@@ -17,6 +17,9 @@ from tests.deploy import container as c
 from tests.deploy import manifests as m
 
 pytestmark = pytest.mark.image
+# where the kubelet mounts a pod's ServiceAccount (/var/run is a link to /run in Debian; buildah resolves a mount
+# target without following it)
+SERVICE_ACCOUNT_MOUNT = "/run/secrets/kubernetes.io/serviceaccount"
 PROBE_HEADERS = {"Host": "localhost", "X-Forwarded-Proto": "https"}  # what the kubelet and the ingress send
 
 
@@ -139,13 +142,8 @@ def wait_for_line(process: subprocess.Popen[bytes], needle: bytes, seconds: floa
 
 
 def test_the_worker_and_beat_roles_start_as_uid_10001_and_write_only_under_tmp(image):
-    import redis
-
-    from changetrack.infra import redis as shared_redis
-
-    with c.working_container() as name, c.service_urls() as (database_url, redis_url):
-        # a Redis database of their own: nothing they queue reaches the test workers (tests use 1, `make run` 0)
-        env = production_env(database_url, redis_url.rsplit("/", 1)[0] + "/15", 8000)
+    with c.working_container() as name, c.service_urls() as (database_url, redis_url), c.image_redis():
+        env = production_env(database_url, c.image_redis_url(redis_url), 8000)
         started_at = time.time()
         roles = {}
         try:
@@ -162,11 +160,55 @@ def test_the_worker_and_beat_roles_start_as_uid_10001_and_write_only_under_tmp(i
             for process in roles.values():
                 process.terminate()
                 process.wait(60)
-            pool = shared_redis.client().connection_pool
-            own = redis.ConnectionPool(connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": 15})
-            redis.Redis(connection_pool=own).flushdb()
-            own.disconnect()
         assert c.written_since(name, started_at) == set()
+
+
+@pytest.mark.django_db  # the test database, migrated by pytest-django, is the one the role reaches
+def test_the_migrate_role_finds_the_schema_it_ships_applied(image):
+    with c.working_container() as name, c.service_urls() as (database_url, redis_url):
+        env = production_env(database_url, c.image_redis_url(redis_url), 8000)
+        argv = ["python", "-m", "changetrack.processes", "migrate", "--check"]
+        run = subprocess.run(c.run_argv(name, env, argv), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.django_db
+def test_the_collector_role_reads_the_cluster_with_the_service_account_where_kubernetes_mounts_it(
+    image, tmp_path, monkeypatch
+):
+    import os
+
+    from tests.kubernetes.incluster import in_cluster_api
+    from tests.kubernetes.test_collector import shop
+
+    with (
+        in_cluster_api(tmp_path, monkeypatch, token="sa-token-image") as (cluster, sa),
+        c.working_container() as name,
+        c.service_urls() as (database_url, redis_url),
+        c.image_redis() as queue,
+    ):
+        shop(cluster)
+        for path in (sa, *sa.iterdir()):
+            path.chmod(0o755 if path.is_dir() else 0o644)  # the kubelet's mount is readable by the pod's user
+        env = production_env(database_url, c.image_redis_url(redis_url), 8000) | {
+            name: os.environ[name] for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+        }
+        argv = ["python", "-m", "changetrack.processes", "collect_kubernetes", "--in-cluster", "--cluster-name=image"]
+        process = subprocess.Popen(
+            c.run_argv(name, env, [*argv, "--run-seconds=8"], {str(sa): SERVICE_ACCOUNT_MOUNT}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_line(process, b"collecting image (14 watches)", 60)
+            assert c.uids_of("/app/manage.py collect_kubernetes") == {10001}
+            output, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, output.decode(errors="replace")[-3000:]
+        assert cluster.requests  # each carried the mounted token: the fake answers 401 otherwise
+        assert queue.llen("changetrack") > 0  # the first list went to Celery as store_observations batches
 
 
 def test_the_image_holds_the_runtime_requirements_and_no_development_package(image):

@@ -29,6 +29,7 @@ if [ ! -s "$TARBALL" ]; then
     find "$ROOT/usr/share/doc" -type f ! -name copyright -delete
     rm -rf "$ROOT"/usr/share/man/* "$ROOT"/usr/share/locale/* "$ROOT"/usr/share/info/* \
         "$ROOT"/var/cache/apt/* "$ROOT"/var/lib/apt/lists/*
+    rm -f "$CACHE"/bookworm-minbase-*.tar  # last month's
     tar -C "$ROOT" -cf "$TARBALL.part" . && mv "$TARBALL.part" "$TARBALL"
     podman rmi --force "$TAG" >/dev/null 2>&1 || true  # the tag now names last month's root filesystem
 fi

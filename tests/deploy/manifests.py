@@ -96,20 +96,28 @@ def environment(variant: str, container: dict[str, Any]) -> dict[str, str]:
 # --- what changetrack reads ---------------------------------------------------------------------------------
 
 
-def _read_in(path: Path) -> dict[str, bool]:
-    """Every environment variable a module reads by a constant name → whether it has a default.
+# os.environ.get, os.getenv, and the settings' helpers (_env_bool, _env_int, a secret or *_FILE reader)
+ENV_READER = re.compile(r"environ|getenv|_env|secret|file", re.IGNORECASE)
 
-    ``os.environ["X"]`` has none; ``os.environ.get("X", ...)``/``getenv`` and the settings' ``_env_*("X", ...)``
-    helpers have one when they pass one."""
+
+def _read_in(path: Path) -> dict[str, bool]:
+    """Every environment variable a module reads by a constant name → whether it may be unset.
+
+    ``os.environ["X"]`` may not (a KeyError); ``os.environ.get("X")``, ``getenv`` and the settings' helpers
+    (``_env_bool``, a secret reader that also takes ``X_FILE``) fall back to a default or to empty."""
     found: dict[str, bool] = {}
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.ctx, ast.Load)
+            and ast.unparse(node.value) == "os.environ"
+        ):
             if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
                 found.setdefault(node.slice.value, False)
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             name, func = node.args[0].value, ast.unparse(node.func)
-            if isinstance(name, str) and (func in {"os.environ.get", "os.getenv"} or func.startswith("_env")):
-                found[name] = found.get(name, False) or len(node.args) + len(node.keywords) > 1
+            if isinstance(name, str) and name.isupper() and ENV_READER.search(func):
+                found[name] = True
     return found
 
 
@@ -134,8 +142,9 @@ def readme_defaults() -> dict[str, str]:
     return defaults
 
 
-# a default that only holds on a developer's machine: the embedded servers, the dev key, a loopback address
-DEVELOPMENT_ONLY = re.compile(r"embedded|dev key|127\.0\.0\.1|localhost|\$PORT", re.IGNORECASE)
+# a default that only holds on a developer's machine: the embedded servers, a development key (or one kept in .data,
+# or only with DEBUG on), a loopback address
+DEVELOPMENT_ONLY = re.compile(r"embedded|dev key|development|debug|\.data|127\.0\.0\.1|localhost|\$PORT", re.IGNORECASE)
 
 
 def required_in_production() -> set[str]:

@@ -16,7 +16,8 @@ import pytest
 from tests.deploy import container as c
 from tests.deploy import manifests as m
 
-pytestmark = pytest.mark.image
+# django_db: the roles reach the test database (migrated by pytest-django), as a pod reaches a migrated install
+pytestmark = [pytest.mark.image, pytest.mark.django_db]
 # where the kubelet mounts a pod's ServiceAccount (/var/run is a link to /run in Debian; buildah resolves a mount
 # target without following it)
 SERVICE_ACCOUNT_MOUNT = "/run/secrets/kubernetes.io/serviceaccount"
@@ -67,7 +68,7 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(image: str) -> Iterator[Served]:
+def served(image: str, django_db_setup: None) -> Iterator[Served]:
     """The web role (the image's entry point, default command) in a working container, answering /healthz."""
     port = free_port()
     with c.working_container() as name, c.service_urls() as (database_url, redis_url):
@@ -163,7 +164,6 @@ def test_the_worker_and_beat_roles_start_as_uid_10001_and_write_only_under_tmp(i
         assert c.written_since(name, started_at) == set()
 
 
-@pytest.mark.django_db  # the test database, migrated by pytest-django, is the one the role reaches
 def test_the_migrate_role_finds_the_schema_it_ships_applied(image):
     with c.working_container() as name, c.service_urls() as (database_url, redis_url):
         env = production_env(database_url, c.image_redis_url(redis_url), 8000)
@@ -172,7 +172,6 @@ def test_the_migrate_role_finds_the_schema_it_ships_applied(image):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-@pytest.mark.django_db
 def test_the_collector_role_reads_the_cluster_with_the_service_account_where_kubernetes_mounts_it(
     image, tmp_path, monkeypatch
 ):

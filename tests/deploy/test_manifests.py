@@ -188,7 +188,7 @@ def test_every_variable_the_settings_require_in_production_is_provided_to_every_
 
 
 def test_every_variable_the_manifests_set_is_one_changetrack_reads():
-    known = set(m.settings_variables()) | m.process_variables()
+    known = set(m.settings_variables()) | m.process_variables() | set(m.readme_defaults())
     in_args = {
         container["name"] + ":" + a.split("$(", 1)[1].split(")", 1)[0]
         for _, _, container in m.containers("base")

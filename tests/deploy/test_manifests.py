@@ -4,6 +4,7 @@ schemas (strict: an unknown field fails), and the rendered objects keep the rule
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -272,3 +273,16 @@ def test_a_further_cluster_gets_only_the_collector_under_its_own_cluster_name():
     env = m.environment("collector-only", container)
     assert env["COLLECTOR_CLUSTER_NAME"] != m.environment("base", first)["COLLECTOR_CLUSTER_NAME"]
     assert "--cluster-name=$(COLLECTOR_CLUSTER_NAME)" in container["args"]
+
+
+def test_the_readme_creates_the_secret_with_exactly_the_keys_the_manifests_read():
+    install = (m.ROOT / "README.md").read_text().split("## Install on Kubernetes", 1)[1].split("\n## ", 1)[0]
+    created = set(re.findall(r"--from-literal=([A-Z_]+)=", install))
+    referenced = {
+        var["valueFrom"]["secretKeyRef"]["key"]
+        for _, _, container in m.containers("base")
+        for var in container.get("env", [])
+        if "valueFrom" in var
+    }
+    assert created == referenced
+    assert "kubectl apply -k deploy/kubernetes -l 'app.kubernetes.io/component in (config,migrate)'" in install

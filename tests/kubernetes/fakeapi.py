@@ -74,6 +74,8 @@ class FakeCluster:
         self.faults: list[str] = []
         self.requests: list[str] = []
         self.token = ""  # when set, requests must carry "Authorization: Bearer <token>" (else 401, as a real one)
+        # when set, the caller holds Roles in these namespaces only: anything else is 403, as RBAC answers
+        self.role_namespaces: frozenset[str] | None = None
 
     # --- test-side mutators ----------------------------------------------------------------------------------
 
@@ -216,6 +218,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(
                 404, status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
             )
+        if cluster.role_namespaces is not None and match["ns"] not in cluster.role_namespaces:
+            return self._json(403, status(403, "Forbidden", f"cannot list resource {match['plural']!r}"))
         if cluster.take_fault("error"):
             return self._json(500, status(500, "InternalError", "an error on the server has prevented the request"))
         if q.get("watch") in ("true", "1"):

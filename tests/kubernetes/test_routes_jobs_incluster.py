@@ -4,9 +4,6 @@ and the RBAC manifest checked against what the collector really requests. Real c
 from __future__ import annotations
 
 import copy
-import datetime
-import ipaddress
-import ssl
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,7 +13,7 @@ import yaml
 from changetrack.models import Dependency, HealthEpisode, KubeObject, Service
 from tests.kubernetes import objects as o
 from tests.kubernetes.conftest import wait_for
-from tests.kubernetes.fakeapi import FakeCluster, serve
+from tests.kubernetes.incluster import in_cluster_api
 from tests.kubernetes.test_collector import shop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,56 +105,11 @@ def test_a_failing_job_of_a_cronjob_is_an_episode_on_the_cronjob_that_ends_when_
     assert HealthEpisode.objects.get(pk=episode.pk).details["occurrences"] == 2
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA, as a cluster's ca.crt signs the API server's."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, False, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "ca.crt", tmp_path / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 def test_the_in_cluster_command_uses_the_service_account_token_and_ca_over_https(celery_worker, tmp_path, monkeypatch):
     from django.core.management import call_command
 
-    cert, key = _self_signed(tmp_path)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert, key)
-    cluster = FakeCluster(bookmark_interval=0.3)
-    cluster.token = "sa-token-7f3e"
-    server = serve(cluster, tls=tls)
-    try:
+    with in_cluster_api(tmp_path, monkeypatch, token="sa-token-7f3e") as (cluster, sa):
         shop(cluster)
-        sa = tmp_path / "serviceaccount"
-        sa.mkdir()
-        (sa / "token").write_text(cluster.token)
-        (sa / "ca.crt").write_bytes(cert.read_bytes())
-        (sa / "namespace").write_text("changetrack")
-        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.server_address[1]))
         call_command(
             "collect_kubernetes",
             in_cluster=True,
@@ -170,9 +122,6 @@ def test_the_in_cluster_command_uses_the_service_account_token_and_ca_over_https
         assert Service.objects.filter(cluster__name="incluster", name="web").exists()
         assert cluster.requests  # every one of them carried the token: the fake answers 401 otherwise
         assert not KubeObject.objects.exclude(cluster="incluster").exists()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_in_cluster_command_fails_cleanly_without_a_service_account(tmp_path, monkeypatch):
@@ -201,7 +150,7 @@ def test_the_rbac_manifest_grants_exactly_what_the_collector_requests(fake, harn
     fake.apply(web)
     harness.settle(collector)
     requested = {_rule_of(p) for p in fake.requests}
-    docs = list(yaml.safe_load_all(Path("deploy/kubernetes/collector-rbac.yaml").read_text()))
+    docs = list(yaml.safe_load_all(Path("deploy/kubernetes/base/collector-rbac.yaml").read_text()))
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert requested == granted

@@ -130,7 +130,7 @@ def test_commits_come_from_sha_tags_or_labels():
 
 
 def test_the_rbac_manifest_grants_read_only_access_to_exactly_the_watched_resources():
-    docs = list(yaml.safe_load_all(Path("deploy/kubernetes/collector-rbac.yaml").read_text()))
+    docs = list(yaml.safe_load_all(Path("deploy/kubernetes/base/collector-rbac.yaml").read_text()))
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert granted == {(rt.group, rt.plural) for rt in RESOURCES}

@@ -45,6 +45,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--include-namespace", action="append", help="only these namespaces (comma-separated)")
         parser.add_argument("--exclude-namespace", action="append", help="skip these namespaces (comma-separated)")
+        parser.add_argument(
+            "--namespaced-only",
+            action="store_true",
+            help="with --include-namespace: no cluster-scoped types (Nodes), for RBAC granted by Roles in those namespaces",
+        )
         parser.add_argument("--no-celery", action="store_true", help="store batches in this process (debugging)")
         parser.add_argument("--watch-timeout", type=int, default=300)
         parser.add_argument(
@@ -67,7 +72,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         include, exclude = _csv(opts["include_namespace"]), _csv(opts["exclude_namespace"])
-        configs = [ClusterConfig(name, api, include, exclude) for name, api in self._clients(opts)]
+        resources = RESOURCES
+        if opts["namespaced_only"]:
+            # without include namespaces every namespaced type is listed cluster-wide: a Role cannot grant that
+            if not include:
+                raise CommandError("--namespaced-only needs --include-namespace (the namespaces its Roles are in)")
+            resources = tuple(rt for rt in RESOURCES if rt.namespaced)
+        configs = [ClusterConfig(name, api, include, exclude, resources) for name, api in self._clients(opts)]
         sink = DirectSink() if opts["no_celery"] else CelerySink()
         collectors = [build(c, sink, Tuning(watch_timeout=opts["watch_timeout"])) for c in configs]
         for col in collectors:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from changetrack import embedded
+from changetrack import embedded, processes
 
 
 def public_url(host: str, port: int) -> str:
@@ -34,42 +32,13 @@ class Command(BaseCommand):
         from django.core.management import call_command
 
         call_command("ensure_superuser")
-        bin_dir = Path(sys.executable).parent
         # settings exported the embedded servers' URLs (unless they come from *_FILE); the children reuse them, and
         # the address users reach follows the port served unless PUBLIC_URL says otherwise
         env = {**os.environ, "PUBLIC_URL": public_url(opts["host"], opts["port"])}
-        beat_schedule = str(embedded.DATA_DIR / "celerybeat-schedule")
         commands = {
-            "web": [
-                str(bin_dir / "gunicorn"),
-                "changetrack.wsgi:application",
-                "--bind",
-                f"{opts['host']}:{opts['port']}",
-                "--workers",
-                str(opts["web_workers"]),
-                "--config",
-                str(settings.BASE_DIR / "gunicorn.conf.py"),
-            ],
-            "worker": [
-                str(bin_dir / "celery"),
-                "-A",
-                "changetrack",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ],
-            "beat": [
-                str(bin_dir / "celery"),
-                "-A",
-                "changetrack",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                beat_schedule,
-            ],
+            "web": processes.web(opts["host"], opts["port"], opts["web_workers"]),
+            "worker": processes.worker(2),
+            "beat": processes.beat(str(embedded.DATA_DIR / "celerybeat-schedule")),
         }
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
         self.stdout.write(self.style.SUCCESS(f"\nchangetrack is running at {env['PUBLIC_URL']}/"))

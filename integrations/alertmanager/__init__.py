@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,30 @@ def service_hint(labels: Mapping[str, str]) -> ServiceHint:
     )
 
 
+#: Go's zero ``time.Time``: what Alertmanager sends as ``endsAt`` when the end is unknown
+ZERO_TIME = "0001-01-01T00:00:00Z"
+_FNV64_OFFSET, _FNV64_PRIME = 14695981039346656037, 1099511628211
+
+
+def label_fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's own fingerprint of a label set (prometheus/common ``model.LabelSet.Fingerprint``:
+    FNV-1a 64 over the sorted names and values, each followed by the 0xff separator), for payloads without one
+    (older Alertmanager, forks): the same alert gets the same identity whoever computes it."""
+    digest = _FNV64_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode() + b"\xff":
+                digest = ((digest ^ byte) * _FNV64_PRIME) % (1 << 64)
+    return f"{digest:016x}"
+
+
+def _ends_at(alert: Mapping[str, Any]) -> datetime | None:
+    value = alert.get("endsAt")
+    if value is None or (isinstance(value, str) and value.strip() in {"", ZERO_TIME}):
+        return None
+    return parse_time(value, "alerts.endsAt")
+
+
 def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
     if not isinstance(alert, Mapping):
         raise ParseError("every item of 'alerts' must be an object")
@@ -91,12 +116,14 @@ def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
     status = require_str(alert, "status")
     if status not in {"firing", "resolved"}:
         raise ParseError(f"alert status must be firing or resolved, not {status[:32]!r}")
-    fingerprint = require_str(alert, "fingerprint")
+    fingerprint = alert.get("fingerprint") or label_fingerprint(labels)
+    if not isinstance(fingerprint, str):
+        raise ParseError("field 'fingerprint' must be a string")
     starts = parse_time(require(alert, "startsAt"), "alerts.startsAt")
     occurred: datetime = starts
     if status == "resolved":
-        ends = parse_time(require(alert, "endsAt"), "alerts.endsAt")
-        occurred = max(ends, starts)
+        ends = _ends_at(alert)  # unknown end: the alert resolved no earlier than it started
+        occurred = max(ends, starts) if ends else starts
     external_id = f"{fingerprint}:{starts.isoformat()}"
     generator = str(alert.get("generatorURL") or "")
     title = annotations.get("summary") or labels.get("alertname") or fingerprint
@@ -124,11 +151,24 @@ def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
 
 
 def parse_group(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    """Firing and resolved groups alike: each alert carries its own status."""
+    """Firing and resolved groups alike: each alert carries its own status. An alert we cannot read is
+    skipped so its siblings are kept (a 400 would make Alertmanager retry the same group forever); a group
+    with none readable is a ``ParseError`` naming the first problem."""
     alerts = require(payload, "alerts")
     if not isinstance(alerts, list):
         raise ParseError("field 'alerts' must be a list")
-    return [_alert_record(alert, payload) for alert in alerts]
+    records: list[Record] = []
+    problems: list[str] = []
+    for index, alert in enumerate(alerts):
+        try:
+            records.append(_alert_record(alert, payload))
+        except ParseError as exc:
+            problems.append(f"alerts[{index}]: {exc}")
+    if problems and not records:
+        raise ParseError(problems[0])
+    if problems:  # shown on the alerts that were kept, so the skipped ones are not lost without a trace
+        records = [replace(r, details={**r.details, "skipped_alerts": problems[:10]}) for r in records]
+    return records
 
 
 class AlertmanagerIntegration(Integration):

@@ -157,7 +157,7 @@ def parse_group(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     alerts = require(payload, "alerts")
     if not isinstance(alerts, list):
         raise ParseError("field 'alerts' must be a list")
-    records: list[Record] = []
+    records: list[AlertRecord] = []
     problems: list[str] = []
     for index, alert in enumerate(alerts):
         try:
@@ -168,7 +168,7 @@ def parse_group(payload: Any, config: Mapping[str, Any]) -> list[Record]:
         raise ParseError(problems[0])
     if problems:  # shown on the alerts that were kept, so the skipped ones are not lost without a trace
         records = [replace(r, details={**r.details, "skipped_alerts": problems[:10]}) for r in records]
-    return records
+    return list(records)
 
 
 class AlertmanagerIntegration(Integration):

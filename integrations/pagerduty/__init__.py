@@ -5,9 +5,9 @@ HMAC-SHA256 of the raw body with the subscription's signing secret (several duri
 https://developer.pagerduty.com/docs/verifying-signatures). A request without it must be a Change Event whose
 ``routing_key`` matches the connection's hashed routing key; a connection without one accepts no change events.
 
-Incident events used: triggered, acknowledged, resolved, reopened. ``incident.unacknowledged`` and the other
-documented types (reassigned, escalated, annotated, ``service.*``...) are stored as ignored: our alert
-lifecycle has no state for them. ``pagey.ping`` is accepted and produces nothing.
+Incident events used: triggered, acknowledged, unacknowledged (back to triggered: the acknowledgement timed
+out), resolved, reopened. The other documented types (reassigned, escalated, annotated, ``service.*``...) are
+stored as ignored: our alert lifecycle has no state for them. ``pagey.ping`` is accepted and produces nothing.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class PagerDutyIntegration(Integration):
     parsers = {
         "incident.triggered": status_parser(incidents.incident, "triggered"),
         "incident.acknowledged": status_parser(incidents.incident, "acknowledged"),
+        "incident.unacknowledged": status_parser(incidents.incident, "triggered"),
         "incident.resolved": status_parser(incidents.incident, "resolved"),
         # a resolved incident triggered again: the same alert re-opens (trigger_count + 1)
         "incident.reopened": status_parser(incidents.incident, "triggered", reopened=True),
@@ -87,7 +88,7 @@ class PagerDutyIntegration(Integration):
     setup_instructions = (
         "Incidents: in PagerDuty, Integrations → Generic Webhooks (v3) → New Webhook. Webhook URL: this "
         "connection's URL. Scope: the services (or account) whose incidents we should see. Event subscription: "
-        "incident.triggered, incident.acknowledged, incident.resolved, incident.reopened. Copy the signing "
+        "incident.triggered, incident.acknowledged, incident.unacknowledged, incident.resolved, incident.reopened. Copy the signing "
         "secret PagerDuty shows once into this connection's signing secret.\n"
         "Change Events: send the exact body you send to https://events.pagerduty.com/v2/change/enqueue to this "
         "connection's URL as well (same JSON, Content-Type: application/json), and enter its routing_key here. "

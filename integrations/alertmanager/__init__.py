@@ -11,7 +11,7 @@ an ``event_id`` so re-sent events never move or count anything twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -108,7 +108,8 @@ def _ends_at(alert: Mapping[str, Any]) -> datetime | None:
     return parse_time(value, "alerts.endsAt")
 
 
-def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
+def alert_record(alert: Any, group: Mapping[str, Any], source: str = "alertmanager") -> AlertRecord:
+    """One alert of a group (Alertmanager's or Grafana's, which shares its shape) as an alert event."""
     if not isinstance(alert, Mapping):
         raise ParseError("every item of 'alerts' must be an object")
     labels = _labels(alert, "labels")
@@ -128,7 +129,7 @@ def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
     generator = str(alert.get("generatorURL") or "")
     title = annotations.get("summary") or labels.get("alertname") or fingerprint
     return AlertRecord(
-        source="alertmanager",
+        source=source,
         external_id=external_id,
         title=title[:1024],
         status="triggered" if status == "firing" else "resolved",
@@ -151,9 +152,14 @@ def _alert_record(alert: Any, group: Mapping[str, Any]) -> AlertRecord:
 
 
 def parse_group(payload: Any, config: Mapping[str, Any]) -> list[Record]:
-    """Firing and resolved groups alike: each alert carries its own status. An alert we cannot read is
-    skipped so its siblings are kept (a 400 would make Alertmanager retry the same group forever); a group
-    with none readable is a ``ParseError`` naming the first problem."""
+    """Firing and resolved groups alike: each alert carries its own status."""
+    return parse_alerts(payload, alert_record)
+
+
+def parse_alerts(payload: Any, build: Callable[[Any, Mapping[str, Any]], AlertRecord]) -> list[Record]:
+    """``build(alert, group)`` for each alert of the group. An alert we cannot read is skipped so its siblings
+    are kept (a 400 would make the sender retry the same group forever); a group with none readable is a
+    ``ParseError`` naming the first problem."""
     alerts = require(payload, "alerts")
     if not isinstance(alerts, list):
         raise ParseError("field 'alerts' must be a list")
@@ -161,7 +167,7 @@ def parse_group(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     problems: list[str] = []
     for index, alert in enumerate(alerts):
         try:
-            records.append(_alert_record(alert, payload))
+            records.append(build(alert, payload))
         except ParseError as exc:
             problems.append(f"alerts[{index}]: {exc}")
     if problems and not records:
@@ -169,6 +175,12 @@ def parse_group(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     if problems:  # shown on the alerts that were kept, so the skipped ones are not lost without a trace
         records = [replace(r, details={**r.details, "skipped_alerts": problems[:10]}) for r in records]
     return list(records)
+
+
+def _grafana_group(payload: Any, config: Mapping[str, Any]) -> list[Record]:
+    from integrations.grafana import parse_grafana_group  # the Grafana package builds on this one: no import cycle
+
+    return parse_grafana_group(payload, config)
 
 
 class AlertmanagerIntegration(Integration):
@@ -186,7 +198,13 @@ class AlertmanagerIntegration(Integration):
         ),
         ConfigField("basic_username", "Basic auth user name (optional)", secret=True),
     )
-    parsers = {"firing": parse_group, "resolved": parse_group}
+    parsers = {
+        "firing": parse_group,
+        "resolved": parse_group,
+        # a Grafana contact point pointed here: read as the Grafana integration reads it (source "grafana")
+        "grafana-firing": _grafana_group,
+        "grafana-resolved": _grafana_group,
+    }
     setup_instructions = (
         "In alertmanager.yml add a receiver and route alerts to it (keep send_resolved: true, the default):\n"
         "receivers:\n"
@@ -198,7 +216,8 @@ class AlertmanagerIntegration(Integration):
         "          authorization:\n"
         "            credentials: <the secret shown once>\n"
         "(or http_config.basic_auth with password: <the secret>). Route with continue: true to keep your other "
-        "receivers. Label alerts with service (or app / app.kubernetes.io/name), namespace and cluster so they "
+        "receivers. A Grafana webhook contact point may point here too (its alerts are stored as Grafana's), "
+        "though a Grafana Alerting connection is the documented way. Label alerts with service (or app / app.kubernetes.io/name), namespace and cluster so they "
         "map to services; alerts that map to nothing are kept as unmapped."
     )
 
@@ -210,6 +229,8 @@ class AlertmanagerIntegration(Integration):
         if not isinstance(payload, Mapping):
             raise ParseError("body must be a JSON object")
         version = require(payload, "version")
+        if str(version) == "1" and "orgId" in payload:  # Grafana-managed alerts (Grafana's own contact point)
+            return f"grafana-{require_str(payload, 'status')}"
         if str(version) != "4":
             return f"version-{str(version)[:20]}"
         return require_str(payload, "status")

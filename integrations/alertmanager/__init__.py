@@ -216,9 +216,9 @@ class AlertmanagerIntegration(Integration):
         "          authorization:\n"
         "            credentials: <the secret shown once>\n"
         "(or http_config.basic_auth with password: <the secret>). Route with continue: true to keep your other "
-        "receivers. A Grafana webhook contact point may point here too (its alerts are stored as Grafana's), "
-        "though a Grafana Alerting connection is the documented way. Label alerts with service (or app / app.kubernetes.io/name), namespace and cluster so they "
-        "map to services; alerts that map to nothing are kept as unmapped."
+        "receivers. A Grafana webhook contact point may point here too (its alerts are stored as "
+        "Grafana's), though a Grafana Alerting connection is the documented way. Label alerts with service (or "
+        "app / app.kubernetes.io/name), namespace and cluster so they map to services; alerts that map to nothing are kept as unmapped."
     )
 
     def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
@@ -226,11 +226,14 @@ class AlertmanagerIntegration(Integration):
 
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
         """The group status for version 4 payloads; other versions are a format we do not know."""
-        if not isinstance(payload, Mapping):
-            raise ParseError("body must be a JSON object")
-        version = require(payload, "version")
-        if str(version) == "1" and "orgId" in payload:  # Grafana-managed alerts (Grafana's own contact point)
-            return f"grafana-{require_str(payload, 'status')}"
-        if str(version) != "4":
-            return f"version-{str(version)[:20]}"
-        return require_str(payload, "status")
+        if isinstance(payload, Mapping) and str(payload.get("version")) == "1" and "orgId" in payload:
+            return f"grafana-{require_str(payload, 'status')}"  # Grafana-managed alerts (Grafana's contact point)
+        return versioned_status(payload, "4")
+
+
+def versioned_status(payload: Any, version: str) -> str:
+    """The group's ``status`` when its body is ``version``, else ``version-<v>`` (a format we do not know)."""
+    if not isinstance(payload, Mapping):
+        raise ParseError("body must be a JSON object")
+    sent = str(require(payload, "version"))
+    return require_str(payload, "status") if sent == version else f"version-{sent[:20]}"

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from integrations.alertmanager import alert_record, parse_alerts
-from integrations.base import AlertRecord, ConfigField, Integration, ParseError, Record, require, require_str
-from integrations.shared_secret import check_shared_secret
+from integrations.alertmanager import AlertmanagerIntegration, alert_record, parse_alerts, versioned_status
+from integrations.base import AlertRecord, Record
 
 #: the rule's UID in its generatorURL: /alerting/grafana/<uid>/view (Grafana 10+), /alerting/<uid>/edit (older)
 _RULE_UID = re.compile(r"/alerting/(?:grafana/)?(?P<uid>[A-Za-z0-9_-]{1,40})/(?:view|edit)\b")
@@ -69,21 +68,11 @@ def parse_grafana_group(payload: Any, config: Mapping[str, Any]) -> list[Record]
     return parse_alerts(payload, grafana_alert)
 
 
-class GrafanaIntegration(Integration):
+class GrafanaIntegration(AlertmanagerIntegration):
+    """Alertmanager's authentication and settings; Grafana's body version and fields."""
+
     slug = "grafana"
     label = "Grafana Alerting"
-    emits = ("alerts",)
-    config_fields = (
-        ConfigField(
-            "token",
-            "Credentials (Authorization header) or Basic auth password",
-            secret=True,
-            hashed=True,
-            required=True,
-            help="Stored as a hash. Any Basic auth user name is accepted unless one is set below.",
-        ),
-        ConfigField("basic_username", "Basic auth user name (optional)", secret=True),
-    )
     parsers = {"firing": parse_grafana_group, "resolved": parse_grafana_group}
     setup_instructions = (
         "In Grafana (10 to 12): Alerting → Contact points → Add contact point. Integration: Webhook. URL: this "
@@ -96,14 +85,6 @@ class GrafanaIntegration(Integration):
         "as unmapped."
     )
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
-        check_shared_secret(headers, secrets, username=secrets.get("basic_username") or "")
-
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
         """The notification's status for Grafana's version "1" body; other versions are a format we do not know."""
-        if not isinstance(payload, Mapping):
-            raise ParseError("body must be a JSON object")
-        version = require(payload, "version")
-        if str(version) != "1":
-            return f"version-{str(version)[:20]}"
-        return require_str(payload, "status")
+        return versioned_status(payload, "1")

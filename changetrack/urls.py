@@ -8,6 +8,7 @@ from changetrack.ingest import receiver
 
 urlpatterns = [
     path("hooks/<slug:slug>/<uuid:connection_id>/", receiver.receive, name="webhook"),
+    path("hooks/<slug:slug>/<uuid:connection_id>/<path:subpath>", receiver.receive_at_subpath),
     path("healthz", ops.healthz),
     path("readyz", ops.readyz),
     path("metrics", ops.metrics),

@@ -180,6 +180,9 @@ class Integration:
     parsers: ClassVar[Mapping[str, Callable[..., list[Record]]]] = {}
     #: event types that are well-formed but deliberately produce nothing (e.g. ``ping``)
     ignored_events: ClassVar[frozenset[str]] = frozenset()
+    #: paths under the connection's webhook URL that reach the same receiver, for vendor clients that take a base
+    #: URL and append their own path (PagerDuty's clients append ``v2/change/enqueue``)
+    webhook_subpaths: ClassVar[frozenset[str]] = frozenset()
     setup_instructions: ClassVar[str] = ""
     #: how often the runner polls a connection of a pull source (a rate limit can push the next poll later)
     poll_interval: ClassVar[timedelta] = timedelta(minutes=5)

@@ -129,6 +129,17 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
     )
 
 
+@csrf_exempt
+@require_POST
+def receive_at_subpath(request: HttpRequest, slug: str, connection_id: uuid.UUID, subpath: str) -> JsonResponse:
+    """``POST /hooks/<slug>/<uuid>/<subpath>``: the same receiver, for a path the integration names in
+    ``webhook_subpaths`` (a vendor client given the webhook URL as its base URL appends its own path)."""
+    integration = registry.get(slug)
+    if integration is None or subpath.strip("/") not in integration.webhook_subpaths:
+        return problem_response(404, "no enabled connection with this URL")
+    return receive(request, slug, connection_id)
+
+
 _LOOKUP = """
 SELECT config::text, secrets_encrypted, secret_hashes::text FROM changetrack_connection
 WHERE id = %s AND integration = %s AND enabled

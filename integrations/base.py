@@ -201,6 +201,12 @@ class Integration:
         """A key that is the same for retries of one delivery. Default: SHA-256 of the body."""
         return hashlib.sha256(raw_body).hexdigest()
 
+    def decode_body(self, headers: Mapping[str, str], raw_body: bytes) -> Any:
+        """The payload of a delivery's body: JSON (``parse_json``) unless the vendor can send another encoding.
+        Raises ``ParseError``. An override must also make ``storable_body`` return the payload as JSON: the
+        pipeline reads stored bodies with ``parse_json``."""
+        return parse_json(raw_body)
+
     def storable_body(self, raw_body: bytes, payload: Any) -> bytes:
         """The body as stored with the delivery (and parsed again by the pipeline). Default: unchanged.
 

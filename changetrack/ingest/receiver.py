@@ -36,7 +36,7 @@ from changetrack.ingest.record_limits import UnsafeJSON, check_records
 from changetrack.models import Connection, Delivery
 from changetrack.models.deliveries import SecretStore
 from integrations import registry
-from integrations.base import ParseError, UnsupportedEvent, VerificationError, parse_json
+from integrations.base import ParseError, UnsupportedEvent, VerificationError
 from integrations.jsonsafety import text_problem
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         return problem_response(401, str(exc))
     status = Delivery.Status.PENDING
     try:
-        payload = parse_json(body)
+        payload = integration.decode_body(headers, body)
         event_type = integration.event_type(headers, payload)
         try:
             # what the pipeline would fail to store is refused now, while the sender can still hear about it

@@ -3,8 +3,9 @@ signing at test time, draining the real pipeline.
 
 Fixture convention (used by ``test_contract.py`` too): ``tests/integrations/<slug>/fixtures/<event>.json`` is a
 vendor body; an optional ``<event>.headers.json`` next to it holds the vendor headers that name the event or
-the delivery (never a signature or secret: those are computed at test time). A fixture whose name contains
-``unsupported`` or ``ignored`` must produce no records.
+the delivery (never a signature or secret: those are computed at test time), and ``Content-Type`` when the vendor
+sends the fixture's JSON in another encoding (``application/x-www-form-urlencoded``: GitHub's ``payload=<json>``).
+A fixture whose name contains ``unsupported`` or ``ignored`` must produce no records.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -45,6 +47,21 @@ def fixture_headers(slug: str, name: str) -> dict[str, str]:
     return json.loads(sidecar.read_text()) if sidecar.exists() else {}
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def form_encoded(body: bytes) -> bytes:
+    """``body`` as GitHub sends it with content type ``application/x-www-form-urlencoded``: ``payload=<json>``."""
+    return urlencode({"payload": body.decode()}).encode()
+
+
+def fixture_request(slug: str, name: str) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of fixture ``name`` as the vendor sends it: form-encoded when its sidecar says so."""
+    headers = fixture_headers(slug, name)
+    body = fixture_body(slug, name)
+    return (form_encoded(body) if headers.get("Content-Type") == FORM else body), headers
+
+
 def hmac_hex(key: str, body: bytes) -> str:
     return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
@@ -68,9 +85,12 @@ def github_headers(secret: str, event: str, body: bytes, delivery: str | None = 
 
 
 def post(client: Any, conn: Any, body: bytes | str, headers: dict[str, str] | None = None) -> Any:
-    """POST raw bytes to the connection's webhook URL through Django's test client (the real receiver)."""
+    """POST raw bytes to the connection's webhook URL through Django's test client (the real receiver), as
+    ``application/json`` unless ``headers`` name another ``Content-Type``."""
     data = body.encode() if isinstance(body, str) else body
-    return client.post(conn.webhook_path, data=data, content_type="application/json", headers=headers or {})
+    rest = dict(headers or {})
+    content_type = rest.pop("Content-Type", "application/json")
+    return client.post(conn.webhook_path, data=data, content_type=content_type, headers=rest)
 
 
 def drain() -> Any:

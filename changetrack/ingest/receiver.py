@@ -3,7 +3,7 @@
 Fixed order, fixed codes: unknown or disabled connection 404 → body too large 413 → verification 401 →
 malformed JSON, missing required field, or anything the JSON-safety check refuses (in the body or in the records
 it becomes) 400 → duplicate delivery 200 → store → enqueue → 202. An event type we do not use is stored as
-ignored and answered 202 (so vendors do not retry it). Errors are problem+json (``changetrack.infra.problems``).
+ignored and answered 202 (so vendors do not retry it), with the reason in ``detail``. Errors are problem+json (``changetrack.infra.problems``).
 Processing happens later, in batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery
 waits for the sweep.
 """
@@ -101,15 +101,15 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
             "ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)}
         )
         return problem_response(401, str(exc))
-    status = Delivery.Status.PENDING
+    status, ignored_because = Delivery.Status.PENDING, ""
     try:
         payload = integration.decode_body(headers, body)
         event_type = integration.event_type(headers, payload)
         try:
             # what the pipeline would fail to store is refused now, while the sender can still hear about it
             check_records(integration.parse(event_type, payload, conn.config))
-        except UnsupportedEvent:
-            status = Delivery.Status.IGNORED
+        except UnsupportedEvent as exc:
+            status, ignored_because = Delivery.Status.IGNORED, str(exc)
         except (ParseError, UnsafeJSON):
             raise
         except Exception:  # noqa: BLE001 - a parser bug must not lose the event: keep it; the pipeline marks it failed (replayable)
@@ -124,9 +124,9 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
     if status == Delivery.Status.PENDING:
         kick.delivery_stored()
-    return JsonResponse(
-        {"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202
-    )
+    if status == Delivery.Status.IGNORED:  # the sender's log says why nothing came of it
+        return JsonResponse({"status": "ignored", "delivery": delivery_id, "detail": ignored_because}, status=202)
+    return JsonResponse({"status": "accepted", "delivery": delivery_id}, status=202)
 
 
 @csrf_exempt

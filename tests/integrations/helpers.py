@@ -84,6 +84,27 @@ def github_headers(secret: str, event: str, body: bytes, delivery: str | None = 
     }
 
 
+def as_sent(slug: str, name: str, secret: str) -> tuple[bytes, dict[str, str], dict[str, str], dict[str, str]]:
+    """(body, headers, clear secrets, hashed secrets): fixture ``name`` of ``slug`` as its vendor sends it to a
+    connection holding ``secret`` (signed, or carrying the secret where the vendor puts it), and the secrets
+    that connection needs."""
+    body, headers = fixture_request(slug, name)
+    if slug == "github":
+        event, delivery = headers.get("X-GitHub-Event", ""), headers.get("X-GitHub-Delivery")
+        return body, {**headers, **github_headers(secret, event, body, delivery)}, {"webhook_secret": secret}, {}
+    if slug == "launchdarkly":
+        return body, {**headers, "X-LD-Signature": hmac_hex(secret, body)}, {"signing_secret": secret}, {}
+    if slug == "pagerduty":
+        payload = json.loads(body)
+        if "routing_key" in payload:  # a Change Event: its routing key is its credential
+            return body, headers, {"signing_secret": secret}, {"routing_key": str(payload["routing_key"])}
+        signed = {**headers, "X-PagerDuty-Signature": f"v1={hmac_hex(secret, body)}"}
+        return body, signed, {"signing_secret": secret}, {}
+    if slug == "jenkins":  # the plugin only sends credentials from the URL: HTTP Basic
+        return body, {**headers, "Authorization": basic("jenkins", secret)}, {}, {"token": secret}
+    return body, {**headers, "X-Changetrack-Token": secret}, {}, {"token": secret}
+
+
 def post(client: Any, conn: Any, body: bytes | str, headers: dict[str, str] | None = None) -> Any:
     """POST raw bytes to the connection's webhook URL through Django's test client (the real receiver), as
     ``application/json`` unless ``headers`` name another ``Content-Type``."""

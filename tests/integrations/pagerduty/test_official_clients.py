@@ -29,16 +29,22 @@ def conn(transactional_db, connection_factory):
 
 
 @pytest.fixture
-def https_app(transactional_db, redis_client, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """(origin, CA file) of the real app served by gunicorn over https on the test database."""
+def https_app(transactional_db, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(origin, CA file) of the real app served by gunicorn over https on the test database, with a Redis of
+    its own (its drain kicks must not reach the other tests' broker)."""
     cert, key = self_signed_certificate(tmp_path, "changetrack-test")
+    redis = procs.ThrowawayRedis()
+    redis.start()
     # the test's SECRET_KEY: the connection's secrets are encrypted with a key derived from it
-    env = procs.child_env(procs.test_database_url(), settings.REDIS_URL, SECRET_KEY=settings.SECRET_KEY)
-    web, port = procs.gunicorn(env, tmp_path / "gunicorn.log", workers=1, tls=(cert, key))
+    env = procs.child_env(procs.test_database_url(), redis.url, SECRET_KEY=settings.SECRET_KEY)
     try:
-        yield f"https://127.0.0.1:{port}", cert
+        web, port = procs.gunicorn(env, tmp_path / "gunicorn.log", workers=1, tls=(cert, key))
+        try:
+            yield f"https://127.0.0.1:{port}", cert
+        finally:
+            web.kill()
     finally:
-        web.kill()
+        redis.cleanup()
 
 
 def _stored_change() -> Change:

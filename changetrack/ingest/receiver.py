@@ -3,9 +3,10 @@
 Fixed order, fixed codes: unknown or disabled connection 404 → body too large 413 → verification 401 →
 malformed JSON, missing required field, or anything the JSON-safety check refuses (in the body or in the records
 it becomes) 400 → duplicate delivery 200 → store → enqueue → 202. An event type we do not use is stored as
-ignored and answered 202 (so vendors do not retry it), with the reason in ``detail``. Errors are problem+json (``changetrack.infra.problems``).
-Processing happens later, in batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery
-waits for the sweep.
+ignored and answered 202 (so vendors do not retry it), with the reason in ``detail``. Errors are problem+json
+(``changetrack.infra.problems``). Processing happens later, in batches (``changetrack.ingest.pipeline``); if the
+broker is down the stored delivery waits for the sweep. ``receive_at_subpath`` takes the paths an integration's
+vendor clients append to the webhook URL (``Integration.webhook_subpaths``).
 """
 
 from __future__ import annotations

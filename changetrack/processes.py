@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+
 def _bin(name: str) -> str:
     """A console script of the interpreter running us (the checkout's .venv, or the image's /opt/venv)."""
     return str(Path(sys.executable).parent / name)

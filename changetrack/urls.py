@@ -11,6 +11,7 @@ urlpatterns = [
     # Slack's clicks are a signed form that needs a synchronous 200: their own view, before the receiver's route
     path("hooks/slack/<uuid:connection_id>/", interactivity.receive, name="slack_interactivity"),
     path("hooks/<slug:slug>/<uuid:connection_id>/", receiver.receive, name="webhook"),
+    path("hooks/<slug:slug>/<uuid:connection_id>/<path:subpath>", receiver.receive_at_subpath, name="webhook_subpath"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),

@@ -180,6 +180,9 @@ class Integration:
     parsers: ClassVar[Mapping[str, Callable[..., list[Record]]]] = {}
     #: event types that are well-formed but deliberately produce nothing (e.g. ``ping``)
     ignored_events: ClassVar[frozenset[str]] = frozenset()
+    #: paths under the connection's webhook URL that reach the same receiver, for vendor clients that take a base
+    #: URL and append their own path (PagerDuty's clients append ``v2/change/enqueue``)
+    webhook_subpaths: ClassVar[frozenset[str]] = frozenset()
     setup_instructions: ClassVar[str] = ""
     #: how often the runner polls a connection of a pull source (a rate limit can push the next poll later)
     poll_interval: ClassVar[timedelta] = timedelta(minutes=5)
@@ -197,6 +200,12 @@ class Integration:
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         """A key that is the same for retries of one delivery. Default: SHA-256 of the body."""
         return hashlib.sha256(raw_body).hexdigest()
+
+    def decode_body(self, headers: Mapping[str, str], raw_body: bytes) -> Any:
+        """The payload of a delivery's body: JSON (``parse_json``) unless the vendor can send another encoding.
+        Raises ``ParseError``. An override must also make ``storable_body`` return the payload as JSON: the
+        pipeline reads stored bodies with ``parse_json``."""
+        return parse_json(raw_body)
 
     def storable_body(self, raw_body: bytes, payload: Any) -> bytes:
         """The body as stored with the delivery (and parsed again by the pipeline). Default: unchanged.

@@ -172,13 +172,15 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite
 
 
 def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
-    """Decode ``text`` and ``check`` the result. Raises ``json.JSONDecodeError`` for malformed JSON,
+    """Decode ``text`` (a leading byte order mark skipped) and ``check`` the result. Raises ``json.JSONDecodeError`` for malformed JSON,
     ``RecursionError`` for nesting beyond what the decoder can read, ``ValueError`` for an integer literal over
     ``sys.get_int_max_str_digits()`` digits, and ``UnsafeJSON`` for everything ``check`` refuses.
 
     The decoder itself refuses ``NaN``/``Infinity`` and overflowing floats, so the full walk runs only when the
     text could hold what it looks for: a suspect escape, or more brackets than ``max_depth``."""
-    value = _DECODER.decode(text)
+    # A UTF-8 byte order mark is not JSON, but Windows PowerShell 5.1 writes one (Out-File, Set-Content -Encoding
+    # UTF8) and Python's own json.loads(bytes) skips it: accept it rather than refuse those senders.
+    value = _DECODER.decode(text[1:] if text.startswith("\ufeff") else text)
     if _SUSPECT_ESCAPE.search(text) or text.count("[") + text.count("{") > max_depth:
         check(value, max_depth=max_depth)
     return value

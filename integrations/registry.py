@@ -22,6 +22,7 @@ def _load() -> None:
     from integrations.datadog import DatadogIntegration
     from integrations.generic import GenericIntegration
     from integrations.github import GitHubIntegration
+    from integrations.grafana import GrafanaIntegration
     from integrations.jenkins import JenkinsIntegration
     from integrations.launchdarkly import LaunchDarklyIntegration
     from integrations.opsgenie import OpsgenieIntegration
@@ -38,6 +39,7 @@ def _load() -> None:
         DatadogIntegration(),
         PagerDutyIntegration(),
         AlertmanagerIntegration(),
+        GrafanaIntegration(),
         OpsgenieIntegration(),
         SlackIntegration(),
         WebhookIntegration(),

@@ -92,6 +92,8 @@ def apply_transition(alert: Alert, rec: AlertRecord) -> bool:
             reopened = True
         elif rec.retrigger:
             alert.trigger_count += 1
+        if alert.status == Alert.Status.ACKNOWLEDGED:  # un-acknowledged (Opsgenie UnAcknowledge, PagerDuty timeout)
+            alert.status, alert.acknowledged_at = Alert.Status.TRIGGERED, None
         alert.severity = rec.severity or alert.severity
     elif rec.status == Alert.Status.ACKNOWLEDGED and alert.status != Alert.Status.RESOLVED:
         alert.status, alert.acknowledged_at = Alert.Status.ACKNOWLEDGED, rec.occurred_at

@@ -3,9 +3,10 @@
 Fixed order, fixed codes: unknown or disabled connection 404 → body too large 413 → verification 401 →
 malformed JSON, missing required field, or anything the JSON-safety check refuses (in the body or in the records
 it becomes) 400 → duplicate delivery 200 → store → enqueue → 202. An event type we do not use is stored as
-ignored and answered 202 (so vendors do not retry it). Errors are problem+json (``changetrack.infra.problems``).
-Processing happens later, in batches (``changetrack.ingest.pipeline``); if the broker is down the stored delivery
-waits for the sweep.
+ignored and answered 202 (so vendors do not retry it), with the reason in ``detail``. Errors are problem+json
+(``changetrack.infra.problems``). Processing happens later, in batches (``changetrack.ingest.pipeline``); if the
+broker is down the stored delivery waits for the sweep. ``receive_at_subpath`` takes the paths an integration's
+vendor clients append to the webhook URL (``Integration.webhook_subpaths``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from changetrack.ingest.record_limits import UnsafeJSON, check_records
 from changetrack.models import Connection, Delivery
 from changetrack.models.deliveries import SecretStore
 from integrations import registry
-from integrations.base import ParseError, UnsupportedEvent, VerificationError, parse_json
+from integrations.base import ParseError, UnsupportedEvent, VerificationError
 from integrations.jsonsafety import text_problem
 
 logger = logging.getLogger(__name__)
@@ -78,9 +79,9 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
             "ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)}
         )
         return problem_response(401, str(exc))
-    status = Delivery.Status.PENDING
+    status, ignored_because = Delivery.Status.PENDING, ""
     try:
-        payload = parse_json(body)
+        payload = integration.decode_body(headers, body)
         # credentials are hashed out of the body before anything reads it for storage: the records checked here
         # are the ones the pipeline will make from the stored (scrubbed) body
         scrubbed = scrubbing.scrubbed_payload(payload)
@@ -88,8 +89,8 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         try:
             # what the pipeline would fail to store is refused now, while the sender can still hear about it
             check_records(integration.parse(event_type, scrubbed, conn.config))
-        except UnsupportedEvent:
-            status = Delivery.Status.IGNORED
+        except UnsupportedEvent as exc:
+            status, ignored_because = Delivery.Status.IGNORED, str(exc)
         except (ParseError, UnsafeJSON):
             raise
         except Exception:  # noqa: BLE001 - a parser bug must not lose the event: keep it; the pipeline marks it failed (replayable)
@@ -116,9 +117,9 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         return JsonResponse({"status": "duplicate", "detail": "this delivery was already received"}, status=200)
     if status == Delivery.Status.PENDING:
         kick.delivery_stored()
-    return JsonResponse(
-        {"status": "accepted" if status == Delivery.Status.PENDING else "ignored", "delivery": delivery_id}, status=202
-    )
+    if status == Delivery.Status.IGNORED:  # the sender's log says why nothing came of it
+        return JsonResponse({"status": "ignored", "delivery": delivery_id, "detail": ignored_because}, status=202)
+    return JsonResponse({"status": "accepted", "delivery": delivery_id}, status=202)
 
 
 def bounded_body(request: HttpRequest) -> bytes | JsonResponse:
@@ -137,6 +138,17 @@ def bounded_body(request: HttpRequest) -> bytes | JsonResponse:
     if len(body) > limit:
         return problem_response(413, f"body is over the {limit}-byte limit")
     return body
+
+
+@csrf_exempt
+@require_POST
+def receive_at_subpath(request: HttpRequest, slug: str, connection_id: uuid.UUID, subpath: str) -> JsonResponse:
+    """``POST /hooks/<slug>/<uuid>/<subpath>``: the same receiver, for a path the integration names in
+    ``webhook_subpaths`` (a vendor client given the webhook URL as its base URL appends its own path)."""
+    integration = registry.get(slug)
+    if integration is None or subpath.strip("/") not in integration.webhook_subpaths:
+        return problem_response(404, "no enabled connection with this URL")
+    return receive(request, slug, connection_id)
 
 
 _LOOKUP = """

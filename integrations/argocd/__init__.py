@@ -3,11 +3,17 @@ updated in place as the operation runs and the app turns healthy (or not).
 
 Argo CD signs nothing; the shared secret travels in a header set in ``service.webhook.<name>.headers``
 and is stored as a hash. Docs: https://argo-cd.readthedocs.io/en/stable/operator-manual/notifications/services/webhook/
+
+An application that has never run a sync operation has no ``status.operationState``: Go templates render its
+fields as ``<no value>``. Such a notification (on-deployed, on-health-degraded) is still recorded: the revision
+is the app's sync revision, the time the delivery's (noted in ``details.time_source``), the status its health.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from integrations.base import (
@@ -33,6 +39,7 @@ template.changetrack: |
         {"source": "argocd", "event": "sync", "app": "{{.app.metadata.name}}", "project": "{{.app.spec.project}}",
          "destinationNamespace": "{{.app.spec.destination.namespace}}", "repoURL": "{{.app.spec.source.repoURL}}",
          "revision": "{{.app.status.operationState.operation.sync.revision}}",
+         "syncRevision": "{{.app.status.sync.revision}}",
          "syncStatus": "{{.app.status.sync.status}}", "healthStatus": "{{.app.status.health.status}}",
          "operationPhase": "{{.app.status.operationState.phase}}",
          "startedAt": "{{.app.status.operationState.startedAt}}", "finishedAt": "{{.app.status.operationState.finishedAt}}",
@@ -62,14 +69,42 @@ def _status(phase: str, health: str) -> str:
     return "in_progress"
 
 
+#: what a Go template renders for a field that is not there (an app without ``operationState``)
+NO_VALUE = "<no value>"
+#: added to a stored body that has no sync time: when it was received
+RECEIVED_AT = "changetrackReceivedAt"
+_HEALTH_STATUS = {"Healthy": "succeeded", "Degraded": "failed", "Missing": "failed"}
+
+
+def _given(payload: Mapping[str, Any], key: str, *, required: bool = True) -> str:
+    """A template field, empty when the template had nothing to render there (``<no value>``). A field of
+    the template that is missing altogether is a ``ParseError``: the body is not our template."""
+    value = require(payload, key) if required else payload.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ParseError(f"field {key!r} must be a string")
+    return "" if value is None or value.strip() in {"", NO_VALUE} else value.strip()
+
+
+def _started(payload: Mapping[str, Any]) -> tuple[datetime, str]:
+    """(sync start, where it came from): the operation's start, else when the delivery was received."""
+    if _given(payload, "startedAt"):
+        return parse_time(payload["startedAt"], "startedAt"), "operation"
+    if _given(payload, RECEIVED_AT, required=False):
+        return parse_time(payload[RECEIVED_AT], RECEIVED_AT), "delivery"
+    # only while the receiver checks the body, before storable_body() records the receipt time
+    return datetime.now(UTC), "delivery"
+
+
 def parse_sync(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     app = require_str(payload, "app")
-    revision = require_str(payload, "revision")
-    phase = require_str(payload, "operationPhase")
+    revision = _given(payload, "revision") or _given(payload, "syncRevision", required=False)
+    if not revision:
+        raise ParseError("field 'revision' must be a non-empty string (and there is no syncRevision)")
+    phase = _given(payload, "operationPhase")
     health = str(require(payload, "healthStatus"))
-    started = parse_time(require(payload, "startedAt"), "startedAt")
-    finished_raw = payload.get("finishedAt")
-    status = _status(phase, health)
+    started, time_source = _started(payload)
+    finished_raw = _given(payload, "finishedAt", required=False)
+    status = _status(phase, health) if phase else _HEALTH_STATUS.get(health, "in_progress")
     ended = parse_time(finished_raw, "finishedAt") if finished_raw and status != "in_progress" else None
     namespace = str(payload.get("destinationNamespace") or "")
     repo_url = str(payload.get("repoURL") or "")
@@ -79,7 +114,7 @@ def parse_sync(payload: Any, config: Mapping[str, Any]) -> list[Record]:
         "app": app,
         "project": str(payload.get("project") or ""),
         "revision": revision,
-        "operation_phase": phase,
+        "operation_phase": phase or "none",
         "health": health,
         "sync_status": str(payload.get("syncStatus") or ""),
         "repo_url": repo_url,
@@ -87,6 +122,8 @@ def parse_sync(payload: Any, config: Mapping[str, Any]) -> list[Record]:
         # a retried sync of the same revision starts later; within one operation, Running comes first
         "_order": [started.isoformat(), 0 if phase == "Running" else 1],
     }
+    if time_source == "delivery":
+        details["time_source"] = "delivery (the app has no sync operation: its sync time is unknown)"
     if ended is not None:
         details["duration_seconds"] = max(0, int((ended - started).total_seconds()))
     return [
@@ -96,7 +133,7 @@ def parse_sync(payload: Any, config: Mapping[str, Any]) -> list[Record]:
             kind="deploy",
             occurred_at=started,
             ended_at=ended,
-            summary=f"Argo CD sync of {app} to {revision[:12]}: {phase}, {health}"[:1024],
+            summary=f"Argo CD sync of {app} to {revision[:12]}: {phase or 'no sync operation'}, {health}"[:1024],
             service=ServiceHint(
                 namespace=namespace, repository=repository_from_url(repo_url), keys=(("argocd_app", app),)
             ),
@@ -140,6 +177,14 @@ class ArgoCDIntegration(Integration):
         if not isinstance(event, str) or not event:
             raise ParseError("field 'event' must be a non-empty string")
         return event
+
+    def storable_body(self, raw_body: bytes, payload: Any) -> bytes:
+        """A body without a sync time is stored with the time it was received: the pipeline's parse (and any
+        replay) then gives the change the same time."""
+        if not isinstance(payload, Mapping) or _given(payload, "startedAt", required=False):
+            return raw_body
+        received = {**payload, RECEIVED_AT: datetime.now(UTC).isoformat()}
+        return json.dumps(received, separators=(",", ":"), ensure_ascii=False).encode()
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         # healthStatus is part of the key beyond app+revision+phase+startedAt: on-sync-succeeded (Progressing)

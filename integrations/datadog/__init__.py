@@ -13,11 +13,13 @@ Transitions (``$ALERT_TRANSITION``) map onto the alert lifecycle like this:
   and ``details.state`` saying which; an escalation to ``Triggered`` in the same cycle raises the severity.
 - ``Recovered`` resolves the cycle.
 - Anything else (``Null``, future values) is unsupported: stored as ignored.
+
+Bodies built from other variable sets (Datadog's default payload, ``$ALERT_*`` under other names) are read too:
+``integrations.datadog.payloads``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +38,7 @@ from integrations.base import (
     require_str,
     tags_to_dict,
 )
+from integrations.datadog import payloads
 from integrations.shared_secret import TOKEN_HEADER, SharedSecretIntegration
 
 #: The body to paste into the webhook's "Payload" field. Variables substitute as text, so all are quoted.
@@ -47,12 +50,6 @@ PAYLOAD_TEMPLATE = (
 )
 
 ALERT_TYPE_SEVERITY = {"error": "error", "warning": "warning", "info": "info", "success": "info"}
-
-#: "[Triggered on {service:checkout}] p99 latency" → "p99 latency": the title stays stable across the cycle
-_TITLE_PREFIX = re.compile(
-    r"^\s*\[(?:P[1-5]\]\s*\[)?(?:Triggered|Re-Triggered|Recovered|Warn|Re-Warn|No Data|"
-    r"Re-No Data|Renotify)(?: on [^\]]*)?\]\s*"
-)
 
 
 #: tags naming the workload, most specific first: Datadog's unified service tag, then the Kubernetes agent's tags
@@ -102,30 +99,27 @@ def service_hint(payload: Mapping[str, Any]) -> ServiceHint:
 
 
 def severity(payload: Mapping[str, Any], default: str = "error") -> str:
-    if _text(payload, "priority").upper() == "P1":
+    fields = payloads.normalise(payload)
+    if fields["priority"].upper() == "P1":
         return "critical"
-    return ALERT_TYPE_SEVERITY.get(_text(payload, "alert_type").lower(), default)
+    return ALERT_TYPE_SEVERITY.get(fields["alert_type"].lower(), default)
 
 
 def _text(payload: Mapping[str, Any], key: str) -> str:
-    """An optional template field; the template quotes every variable, so anything else is malformed."""
+    """An optional field of a normalised body (``payloads.normalise``)."""
     if not isinstance(payload, Mapping):
         raise ParseError("body must be a JSON object")
-    value = payload.get(key, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ParseError(f"field {key!r} must be a string (the template quotes every variable)")
-    return value.strip()
+    return payloads.text(payload.get(key, ""), key)
 
 
-def _record(payload: Any, *, status: str, sev: str, retrigger: bool = False, state: str = "") -> list[Record]:
-    if not isinstance(payload, Mapping):
-        raise ParseError("body must be a JSON object")
-    event_id = require_str(payload, "id")
-    cycle_key = require_str(payload, "cycle_key")
-    occurred = parse_time(require_str(payload, "date"), "date")
-    title = _TITLE_PREFIX.sub("", require_str(payload, "title")) or payload["title"]
+def _record(raw: Any, *, status: str, sev: str, retrigger: bool = False, state: str = "") -> list[Record]:
+    payload = payloads.normalise(raw)
+    event_id = payload["id"]  # empty without $ID: the alert is still recorded, deduped by body
+    cycle_key = payload["cycle_key"]
+    if not payload["date"]:
+        raise ParseError("field 'date' is missing (send $DATE or $LAST_UPDATED)")
+    occurred = parse_time(payload["date"], "date")
+    title = payloads.TITLE_PREFIX.sub("", require_str(payload, "title")) or payload["title"]
     transition = require_str(payload, "transition")
     raw_org = payload.get("org")
     org: Mapping[str, Any] = raw_org if isinstance(raw_org, Mapping) else {}
@@ -138,6 +132,7 @@ def _record(payload: Any, *, status: str, sev: str, retrigger: bool = False, sta
         "status": _text(payload, "status")[:2000],
         "aggreg_key": _text(payload, "aggreg_key"),
         "org": {"id": str(org.get("id") or ""), "name": str(org.get("name") or "")},
+        "identity": payload["identity"],
     }
     if state:
         details["state"] = state
@@ -238,6 +233,11 @@ class DatadogIntegration(SharedSecretIntegration):
         "2. Payload (paste exactly, keep every variable quoted):\n"
         f"{PAYLOAD_TEMPLATE}\n"
         f'3. Custom headers: {{"{TOKEN_HEADER}": "<the secret shown once>"}}. Encode as: JSON.\n'
+        "Required in any payload: a time ($DATE or $LAST_UPDATED) and a title ($EVENT_TITLE), or "
+        "$ALERT_TRANSITION. Without the template, Datadog's default payload and bodies naming the variables "
+        "differently (alert_transition, alert_id, alert_cycle_key, alert_scope, alert_priority...) are read too; "
+        "without $ALERT_CYCLE_KEY an alert is identified by monitor ($ALERT_ID) and scope, so a new cycle re-opens "
+        "it. Use the template above to get one alert per cycle.\n"
         "4. Add @webhook-changetrack to the message of every monitor whose alerts we should see. Tag monitors "
         "(or group them) by service:, env: and kube_namespace: so alerts map to services; unmapped alerts are "
         "kept and can be mapped later with a datadog_service or datadog_monitor alias.\n"
@@ -247,11 +247,16 @@ class DatadogIntegration(SharedSecretIntegration):
     )
 
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
-        return event_field(payload, "transition", body="a JSON object (install the documented payload template)")
+        normalised = payloads.normalise(payload)
+        if not normalised["transition"]:
+            if not normalised["title"]:
+                raise ParseError("body has neither a transition ($ALERT_TRANSITION) nor a title ($EVENT_TITLE)")
+            return "Unknown"  # a Datadog body whose state we cannot tell: stored as ignored
+        return event_field(normalised, "transition")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
         # $ID is one per notification and the same on Datadog's retries
-        event_id = payload.get("id") if isinstance(payload, Mapping) else None
+        event_id = payloads.normalise(payload)["id"] if isinstance(payload, Mapping) else None
         return event_id if isinstance(event_id, str) and event_id else super().delivery_key(headers, raw_body, payload)
 
     #: the Events API is cheap to ask and deploy markers are wanted on the timeline quickly

@@ -1,6 +1,8 @@
 """GitHub webhooks: push, merged pull requests, deployments and their statuses, Actions runs.
 
 Signed with ``X-Hub-Signature-256`` (``sha256=<hex>``), deduped on ``X-GitHub-Delivery`` (redeliveries reuse it).
+A webhook may use either content type GitHub offers: ``application/json`` or ``application/x-www-form-urlencoded``
+(``payload=<json>``, signed over the form body); a form delivery is stored as its JSON payload.
 GitHub never retries a failed delivery, so ``poll()`` (``integrations.github.poller``) closes the gaps.
 Docs: https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from integrations.base import (
     ConfigField,
@@ -21,6 +24,7 @@ from integrations.base import (
     Secrets,
     UnsupportedEvent,
     VerificationError,
+    parse_json,
     require,
     require_str,
     verify_hmac_sha256,
@@ -28,10 +32,37 @@ from integrations.base import (
 from integrations.github import records
 
 ZERO_SHA = "0" * 40
+FORM_PREFIX = b"payload="
+
+
+def form_payload(raw_body: bytes) -> bytes:
+    """The JSON inside a form-encoded delivery (``payload=<url-encoded json>``). Raises ``ParseError``."""
+    try:
+        fields = parse_qs(raw_body.decode("ascii"), strict_parsing=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        raise ParseError("form body is not application/x-www-form-urlencoded") from None
+    values = fields.get("payload")
+    if not values or len(values) != 1:
+        raise ParseError("form body must have exactly one 'payload' field")
+    return values[0].encode("utf-8", "surrogatepass")
 
 
 def _repository(payload: Any) -> str:
-    return require_str(payload, "repository", "full_name")
+    """``owner/name``: ``full_name``, or for old push payloads without it (``owner`` has ``name``, not ``login``)
+    the owner's name and the repository's name, or the path of its ``url``."""
+    repo = require(payload, "repository")
+    if not isinstance(repo, Mapping):
+        raise ParseError("field 'repository' must be an object")
+    if isinstance(repo.get("full_name"), str) and repo["full_name"]:
+        return str(repo["full_name"])
+    owner = repo.get("owner")
+    owner_name = (owner.get("login") or owner.get("name")) if isinstance(owner, Mapping) else None
+    if isinstance(owner_name, str) and owner_name and isinstance(repo.get("name"), str) and repo["name"]:
+        return f"{owner_name}/{repo['name']}"
+    path = urlparse(str(repo.get("url") or "")).path.strip("/").removesuffix(".git")
+    if path.count("/") == 1:
+        return path
+    raise ParseError("field 'repository.full_name' must be a non-empty string")
 
 
 def parse_push(payload: Any, config: Mapping[str, Any]) -> list[Record]:
@@ -39,7 +70,9 @@ def parse_push(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     are not changes to what runs (a tag's commit already arrived with its branch push)."""
     ref = require_str(payload, "ref")
     repo = _repository(payload)
-    default = require_str(payload, "repository", "default_branch")
+    repository = require(payload, "repository")
+    # old push payloads name the default branch master_branch
+    default = require_str(repository, "default_branch" if "default_branch" in repository else "master_branch")
     if not ref.startswith("refs/heads/"):
         raise UnsupportedEvent(f"push of {ref} is not a branch push")
     branch = ref.removeprefix("refs/heads/")
@@ -128,7 +161,7 @@ class GitHubIntegration(Integration):
     ignored_events = frozenset({"ping"})
     setup_instructions = (
         "In the repository or organization: Settings → Webhooks → Add webhook. Payload URL: this connection's "
-        "webhook URL. Content type: application/json. Secret: the webhook secret of this connection. Events: "
+        "webhook URL. Content type: application/json (application/x-www-form-urlencoded works too). Secret: the webhook secret of this connection. Events: "
         "Pushes, Pull requests, Deployments, Deployment statuses, Workflow runs. Set Service.repository "
         "(owner/name) on each service, or add a ServiceAlias with key 'repo'. With an API token, changetrack "
         "also polls the default branch, merged pull requests, Actions runs and deployments every few minutes, "
@@ -143,6 +176,14 @@ class GitHubIntegration(Integration):
         if scheme != "sha256" or not digest:
             raise VerificationError("X-Hub-Signature-256 must be sha256=<hex>")
         verify_hmac_sha256(secrets.get("webhook_secret"), raw_body, digest)
+
+    def decode_body(self, headers: Mapping[str, str], raw_body: bytes) -> Any:
+        if raw_body.startswith(FORM_PREFIX):  # JSON never starts with "p": no need to trust Content-Type
+            return parse_json(form_payload(raw_body))
+        return parse_json(raw_body)
+
+    def storable_body(self, raw_body: bytes, payload: Any) -> bytes:
+        return form_payload(raw_body) if raw_body.startswith(FORM_PREFIX) else raw_body
 
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
         event = headers.get("X-GitHub-Event")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from integrations.base import (
     ChangeRecord,
@@ -50,24 +51,57 @@ def _basic_password(header: str | None) -> str | None:
     return decoded.partition(":")[2] or None
 
 
+def job_full_name(payload: Any) -> str:
+    """The job's full name (``acme/checkout-api/main`` for a multibranch branch job) from its URL
+    (``job/acme/job/checkout-api/job/main/``): ``name`` is only the last segment, which the branch jobs of every
+    repository share. Falls back to ``name`` when the plugin sent no URL."""
+    name = require_str(payload, "name")
+    url = payload.get("url")
+    if not isinstance(url, str):
+        return name
+    parts = url.strip("/").split("/")
+    # Jenkins' job URLs are job/<segment>/job/<segment>/...; a branch name with "/" is encoded twice (%252F)
+    if len(parts) < 2 or len(parts) % 2 or any(p != "job" for p in parts[::2]) or not all(parts[1::2]):
+        return name
+    return "/".join(unquote(unquote(p)) for p in parts[1::2])
+
+
+def _duration_ms(build: Mapping[str, Any]) -> int | None:
+    value = build.get("duration")
+    # A build longer than a year is a corrupt value, not a duration: ignore it rather than overflow.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 366 * 86_400_000:
+        return value
+    return None
+
+
+def build_times(build: Mapping[str, Any], phase: str) -> tuple[datetime, datetime | None, int | None]:
+    """(start, end, duration ms) of the build. ``build.timestamp`` is the time of the phase, not of the build
+    (notification-plugin ``JobListener``): STARTED sends the start, COMPLETED start + duration, FINALIZED the
+    moment it is sent (after post-build steps), so the start of a finished build is timestamp − duration (for
+    FINALIZED it is late by the post-build time, and the first phase stored keeps its start)."""
+    moment = parse_time(require(build, "timestamp"), "build.timestamp")
+    duration_ms = _duration_ms(build) if phase in {"COMPLETED", "FINALIZED"} else None
+    if duration_ms is None:
+        return moment, None, None
+    started = moment - timedelta(milliseconds=duration_ms)
+    return started, started + timedelta(milliseconds=duration_ms), duration_ms
+
+
 def parse_build(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     """STARTED → in_progress; COMPLETED / FINALIZED → the build's result with its duration."""
-    job = require_str(payload, "name")
+    short_name = require_str(payload, "name")
+    job = job_full_name(payload)
     build = require(payload, "build")
     number = require(build, "number")
     if not isinstance(number, int) or isinstance(number, bool):
         raise ParseError("field 'build.number' must be an integer")
     phase = require_str(build, "phase")
-    started = parse_time(require(build, "timestamp"), "build.timestamp")
-    status, ended, duration = "in_progress", None, None
+    started, ended, duration_ms = build_times(build, phase)
+    status, duration = "in_progress", None
     if phase in {"COMPLETED", "FINALIZED"}:
         result = require_str(build, "status")
         status = RESULT.get(result, result.lower()[:20])
-        duration_ms = build.get("duration")
-        # A build longer than a year is a corrupt value, not a duration: ignore it rather than overflow.
-        if isinstance(duration_ms, int) and not isinstance(duration_ms, bool) and 0 < duration_ms < 366 * 86_400_000:
-            duration = duration_ms // 1000
-            ended = started + timedelta(milliseconds=duration_ms)
+        duration = duration_ms // 1000 if duration_ms is not None else None
     scm = build.get("scm") if isinstance(build.get("scm"), Mapping) else {}
     repository = repository_from_url(str(scm.get("url") or ""))
     sha = commit_sha(scm.get("commit"))
@@ -82,10 +116,12 @@ def parse_build(payload: Any, config: Mapping[str, Any]) -> list[Record]:
             kind="ci",
             occurred_at=started,
             ended_at=ended,
-            summary=f"Jenkins {payload.get('display_name') or job} #{number}: {status.replace('_', ' ')}"
+            summary=f"Jenkins {job if job != short_name else payload.get('display_name') or job} #{number}: {status.replace('_', ' ')}"
             + (f" ({sha[:7]} on {branch})" if sha else ""),
             service=ServiceHint(
-                repository=repository, env=str(params.get("ENVIRONMENT") or ""), keys=(("jenkins_job", job),)
+                repository=repository,
+                env=str(params.get("ENVIRONMENT") or ""),
+                keys=(("jenkins_job", job),) + ((("jenkins_job", short_name),) if short_name != job else ()),
             ),
             actor=", ".join(str(c) for c in culprits[:3]),
             status=status,
@@ -131,7 +167,9 @@ class JenkinsIntegration(Integration):
         "Install the Notification plugin. In the job: Job Notifications → Add Endpoint. Format JSON, Protocol "
         "HTTP, Event 'All Events', URL https://jenkins:<secret>@<this host><webhook path> (the secret goes in "
         "the URL; Jenkins sends it as HTTP Basic auth). Map jobs to services with Service.repository (from the "
-        "build's Git URL) or a ServiceAlias with key 'jenkins_job'."
+        "build's Git URL) or a ServiceAlias with key 'jenkins_job' (the job's full name, e.g. "
+        "'acme/checkout-api/main' for a multibranch branch, or its short name). A build is identified by the job's "
+        "full name and number; its start is the STARTED time (or the finished time minus the duration)."
     )
 
     def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
@@ -143,4 +181,4 @@ class JenkinsIntegration(Integration):
         return event_field(payload, "build", "phase", body="a JSON object (Notification plugin JSON format)")
 
     def delivery_key(self, headers: Mapping[str, str], raw_body: bytes, payload: Any) -> str:
-        return f"jenkins:{require_str(payload, 'name')}#{require(payload, 'build', 'number')}:{require_str(payload, 'build', 'phase')}"
+        return f"jenkins:{job_full_name(payload)}#{require(payload, 'build', 'number')}:{require_str(payload, 'build', 'phase')}"

@@ -1,10 +1,11 @@
-"""Opsgenie outgoing webhook (Webhook integration): alert Create, Acknowledge and Close.
+"""Opsgenie outgoing webhook (Webhook integration): alert Create, Acknowledge, UnAcknowledge, Close and Delete.
 
 https://support.atlassian.com/opsgenie/docs/integrate-opsgenie-with-outgoing-webhooks/: one POST per alert
 action, no signature and no delivery ID. The shared secret travels in a custom header (or Basic auth). The
 alert is keyed by ``alias``, Opsgenie's stable cross-tool key (a Create after a Close with the same alias
 re-opens it), falling back to ``alertId``; ``alertId`` + ``action`` + ``updatedAt`` identifies one delivery
-and one lifecycle event. Other actions (AddNote, Escalate, UnAcknowledge, custom actions...) are ignored.
+and one lifecycle event. Delete ends the alert like Close (a deleted alert is no longer open anywhere);
+UnAcknowledge puts it back to triggered. Other actions (AddNote, Escalate, custom actions...) are ignored.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def _record(payload: Any, status: str) -> list[Record]:
 parse_create = status_parser(_record, "triggered")
 parse_acknowledge = status_parser(_record, "acknowledged")
 parse_close = status_parser(_record, "resolved")
+parse_unacknowledge = status_parser(_record, "triggered")
 
 
 class OpsgenieIntegration(SharedSecretIntegration):
@@ -119,12 +121,18 @@ class OpsgenieIntegration(SharedSecretIntegration):
             help="Stored as a hash; shown once when the connection is created.",
         ),
     )
-    parsers = {"Create": parse_create, "Acknowledge": parse_acknowledge, "Close": parse_close}
+    parsers = {
+        "Create": parse_create,
+        "Acknowledge": parse_acknowledge,
+        "UnAcknowledge": parse_unacknowledge,
+        "Close": parse_close,
+        "Delete": parse_close,
+    }
     setup_instructions = (
         "In Opsgenie: Settings → Integrations → Add integration → Webhook. Webhook URL: this connection's URL. "
         'Turn on "Add Alert Description to Payload" and "Add Alert Details to Payload". Custom headers: '
-        f"{TOKEN_HEADER} = <the secret shown once>. Alert actions to forward: Create, Acknowledge, Close "
-        "(others are accepted and ignored). Tag alerts service:<name> and env:<env>, or set the alert's "
+        f"{TOKEN_HEADER} = <the secret shown once>. Alert actions to forward: Create, Acknowledge, "
+        "UnAcknowledge, Close, Delete (others are accepted and ignored). Tag alerts service:<name> and env:<env>, or set the alert's "
         "entity to the service name, so alerts map to services; unmapped alerts are kept."
     )
 

@@ -5,9 +5,9 @@ HMAC-SHA256 of the raw body with the subscription's signing secret (several duri
 https://developer.pagerduty.com/docs/verifying-signatures). A request without it must be a Change Event whose
 ``routing_key`` matches the connection's hashed routing key; a connection without one accepts no change events.
 
-Incident events used: triggered, acknowledged, resolved, reopened. ``incident.unacknowledged`` and the other
-documented types (reassigned, escalated, annotated, ``service.*``...) are stored as ignored: our alert
-lifecycle has no state for them. ``pagey.ping`` is accepted and produces nothing.
+Incident events used: triggered, acknowledged, unacknowledged (back to triggered: the acknowledgement timed
+out), resolved, reopened. The other documented types (reassigned, escalated, annotated, ``service.*``...) are
+stored as ignored: our alert lifecycle has no state for them. ``pagey.ping`` is accepted and produces nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from integrations.pagerduty import change_events, incidents
 
 CHANGE_EVENT = "change_event"
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
+CHANGE_ENQUEUE_PATH = "v2/change/enqueue"
 
 
 def signatures(header: str) -> list[str]:
@@ -78,19 +79,26 @@ class PagerDutyIntegration(Integration):
     parsers = {
         "incident.triggered": status_parser(incidents.incident, "triggered"),
         "incident.acknowledged": status_parser(incidents.incident, "acknowledged"),
+        "incident.unacknowledged": status_parser(incidents.incident, "triggered"),
         "incident.resolved": status_parser(incidents.incident, "resolved"),
         # a resolved incident triggered again: the same alert re-opens (trigger_count + 1)
         "incident.reopened": status_parser(incidents.incident, "triggered", reopened=True),
         CHANGE_EVENT: change_events.parse_change_event,
     }
     ignored_events = frozenset({"pagey.ping"})
+    #: the official clients (``pagerduty``, ``pdpyras``) take a base URL and append this path
+    webhook_subpaths = frozenset({CHANGE_ENQUEUE_PATH})
     setup_instructions = (
         "Incidents: in PagerDuty, Integrations → Generic Webhooks (v3) → New Webhook. Webhook URL: this "
         "connection's URL. Scope: the services (or account) whose incidents we should see. Event subscription: "
-        "incident.triggered, incident.acknowledged, incident.resolved, incident.reopened. Copy the signing "
+        "incident.triggered, incident.acknowledged, incident.unacknowledged, incident.resolved, incident.reopened. Copy the signing "
         "secret PagerDuty shows once into this connection's signing secret.\n"
         "Change Events: send the exact body you send to https://events.pagerduty.com/v2/change/enqueue to this "
-        "connection's URL as well (same JSON, Content-Type: application/json), and enter its routing_key here. "
+        "connection's URL as well (same JSON, Content-Type: application/json), or to this connection's URL followed "
+        f"by {CHANGE_ENQUEUE_PATH}, and enter its routing_key here. With the official Python clients, give this "
+        "connection's URL as the base URL: pagerduty.EventsApiV2Client(routing_key, base_url=<this URL>) (it "
+        "needs an https URL) or pdpyras.ChangeEventsAPISession(routing_key) with session.url = <this URL>; they "
+        f"append /{CHANGE_ENQUEUE_PATH} themselves. "
         "Add custom_details.service (and environment, kind, sha, repository, actor) to map the change; kind is "
         "one of deploy, rollback, config, feature_flag, scale, ci, infra, db_migration... (else custom)."
     )

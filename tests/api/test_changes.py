@@ -414,3 +414,9 @@ def _deep(depth: int) -> dict[str, Any]:
 def test_what_the_database_cannot_store_is_a_400_problem_on_the_api_as_on_the_webhook(api, case, url, item):
     assert_problem(api.post(url, API_UNSTORABLE[case](item)), 400)
     assert not Change.objects.exists() and not Alert.objects.exists()
+
+
+def test_a_body_starting_with_a_byte_order_mark_is_accepted(api):
+    # Windows PowerShell 5.1 writes one before the JSON (Out-File / Set-Content -Encoding UTF8)
+    response = api.post(URL, b"\xef\xbb\xbf" + json.dumps(change()).encode())
+    assert response.status_code == 201 and Change.objects.count() == 1

@@ -17,6 +17,7 @@ from changetrack.models import Change, Delivery, Service
 from integrations.base import AlertRecord, ServiceHint, parse_time
 from tests.api.conftest import assert_problem
 from tests.ingest.test_receiver import change_body
+from tests.integrations.helpers import fixture_body
 
 pytestmark = pytest.mark.django_db
 TOKEN = "s3cret-token"
@@ -145,3 +146,11 @@ def test_the_database_unavailable_answer_is_the_same_problem_shape_with_retry_af
         "detail": "the database is unreachable; retry shortly",
         "errors": [],
     }
+
+
+def test_a_webhook_body_starting_with_a_byte_order_mark_is_accepted_and_recorded(client, conn):
+    body = fixture_body("generic", "change_powershell_bom")
+    assert body.startswith(b"\xef\xbb\xbf")
+    assert post(client, conn, body).status_code == 202
+    pipeline.drain()
+    assert Change.objects.get(external_id="chg-20241002-0912-pool").summary == "Raise checkout DB pool size to 40"

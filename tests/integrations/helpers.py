@@ -3,8 +3,9 @@ signing at test time, draining the real pipeline.
 
 Fixture convention (used by ``test_contract.py`` too): ``tests/integrations/<slug>/fixtures/<event>.json`` is a
 vendor body; an optional ``<event>.headers.json`` next to it holds the vendor headers that name the event or
-the delivery (never a signature or secret: those are computed at test time). A fixture whose name contains
-``unsupported`` or ``ignored`` must produce no records.
+the delivery (never a signature or secret: those are computed at test time), and ``Content-Type`` when the vendor
+sends the fixture's JSON in another encoding (``application/x-www-form-urlencoded``: GitHub's ``payload=<json>``).
+A fixture whose name contains ``unsupported`` or ``ignored`` must produce no records.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -45,6 +47,21 @@ def fixture_headers(slug: str, name: str) -> dict[str, str]:
     return json.loads(sidecar.read_text()) if sidecar.exists() else {}
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def form_encoded(body: bytes) -> bytes:
+    """``body`` as GitHub sends it with content type ``application/x-www-form-urlencoded``: ``payload=<json>``."""
+    return urlencode({"payload": body.decode()}).encode()
+
+
+def fixture_request(slug: str, name: str) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of fixture ``name`` as the vendor sends it: form-encoded when its sidecar says so."""
+    headers = fixture_headers(slug, name)
+    body = fixture_body(slug, name)
+    return (form_encoded(body) if headers.get("Content-Type") == FORM else body), headers
+
+
 def hmac_hex(key: str, body: bytes) -> str:
     return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
@@ -67,10 +84,34 @@ def github_headers(secret: str, event: str, body: bytes, delivery: str | None = 
     }
 
 
+def as_sent(slug: str, name: str, secret: str) -> tuple[bytes, dict[str, str], dict[str, str], dict[str, str]]:
+    """(body, headers, clear secrets, hashed secrets): fixture ``name`` of ``slug`` as its vendor sends it to a
+    connection holding ``secret`` (signed, or carrying the secret where the vendor puts it), and the secrets
+    that connection needs."""
+    body, headers = fixture_request(slug, name)
+    if slug == "github":
+        event, delivery = headers.get("X-GitHub-Event", ""), headers.get("X-GitHub-Delivery")
+        return body, {**headers, **github_headers(secret, event, body, delivery)}, {"webhook_secret": secret}, {}
+    if slug == "launchdarkly":
+        return body, {**headers, "X-LD-Signature": hmac_hex(secret, body)}, {"signing_secret": secret}, {}
+    if slug == "pagerduty":
+        payload = json.loads(body)
+        if "routing_key" in payload:  # a Change Event: its routing key is its credential
+            return body, headers, {"signing_secret": secret}, {"routing_key": str(payload["routing_key"])}
+        signed = {**headers, "X-PagerDuty-Signature": f"v1={hmac_hex(secret, body)}"}
+        return body, signed, {"signing_secret": secret}, {}
+    if slug == "jenkins":  # the plugin only sends credentials from the URL: HTTP Basic
+        return body, {**headers, "Authorization": basic("jenkins", secret)}, {}, {"token": secret}
+    return body, {**headers, "X-Changetrack-Token": secret}, {}, {"token": secret}
+
+
 def post(client: Any, conn: Any, body: bytes | str, headers: dict[str, str] | None = None) -> Any:
-    """POST raw bytes to the connection's webhook URL through Django's test client (the real receiver)."""
+    """POST raw bytes to the connection's webhook URL through Django's test client (the real receiver), as
+    ``application/json`` unless ``headers`` name another ``Content-Type``."""
     data = body.encode() if isinstance(body, str) else body
-    return client.post(conn.webhook_path, data=data, content_type="application/json", headers=headers or {})
+    rest = dict(headers or {})
+    content_type = rest.pop("Content-Type", "application/json")
+    return client.post(conn.webhook_path, data=data, content_type=content_type, headers=rest)
 
 
 def drain() -> Any:

@@ -3,9 +3,10 @@
 Discovery: ``tests/integrations/<slug>/fixtures/*.json`` (minus ``*.headers.json`` sidecars). The folder name
 is the registry slug. The event type comes from ``integration.event_type(headers, payload)``, with the vendor
 headers of the optional sidecar ``<name>.headers.json`` (e.g. ``{"X-GitHub-Event": "push"}``). A fixture whose
-name contains ``unsupported`` or ``ignored`` must produce no records (or raise ``UnsupportedEvent``); every other
-fixture must produce at least one well-formed record and must not raise, so a fixture that silently stops producing
-records fails here. Each integration with fixtures needs at least one unsupported-event fixture.
+name contains ``unsupported`` or ``ignored`` must produce no records (or raise ``UnsupportedEvent``); one whose name
+contains ``rejected`` is a body a vendor really sends that we refuse (``ParseError``: a 4xx with the reason); every
+other fixture must produce at least one well-formed record and must not raise, so a fixture that silently stops
+producing records fails here. Each integration with fixtures needs at least one unsupported-event fixture.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from django.utils.datastructures import CaseInsensitiveMapping
 
 from changetrack.models import Change, ChangeKind
 from integrations import registry
-from integrations.base import CHANGE_KINDS, AlertRecord, ChangeRecord, DependencyRecord, ServiceHint, UnsupportedEvent
+from integrations.base import (
+    CHANGE_KINDS,
+    AlertRecord,
+    ChangeRecord,
+    DependencyRecord,
+    ParseError,
+    ServiceHint,
+    UnsupportedEvent,
+)
 
 ROOT = Path(__file__).parent
 FIXTURES = sorted(p for p in ROOT.glob("*/fixtures/*.json") if not p.name.endswith(".headers.json"))
@@ -60,11 +69,17 @@ def test_every_integration_with_fixtures_is_registered():
     )
 
 
+def _expects_rejection(path: Path) -> bool:
+    return "rejected" in path.stem
+
+
 def _expects_no_records(path: Path) -> bool:
     return "unsupported" in path.stem or "ignored" in path.stem
 
 
 def _raises_unsupported(path: Path) -> bool:
+    if _expects_rejection(path):
+        return False
     integration = registry.get(path.parent.parent.name)
     payload = json.loads(path.read_bytes())
     try:
@@ -91,6 +106,10 @@ def test_every_fixture_parses_to_well_formed_records(path: Path):
     assert integration is not None, f"no integration registered as {slug!r}"
     payload = json.loads(path.read_bytes())
     headers = _headers(path)
+    if _expects_rejection(path):
+        with pytest.raises(ParseError):
+            integration.parse(integration.event_type(headers, payload), payload, {})
+        return
     event_type = integration.event_type(headers, payload)
     assert isinstance(event_type, str) and event_type
     key = integration.delivery_key(headers, path.read_bytes(), payload)
@@ -123,8 +142,6 @@ def test_every_vendor_integration_documents_its_setup_and_config(slug: str):
 
 @pytest.mark.parametrize("slug", sorted(registry.INTEGRATIONS))
 def test_no_parser_crashes_on_a_body_of_the_wrong_shape(slug: str):
-    from integrations.base import ParseError
-
     integration = registry.get(slug)
     for event_type in integration.parsers:
         for payload in ([], None, "text", 3, {}, {"unexpected": {"nested": [1, 2]}}):

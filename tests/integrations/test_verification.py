@@ -33,6 +33,7 @@ SHARED_SECRET: dict[str, Callable[[str], dict[str, str]]] = {
     "jenkins": lambda token: {"X-Changetrack-Token": token},
     "datadog": lambda token: {"Authorization": f"Bearer {token}"},
     "alertmanager": lambda token: {"X-Changetrack-Token": token},
+    "grafana": lambda token: {"Authorization": f"Bearer {token}"},
     "opsgenie": lambda token: {"X-Changetrack-Token": token},
 }
 

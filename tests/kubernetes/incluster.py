@@ -3,8 +3,6 @@ token, CA and namespace files laid out as the kubelet mounts them, KUBERNETES_SE
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,38 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.kubernetes.fakeapi import FakeCluster, serve
-
-
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA, as a cluster's ca.crt signs the API server's."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, False, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "ca.crt", tmp_path / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
+from tests.tls import self_signed_certificate
 
 
 @contextmanager
@@ -52,7 +19,7 @@ def in_cluster_api(
 ) -> Iterator[tuple[FakeCluster, Path]]:
     """The fake cluster (requests must carry ``token``; with ``role_namespaces``, 403 outside them) and the
     ServiceAccount directory to give ``collect_kubernetes --service-account-dir``."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path, "kube-apiserver")
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
     cluster = FakeCluster(bookmark_interval=0.3)

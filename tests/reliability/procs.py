@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -165,8 +166,14 @@ class Proc:
 
 
 def gunicorn(
-    env: dict[str, str], log: Path, port: int | None = None, workers: int = 2, app: str = "changetrack.wsgi:application"
+    env: dict[str, str],
+    log: Path,
+    port: int | None = None,
+    workers: int = 2,
+    app: str = "changetrack.wsgi:application",
+    tls: tuple[Path, Path] | None = None,
 ) -> tuple[Proc, int]:
+    """gunicorn on 127.0.0.1; ``tls`` (certificate, key): it speaks https only."""
     port = port or free_port()
     args = [
         str(VENV_BIN / "gunicorn"),
@@ -184,14 +191,20 @@ def gunicorn(
         "--graceful-timeout",
         "5",
     ]
+    if tls:
+        args += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
     proc = Proc(args, env, log).start()
-    wait_for(lambda: _healthy(port), 60, f"gunicorn on port {port} (log {log})", 0.2)
+    wait_for(lambda: _healthy(port, tls), 60, f"gunicorn on port {port} (log {log})", 0.2)
     return proc, port
 
 
-def _healthy(port: int) -> bool:
+def _healthy(port: int, tls: tuple[Path, Path] | None = None) -> bool:
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn = (
+            http.client.HTTPSConnection("127.0.0.1", port, timeout=2, context=ssl.create_default_context(cafile=tls[0]))
+            if tls
+            else http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        )
         conn.request("GET", "/healthz")
         return conn.getresponse().status == 200
     except OSError:

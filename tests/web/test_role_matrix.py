@@ -57,6 +57,7 @@ WEB: dict[str, dict[str, str]] = {
     # signed by the sender, not logged in: the receiver's own checks answer
     "webhook": {"GET": PUBLIC, "POST": PUBLIC},
     "slack_interactivity": {"GET": PUBLIC, "POST": PUBLIC},
+    "webhook_subpath": {"GET": PUBLIC, "POST": PUBLIC},
     "healthz": {"GET": PUBLIC},
     "readyz": {"GET": PUBLIC},
     "metrics": {"GET": PUBLIC},  # METRICS_PUBLIC's default; tests/web/test_posture.py covers the token
@@ -161,6 +162,8 @@ def path_of(name: str, world: dict[str, Any]) -> str:
             kwargs[key] = world["connection"]
         elif key == "slug":
             kwargs[key] = "generic"
+        elif key == "subpath":
+            kwargs[key] = "v2/change/enqueue"
         elif key == "app_label":
             kwargs[key] = "changetrack"
         elif key == "content_type_id":

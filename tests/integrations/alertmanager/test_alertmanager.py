@@ -9,6 +9,7 @@ import pytest
 
 from changetrack.models import Alert, Cluster, Delivery, Service
 from integrations import registry
+from integrations.alertmanager import label_fingerprint
 from tests.integrations.helpers import basic, connection_fixture, fixture_deliverer, fixture_json, post
 
 pytestmark = pytest.mark.django_db
@@ -122,10 +123,11 @@ def test_malformed_json_is_a_400(client, conn, redis_client):
     assert post(client, conn, b'{"version": "4", "alerts": [', BEARER).status_code == 400
 
 
-@pytest.mark.parametrize("field", ["fingerprint", "startsAt", "labels", "status"])
-def test_an_alert_missing_a_required_field_is_a_400(client, conn, redis_client, field):
+@pytest.mark.parametrize("field", ["startsAt", "labels", "status"])
+def test_a_group_whose_alerts_all_miss_a_required_field_is_a_400(client, conn, redis_client, field):
     body = fixture_json("alertmanager", "group_firing")
-    del body["alerts"][1][field]
+    for alert in body["alerts"]:
+        del alert[field]
     response = post(client, conn, json.dumps(body), BEARER)
     assert response.status_code == 400 and field in response.json()["detail"]
 
@@ -139,3 +141,36 @@ def test_a_group_without_alerts_is_a_400(client, conn, redis_client):
 def test_the_secret_is_stored_hashed():
     fields = {f.name: (f.secret, f.hashed) for f in registry.get("alertmanager").config_fields}
     assert fields["token"] == (True, True)
+
+
+def test_a_zero_end_time_is_unknown_and_the_alert_resolves_at_its_start(client, conn, redis_client):
+    assert _deliver(client, conn, "zero_ends_at_resolved") == 202
+    cart = Alert.objects.get(source="alertmanager", title="High 5xx rate on cart")
+    assert cart.status == "resolved" and cart.resolved_at == datetime(2024, 10, 2, 8, 14, 5, 520000, tzinfo=UTC)
+    assert Alert.objects.get(title="High 5xx rate on orders").status == "triggered"
+
+
+def test_an_alert_without_fingerprint_gets_the_one_alertmanager_computes_from_its_labels(client, conn, redis_client):
+    assert _deliver(client, conn, "no_fingerprint_firing") == 202
+    alert = Alert.objects.get(source="alertmanager")
+    labels = fixture_json("alertmanager", "no_fingerprint_firing")["alerts"][0]["labels"]
+    assert alert.external_id.startswith(label_fingerprint(labels) + ":")
+    # prometheus/common's own test vector for its label-set hash
+    assert int(label_fingerprint({"name": "garland, briggs", "fear": "love is not enough"}), 16) == 5799056148416392346
+
+
+def test_one_bad_alert_does_not_drop_its_siblings(client, conn, redis_client):
+    assert _deliver(client, conn, "one_bad_alert_firing") == 202
+    alerts = Alert.objects.filter(source="alertmanager")
+    assert sorted(a.title for a in alerts) == ["High 5xx rate on cart", "High 5xx rate on orders"]
+    assert all(
+        a.details["skipped_alerts"] == ["alerts[1]: alert status must be firing or resolved, not 'pending'"]
+        for a in alerts
+    )
+
+
+def test_a_group_with_no_readable_alert_is_a_400(client, conn, redis_client):
+    payload = fixture_json("alertmanager", "one_bad_alert_firing")
+    payload["alerts"] = payload["alerts"][1:2]
+    response = post(client, conn, json.dumps(payload).encode(), BEARER)
+    assert response.status_code == 400 and "pending" in response.json()["detail"]

@@ -8,6 +8,7 @@ import pytest
 
 from changetrack.ingest import pipeline
 from changetrack.models import Change, Delivery, Service, ServiceAlias
+from integrations import registry
 from tests.integrations.helpers import connection_fixture, drain_and_get, fixture_body, last_delivery, post
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +87,27 @@ def test_a_malformed_body_is_a_400(client, conn, mutate):
     mutate(payload)
     response = post(client, conn, json.dumps(payload).encode(), {"X-Changetrack-Token": SECRET})
     assert response.status_code == 400 and Delivery.objects.count() == 0
+
+
+def test_an_app_without_a_sync_operation_is_recorded_at_the_delivery_time(client, conn):
+    response = send(client, conn, "no_operation_state_degraded")
+    assert response.status_code == 202
+    received = last_delivery().received_at
+    change = drain_and_get("argocd", "ledger-api-staging@b3d5f7a9c1e2d4f6a8b0c2e4f6a8b0c2d4e6f8a0")
+    assert (change.status, change.severity, change.details["operation_phase"]) == ("failed", "warning", "none")
+    assert abs((change.occurred_at - received).total_seconds()) < 5
+    assert change.details["time_source"].startswith("delivery")
+
+
+def test_a_replayed_app_without_a_sync_operation_keeps_its_first_time(client, conn):
+    send(client, conn, "no_operation_state_degraded")
+    first = drain_and_get("argocd", "ledger-api-staging@b3d5f7a9c1e2d4f6a8b0c2e4f6a8b0c2d4e6f8a0").occurred_at
+    stored = json.loads(bytes(last_delivery().body))
+    assert stored["changetrackReceivedAt"] and stored["startedAt"] == "<no value>"
+    assert registry.get("argocd").parse("sync", stored, {})[0].occurred_at == first  # what a replay reads
+
+
+def test_an_app_without_a_sync_operation_or_a_sync_revision_is_a_400_saying_so(client, conn):
+    response = send(client, conn, "no_operation_state_without_sync_revision_rejected")
+    assert response.status_code == 400 and "revision" in response.json()["detail"]
+    assert not Delivery.objects.exists()

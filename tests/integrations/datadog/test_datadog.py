@@ -10,7 +10,7 @@ import pytest
 from changetrack.models import Alert, Delivery, Service
 from integrations import registry
 from integrations.datadog import PAYLOAD_TEMPLATE
-from tests.integrations.helpers import drain, fixture_body, fixture_json, post
+from tests.integrations.helpers import drain, fixture_deliverer, fixture_json, post
 
 pytestmark = pytest.mark.django_db
 SECRET = "dd-shared-secret-1"
@@ -22,10 +22,7 @@ def conn(connection_factory):
     return connection_factory("datadog", hashed={"token": SECRET})
 
 
-def _deliver(client, conn, name: str, headers: dict[str, str] | None = None) -> int:
-    response = post(client, conn, fixture_body("datadog", name), AUTH if headers is None else headers)
-    drain()
-    return response.status_code
+_deliver = fixture_deliverer("datadog", AUTH)
 
 
 def test_a_triggered_notification_opens_an_alert_cycle(client, conn, redis_client):
@@ -137,7 +134,7 @@ def test_malformed_json_is_a_400(client, conn, redis_client):
     assert post(client, conn, b'{"id": "1", "transition": ', AUTH).status_code == 400
 
 
-@pytest.mark.parametrize("missing", ["cycle_key", "id", "date", "title", "transition"])
+@pytest.mark.parametrize("missing", ["date", "title"])
 def test_a_notification_missing_a_required_field_is_a_400(client, conn, redis_client, missing):
     body = fixture_json("datadog", "triggered")
     del body[missing]
@@ -146,9 +143,48 @@ def test_a_notification_missing_a_required_field_is_a_400(client, conn, redis_cl
     assert missing in response.json()["detail"]
 
 
-def test_a_number_where_the_template_has_a_quoted_variable_is_a_400(client, conn, redis_client):
-    body = dict(fixture_json("datadog", "triggered"), tags=["env:prod"])
-    assert post(client, conn, json.dumps(body), AUTH).status_code == 400
+def test_a_body_with_no_transition_title_or_alert_type_is_a_400(client, conn, redis_client):
+    body = fixture_json("datadog", "triggered")
+    del body["transition"], body["title"], body["alert_type"]
+    response = post(client, conn, json.dumps(body), AUTH)
+    assert response.status_code == 400 and "transition" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("missing", ["cycle_key", "id", "transition"])
+def test_a_notification_missing_a_derivable_field_is_still_an_alert(client, conn, redis_client, missing):
+    body = fixture_json("datadog", "triggered")
+    del body[missing]
+    assert _deliver(client, conn, "triggered", body=json.dumps(body).encode()) == 202
+    alert = Alert.objects.get(source="datadog")
+    assert alert.status == "triggered" and alert.title == "p99 latency above 800ms"
+
+
+def test_an_object_where_a_variable_is_expected_is_a_400(client, conn, redis_client):
+    body = dict(fixture_json("datadog", "triggered"), scope={"env": "prod"})
+    response = post(client, conn, json.dumps(body), AUTH)
+    assert response.status_code == 400 and "scope" in response.json()["detail"]
+
+
+def test_datadogs_default_payload_opens_and_resolves_an_alert_for_the_scope_in_its_title(client, conn, redis_client):
+    service = Service.objects.create(name="checkout", namespace="shop")
+    assert _deliver(client, conn, "default_payload_triggered") == 202
+    alert = Alert.objects.get(source="datadog")
+    assert (alert.status, alert.title, alert.service_id) == ("triggered", "p99 latency above 800ms", service.pk)
+    assert alert.details["identity"] == "title_and_scope" and alert.details["scope"] == "service:checkout,env:prod"
+    assert _deliver(client, conn, "default_payload_recovered") == 202
+    alert.refresh_from_db()
+    assert alert.status == "resolved" and Alert.objects.count() == 1
+
+
+def test_alert_variables_under_other_names_are_read(client, conn, redis_client):
+    assert _deliver(client, conn, "alert_variables_triggered") == 202
+    alert = Alert.objects.get(source="datadog")
+    assert (alert.severity, alert.title, alert.details["monitor_id"]) == (
+        "critical",
+        "p99 latency above 800ms",
+        "48213377",
+    )
+    assert alert.details["identity"] == "monitor_and_scope" and alert.labels["team"] == "payments"
 
 
 def test_the_setup_instructions_show_the_documented_template():

@@ -10,9 +10,11 @@ from changetrack.ingest import pipeline
 from changetrack.models import Change, Delivery, Service, ServiceAlias
 from integrations.github import GitHubIntegration
 from tests.integrations.helpers import (
+    FORM,
     connection_fixture,
     drain_and_get,
     fixture_body,
+    fixture_request,
     github_headers,
     hmac_hex,
     last_delivery,
@@ -228,3 +230,32 @@ def test_a_deployment_made_inactive_by_a_newer_one_stays_succeeded(client, conn,
     response = send(client, conn, "deployment_status", fixture_body("github", "deployment_status_inactive_unsupported"))
     assert response.status_code == 202 and last_delivery().status == Delivery.Status.IGNORED
     assert drain_and_get("github", "deployment:acme/checkout-api:1502938475").status == "succeeded"
+
+
+def test_a_form_encoded_push_signed_over_the_form_body_is_the_same_change(client, conn, service):
+    body, headers = fixture_request("github", "push_form_encoded")
+    assert body.startswith(b"payload=%7B")
+    response = post(client, conn, body, {**headers, **github_headers(SECRET, "push", body)})
+    assert response.status_code == 202
+    change = drain_and_get("github", f"commits:acme/checkout-api:{SHA}")
+    assert change.service == service and json.loads(bytes(last_delivery().body))["ref"] == "refs/heads/main"
+
+
+def test_a_form_encoded_push_signed_over_its_json_only_is_a_401(client, conn, service):
+    body, headers = fixture_request("github", "push_form_encoded")
+    signed_json = github_headers(SECRET, "push", fixture_body("github", "push_form_encoded"))
+    assert post(client, conn, body, {**headers, **signed_json}).status_code == 401
+
+
+@pytest.mark.parametrize("body", [b"payload=%7B%22ref", b"payload=1&payload=2", b"other=%7B%7D", b"payload=%ZZ"])
+def test_a_malformed_form_body_is_a_400(client, conn, body):
+    headers = {"Content-Type": FORM, **github_headers(SECRET, "push", body)}
+    assert post(client, conn, body, headers).status_code == 400
+    assert not Delivery.objects.exists()
+
+
+def test_an_old_push_without_full_name_names_the_repository_from_owner_and_name(client, conn):
+    service = Service.objects.create(name="payments-worker", namespace="payments", repository="acme/payments-worker")
+    assert send(client, conn, "push", fixture_body("github", "push_legacy_without_full_name")).status_code == 202
+    change = drain_and_get("github", "commits:acme/payments-worker:7c1e9b3a5d2f4e6c8a0b1d3f5e7a9c2b4d6f8e0a")
+    assert change.service == service and change.repository == "acme/payments-worker"

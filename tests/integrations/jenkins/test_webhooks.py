@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from changetrack.ingest import pipeline
-from changetrack.models import Change, Connection, Delivery, Service
+from changetrack.models import Change, Connection, Delivery, Service, ServiceAlias
 from tests.integrations.helpers import connection_fixture, drain_and_get, fixture_body, post
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +102,41 @@ def test_a_malformed_build_is_a_400(client, conn, mutate):
     mutate(payload)
     response = post(client, conn, json.dumps(payload).encode(), {"Authorization": basic(SECRET)})
     assert response.status_code == 400 and Delivery.objects.count() == 0
+
+
+START = datetime(2024, 9, 23, 15, 53, 20, tzinfo=UTC)
+END = START + timedelta(milliseconds=184223)
+CHECKOUT_MAIN_12 = "acme/checkout-api/main#12"
+
+
+@pytest.mark.parametrize("phase", ["multibranch_completed", "multibranch_finalized"])
+def test_a_finished_build_starts_at_its_timestamp_minus_its_duration(client, conn, phase):
+    assert send(client, conn, phase).status_code == 202
+    change = drain_and_get("jenkins", CHECKOUT_MAIN_12)
+    # FINALIZED is sent after post-build steps: its derived start is late by that time (1.9 s here), never later
+    assert START <= change.occurred_at <= START + timedelta(seconds=2)
+    assert change.ended_at - change.occurred_at == timedelta(milliseconds=184223)
+
+
+def test_a_build_seen_from_its_start_keeps_the_start_and_ends_at_start_plus_duration(client, conn):
+    for phase in ("multibranch_started", "multibranch_completed", "multibranch_finalized"):
+        assert send(client, conn, phase).status_code == 202
+        pipeline.drain()  # phases come minutes apart
+    change = drain_and_get("jenkins", CHECKOUT_MAIN_12)
+    assert abs(change.occurred_at - START) < timedelta(seconds=1)
+    assert abs(change.ended_at - END) < timedelta(seconds=3) and change.status == "succeeded"
+
+
+def test_the_same_branch_and_number_in_two_multibranch_repositories_are_two_builds(client, conn):
+    assert send(client, conn, "multibranch_completed").status_code == 202
+    assert send(client, conn, "multibranch_other_repo_completed").status_code == 202
+    pipeline.drain()
+    builds = dict(Change.objects.filter(source="jenkins").values_list("external_id", "repository"))
+    assert builds == {CHECKOUT_MAIN_12: "acme/checkout-api", "acme/billing-api/main#12": "acme/billing-api"}
+
+
+def test_a_job_alias_on_the_full_name_maps_a_branch_build_to_its_service(client, conn):
+    service = Service.objects.create(name="billing", namespace="payments")
+    ServiceAlias.objects.create(service=service, key="jenkins_job", value="acme/billing-api/main")
+    send(client, conn, "multibranch_other_repo_completed")
+    assert drain_and_get("jenkins", "acme/billing-api/main#12").service == service

@@ -123,3 +123,19 @@ def test_an_alert_missing_a_required_field_is_a_400(client, conn, redis_client, 
 
 def test_the_secret_is_stored_hashed():
     assert {f.name: f.hashed for f in registry.get("opsgenie").config_fields} == {"token": True}
+
+
+def test_unacknowledge_puts_the_alert_back_to_triggered(client, conn, redis_client):
+    _deliver(client, conn, "create")
+    _deliver(client, conn, "acknowledge")
+    assert _deliver(client, conn, "unacknowledge") == 202
+    alert = Alert.objects.get(source="opsgenie")
+    assert (alert.status, alert.acknowledged_at, alert.trigger_count) == ("triggered", None, 1)
+
+
+def test_delete_of_an_open_alert_resolves_it(client, conn, redis_client):
+    _deliver(client, conn, "create")
+    assert _deliver(client, conn, "delete") == 202
+    alert = Alert.objects.get(source="opsgenie")
+    assert alert.status == "resolved"
+    assert abs((alert.resolved_at - datetime(2024, 9, 23, 19, 53, 24, 7000, tzinfo=UTC)).total_seconds()) < 0.001

@@ -264,3 +264,11 @@ def test_a_change_event_without_a_summary_is_a_400(client, conn, redis_client):
 def test_config_fields_keep_the_routing_key_hashed_and_the_signing_secret_secret():
     fields = {f.name: (f.secret, f.hashed) for f in registry.get("pagerduty").config_fields}
     assert fields["routing_key"] == (True, True) and fields["signing_secret"] == (True, False)
+
+
+def test_incident_unacknowledged_puts_the_alert_back_to_triggered(client, conn, redis_client):
+    _deliver(client, conn, "incident_triggered")
+    _deliver(client, conn, "incident_acknowledged")
+    assert _deliver(client, conn, "incident_unacknowledged") == 202
+    alert = _incident()
+    assert (alert.status, alert.acknowledged_at, alert.trigger_count) == ("triggered", None, 1)

@@ -27,7 +27,10 @@ from tests.integrations.helpers import hmac_hex
 from tests.integrations.test_verification import HMAC_SIGNED, SHARED_SECRET
 
 ROOT = Path(__file__).parent.parent / "integrations"
-FIXTURES = sorted(p for p in ROOT.glob("*/fixtures/*.json") if not p.name.endswith(".headers.json"))
+#: every fixture a sender gets a 202 for (the ``rejected`` ones are refused before anything is stored)
+FIXTURES = sorted(
+    p for p in ROOT.glob("*/fixtures/*.json") if not p.name.endswith(".headers.json") and "rejected" not in p.stem
+)
 SECRET = "s3cret-0123456789abcdef"
 FREE_TEXT = {"title", "summary", "message", "text", "description", "notes", "log", "body", "comment", "name"}
 CREDENTIAL_HEADERS = ("X-DD-Webhook-Key", "X-Access-Key", "X-Credentials", "X-Private-Key", "X-Signing-Key")
@@ -135,7 +138,7 @@ def test_no_credential_planted_in_any_fixture_is_stored_or_shown(client, redis_c
         if slug not in connections:
             connections[slug] = _connection(slug)
         conn, signing = connections[slug]
-        body = json.dumps(planter.plant(json.loads(path.read_text()))).encode()
+        body = json.dumps(planter.plant(json.loads(path.read_text(encoding="utf-8-sig")))).encode()
         headers = {**_sidecar(path), **planter.headers(), **signing(body)}
         answer = client.post(conn.webhook_path, data=body, content_type="application/json", headers=headers)
         assert answer.status_code == 202, (path.name, answer.content)

@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from changetrack.correlation import triggers
 from changetrack.gcpause import gc_paused
 from changetrack.infra import db
-from changetrack.ingest.record_limits import UnsafeJSON, check_records
+from changetrack.ingest.record_limits import UnsafeJSON, check_lengths
 from changetrack.ingest.store import StoreResult, store_records
 from changetrack.models import Connection
 from changetrack.resolution import ServiceResolver
@@ -92,8 +92,9 @@ def process_batch(
             try:
                 records = _parse(slug, event_type, body, configs.get(conn_id, {}))
                 # the receiver refuses these; a delivery stored before a rule existed, or replayed, still must
-                # fail alone with a readable error rather than abort the batch's bulk store
-                check_records(records)
+                # fail alone with a readable error rather than abort the batch's bulk store. Its body was decoded
+                # through the JSON-safety check (``_parse``), so only the columns' lengths are left to measure
+                check_lengths(records)
             except UnsupportedEvent as exc:
                 marks["ignored"].append((delivery_id, received_at, 0, str(exc)))
                 continue

@@ -72,3 +72,30 @@ def check_records(records: Iterable[Record]) -> None:
             exc.root = "records"
             exc.path.insert(0, index)
             raise
+
+
+def check_lengths(records: Iterable[Record]) -> None:
+    """Raise ``UnsafeJSON`` for the first record with a string longer than its column: ``check_records`` for
+    records made from a payload that already passed the JSON-safety check (``parse_json`` decodes every stored body
+    through it), where NUL, surrogates, non-finite numbers and depth cannot appear and only lengths are left to
+    measure. The pipeline uses it: it reads only the handful of limited fields, not every value of the record."""
+    for index, record in enumerate(records):
+        problem = _too_long(record, record_limits(record))
+        if problem is not None:
+            path, length, limit = problem
+            exc = UnsafeJSON(f"is {length} characters long; at most {limit} can be stored", root="records")
+            exc.path[:] = [index, *path]
+            raise exc
+
+
+def _too_long(item: object, limits: Limits) -> tuple[list[str | int], int, int] | None:
+    for name, limit in limits.items():
+        value = getattr(item, name, None)
+        if isinstance(limit, int):
+            if isinstance(value, str) and len(value) > limit:
+                return [name], len(value), limit
+        elif value is not None:
+            found = _too_long(value, limit)
+            if found is not None:
+                return [name, *found[0]], found[1], found[2]
+    return None

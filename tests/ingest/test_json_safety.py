@@ -154,3 +154,26 @@ def test_a_webhook_body_starting_with_a_byte_order_mark_is_accepted_and_recorded
     assert post(client, conn, body).status_code == 202
     pipeline.drain()
     assert Change.objects.get(external_id="chg-20241002-0912-pool").summary == "Raise checkout DB pool size to 40"
+
+
+@pytest.mark.parametrize(
+    "hint, refused",
+    [
+        (ServiceHint(name="c" * 254, namespace="shop", create=True), "records[0].service.name: is 254 characters long"),
+        (ServiceHint(name="checkout", namespace="n" * 254, create=True), "records[0].service.namespace: is 254"),
+        (ServiceHint(name="c" * 254, namespace="shop", create=False), None),  # only looked up: never stored
+        (ServiceHint(name="c" * 253, namespace="shop", create=True), None),
+    ],
+)
+def test_the_pipelines_length_check_refuses_what_the_full_check_refuses_for_a_safe_payload(hint, refused):
+    from changetrack.ingest.record_limits import check_lengths
+    from tests.records import change
+
+    records = [change("len-1", parse_time("2026-11-21T10:00:00Z"), hint)]
+    for check in (check_records, check_lengths):
+        if refused is None:
+            check(records)
+        else:
+            with pytest.raises(UnsafeJSON) as caught:
+                check(records)
+            assert str(caught.value).startswith(refused)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 
@@ -61,3 +62,48 @@ def test_loads_refuses_the_same_things_in_raw_json(text, reason):
 
 def test_loads_keeps_a_surrogate_pair_and_an_escaped_backslash():
     assert loads('{"a": "\\ud83d\\ude00", "b": "\\\\u0000"}') == {"a": "\U0001f600", "b": "\\u0000"}
+
+
+@dataclass(frozen=True)
+class _Hint:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Record:
+    summary: str
+    service: _Hint
+    details: dict
+
+
+_DEEP: dict = {}
+_node = _DEEP
+for _ in range(300):
+    _node["d"] = {}
+    _node = _node["d"]
+
+
+@pytest.mark.parametrize(
+    "details, name, refused",
+    [
+        ({"a": [1, 2.5, "text", None, True]}, "checkout", None),
+        ({"a": ["x\x00y"]}, "checkout", "details.a[0]: contains a NUL"),
+        ({"a": {"b\x00": 1}}, "checkout", "has a key that contains a NUL"),
+        ({"a": [{"b": "\ud800"}]}, "checkout", "details.a[0].b: contains an unpaired surrogate"),
+        ({"a": [1.0, float("inf")]}, "checkout", "details.a[1]: number inf is out of range"),
+        ({"a": "a literal \\u0000 is six characters"}, "checkout", None),
+        ({"a": "\U0001f600 a paired surrogate"}, "checkout", None),
+        (_DEEP, "checkout", "is nested too deeply"),
+        ({}, "c" * 254, "service.name: is 254 characters long"),
+        ({}, "c" * 253, None),
+    ],
+)
+def test_records_are_judged_the_same_by_the_fast_path_and_the_full_walk(details, name, refused):
+    record = _Record(summary="Deploy", service=_Hint(name=name), details=details)
+    limits = {"service": {"name": 253}}
+    if refused is None:
+        check(record, limits)
+    else:
+        with pytest.raises(UnsafeJSON) as caught:
+            check(record, limits)
+        assert refused in str(caught.value)

@@ -24,6 +24,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
 
 from changetrack import logs
+from changetrack.ingest import scrubbing
 from changetrack.models import ApiToken, AuditEntry, Connection, Feedback, RoutingRule, ServiceAlias
 
 SECRET_MARK = "(secret)"
@@ -81,13 +82,16 @@ def _values(instance: Model, spec: Tracked) -> dict[str, Any]:
 
 def _masked(changes: dict[str, list[Any]], spec: Tracked) -> dict[str, list[Any]]:
     """``changes`` with each secret field's values replaced by whether it was set: the log never holds a secret,
-    not even its hash (a hash of a short secret can be brute-forced)."""
-    return {
-        k: [None if b in (None, "", {}) else SECRET_MARK, None if a in (None, "", {}) else SECRET_MARK]
-        if k in spec.secret
-        else [b, a]
-        for k, (b, a) in changes.items()
-    }
+    not even its hash (a hash of a short secret can be brute-forced). The other values pass the one scrubber, as
+    everything stored does: a connection's config may hold a URL with a token in it."""
+    return scrubbing.scrubbed_payload(
+        {
+            k: [None if b in (None, "", {}) else SECRET_MARK, None if a in (None, "", {}) else SECRET_MARK]
+            if k in spec.secret
+            else [b, a]
+            for k, (b, a) in changes.items()
+        }
+    )
 
 
 def _plain(value: Any) -> Any:

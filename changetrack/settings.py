@@ -266,7 +266,7 @@ WEBHOOK_CONNECTION_CACHE_SECONDS = _env_int("WEBHOOK_CONNECTION_CACHE_SECONDS", 
 # the OpenAPI schema: public, or only for a logged-in viewer or a token with the read scope (the default)
 API_SCHEMA_PUBLIC = _env_bool("API_SCHEMA_PUBLIC", default=False)
 # /metrics: with METRICS_TOKEN set, only requests bearing it; otherwise public unless METRICS_PUBLIC=false
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
 METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", default=not METRICS_TOKEN)
 API_MAX_BODY_BYTES = _env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)  # 1,000 changes with details fit
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440) * 4
@@ -292,7 +292,7 @@ from changetrack.sso import config as sso_config  # noqa: E402 (kept in this blo
 SSO = sso_config.from_env(os.environ)
 if SSO is not None:
     AUTHENTICATION_BACKENDS = [
-        *globals().get("AUTHENTICATION_BACKENDS", ["django.contrib.auth.backends.ModelBackend"]),
+        *AUTHENTICATION_BACKENDS,
         sso_config.BACKEND,
     ]
 

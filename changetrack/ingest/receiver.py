@@ -64,7 +64,7 @@ def storable_key(key: str) -> str:
 @require_POST
 def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonResponse:
     integration = registry.get(slug)
-    found = _enabled_connection(slug, connection_id)
+    found = enabled_connection(slug, connection_id)
     if integration is None or found is None:
         return problem_response(404, "no enabled connection with this URL")
     conn, secrets = found
@@ -161,7 +161,7 @@ WHERE id = %s AND integration = %s AND enabled
 _connections: dict[tuple[str, uuid.UUID], tuple[float, tuple[Connection, SecretStore]]] = {}
 
 
-def _enabled_connection(slug: str, connection_id: uuid.UUID) -> tuple[Connection, SecretStore] | None:
+def enabled_connection(slug: str, connection_id: uuid.UUID) -> tuple[Connection, SecretStore] | None:
     """The enabled connection and its secrets, cached for ``WEBHOOK_CONNECTION_CACHE_SECONDS`` per process.
 
     The lookup cost about as much as the delivery INSERT (receiver benchmark), and decrypting the secrets on every

@@ -19,8 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from changetrack.infra.problems import problem_response
-from changetrack.ingest import receiver
-from changetrack.models import Connection, Interaction
+from changetrack.ingest import receiver, scrubbing
+from changetrack.models import Interaction
 from integrations import registry
 from integrations.base import ParseError, VerificationError
 from integrations.slack import interaction
@@ -31,15 +31,16 @@ logger = logging.getLogger(__name__)
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, connection_id: uuid.UUID) -> HttpResponse:
-    conn = Connection.objects.filter(pk=connection_id, integration="slack", enabled=True).first()
+    found = receiver.enabled_connection("slack", connection_id)
     integration = registry.get("slack")
-    if conn is None or integration is None:
+    if found is None or integration is None:
         return problem_response(404, "no enabled Slack connection with this URL")
+    conn, secrets = found
     body = receiver.bounded_body(request)
     if isinstance(body, HttpResponse):
         return body
     try:
-        integration.verify(request.headers, body, conn.secret_store())
+        integration.verify(request.headers, body, secrets)
     except VerificationError as exc:
         logger.info("notify.interaction.unverified", extra={"connection": str(conn.pk), "reason": str(exc)})
         return problem_response(401, str(exc))
@@ -53,7 +54,8 @@ def receive(request: HttpRequest, connection_id: uuid.UUID) -> HttpResponse:
             row = Interaction.objects.create(
                 connection=conn,
                 trigger_id=trigger,
-                body=json.dumps(interaction.storable(payload)),
+                # Slack's own credentials are dropped; whatever else a click carries passes the one scrubber
+                body=json.dumps(scrubbing.scrubbed_payload(interaction.storable(payload))),
                 received_at=timezone.now(),
             )
     except IntegrityError:

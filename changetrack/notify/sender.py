@@ -100,14 +100,14 @@ def _thread_of(n: Notification) -> str:
     return first or ""
 
 
-def record_failure(notification_id: int, error: transports.SendError, final: bool) -> int:
+def record_failure(notification_id: int, error: transports.SendError) -> int:
     """Keep the error on the notification (the connection page shows the latest); returns the attempts so far."""
     n = Notification.objects.filter(pk=notification_id).first()
     if n is None:
         return MAX_ATTEMPTS
     n.attempts += 1
     n.last_error, n.last_error_at = str(error)[:2000], timezone.now()
-    if final or not error.retry or n.attempts >= MAX_ATTEMPTS:
+    if not error.retry or n.attempts >= MAX_ATTEMPTS:
         n.status = Notification.Status.FAILED if n.status != Notification.Status.SENT else n.status
     n.save(update_fields=["attempts", "last_error", "last_error_at", "status", "updated_at"])
     logger.warning(

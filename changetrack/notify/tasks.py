@@ -50,7 +50,7 @@ def deliver(self: Any, notification_id: int) -> str:
     except sender.Throttled as exc:
         raise self.retry(countdown=exc.wait) from None
     except SendError as exc:
-        attempts = sender.record_failure(notification_id, exc, final=False)
+        attempts = sender.record_failure(notification_id, exc)
         if exc.retry and attempts < sender.MAX_ATTEMPTS:
             raise self.retry(countdown=exc.after or sender.backoff(attempts)) from None
         return "failed"

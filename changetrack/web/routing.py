@@ -51,7 +51,6 @@ def rule_list(request: HttpRequest) -> HttpResponse:
             "rules": rules,
             "form": form,
             "can_edit": can_edit,
-            "can_delete": can_edit,
         },
     )
 

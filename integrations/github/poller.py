@@ -16,7 +16,7 @@ becomes ``RateLimited`` with the reset time, and the repository's watermark stay
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -322,7 +322,3 @@ def commit_range(gh: Github, full_name: str, base: str, head: str) -> dict[str, 
         if pause is not None:
             raise pause from exc
         raise
-
-
-def authors(commits: Sequence[dict[str, Any]]) -> list[str]:
-    return sorted({c["author"] for c in commits if c.get("author")})

@@ -82,6 +82,7 @@ def click(client, slack_conn, value: str, action: str = "verdict_caused", trigge
         "channel": {"id": "C0ONCALL", "name": "oncall"},
         "actions": [{"action_id": action, "block_id": "b", "type": "button", "value": value, "action_ts": "1.2"}],
     }
+    payload.update(kw.pop("extra", {}))
     body = urlencode({"payload": json.dumps(payload)}).encode()
     ts = str(int(kw.pop("at", time.time())))
     secret = kw.pop("secret", SIGNING_SECRET)

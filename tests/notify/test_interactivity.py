@@ -29,6 +29,13 @@ def test_a_stored_click_keeps_no_verification_token_or_response_url(client, slac
     assert stored["actions"][0]["value"] == VALUE
 
 
+def test_a_credential_anywhere_else_in_a_click_is_scrubbed_before_it_is_stored(client, slack, redis_client):
+    state = {"values": {"b": {"note": {"type": "plain_text_input", "value": "DB_PASSWORD=hunter2-planted"}}}}
+    assert click(client, slack, VALUE, trigger="t-9", extra={"state": state}).status_code == 200
+    stored = Interaction.objects.get().body
+    assert "hunter2-planted" not in stored and "DB_PASSWORD=hmac-sha256:" in stored
+
+
 def test_the_same_click_sent_twice_is_stored_once(client, slack, redis_client):
     assert click(client, slack, VALUE, trigger="t-9").status_code == 200
     assert click(client, slack, VALUE, trigger="t-9").status_code == 200

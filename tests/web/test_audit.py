@@ -46,6 +46,14 @@ def test_a_connection_created_by_the_command_names_the_command():
     assert entry.ip is None
 
 
+def test_a_credential_in_a_connections_config_reaches_the_audit_log_scrubbed():
+    Connection.objects.create(
+        integration="generic", name="hook", config={"url": "https://bot:tok-planted-0123456789@hooks.example.com/x"}
+    )
+    changes = str(only_entry(object_type="connection").changes)
+    assert "tok-planted-0123456789" not in changes and "hooks.example.com" in changes
+
+
 def test_a_token_created_by_the_command_is_audited_without_its_hash():
     out = StringIO()
     call_command("create_api_token", "deploy pipeline", "--scopes", "read,write", "--rate-limit", "60", stdout=out)

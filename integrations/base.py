@@ -143,13 +143,18 @@ class AlertRecord:
 
 @dataclass(frozen=True)
 class DependencyRecord:
-    """``service`` depends on ``depends_on``; ``provenance`` is declared, kubernetes or learned."""
+    """``service`` depends on ``depends_on``; ``provenance`` is declared, kubernetes, learned or traces. Edges
+    read from traces carry the ``calls`` and ``errors`` counted over the source's window and the
+    ``connection_type`` it names ("" for a plain call, "database", "messaging_system", ...)."""
 
     service: ServiceHint
     depends_on: ServiceHint
     provenance: str
     evidence: str = ""
     confidence: float = 1.0
+    calls: int | None = None
+    errors: int | None = None
+    connection_type: str = ""
 
 
 Record = ChangeRecord | AlertRecord | DependencyRecord

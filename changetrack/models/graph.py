@@ -13,12 +13,17 @@ class Dependency(models.Model):
         DECLARED = "declared"
         KUBERNETES = "kubernetes"
         LEARNED = "learned"
+        TRACES = "traces"
 
     service = models.ForeignKey("changetrack.Service", on_delete=models.CASCADE, related_name="dependencies")
     depends_on = models.ForeignKey("changetrack.Service", on_delete=models.CASCADE, related_name="dependents")
     provenance = models.CharField(max_length=20, choices=Provenance.choices)
     evidence = models.CharField(max_length=500, blank=True, default="")
     confidence = models.FloatField(default=1.0)
+    #: for edges read from traces: calls and failed calls over the source's window, and what kind of peer
+    calls = models.BigIntegerField(null=True, blank=True)
+    errors = models.BigIntegerField(null=True, blank=True)
+    connection_type = models.CharField(max_length=40, blank=True, default="")
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 

@@ -289,7 +289,8 @@ SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/")
 # provider. (Appended to whatever backends are set above, so a throttling backend put first keeps its place.)
 from changetrack.sso import config as sso_config  # noqa: E402 (kept in this block so the SSO edit stays in one place)
 
-SSO = sso_config.from_env(os.environ)
+# the client secret may come from a mounted file like every other secret (OIDC_CLIENT_SECRET_FILE)
+SSO = sso_config.from_env({**os.environ, "OIDC_CLIENT_SECRET": env_secret("OIDC_CLIENT_SECRET")})
 if SSO is not None:
     AUTHENTICATION_BACKENDS = [
         *AUTHENTICATION_BACKENDS,

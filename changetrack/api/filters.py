@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from changetrack import search as change_search
 from changetrack.api.fields import OffsetDateTimeField
 from changetrack.models import Alert, Change, Service
 from changetrack.resolution import path_query
@@ -55,11 +56,24 @@ def _window_and_text(time: str, text: str) -> tuple[OffsetDateTimeFilter, Offset
 
 class ChangeFilter(_Common):
     kind = CharInFilter(field_name="kind", help_text="comma-separated change kinds")
-    since, until, q = _window_and_text("occurred_at", "summary")
+    since, until = _window_and_text("occurred_at", "summary")[:2]
+    q = django_filters.CharFilter(
+        method="search",
+        help_text="text in the summary, or (3 characters or more) the start of a commit SHA, an image or its tag, "
+        "a version, an actor or a flag key; several words must all match",
+    )
 
     class Meta:
         model = Change
         fields: list[str] = []
+
+    def search(self, queryset: QuerySet[Change], name: str, value: str) -> QuerySet[Change]:
+        """The summary substring the API always searched, or the indexed terms (``changetrack.search``)."""
+        term = value.strip()
+        try:
+            return queryset.filter(Q(summary__icontains=term) | Q(change_search.condition(term)))
+        except change_search.BadQuery:
+            return queryset.filter(summary__icontains=term)
 
 
 class AlertFilter(_Common):

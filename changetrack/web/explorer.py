@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
 
-from changetrack.models import Alert, HealthEpisode, Service
+from changetrack.models import Alert, Cluster, HealthEpisode, Service
 from changetrack.resolution import path_query
 from changetrack.web.links import url_pattern
 
@@ -36,6 +36,18 @@ def narrowed(qs: QuerySet[M], params: Mapping[str, str], lookups: Mapping[str, s
         if params.get(key):
             qs = qs.filter(**{lookup: params[key]})
     return qs
+
+
+def filter_choices() -> dict[str, Any]:
+    """The cluster, namespace and team choices of the service filters (the explorer's, the map's)."""
+    return {
+        "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
+        "namespaces": Service.objects.exclude(namespace="")
+        .values_list("namespace", flat=True)
+        .distinct()
+        .order_by("namespace"),
+        "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
+    }
 
 
 @dataclass

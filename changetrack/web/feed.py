@@ -72,7 +72,11 @@ def feed_rows(
     params: dict[str, str], minutes: int, after: Cursor | None = None, size: int = PAGE_ROWS
 ) -> tuple[list[FeedRow], Cursor | None]:
     """A page of the changes of the last ``minutes`` matching ``params``, after ``after``; and the next cursor."""
-    cond = _filtered(params, timezone.now() - timedelta(minutes=minutes))
+    return change_page(_filtered(params, timezone.now() - timedelta(minutes=minutes)), after, size)
+
+
+def change_page(cond: Q, after: Cursor | None = None, size: int = PAGE_ROWS) -> tuple[list[FeedRow], Cursor | None]:
+    """A page of the changes matching ``cond``, newest first, after ``after``; and the next cursor."""
     if after is not None:
         cond &= after.older_q("change", "occurred_at")
     found = list(Change.objects.filter(cond).order_by("-occurred_at", "-id").values_list(*COLUMNS)[: size + 1])

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from changetrack.correlation import engine
-from changetrack.models import Change, ChangeKind, Cluster, Service
+from changetrack.models import Change, ChangeKind, Service
 from changetrack.web import access, events, explorer, timeline
 
 LIKELY_TOP = 5
@@ -25,12 +25,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "page_query": urlencode({k: v for k, v in params.items() if v}),
         "params": params,
-        "clusters": Cluster.objects.values_list("name", flat=True).order_by("name"),
-        "namespaces": Service.objects.exclude(namespace="")
-        .values_list("namespace", flat=True)
-        .distinct()
-        .order_by("namespace"),
-        "teams": Service.objects.exclude(team="").values_list("team", flat=True).distinct().order_by("team"),
+        **explorer.filter_choices(),
         "filtered": any(params.values()),
     }
     template = "web/_services_rows.html" if request.headers.get("HX-Request") else "web/services.html"

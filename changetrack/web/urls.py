@@ -14,6 +14,8 @@ from changetrack.web import (
     live,
     pages,
     routing,
+    search,
+    servicemap,
     unmapped,
 )
 from changetrack.web.login_throttle import ThrottledLoginForm
@@ -43,6 +45,9 @@ urlpatterns = [
     path("delivery/", delivery.delivery_metrics, name="delivery"),
     path("unmapped/", unmapped.unmapped_list, name="unmapped"),
     path("unmapped/map/", unmapped.map_group, name="unmapped_map"),
+    path("map/", servicemap.map_page, name="map"),
+    path("map/graph.json", servicemap.graph_json, name="map_graph"),
+    path("search/", search.search, name="search"),
     path("live.json", live.live, name="live"),
     path("audit/", audit_log.audit_log, name="audit"),
 ]

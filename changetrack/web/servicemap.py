@@ -10,13 +10,13 @@ services, their edges, and one grouped count each for open alerts, open health e
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Count, Max, QuerySet
+from django.db import connection
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from changetrack.correlation import graph as dependency_graph
 from changetrack.infra.problems import problem_response
-from changetrack.models import Alert, Change, Dependency, HealthEpisode, Service, Suspect
+from changetrack.models import Alert, HealthEpisode, Service, Suspect
 from changetrack.web import access, explorer
 from changetrack.web.links import url_pattern
 
@@ -131,6 +131,51 @@ def _counts(rows: Any) -> dict[int, int]:
     return {r["service_id"]: r["n"] for r in rows}
 
 
+#: one edge per pair of services, with every provenance that showed it (raw SQL: at 10,000 edges, the ORM's
+#: per-value converters cost more than the query)
+EDGES_SQL = """
+SELECT service_id, depends_on_id, array_agg(provenance ORDER BY provenance), round(max(confidence)::numeric, 2)::float8,
+       left(max(evidence), 120), sum(calls)::bigint, sum(errors)::bigint, max(connection_type)
+FROM changetrack_dependency
+WHERE %(all)s OR (service_id = ANY(%(ids)s) AND depends_on_id = ANY(%(ids)s))
+GROUP BY service_id, depends_on_id
+"""
+#: per service, its changes in the window by kind: {"deploy": [count, latest (ISO 8601, UTC)]}
+RECENT_SQL = """
+SELECT service_id, json_object_agg(kind, json_build_array(n, to_char(last AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+FROM (
+    SELECT service_id, kind, count(*) AS n, max(occurred_at) AS last FROM changetrack_change
+    WHERE occurred_at >= %(since)s AND service_id IS NOT NULL AND (%(all)s OR service_id = ANY(%(ids)s))
+    GROUP BY service_id, kind
+) AS by_kind
+GROUP BY service_id
+"""
+
+
+def _edges(ids: list[int] | None) -> list[dict[str, Any]]:
+    """The edges between ``ids`` (every edge for None)."""
+    with connection.cursor() as cur:
+        cur.execute(EDGES_SQL, {"all": ids is None, "ids": ids or []})
+        rows = cur.fetchall()
+    return [
+        {
+            "from": src,
+            "to": dst,
+            "provenance": provenance,
+            "confidence": confidence,
+            "evidence": evidence,
+            **({"calls": calls, "errors": errors or 0, "connection": connection_type} if calls is not None else {}),
+        }
+        for src, dst, provenance, confidence, evidence, calls, errors, connection_type in rows
+    ]
+
+
+def _recent(ids: list[int] | None, since: datetime) -> dict[int, dict[str, list[Any]]]:
+    with connection.cursor() as cur:
+        cur.execute(RECENT_SQL, {"all": ids is None, "ids": ids or [], "since": since})
+        return dict(cur.fetchall())
+
+
 def graph(q: MapQuery) -> dict[str, Any]:
     """The map's data: ``services`` (with counts and recent changes by kind), ``edges`` (one per pair of services,
     every provenance that showed it), and ``alert`` when centring on one. Raises ``LookupError`` for an
@@ -141,22 +186,9 @@ def graph(q: MapQuery) -> dict[str, Any]:
     focused = alert is not None and not q.whole and not any(q.params().values())
     services = _services(q, alert["focus"] if alert and focused else None)
     rows = list(services.values_list("id", "name", "namespace", "cluster__name", "team").order_by())
-    ids = {row[0] for row in rows}
     narrowed = focused or any(q.params().values())
-    edges_qs = Dependency.objects.all()
-    if narrowed:  # a subquery, not thousands of ids in the SQL text
-        edges_qs = edges_qs.filter(service__in=services.values("id"), depends_on__in=services.values("id"))
-    edges: dict[tuple[int, int], dict[str, Any]] = {}
-    for src, dst, provenance, confidence, evidence, calls, errors, connection in edges_qs.values_list(
-        "service_id", "depends_on_id", "provenance", "confidence", "evidence", "calls", "errors", "connection_type"
-    ).order_by("service_id", "depends_on_id", "provenance"):
-        edge = edges.setdefault((src, dst), {"from": src, "to": dst, "provenance": [], "confidence": 0.0})
-        edge["provenance"].append(provenance)
-        edge["confidence"] = round(max(edge["confidence"], confidence), 2)
-        if evidence and "evidence" not in edge:
-            edge["evidence"] = evidence[:120]
-        if calls is not None:
-            edge.update(calls=calls, errors=errors or 0, connection=connection)
+    ids = [row[0] for row in rows]
+    edges = _edges(None if not narrowed else ids)
     scope: dict[str, Any] = {"service__in": services.values("id")} if narrowed else {"service__isnull": False}
     open_alerts = _counts(
         Alert.objects.filter(status__in=explorer.OPEN, **scope).values("service_id").annotate(n=Count("id")).order_by()
@@ -167,15 +199,7 @@ def graph(q: MapQuery) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by()
     )
-    since = timezone.now() - timedelta(hours=q.hours)
-    recent: dict[int, dict[str, list[Any]]] = defaultdict(dict)
-    for c in (
-        Change.objects.filter(occurred_at__gte=since, **scope)
-        .values("service_id", "kind")
-        .annotate(n=Count("id"), last=Max("occurred_at"))
-        .order_by()
-    ):
-        recent[c["service_id"]][c["kind"]] = [c["n"], c["last"].isoformat()]
+    recent = _recent(None if not narrowed else ids, timezone.now() - timedelta(hours=q.hours))
     service_url = url_pattern("web:service")
     return {
         "window_hours": q.hours,
@@ -194,7 +218,7 @@ def graph(q: MapQuery) -> dict[str, Any]:
             }
             for sid, name, namespace, cluster, team in rows
         ],
-        "edges": [e for e in edges.values() if e["from"] in ids and e["to"] in ids],
+        "edges": edges,
         "alert": alert,
         "focused": focused,
     }

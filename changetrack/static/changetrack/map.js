@@ -39,7 +39,7 @@
   }
 
   function elements(data) {
-    var out = [], parents = {}, now = Date.parse(data.now), windowMs = data.window_hours * 3600000;
+    var out = [], edges = [], parents = {}, now = Date.parse(data.now), windowMs = data.window_hours * 3600000;
     data.services.forEach(function (s) {
       var cid = "c:" + s.cluster, nid = "n:" + s.cluster + "/" + s.namespace;
       if (!parents[cid]) { parents[cid] = true; out.push({ group: "nodes", data: { id: cid, label: s.cluster || "(no cluster)" }, classes: "cluster" }); }
@@ -53,14 +53,14 @@
     data.edges.forEach(function (e) {
       var main = PRIORITY.filter(function (p) { return e.provenance.indexOf(p) >= 0; })[0] || e.provenance[0];
       var failing = e.calls ? e.errors / e.calls > 0.05 : false;
-      out.push({ group: "edges", classes: "p-" + main + (failing ? " failing" : ""),
+      edges.push({ group: "edges", classes: "p-" + main + (failing ? " failing" : ""),
         data: { id: "e:" + e.from + ":" + e.to, source: "s:" + e.from, target: "s:" + e.to, edge: e,
-          colour: failing ? "#dc2626" : EDGE[main] || "#475569", width: 1 + 3 * e.confidence } });
+          colour: failing ? "#ea580c" : EDGE[main] || "#475569", width: 1 + 3 * e.confidence } });
     });
-    return out;
+    return { nodes: out, edges: edges };
   }
 
-  function style(large) {
+  function style(haystack) {
     return [
       { selector: "node.service", style: { "label": "data(label)", "text-wrap": "wrap", "text-valign": "bottom",
         "text-margin-y": 3, "font-size": 10, "width": 22, "height": 22, "border-color": "data(ring)",
@@ -73,7 +73,7 @@
       { selector: "node.namespace", style: { "label": "data(label)", "text-valign": "top", "font-size": 11, "color": "#475569",
         "background-color": "#fff", "border-color": "#cbd5e1", "border-width": 1, "padding": 8, "min-zoomed-font-size": 5 } },
       { selector: "edge", style: { "width": "data(width)", "line-color": "data(colour)", "target-arrow-color": "data(colour)",
-        "target-arrow-shape": large ? "none" : "triangle", "curve-style": large ? "haystack" : "bezier", "opacity": large ? 0.35 : 0.8 } },
+        "target-arrow-shape": haystack ? "none" : "triangle", "curve-style": haystack ? "haystack" : "bezier", "opacity": haystack ? 0.35 : 0.8 } },
       { selector: "edge.p-traces", style: { "line-style": "dashed" } },
       { selector: "edge.p-learned", style: { "line-style": "dotted" } },
       { selector: "node.suspect", style: { "label": "data(rankLabel)", "font-weight": 700, "color": "#be123c", "width": 30, "height": 30 } },
@@ -132,7 +132,7 @@
     }
   }
 
-  function markAlert(cy, alert) {
+  function markAlert(cy, alert, edgeDefs) {
     if (!alert) { return cy.collection(); }
     var marked = cy.collection(), focus = cy.getElementById("s:" + alert.service);
     focus.addClass("focus");
@@ -148,6 +148,9 @@
       }
       for (var i = 1; i < s.path.length; i++) {
         var a = s.path[i - 1], b = s.path[i];
+        [edgeDefs["e:" + a + ":" + b], edgeDefs["e:" + b + ":" + a]].forEach(function (def) {
+          if (def && cy.getElementById(def.data.id).empty()) { cy.add(def); }
+        });
         var edge = cy.getElementById("e:" + a + ":" + b).union(cy.getElementById("e:" + b + ":" + a));
         edge.addClass("on-path");
         marked = marked.union(edge).union(cy.getElementById("s:" + a)).union(cy.getElementById("s:" + b));
@@ -157,10 +160,21 @@
   }
 
   function draw(box, data) {
-    var large = data.services.length > LAYERED_MAX;
-    var cy = window.cytoscape({ container: box, elements: elements(data), style: style(large), wheelSensitivity: 0.3,
-      minZoom: 0.05, maxZoom: 3, hideEdgesOnViewport: large, textureOnViewport: large, pixelRatio: large ? 1 : "auto",
-      layout: { name: "preset" } });
+    var params = new URLSearchParams(window.location.search);
+    // ?layout=dagre and ?edges=all force the layered layout and every edge whatever the size (the benchmark's
+    // comparisons); otherwise a large map is a grid and shows a service's edges when it is pointed at
+    var large = data.services.length > LAYERED_MAX && params.get("layout") !== "dagre";
+    var sparse = large && params.get("edges") !== "all";
+    var els = elements(data), edgeDefs = {}, byNode = {};
+    els.edges.forEach(function (def) {
+      edgeDefs[def.data.id] = def;
+      (byNode[def.data.source] = byNode[def.data.source] || []).push(def);
+      (byNode[def.data.target] = byNode[def.data.target] || []).push(def);
+    });
+    var cy = window.cytoscape({ container: box, elements: sparse ? els.nodes : els.nodes.concat(els.edges),
+      style: style(large && !sparse), wheelSensitivity: 0.3, minZoom: 0.05, maxZoom: 3, hideEdgesOnViewport: large,
+      textureOnViewport: large, pixelRatio: large ? 1 : "auto", layout: { name: "preset" } });
+    window.performance.mark("ct-map-elements");
     var layout;
     if (large) {
       var pos = gridPositions(cy);
@@ -169,12 +183,24 @@
       layout = cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 25, rankSep: 70, fit: true, padding: 20 });
     }
     layout.run();
-    var marked = markAlert(cy, data.alert);
+    window.performance.mark("ct-map-layout");
+    var marked = markAlert(cy, data.alert, edgeDefs);
     if (marked.nonempty()) {
       cy.elements(".service, edge").not(marked).addClass("faded");
       cy.fit(marked, 60);
+      if (cy.zoom() > 1.2) { cy.zoom(1.2); cy.center(marked); } // two nodes would fill the screen
     }
     var details = document.getElementById("map-details");
+    if (sparse) {
+      cy.on("mouseover", "node.service", function (evt) {
+        cy.batch(function () {
+          cy.edges(".transient").remove();
+          (byNode[evt.target.id()] || []).forEach(function (def) {
+            if (cy.getElementById(def.data.id).empty()) { cy.add(def).addClass("transient"); }
+          });
+        });
+      });
+    }
     cy.on("mouseover", "node.service", function (evt) {
       showDetails(details, { service: evt.target.data("service"), suspects: evt.target.data("suspects") });
     });
@@ -186,8 +212,10 @@
     cy.one("render", function () {
       box.dataset.rendered = String(cy.nodes(".service").length);
       box.dataset.edges = String(cy.edges().length);
+      box.dataset.edgesShown = sparse ? "on-point" : "all";
       box.dataset.pathEdges = String(cy.edges(".on-path").length);
       box.dataset.layout = large ? "grid" : "dagre";
+      box.dataset.renderMs = String(Math.round(window.performance.now()));
     });
     window.ctMap = cy; // for the browser tests and the benchmark
   }
@@ -202,9 +230,15 @@
         return r.json();
       })
       .then(function (data) {
+        window.performance.mark("ct-map-data");
         if (!data.services.length) { status.textContent = "No service matches these filters."; return; }
         status.remove();
         draw(box, data);
+        if (box.dataset.edgesShown === "on-point" || data.services.length > LAYERED_MAX) {
+          var hint = document.getElementById("map-details");
+          hint.replaceChildren(el("p", data.services.length + " services: laid out as a grid by namespace; a service's " +
+            "edges show when you point at it. Filter by cluster, namespace or team for the layered view.", "muted"));
+        }
       })
       .catch(function (err) { status.textContent = "The map could not be loaded: " + err.message; });
   }

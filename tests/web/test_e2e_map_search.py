@@ -82,6 +82,9 @@ def test_centring_on_an_alert_from_its_page_highlights_the_path_to_its_suspect(p
     # the alert page ranked again: rest-api's deploy first, its older config change second, both on one node
     assert marked["focus"] == ["checkout"] and marked["suspects"] == ["rest-api\n#1 #2"]
     assert marked["faded"] == ["billing", "frontend"]  # shown, but off the suspect's path
+    # and beside the map, as links a keyboard reaches
+    suspects = page.locator("#map-details .map-suspects li")
+    assert suspects.count() == 2 and suspects.first.locator("a").inner_text() == "rest-api"
     shot(page, "map-03-alert")
     page.click("text=show the whole map")
     assert page.wait_for_selector(RENDERED).get_attribute("data-rendered") == "5"

@@ -220,6 +220,20 @@
     window.ctMap = cy; // for the browser tests and the benchmark
   }
 
+  /* The suspects as links beside the map (what a keyboard or a screen reader reaches; the canvas is for the eye). */
+  function listSuspects(alert, services) {
+    var byId = {}, list = el("ol", undefined, "map-suspects");
+    services.forEach(function (s) { byId[s.id] = s; });
+    alert.suspects.forEach(function (x) {
+      var item = el("li"), svc = byId[x.service];
+      if (svc) { var a = el("a", svc.name); a.href = svc.url; item.appendChild(a); item.appendChild(document.createTextNode(": ")); }
+      item.appendChild(document.createTextNode(x.summary + " (" + x.score + ")"));
+      list.appendChild(item);
+    });
+    var side = document.getElementById("map-details");
+    side.replaceChildren(el("p", "Suspects of this alert, by rank:"), list);
+  }
+
   function start() {
     var box = document.getElementById("service-map");
     if (!box || !window.cytoscape) { return; }
@@ -234,6 +248,7 @@
         if (!data.services.length) { status.textContent = "No service matches these filters."; return; }
         status.remove();
         draw(box, data);
+        if (data.alert) { listSuspects(data.alert, data.services); }
         if (box.dataset.edgesShown === "on-point" || data.services.length > LAYERED_MAX) {
           var hint = document.getElementById("map-details");
           hint.replaceChildren(el("p", data.services.length + " services: laid out as a grid by namespace; a service's " +

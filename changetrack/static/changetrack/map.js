@@ -60,7 +60,8 @@
     return { nodes: out, edges: edges };
   }
 
-  function style(haystack) {
+  function style(haystack, large) {
+    var clusterFont = large ? 90 : 14, nsFont = large ? 40 : 11;
     return [
       { selector: "node.service", style: { "label": "data(label)", "text-wrap": "wrap", "text-valign": "bottom",
         "text-margin-y": 3, "font-size": 10, "width": 22, "height": 22, "border-color": "data(ring)",
@@ -68,9 +69,9 @@
       { selector: "node.healthy", style: { "background-color": "#16a34a" } },
       { selector: "node.unhealthy", style: { "background-color": "#f59e0b" } },
       { selector: "node.alerting", style: { "background-color": "#dc2626" } },
-      { selector: "node.cluster", style: { "label": "data(label)", "text-valign": "top", "font-size": 14, "font-weight": 700,
+      { selector: "node.cluster", style: { "label": "data(label)", "text-valign": "top", "font-size": clusterFont, "font-weight": 700,
         "background-color": "#f1f5f9", "border-color": "#94a3b8", "border-width": 1, "padding": 12, "min-zoomed-font-size": 4 } },
-      { selector: "node.namespace", style: { "label": "data(label)", "text-valign": "top", "font-size": 11, "color": "#475569",
+      { selector: "node.namespace", style: { "label": "data(label)", "text-valign": "top", "font-size": nsFont, "color": "#475569",
         "background-color": "#fff", "border-color": "#cbd5e1", "border-width": 1, "padding": 8, "min-zoomed-font-size": 5 } },
       { selector: "edge", style: { "width": "data(width)", "line-color": "data(colour)", "target-arrow-color": "data(colour)",
         "target-arrow-shape": haystack ? "none" : "triangle", "curve-style": haystack ? "haystack" : "bezier", "opacity": haystack ? 0.35 : 0.8 } },
@@ -84,19 +85,23 @@
     ];
   }
 
-  /* A grid per namespace, namespaces in rows per cluster: linear in the number of services. */
+  /* A grid per namespace, namespaces in rows inside their cluster, clusters side by side: linear in the number of
+     services, and about as wide as the screen when all clusters are shown. */
   function gridPositions(cy) {
-    var pos = {}, gap = 60, y0 = 0;
-    cy.nodes(".cluster").forEach(function (cluster) {
-      var x0 = 0, rowH = 0, maxW = 2400;
+    var pos = {}, gap = 60, cx = 0;
+    var clusters = cy.nodes(".cluster");
+    clusters.forEach(function (cluster) {
+      // namespaces per row so that the clusters side by side come out about 1.5 times wider than tall
+      var perRow = Math.max(1, Math.round(Math.sqrt(cluster.children(".namespace").length * 1.5 / clusters.length)));
+      var x0 = 0, y0 = 0, rowH = 0, widest = 0, inRow = 0;
       cluster.children(".namespace").forEach(function (ns) {
         var kids = ns.children(".service"), cols = Math.max(1, Math.ceil(Math.sqrt(kids.length)));
         var w = cols * gap, h = Math.ceil(kids.length / cols) * gap;
-        if (x0 > 0 && x0 + w > maxW) { x0 = 0; y0 += rowH + 80; rowH = 0; }
-        kids.forEach(function (n, i) { pos[n.id()] = { x: x0 + (i % cols) * gap, y: y0 + Math.floor(i / cols) * gap }; });
-        x0 += w + 80; rowH = Math.max(rowH, h);
+        if (inRow >= perRow) { x0 = 0; y0 += rowH + 120; rowH = 0; inRow = 0; }
+        kids.forEach(function (n, i) { pos[n.id()] = { x: cx + x0 + (i % cols) * gap, y: y0 + Math.floor(i / cols) * gap }; });
+        x0 += w + 100; rowH = Math.max(rowH, h); widest = Math.max(widest, x0); inRow += 1;
       });
-      y0 += rowH + 140;
+      cx += widest + 200;
     });
     return pos;
   }
@@ -172,7 +177,7 @@
       (byNode[def.data.target] = byNode[def.data.target] || []).push(def);
     });
     var cy = window.cytoscape({ container: box, elements: sparse ? els.nodes : els.nodes.concat(els.edges),
-      style: style(large && !sparse), wheelSensitivity: 0.3, minZoom: 0.05, maxZoom: 3, hideEdgesOnViewport: large,
+      style: style(large && !sparse, large), wheelSensitivity: 0.3, minZoom: 0.05, maxZoom: 3, hideEdgesOnViewport: large,
       textureOnViewport: large, pixelRatio: large ? 1 : "auto", layout: { name: "preset" } });
     window.performance.mark("ct-map-elements");
     var layout;

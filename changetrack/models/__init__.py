@@ -3,13 +3,14 @@
 from changetrack.models.alerts import Alert, Incident
 from changetrack.models.audit import AuditEntry
 from changetrack.models.changes import Change, ChangeKind, Severity
-from changetrack.models.correlation import Feedback, Suspect
+from changetrack.models.correlation import Feedback, Suspect, VerdictEvent
 from changetrack.models.deliveries import Connection, Delivery, DeliveryKey
 from changetrack.models.graph import Dependency
 from changetrack.models.health import HealthEpisode
 from changetrack.models.identities import SSOIdentity
 from changetrack.models.kubernetes import KubeObject
 from changetrack.models.notify import Interaction, Notification, RoutingRule
+from changetrack.models.preferences import UserPreference
 from changetrack.models.services import Cluster, Service, ServiceAlias
 from changetrack.models.state import PollState, Watermark
 from changetrack.models.tokens import ApiToken
@@ -38,5 +39,7 @@ __all__ = [
     "ServiceAlias",
     "Severity",
     "Suspect",
+    "UserPreference",
+    "VerdictEvent",
     "Watermark",
 ]

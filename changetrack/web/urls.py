@@ -13,6 +13,7 @@ from changetrack.web import (
     integrations,
     live,
     pages,
+    preferences,
     routing,
     unmapped,
 )
@@ -45,4 +46,5 @@ urlpatterns = [
     path("unmapped/map/", unmapped.map_group, name="unmapped_map"),
     path("live.json", live.live, name="live"),
     path("audit/", audit_log.audit_log, name="audit"),
+    path("preferences/times/", preferences.set_times, name="preference_times"),
 ]

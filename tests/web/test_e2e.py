@@ -91,7 +91,7 @@ def test_a_responder_finds_the_culprit_marks_it_and_sees_new_changes_arrive_live
 
     roles.set_role(django_user_model.objects.create_user("oncall", password=PASSWORD), roles.ADMIN)
     call_command("load_demo", verbosity=0)
-    alert = Alert.objects.get(source="demo", external_id="demo-dd-cycle-1")
+    alert = Alert.objects.get(source="datadog", external_id="demo-dd-cycle-1")
     deploy = Change.objects.get(external_id="demo-rest-deploy")
     base = live_server.url
     settings.PUBLIC_URL = base  # the address users reach: the webhook URL shown is built from it
@@ -343,7 +343,7 @@ def test_alerts_list_leads_to_the_incident_and_an_unmapped_alert_is_mapped_from_
 
     # the earlier, resolved incident: two alerts grouped under the flag that caused them
     page.goto(base + "/alerts/?status=resolved&hours=24")
-    checkout = Alert.objects.get(source="demo", external_id="demo-am-checkout-5xx")
+    checkout = Alert.objects.get(source="alertmanager", external_id="demo-am-checkout-5xx")
     assert checkout.incident_id is not None
     page.locator(f"a[href='/incidents/{checkout.incident_id}/']").first.click()
     page.wait_for_selector(f".crumbs:has-text('incident #{checkout.incident_id}')")

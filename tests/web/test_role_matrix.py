@@ -51,6 +51,7 @@ WEB: dict[str, dict[str, str]] = {
     "web:unmapped_map": {"GET": roles.RESPONDER, "POST": roles.RESPONDER},
     "web:live": {"GET": roles.VIEWER},
     "web:audit": {"GET": roles.ADMIN},
+    "web:preference_times": {"GET": roles.VIEWER, "POST": roles.VIEWER},
     "web:routing": {"GET": roles.VIEWER, "POST": roles.ADMIN},
     "web:routing_delete": {"GET": roles.ADMIN, "POST": roles.ADMIN},
     "api-docs": {"GET": roles.VIEWER},

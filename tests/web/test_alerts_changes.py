@@ -155,7 +155,9 @@ def test_the_change_page_shows_the_field_diff_side_by_side(web, demo):
     assert '<td class="before"><code>50</code></td>' in text and '<td class="after"><code>5</code></td>' in text
     assert "sam.patel@example.com (kubectl)" in text
     assert "revision" in text and "completed" in text  # rollout from details
-    assert "Same release in other sources" in text and "Jenkins rest-api-deploy #318: succeeded (91dc324 on main)" in text
+    assert (
+        "Same release in other sources" in text and "Jenkins rest-api-deploy #318: succeeded (91dc324 on main)" in text
+    )
 
 
 def test_the_change_page_lists_the_alerts_it_is_a_top_suspect_of(web, demo):

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from changetrack import roles
@@ -97,6 +98,20 @@ def default_depth(suspects: list[Suspect]) -> int:
     return max(1, min(timeline.MAX_DEPTH, max(hops, default=1)))
 
 
+def default_range(alert: Alert, suspects: list[Suspect]) -> str:
+    """The shortest preset whose window (ending shortly after the alert) still shows the top suspects: a deploy ten
+    hours before the alert is not left off a six-hour chart."""
+    ids = [s.change_id for s in suspects[:DEPTH_TOP]]
+    oldest = min(Change.objects.filter(pk__in=ids).values_list("occurred_at", flat=True), default=None)
+    now = timezone.now()
+    for name, span in timeline.PRESETS.items():
+        if span >= timeline.PRESETS["6h"] and (
+            oldest is None or timeline.around(alert.started_at, span, now)[0] <= oldest
+        ):
+            return name
+    return list(timeline.PRESETS)[-1]
+
+
 def _with_suspects(data: dict[str, Any], suspects: list[Suspect]) -> dict[str, Any]:
     """The chart's data with each suspect's rank by change id, for the rank badges on its markers."""
     data["suspects"] = {str(s.change_id): s.rank for s in suspects}
@@ -128,7 +143,10 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if alert.service is not None:
         q = timeline.parse_query(
-            request.GET, default_depth=default_depth(suspects), focus=alert.started_at, default_range="6h"
+            request.GET,
+            default_depth=default_depth(suspects),
+            focus=alert.started_at,
+            default_range=default_range(alert, suspects),
         )
         data, listed, more = timeline.timeline(alert.service, q, focus=alert.started_at, rows=events.PAGE_ROWS)
         context.update(
@@ -151,7 +169,10 @@ def alert_timeline_json(request: HttpRequest, pk: int) -> JsonResponse:
         return problem_response(404, "this alert is not mapped to a service")
     suspects = engine.current_suspects(alert, SUSPECT_LIMIT)
     q = timeline.parse_query(
-        request.GET, default_depth=default_depth(suspects), focus=alert.started_at, default_range="6h"
+        request.GET,
+        default_depth=default_depth(suspects),
+        focus=alert.started_at,
+        default_range=default_range(alert, suspects),
     )
     return JsonResponse(_with_suspects(timeline.timeline(alert.service, q, focus=alert.started_at)[0], suspects))
 

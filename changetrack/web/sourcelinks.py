@@ -46,24 +46,34 @@ def source_label(slug: str) -> str:
     return integration.label if integration is not None else slug
 
 
-def _urls(value: Any) -> Iterator[str]:
-    """Every http(s) URL anywhere in a stored payload (links, details, commits…), depth-limited."""
+def _strings(value: Any) -> Iterator[str]:
+    """Every string anywhere in a stored payload (links, details, commits…), depth- and length-limited."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            if item.startswith(("http://", "https://")) and safe_url(item):
-                yield item
+            yield item
         elif depth < 5 and isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
         elif depth < 5 and isinstance(item, list):
             stack.extend((v, depth + 1) for v in item[:200])
 
 
-def _scp_host(url: str) -> str:
-    """``git@ghe.example.com:acme/api.git`` → ``https://ghe.example.com``."""
-    match = re.match(r"^[\w.-]+@([\w.-]+):", url)
-    return f"https://{match.group(1)}" if match else ""
+_SCP = re.compile(r"^[\w.-]+@(?P<host>[\w.-]+):(?P<path>[^/].*)$")  # git@ghe.example.com:acme/api.git
+
+
+def _web_base(text: str, wanted: str) -> str:
+    """``https://host`` when ``text`` is a URL (or an scp-style Git address) of the repository path ``wanted``."""
+    match = _SCP.match(text)
+    if match:
+        path, base = "/" + match.group("path"), f"https://{match.group('host')}"
+    elif text.startswith(("http://", "https://")) and safe_url(text):
+        parts = urlsplit(text)
+        path, base = parts.path, f"{parts.scheme}://{parts.netloc}"
+    else:
+        return ""
+    path = path.lower().removesuffix(".git")
+    return base if path == wanted or path.startswith(wanted + "/") else ""
 
 
 def git_host(repository: str, sent: Iterable[Any], configured: str = "") -> str:
@@ -72,17 +82,9 @@ def git_host(repository: str, sent: Iterable[Any], configured: str = "") -> str:
     ``https://HOST/api/v3`` for GitHub Enterprise), else github.com."""
     wanted = "/" + repository.strip("/").lower()
     for value in sent:
-        if (
-            isinstance(value, str)
-            and (host := _scp_host(value))
-            and value.lower().split(":", 1)[1].startswith(wanted.lstrip("/"))
-        ):
-            return host
-        for url in _urls(value):
-            parts = urlsplit(url)
-            path = parts.path.lower().removesuffix(".git")
-            if path == wanted or path.startswith(wanted + "/"):
-                return f"{parts.scheme}://{parts.netloc}"
+        for text in _strings(value):
+            if base := _web_base(text, wanted):
+                return base
     if configured:
         parts = urlsplit(configured)
         if parts.scheme in {"http", "https"} and parts.netloc and parts.netloc != "api.github.com":

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from changetrack.web.details import safe_url
@@ -23,7 +24,10 @@ def when(value: datetime | str | None, style: str = "") -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
-        return format_html('<time datetime="{}" data-style="{}">{}</time>', value, style, value)
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return format_html('<time datetime="{}" data-style="{}">{}</time>', value, style, value)
+        value = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.get_fixed_timezone(0))
     utc = timezone.localtime(value, timezone.get_fixed_timezone(0))
     text = utc.strftime("%Y-%m-%d %H:%M UTC")  # what a page without JavaScript shows; app.js has the one format
     title = utc.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -350,10 +350,12 @@
     top.sort(function (a, b) { return ranks[d.changes[b].id] - ranks[d.changes[a].id]; }).forEach(function (i) { out.push(marker(i)); });  // #1 on top
     out.push("</g>");
     lanes.forEach(function (l, i) {
-      var room = l.hops ? Math.floor((self.labelW - 58) / 7) : Math.floor((self.labelW - 12) / 7), y = AXIS_H + i * LANE_H + LANE_H / 2 + 4;
+      // on a narrow chart the hop count stays in the label's title (hover, screen readers) and the name gets the room
+      var showHops = l.hops && self.labelW >= 120;
+      var room = showHops ? Math.floor((self.labelW - 58) / 7) : Math.floor((self.labelW - 12) / 7), y = AXIS_H + i * LANE_H + LANE_H / 2 + 4;
       var name = l.name.length > room ? l.name.slice(0, Math.max(3, room - 1)) + "…" : l.name;
       out.push('<a href="' + esc(l.url) + '"><text class="lane-label" x="8" y="' + y + '"' + (i === 0 ? ' font-weight="700"' : "") + ">" + esc(name) + "<title>" + esc(l.qualified + (l.hops ? " · " + hops(l.hops) + " away: " + l.path.join(" → ") : "")) + "</title></text></a>");
-      if (l.hops) { out.push('<text class="lane-hops" x="' + (self.labelW - 6) + '" y="' + y + '" text-anchor="end">' + hops(l.hops) + "</text>"); }
+      if (showHops) { out.push('<text class="lane-hops" x="' + (self.labelW - 6) + '" y="' + y + '" text-anchor="end">' + hops(l.hops) + "</text>"); }
     });
     out.push('<line x1="' + this.labelW + '" x2="' + this.labelW + '" y1="0" y2="' + H + '" stroke="#d5dae3"/>');
     out.push("</svg>");

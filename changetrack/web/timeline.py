@@ -86,7 +86,8 @@ def parse_query(
     """Read ``range`` (a preset) or ``span`` (seconds), ``until``/``since`` (ISO), ``depth``, ``kind``, ``source``.
 
     Bad values fall back to defaults instead of failing: a hand-edited URL should still show a page. With a
-    ``focus`` (an alert's start) and no explicit window, the window ends shortly after it (``around``)."""
+    ``focus`` (an alert's start) and no explicit window, the window ends shortly after it (``around``), and is live
+    when that is now."""
     now = timezone.now()
     span = PRESETS.get(params.get("range", ""), PRESETS[default_range])
     if params.get("span"):
@@ -101,6 +102,7 @@ def parse_query(
         since = until - span
     elif focus is not None:
         since, until = around(focus, span, now)
+        live = until >= now  # a recent alert: the window ends now and keeps up with what arrives
     else:
         since, until, live = now - span, now, True
     kinds = [k for k in params.getlist("kind") if k in ChangeKind.values]

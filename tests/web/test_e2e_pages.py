@@ -84,7 +84,7 @@ def test_the_alert_page_ranks_suspects_on_the_timeline_links_out_undoes_verdicts
     login(page, base)
 
     page.goto(f"{base}/alerts/{alert.pk}/")
-    page.wait_for_selector("[data-canvas] svg a.marker.suspect")
+    page.wait_for_selector("[data-canvas] svg a.marker.ranked")
 
     # 3. the real source, and 2. links out from what it sent
     meta = page.locator(".title-row .meta").inner_text()
@@ -101,7 +101,7 @@ def test_the_alert_page_ranks_suspects_on_the_timeline_links_out_undoes_verdicts
 
     # 1. every top suspect is on the chart with its rank; #1 is the replica cut
     ranked = page.eval_on_selector_all(
-        "[data-canvas] a.marker.suspect", "els => els.map(e => [+e.dataset.changeId, +e.dataset.rank])"
+        "[data-canvas] a.marker.ranked", "els => els.map(e => [+e.dataset.changeId, +e.dataset.rank])"
     )
     assert dict(ranked)[deploy.pk] == 1
     assert {s.change_id for s in suspects[:5]} <= {cid for cid, _ in ranked}
@@ -147,7 +147,7 @@ def test_the_alert_page_ranks_suspects_on_the_timeline_links_out_undoes_verdicts
     assert first.inner_text().endswith("UTC")
     assert UserPreference.objects.get(user=oncall).times == "utc"
     page.reload()
-    page.wait_for_selector("[data-canvas] svg a.marker.suspect")
+    page.wait_for_selector("[data-canvas] svg a.marker.ranked")
     assert page.locator(".lifecycle time").first.inner_text().endswith("UTC")
     assert page.locator("[data-canvas] .tick-zone").text_content() == "UTC"
     page.click("[data-times-toggle]")
@@ -246,6 +246,6 @@ def test_on_a_phone_the_alerts_the_alert_and_the_service_pages_fit_without_sidew
         shot(phone, name)
         screen(phone, f"{name}-screen")
         if path.startswith("/alerts/") and path != "/alerts/":
-            assert phone.locator("[data-canvas] a.marker.suspect .rank-badge").count() >= 3
+            assert phone.locator("[data-canvas] a.marker.ranked .rank-badge").count() >= 3
     context.close()
     assert errors == []

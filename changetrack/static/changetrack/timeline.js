@@ -144,7 +144,7 @@
   Timeline.prototype.preset = function (key) {
     var span = PRESETS[key];
     if (this.live || (!this.focus && this.until >= Date.now() - MIN)) { return this.setWindow(Date.now() - span, Date.now(), true); }
-    if (this.focus) { var w = around(this.focus, span); return this.setWindow(w[0], w[1], false); }
+    if (this.focus) { var w = around(this.focus, span); return this.setWindow(w[0], w[1], w[1] >= Date.now() - MIN); }
     var centre = (this.since + this.until) / 2;
     this.setWindow(centre - span / 2, centre + span / 2, false);
   };
@@ -195,7 +195,7 @@
     };
     var hovered = null;
     document.addEventListener("mouseover", function (e) {
-      var el = e.target.closest && (e.target.closest(".suspect[data-change]") || e.target.closest("a.marker.suspect"));
+      var el = e.target.closest && (e.target.closest(".suspect[data-change]") || e.target.closest("a.marker.ranked"));
       var id = el ? (el.dataset.change || el.dataset.changeId) : null;
       if (id === hovered) { return; }
       if (hovered) { light(hovered, false); }
@@ -321,7 +321,7 @@
     var marker = function (i) {
       var c = d.changes[i], rank = ranks[c.id], mx = x(Date.parse(c.start)), my = laneY(c.lane) + LANE_H / 2;
       var label = (rank ? "Suspect #" + rank + ", " : "") + c.kind + ": " + c.summary;
-      return '<a href="' + esc(c.url) + '" class="marker' + (rank ? " suspect" : "") + '" data-tip-i="c:' + i + '" data-kind="' + esc(c.kind) + '" data-change-id="' + esc(c.id) + '"' +
+      return '<a href="' + esc(c.url) + '" class="marker' + (rank ? " ranked" : "") + '" data-tip-i="c:' + i + '" data-kind="' + esc(c.kind) + '" data-change-id="' + esc(c.id) + '"' +
         (rank ? ' data-rank="' + rank + '"' : "") + ' aria-label="' + esc(label) + '">' + shape(c.kind, mx, my) + ' class="m k-' + esc(c.kind) + '"/>' +
         (rank ? '<g class="rank-badge"><circle cx="' + r1(mx + 8) + '" cy="' + r1(my - 8) + '" r="7"/><text x="' + r1(mx + 8) + '" y="' + r1(my - 4.5) + '" text-anchor="middle">' + rank + "</text></g>" : "") + "</a>";
     };

@@ -253,3 +253,18 @@ def test_an_old_change_on_another_service_is_not_taken_for_a_revert():
 
 
 pytestmark = pytest.mark.django_db
+
+
+def test_a_jenkins_build_from_a_github_enterprise_checkout_links_its_commit_there_without_the_credentials(web):
+    from integrations import registry
+    from tests.integrations.helpers import fixture_json
+
+    payload = fixture_json("jenkins", "build_finalized")
+    payload["build"]["scm"]["url"] = "https://ci-bot:s3cr3t-t0ken@ghe.acme.corp/acme/checkout-api.git"
+    records = registry.get("jenkins").parse("FINALIZED", payload, {})
+    assert records[0].details["scm_url"] == "https://ghe.acme.corp/acme/checkout-api.git"
+    store_records(records)
+    build = Change.objects.get(source="jenkins")
+    html = web.get(f"/changes/{build.pk}/").content.decode()
+    assert f'href="https://ghe.acme.corp/acme/checkout-api/commit/{build.commit_sha}"' in html
+    assert "s3cr3t" not in html

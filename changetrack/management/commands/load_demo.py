@@ -524,6 +524,7 @@ def _jenkins(job: str, number: int, sha: str, repository: str, who: str, **base:
             "phase": "FINALIZED",
             "result": "SUCCESS",
             "branch": "main",
+            "scm_url": f"git@github.com:{repository}.git",
             "duration_seconds": 240,
             "parameters": {"ENVIRONMENT": "prod"},
             "files": [],

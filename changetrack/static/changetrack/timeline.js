@@ -193,15 +193,16 @@
       self.canvas.querySelectorAll('a.marker[data-change-id="' + id + '"]').forEach(function (m) { m.classList.toggle("hl", on); });
       document.querySelectorAll('.suspect[data-change="' + id + '"]').forEach(function (c) { c.classList.toggle("hl", on); });
     };
-    var hovered = null;
-    document.addEventListener("mouseover", function (e) {
+    var hovered = null, follow = function (e) {
       var el = e.target.closest && (e.target.closest(".suspect[data-change]") || e.target.closest("a.marker.ranked"));
       var id = el ? (el.dataset.change || el.dataset.changeId) : null;
       if (id === hovered) { return; }
       if (hovered) { light(hovered, false); }
       hovered = id;
       if (id) { light(id, true); }
-    });
+    };
+    document.addEventListener("mouseover", follow);
+    document.addEventListener("focusin", follow);  // the keyboard lights them too
     document.body.addEventListener("ct-times", function () { formats(); self.render(); });
     var drag = null;
     canvas.addEventListener("pointerdown", function (e) { if (e.button === 0) { drag = { x: e.clientX, since: self.since, until: self.until, moved: false }; } });

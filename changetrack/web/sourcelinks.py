@@ -40,10 +40,14 @@ class Link:
     kind: str  # commit, pr, build, app, flag, alert, monitor, incident, link
 
 
+#: sources that are not webhook integrations: the in-cluster collector and the REST API
+_OTHER_SOURCES = {"kubernetes": "Kubernetes", "api": "the API"}
+
+
 def source_label(slug: str) -> str:
     """``datadog`` → ``Datadog``: the installed integration's own label, else the slug as sent."""
     integration = registry.get(slug)
-    return integration.label if integration is not None else slug
+    return integration.label if integration is not None else _OTHER_SOURCES.get(slug, slug)
 
 
 def _strings(value: Any) -> Iterator[str]:

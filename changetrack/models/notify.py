@@ -100,3 +100,34 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"interaction {self.trigger_id} ({self.status})"
+
+
+class Annotation(models.Model):
+    """A change pushed to a Grafana connection as an annotation: ``annotation_id`` is the id Grafana answered
+    (0 until the first POST succeeds), so an update of the change edits it with PATCH instead of adding a second
+    one. ``digest`` is the hash of what was last sent (an unchanged change sends nothing); ``last_error`` the
+    last failure, cleared by the next success; ``status`` failed means retries ran out."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    connection = models.ForeignKey("changetrack.Connection", on_delete=models.CASCADE, related_name="annotations")
+    change = models.ForeignKey("changetrack.Change", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    annotation_id = models.BigIntegerField(default=0)
+    digest = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "change"], name="annotation_change")]
+        indexes = [models.Index(fields=["connection", "-last_error_at"], name="annotation_errors")]
+
+    def __str__(self) -> str:
+        return f"change {self.change_id} → {self.connection_id} #{self.annotation_id}"

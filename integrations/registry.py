@@ -23,6 +23,7 @@ def _load() -> None:
     from integrations.generic import GenericIntegration
     from integrations.github import GitHubIntegration
     from integrations.grafana import GrafanaIntegration
+    from integrations.grafana.annotating import GrafanaAnnotationsIntegration
     from integrations.jaeger import JaegerIntegration
     from integrations.jenkins import JenkinsIntegration
     from integrations.launchdarkly import LaunchDarklyIntegration
@@ -47,6 +48,7 @@ def _load() -> None:
         WebhookIntegration(),
         PrometheusServiceGraphIntegration(),
         JaegerIntegration(),
+        GrafanaAnnotationsIntegration(),
     ):
         register(integration)
 

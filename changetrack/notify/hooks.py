@@ -13,8 +13,9 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from changetrack.correlation import events
+from changetrack.ingest import events as ingest_events
 from changetrack.models import Alert, Connection
-from changetrack.notify import routing
+from changetrack.notify import markers, routing
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def have_destinations() -> bool:
 @receiver(post_save, sender=Connection)
 def _forget(sender: type[Connection], **kwargs: Any) -> None:
     _cache.clear()
+    markers.forget()
 
 
 def _enqueue_after_commit(alert_id: int) -> None:
@@ -60,3 +62,21 @@ def after_ranking(sender: Any, alert_id: int, **kwargs: Any) -> None:
 def after_alert_saved(sender: type[Alert], instance: Alert, created: bool, **kwargs: Any) -> None:
     if not created and instance.status == Alert.Status.RESOLVED and have_destinations():
         _enqueue_after_commit(instance.pk)
+
+
+@receiver(ingest_events.changes_stored)
+def after_changes_stored(sender: Any, change_ids: list[int], **kwargs: Any) -> None:
+    """Enqueue the Grafana annotations of stored changes after the commit, when any connection annotates."""
+    if not markers.connections():
+        return
+    ids = list(change_ids)
+
+    def enqueue() -> None:
+        from changetrack.notify.tasks import annotate
+
+        try:
+            annotate.apply_async(args=[ids], retry=False)
+        except Exception as exc:  # noqa: BLE001 - broker down: the change is stored; nothing else may fail
+            logger.warning("notify.annotate.enqueue_failed", extra={"changes": len(ids), "error": repr(exc)})
+
+    transaction.on_commit(enqueue)

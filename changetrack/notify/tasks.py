@@ -13,8 +13,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from changetrack.correlation import engine
-from changetrack.models import Alert, Feedback, Interaction, Notification
-from changetrack.notify import routing, sender, verdicts
+from changetrack.models import Alert, Annotation, Feedback, Interaction, Notification
+from changetrack.notify import markers, routing, sender, verdicts
 from changetrack.notify.transports import SendError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,29 @@ def deliver(self: Any, notification_id: int) -> str:
         raise self.retry(countdown=exc.wait) from None
     except SendError as exc:
         attempts = sender.record_failure(notification_id, exc)
+        if exc.retry and attempts < sender.MAX_ATTEMPTS:
+            raise self.retry(countdown=exc.after or sender.backoff(attempts)) from None
+        return "failed"
+
+
+@shared_task(acks_late=True)
+def annotate(change_ids: list[int]) -> int:
+    """The annotations a batch of stored changes calls for (``markers.plan``), each enqueued for
+    ``push_annotation``. Returns how many were enqueued."""
+    ids = markers.plan(change_ids)
+    for annotation_id in ids:
+        push_annotation.apply_async(args=[annotation_id])
+    return len(ids)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def push_annotation(self: Any, annotation_id: int) -> str:
+    """Create or edit one change's Grafana annotation; retry what a retry may cure (after ``Retry-After`` on a
+    429, else with the sender's backoff) up to ``sender.MAX_ATTEMPTS``, then keep it failed with its error."""
+    try:
+        return markers.send(annotation_id)
+    except SendError as exc:
+        attempts = markers.record_failure(annotation_id, exc, sender.MAX_ATTEMPTS)
         if exc.retry and attempts < sender.MAX_ATTEMPTS:
             raise self.retry(countdown=exc.after or sender.backoff(attempts)) from None
         return "failed"
@@ -112,4 +135,14 @@ def sweep() -> int:
     )
     for notification_id in unsent:
         deliver.apply_async(args=[notification_id])
-    return len(clicks) + len(unsent)
+    unannotated = list(
+        Annotation.objects.filter(
+            status=Annotation.Status.PENDING,
+            attempts=0,
+            created_at__lte=now - timedelta(minutes=1),
+            created_at__gte=now - ANNOUNCE_WITHIN,
+        ).values_list("pk", flat=True)[:500]
+    )
+    for annotation_id in unannotated:
+        push_annotation.apply_async(args=[annotation_id])
+    return len(clicks) + len(unsent) + len(unannotated)

@@ -5,7 +5,11 @@ no longer seen; a source only says who called whom and how often."""
 
 from __future__ import annotations
 
-from integrations.base import DependencyRecord, ServiceHint
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from integrations.base import DependencyRecord, PollError, ServiceHint, parse_duration
 
 PROVENANCE = "traces"
 #: the name a service has in traces is matched by the usual resolution (aliases with key ``name``, the exact
@@ -40,3 +44,28 @@ def trace_edge(
         errors=None if errors is None else max(0, errors),
         connection_type=connection_type[:40],
     )
+
+
+def base_url(config: Mapping[str, Any], what: str) -> str:
+    """The connection's ``url`` without a trailing slash; ``PollError`` unless it is an http(s) address."""
+    url = str(config.get("url") or "").strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise PollError(f"url must be the {what}'s http(s):// address")
+    return url
+
+
+def lookback(config: Mapping[str, Any], default: str) -> timedelta:
+    """The connection's ``lookback`` (a Prometheus duration such as 1h); ``PollError`` naming it when malformed."""
+    try:
+        return parse_duration(str(config.get("lookback") or default))
+    except ValueError as exc:
+        raise PollError(f"lookback: {exc}") from None
+
+
+def window_text(window: timedelta) -> str:
+    """``1h``, ``90m``, ``1d``: the window as evidence says it."""
+    seconds = int(window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

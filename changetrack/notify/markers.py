@@ -1,6 +1,6 @@
 """Changes pushed to Grafana as annotations, through the outbound sender's machinery (the Celery tasks
 ``annotate`` and ``push_annotation`` in ``changetrack.notify.tasks``: retries with backoff, ``Retry-After``, the
-last error kept and shown on the connection page).
+last error kept by ``sender.keep_failure`` and shown on the connection page).
 
 One ``Annotation`` row per (connection, change) is the idempotency key: the first send POSTs and keeps the id
 Grafana answers, every later one PATCHes that id (never a second annotation), and an unchanged change sends
@@ -13,18 +13,17 @@ import hashlib
 import json
 import logging
 import time
-from datetime import datetime
 from typing import Any
 
 import requests
 from django.db import transaction
-from django.db.models import Count, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from changetrack.infra.urls import absolute_url
 from changetrack.models import Annotation, Change, Connection
 from changetrack.models.deliveries import SecretStore
+from changetrack.notify import status as push_status
 from changetrack.notify.status import PushStatus
 from changetrack.notify.transports import TIMEOUT_SECONDS, SendError, retry_after
 from integrations import registry
@@ -174,41 +173,6 @@ def _check(response: requests.Response) -> None:
     raise SendError(f"Grafana answered {status}{': ' + message if message else ''}", retry=status >= 500)
 
 
-def record_failure(annotation_id: int, error: SendError, max_attempts: int) -> int:
-    """Keep the error on the annotation (the connection page shows the latest); returns the attempts so far."""
-    row = Annotation.objects.filter(pk=annotation_id).first()
-    if row is None:
-        return max_attempts
-    row.attempts += 1
-    row.last_error, row.last_error_at = str(error)[:2000], timezone.now()
-    if not error.retry or row.attempts >= max_attempts:
-        row.status = Annotation.Status.FAILED if row.status != Annotation.Status.SENT else row.status
-    row.save(update_fields=["attempts", "last_error", "last_error_at", "status", "updated_at"])
-    logger.warning(
-        "notify.annotation.failed",
-        extra={"annotation": annotation_id, "error": str(error), "attempts": row.attempts, "retry": error.retry},
-    )
-    return row.attempts
-
-
 def status(conn: Connection) -> PushStatus:
     """What the connection page shows: annotations sent and failed, the last success and the last error."""
-    counts = Annotation.objects.filter(connection=conn).aggregate(
-        sent=Count("id", filter=Q(status=Annotation.Status.SENT)),
-        failed=Count("id", filter=Q(status=Annotation.Status.FAILED)),
-        last=Max("sent_at"),
-    )
-    latest: tuple[str, datetime | None] | None = (
-        Annotation.objects.filter(connection=conn, last_error_at__isnull=False)
-        .order_by("-last_error_at")
-        .values_list("last_error", "last_error_at")
-        .first()
-    )
-    return PushStatus(
-        sent=counts["sent"],
-        failed=counts["failed"],
-        last_sent_at=counts["last"],
-        last_error=latest[0] if latest else "",
-        last_error_at=latest[1] if latest else None,
-        rules=[],
-    )
+    return push_status.summarize(Annotation.objects.filter(connection=conn), rules=[])

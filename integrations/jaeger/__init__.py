@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from integrations import traces
 from integrations.base import (
     ConfigField,
     DependencyRecord,
@@ -20,9 +21,7 @@ from integrations.base import (
     PullSource,
     Secrets,
     get_json,
-    parse_duration,
 )
-from integrations.prometheus_servicegraph import window_text
 from integrations.traces import trace_edge
 
 DEFAULT_LOOKBACK = "24h"
@@ -50,13 +49,8 @@ class JaegerIntegration(PullSource):
     ) -> Iterator[PollResult]:
         """The links of the last ``lookback`` in one step. ``PollError`` for a bad setting or an answer that is
         not Jaeger's; ``RateLimited`` for a 429 or an outage."""
-        url = str(config.get("url") or "").strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise PollError("url must be the Jaeger query service's http(s):// address")
-        try:
-            lookback = parse_duration(str(config.get("lookback") or DEFAULT_LOOKBACK))
-        except ValueError as exc:
-            raise PollError(f"lookback: {exc}") from None
+        url = traces.base_url(config, "Jaeger query service")
+        lookback = traces.lookback(config, DEFAULT_LOOKBACK)
         token = secrets.get("token")
         body = get_json(
             session,
@@ -82,7 +76,7 @@ class JaegerIntegration(PullSource):
             if not isinstance(parent, str) or not isinstance(child, str) or not isinstance(count, int):
                 skipped.append(f"a link without parent, child and callCount: {str(link)[:80]}")
                 continue
-            edge = trace_edge(parent, child, count, window=window_text(lookback), via="Jaeger")
+            edge = trace_edge(parent, child, count, window=traces.window_text(lookback), via="Jaeger")
             if edge is not None and count > 0:
                 records.append(edge)
         yield PollResult(records, {"polled_at": now.isoformat(), "edges": len(records)}, skipped=tuple(skipped[:20]))

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from integrations import traces
 from integrations.base import (
     ConfigField,
     DependencyRecord,
@@ -27,7 +28,6 @@ from integrations.base import (
     PollSession,
     PullSource,
     Secrets,
-    parse_duration,
     read_json,
 )
 from integrations.traces import trace_edge
@@ -42,28 +42,15 @@ MAX_SERIES = 50_000
 
 def settings_of(config: Mapping[str, Any]) -> tuple[str, str, timedelta, int]:
     """(base URL, metric prefix, lookback, min_calls) from a connection's config; ``PollError`` naming the field."""
-    url = str(config.get("url") or "").strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise PollError("url must be the Prometheus server's http(s):// address")
+    url = traces.base_url(config, "Prometheus server")
     prefix = str(config.get("metric_prefix") or DEFAULT_PREFIX).strip()
     if not _METRIC_NAME.fullmatch(prefix):
         raise PollError(f"metric_prefix {prefix[:60]!r} is not a Prometheus metric name")
-    try:
-        lookback = parse_duration(str(config.get("lookback") or DEFAULT_LOOKBACK))
-    except ValueError as exc:
-        raise PollError(f"lookback: {exc}") from None
+    lookback = traces.lookback(config, DEFAULT_LOOKBACK)
     raw = str(config.get("min_calls") or "1").strip()
     if not raw.isdigit():
         raise PollError(f"min_calls {raw[:20]!r} is not a whole number")
     return url, prefix, lookback, int(raw)
-
-
-def window_text(lookback: timedelta) -> str:
-    seconds = int(lookback.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def query(
@@ -161,7 +148,7 @@ class PrometheusServiceGraphIntegration(PullSource):
                 total,
                 errors=round(failed.get((client, server, kind), 0.0)),
                 connection_type=kind,
-                window=window_text(lookback),
+                window=traces.window_text(lookback),
                 via="service graph",
             )
             if edge is not None:

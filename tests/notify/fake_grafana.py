@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.integrations.vendor_http import JsonHandler
+from tests.integrations.vendor_http import JsonHandler, LocalServer
 
 TOKEN = "glsa_test_0123456789abcdef"
 
 
-class FakeGrafana:
+class FakeGrafana(LocalServer):
     def __init__(self) -> None:
         self.annotations: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (method, path, body)
@@ -66,13 +65,7 @@ class FakeGrafana:
                     fake.annotations[int(match.group(1))].update(body)
                 return self._send(200, {"message": "Annotation patched"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     def methods(self) -> list[str]:
         return [m for m, _, _ in self.requests]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -4,15 +4,13 @@ its UI's System Architecture page reads: ``{"data": [{"parent", "child", "callCo
 
 from __future__ import annotations
 
-import threading
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.integrations.vendor_http import JsonHandler
+from tests.integrations.vendor_http import JsonHandler, LocalServer
 
 
-class FakeJaeger:
+class FakeJaeger(LocalServer):
     def __init__(self) -> None:
         self.links: list[dict[str, Any]] = []
         self.requests: list[dict[str, str]] = []
@@ -36,16 +34,4 @@ class FakeJaeger:
                 body = {"data": fake.links, "total": len(fake.links or []), "limit": 0, "offset": 0, "errors": None}
                 return self._send(200, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeJaeger:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        self.serve(Handler)

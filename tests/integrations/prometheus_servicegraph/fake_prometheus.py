@@ -6,19 +6,16 @@ fail (a 503, a 401 without the token) like a real server behind a proxy."""
 from __future__ import annotations
 
 import re
-import threading
-from http.server import ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.integrations.vendor_http import JsonHandler
+from tests.integrations.vendor_http import JsonHandler, LocalServer
 
 QUERY = re.compile(
     r"sum by \(client, server, connection_type\) \(increase\((?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\[(?P<window>\d+s)\]\)\)"
 )
 
 
-class FakePrometheus:
+class FakePrometheus(LocalServer):
     """``series[metric]`` holds ((client, server, connection_type), value) pairs; ``requests`` the queries."""
 
     def __init__(self, token: str = "") -> None:
@@ -56,9 +53,7 @@ class FakePrometheus:
                 ]
                 return self._send(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     def add(
         self,
@@ -72,13 +67,3 @@ class FakePrometheus:
         self.series.setdefault(f"{prefix}_request_total", []).append(((client, server, kind), calls))
         if failed:
             self.series.setdefault(f"{prefix}_request_failed_total", []).append(((client, server, kind), failed))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakePrometheus:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

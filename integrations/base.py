@@ -376,6 +376,10 @@ class PullSource(Integration):
     """Base class of pull-only sources (service graphs read from tracing backends): they take no webhooks, so
     ``verify`` always refuses and there is no event type; only ``poll()`` matters."""
 
+    #: no webhook URL to give anyone (``create_connection`` and the connection page leave it out)
+    url_label: ClassVar[str] = ""
+    polled_only: ClassVar[bool] = True
+
     def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
         """A pull source takes no deliveries through the webhook receiver: always ``VerificationError``."""
         raise VerificationError(f"{self.label} connections are polled; they receive no webhooks")

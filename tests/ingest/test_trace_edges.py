@@ -173,3 +173,15 @@ def test_the_service_page_and_the_api_show_where_each_edge_came_from(shop, clien
         21,
         "database",
     )
+
+
+def test_a_tracing_connection_page_shows_its_poll_state_and_no_webhook_url(shop, prometheus, client, django_user_model):
+    fake, conn = prometheus
+    fake.refuse = "query timed out in expression evaluation"
+    run(conn)
+    viewer = django_user_model.objects.create_user("viewer")
+    roles.set_role(viewer, roles.VIEWER)
+    client.force_login(viewer)
+    page = client.get(reverse("web:connection", args=[conn.pk])).content.decode()
+    assert "query timed out in expression evaluation" in page
+    assert "/hooks/" not in page

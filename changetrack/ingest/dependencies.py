@@ -25,7 +25,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from changetrack.models import Dependency, UnmappedEdge
@@ -162,17 +161,19 @@ def _keep_unmapped(unmapped: list[tuple[DependencyRecord, bool, bool]], now: dat
 
 
 def _forget_mapped(traced: list[DependencyRecord], unmapped: list[tuple[DependencyRecord, bool, bool]]) -> None:
-    """Trace edges that resolved this time leave the unmapped list (a name mapped since they were kept)."""
-    still = {id(rec) for rec, _, _ in unmapped}
-    mapped = [r for r in traced if id(r) not in still]
-    if not mapped or not UnmappedEdge.objects.exists():
+    """Trace edges that resolved this time leave the unmapped list (a name mapped since they were kept). The
+    unmapped list is short next to a graph, so it is read whole and compared here."""
+    if not traced:
         return
-    match = Q(pk__in=[])
-    for rec in mapped:
-        match |= Q(
-            provenance=rec.provenance, service_key=hint_key(rec.service), depends_on_key=hint_key(rec.depends_on)
-        )
-    UnmappedEdge.objects.filter(match).delete()
+    kept = UnmappedEdge.objects.values_list("pk", "provenance", "service_key", "depends_on_key")
+    known = {(p, s, d): pk for pk, p, s, d in kept}
+    if not known:
+        return
+    still = {id(rec) for rec, _, _ in unmapped}
+    keys = {(r.provenance, hint_key(r.service), hint_key(r.depends_on)) for r in traced if id(r) not in still}
+    stale = [known[k] for k in keys if k in known]
+    if stale:
+        UnmappedEdge.objects.filter(pk__in=stale).delete()
 
 
 def remap_edges() -> int:

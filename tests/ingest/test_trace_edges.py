@@ -185,3 +185,14 @@ def test_a_tracing_connection_page_shows_its_poll_state_and_no_webhook_url(shop,
     page = client.get(reverse("web:connection", args=[conn.pk])).content.decode()
     assert "query timed out in expression evaluation" in page
     assert "/hooks/" not in page
+
+
+def test_an_unmapped_edge_leaves_the_list_when_its_name_matches_a_service_at_the_next_import(shop, prometheus):
+    fake, conn = prometheus
+    fake.add("frontend", "search", 30)
+    run(conn)
+    assert UnmappedEdge.objects.count() == 1 and not Dependency.objects.exists()
+    Service.objects.create(name="search", namespace="shop")
+    run(conn)
+    assert edges() == [("frontend", "search", "traces", 30, 0, "")]
+    assert not UnmappedEdge.objects.exists()

@@ -10,11 +10,12 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from changetrack.api.base import ApiView, read_schema
+from changetrack.api.base import READ_ERRORS, ApiView
 from changetrack.models import Change, ChangeKind, Service
 from changetrack.notify import markers
 from integrations.base import ServiceHint
@@ -155,22 +156,29 @@ def row(change: Change) -> dict[str, Any]:
 
 
 class GrafanaAnnotationsView(ApiView):
-    @read_schema(
-        "grafana_annotations",
-        AnnotationRow(many=True),
-        "Changes in a window as a JSON array for a Grafana annotation query through the Infinity data source "
-        "(columns `time`, `timeEnd`, `title`, `text`, `tags`; times in epoch ms). Newest first; a ranged change "
-        "(a rollout) that ended in the window is included. Without a `service`, every change.",
-        **{
-            "from": (OpenApiTypes.INT, "required: the window's start, epoch ms (Grafana's ${__from})"),
-            "to": (OpenApiTypes.INT, "required: the window's end, epoch ms (Grafana's ${__to}); at most 93 days"),
-            "service": (OpenApiTypes.STR, "a service id, or name, namespace/name or cluster/namespace/name"),
-            "team": (OpenApiTypes.STR, "the services' team"),
-            "kind": (OpenApiTypes.STR, "comma-separated change kinds"),
-            "source": (OpenApiTypes.STR, "comma-separated sources"),
-            "tags": (OpenApiTypes.STR, "comma-separated tags every row must carry, e.g. service:checkout,kind:deploy"),
-            "limit": (OpenApiTypes.INT, f"1-{MAX_LIMIT}, default 1000"),
-        },
+    @extend_schema(
+        operation_id="grafana_annotations",
+        responses={200: AnnotationRow(many=True), **READ_ERRORS},
+        description=(
+            "Changes in a window as a JSON array for a Grafana annotation query through the Infinity data source "
+            "(columns `time`, `timeEnd`, `title`, `text`, `tags`; times in epoch ms). Newest first; a ranged change "
+            "(a rollout) that ended in the window is included. Without a `service`, every change."
+        ),
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.INT, required=True, description="the window's start, epoch ms"),
+            OpenApiParameter("to", OpenApiTypes.INT, required=True, description="its end, epoch ms; at most 93 days"),
+            *(
+                OpenApiParameter(name, kind, description=text)
+                for name, kind, text in (
+                    ("service", OpenApiTypes.STR, "a service id, or name, namespace/name or cluster/namespace/name"),
+                    ("team", OpenApiTypes.STR, "the services' team"),
+                    ("kind", OpenApiTypes.STR, "comma-separated change kinds"),
+                    ("source", OpenApiTypes.STR, "comma-separated sources"),
+                    ("tags", OpenApiTypes.STR, "comma-separated tags every row carries, e.g. service:checkout"),
+                    ("limit", OpenApiTypes.INT, f"1-{MAX_LIMIT}, default 1000"),
+                )
+            ),
+        ],
     )
     def get(self, request: Request) -> Response:
         query = AnnotationQuery(data=request.query_params.dict())

@@ -196,3 +196,15 @@ def test_an_unmapped_edge_leaves_the_list_when_its_name_matches_a_service_at_the
     run(conn)
     assert edges() == [("frontend", "search", "traces", 30, 0, "")]
     assert not UnmappedEdge.objects.exists()
+
+
+def test_a_tracing_backend_outage_keeps_the_edges_already_read_and_pauses_the_source(shop, prometheus):
+    fake, conn = prometheus
+    fake.add("frontend", "checkout-api", 100)
+    run(conn)
+    fake.failures = [503] * 20  # more than the session's retries
+    summary = run(conn)
+    assert summary.resume_after is not None and "503" in summary.error
+    assert edges() == [("frontend", "checkout-api", "traces", 100, 0, "")]
+    conn.refresh_from_db()
+    assert "503" in conn.poll_state.last_error

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -66,17 +66,25 @@ def after_alert_saved(sender: type[Alert], instance: Alert, created: bool, **kwa
 
 @receiver(ingest_events.changes_stored)
 def after_changes_stored(sender: Any, change_ids: list[int], **kwargs: Any) -> None:
-    """Enqueue the Grafana annotations of stored changes after the commit, when any connection annotates."""
+    """Write the Grafana annotation rows of stored changes in the storing transaction (``markers.plan``) and
+    enqueue their sending after the commit, when any connection annotates. A database error here is logged and
+    undone (a savepoint); the changes are stored regardless."""
     if not markers.connections():
         return
-    ids = list(change_ids)
+    try:
+        ids = markers.plan(list(change_ids))
+    except DatabaseError as exc:
+        logger.warning("notify.annotate.plan_failed", extra={"changes": len(change_ids), "error": repr(exc)})
+        return
+    if not ids:
+        return
 
     def enqueue() -> None:
         from changetrack.notify.tasks import annotate
 
         try:
             annotate.apply_async(args=[ids], retry=False)
-        except Exception as exc:  # noqa: BLE001 - broker down: the change is stored; nothing else may fail
-            logger.warning("notify.annotate.enqueue_failed", extra={"changes": len(ids), "error": repr(exc)})
+        except Exception as exc:  # noqa: BLE001 - broker down: the rows are stored; tasks.sweep sends them
+            logger.warning("notify.annotate.enqueue_failed", extra={"annotations": len(ids), "error": repr(exc)})
 
     transaction.on_commit(enqueue)

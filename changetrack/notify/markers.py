@@ -80,19 +80,26 @@ def notice(change: Change) -> ChangeNotice:
 
 def plan(change_ids: list[int]) -> list[int]:
     """The annotations (existing or new) of every enabled annotating connection that wants these changes: the
-    ids the sender is to bring up to date."""
+    ids the sender is to bring up to date. Runs inside the storing transaction (an outbox: the rows exist once
+    the changes do, so ``tasks.sweep`` sends them even when the broker was down), in a savepoint so that its
+    failure cannot fail ingestion; three queries whatever the batch size."""
     conns = connections()
     if not conns or not change_ids:
         return []
     changes = Change.objects.select_related("service", "service__cluster").filter(pk__in=change_ids)
     notices = [notice(c) for c in changes]
-    ids: list[int] = []
-    for conn in conns:
-        for n in notices:
-            if grafana.wanted(n, conn.config):
-                row, _ = Annotation.objects.get_or_create(connection=conn, change_id=n.change_id)
-                ids.append(row.pk)
-    return ids
+    wanted = {(conn.pk, n.change_id) for conn in conns for n in notices if grafana.wanted(n, conn.config)}
+    if not wanted:
+        return []
+    with transaction.atomic():
+        Annotation.objects.bulk_create(
+            [Annotation(connection_id=conn, change_id=change) for conn, change in sorted(wanted)],
+            ignore_conflicts=True,
+        )
+    rows = Annotation.objects.filter(
+        connection_id__in=[c.pk for c in conns], change_id__in=[n.change_id for n in notices]
+    ).values_list("pk", "connection_id", "change_id")
+    return sorted(pk for pk, conn, change in rows if (conn, change) in wanted)
 
 
 def digest(body: dict[str, Any]) -> str:

@@ -63,13 +63,12 @@ def _retry_or_fail(task: Any, exc: SendError, attempts: int) -> str:
 
 
 @shared_task(acks_late=True)
-def annotate(change_ids: list[int]) -> int:
-    """The annotations a batch of stored changes calls for (``markers.plan``), each enqueued for
-    ``push_annotation``. Returns how many were enqueued."""
-    ids = markers.plan(change_ids)
-    for annotation_id in ids:
+def annotate(annotation_ids: list[int]) -> int:
+    """Fan the annotations of a stored batch of changes (``markers.plan``) out to one ``push_annotation`` each,
+    off the storing process. Returns how many were enqueued."""
+    for annotation_id in annotation_ids:
         push_annotation.apply_async(args=[annotation_id])
-    return len(ids)
+    return len(annotation_ids)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

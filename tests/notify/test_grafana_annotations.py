@@ -158,3 +158,21 @@ def test_through_the_worker_a_change_is_annotated_and_its_update_patched_while_g
     other = rollout(kind="config", summary="ConfigMap checkout edited")
     assert Change.objects.filter(pk=other).exists()
     assert eventually(lambda: Annotation.objects.filter(status="failed").exists())
+
+
+@pytest.mark.django_db
+def test_the_rows_are_written_with_the_changes_so_the_sweep_sends_them_when_the_broker_lost_the_task(grafana, conn):
+    from changetrack.celery import app
+    from changetrack.notify import tasks
+
+    change_id = rollout()  # the test's transaction never commits: the after-commit enqueue never happens
+    row = Annotation.objects.get(change_id=change_id)
+    assert row.status == "pending" and grafana.requests == []
+    Annotation.objects.filter(pk=row.pk).update(created_at=NOW - timedelta(minutes=2))
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the sweep's tasks run here, as a worker would run them
+    try:
+        assert tasks.sweep() >= 1
+    finally:
+        app.conf.task_always_eager = eager
+    assert grafana.methods() == ["POST"] and Annotation.objects.get(pk=row.pk).status == "sent"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 #: sent after a batch of changes was stored, created or updated (keyword ``change_ids``), inside the storing
-#: transaction: receivers only enqueue work after the commit (``transaction.on_commit``), never do it. Sent with
-#: ``send_robust``: a receiver's error never fails ingestion
+#: transaction: a receiver may write its own outbox rows there (in a savepoint, so its failure is undone alone) and
+#: enqueues work after the commit (``transaction.on_commit``), never does it. Sent with ``send_robust``: a
+#: receiver's error never fails ingestion
 changes_stored = Signal()

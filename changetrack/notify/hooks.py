@@ -72,7 +72,8 @@ def after_changes_stored(sender: Any, change_ids: list[int], **kwargs: Any) -> N
     if not markers.connections():
         return
     try:
-        ids = markers.plan(list(change_ids))
+        with transaction.atomic():  # a savepoint: a failure here must not break the storing transaction
+            ids = markers.plan(list(change_ids))
     except DatabaseError as exc:
         logger.warning("notify.annotate.plan_failed", extra={"changes": len(change_ids), "error": repr(exc)})
         return

@@ -81,8 +81,8 @@ def notice(change: Change) -> ChangeNotice:
 def plan(change_ids: list[int]) -> list[int]:
     """The annotations (existing or new) of every enabled annotating connection that wants these changes: the
     ids the sender is to bring up to date. Runs inside the storing transaction (an outbox: the rows exist once
-    the changes do, so ``tasks.sweep`` sends them even when the broker was down), in a savepoint so that its
-    failure cannot fail ingestion; three queries whatever the batch size."""
+    the changes do, so ``tasks.sweep`` sends them even when the broker was down; the caller holds a savepoint);
+    three queries whatever the batch size."""
     conns = connections()
     if not conns or not change_ids:
         return []
@@ -91,11 +91,9 @@ def plan(change_ids: list[int]) -> list[int]:
     wanted = {(conn.pk, n.change_id) for conn in conns for n in notices if grafana.wanted(n, conn.config)}
     if not wanted:
         return []
-    with transaction.atomic():
-        Annotation.objects.bulk_create(
-            [Annotation(connection_id=conn, change_id=change) for conn, change in sorted(wanted)],
-            ignore_conflicts=True,
-        )
+    Annotation.objects.bulk_create(
+        [Annotation(connection_id=conn, change_id=change) for conn, change in sorted(wanted)], ignore_conflicts=True
+    )
     rows = Annotation.objects.filter(
         connection_id__in=[c.pk for c in conns], change_id__in=[n.change_id for n in notices]
     ).values_list("pk", "connection_id", "change_id")

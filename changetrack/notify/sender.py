@@ -103,13 +103,13 @@ def _thread_of(n: Notification) -> str:
 
 def record_failure(notification_id: int, error: transports.SendError) -> int:
     """Keep the error on the notification (the connection page shows the latest); returns the attempts so far."""
-    return keep_failure(Notification, notification_id, error, "notification")
+    return keep_failure(Notification, notification_id, error, "notify.message.failed", "notification")
 
 
-def keep_failure(model: type[Outbound], pk: int, error: transports.SendError, what: str) -> int:
+def keep_failure(model: type[Outbound], pk: int, error: transports.SendError, event: str, what: str) -> int:
     """Keep ``error`` on one outbound row (a ``Notification`` or an ``Annotation``): one more attempt, the error
     and when; failed once retries are spent or a retry cannot help (a row already sent stays sent). Returns the
-    attempts so far (``MAX_ATTEMPTS`` for a row that is gone)."""
+    attempts so far (``MAX_ATTEMPTS`` for a row that is gone). Logged as ``event`` with the row's id under ``what``."""
     row = model._default_manager.filter(pk=pk).first()
     if row is None:
         return MAX_ATTEMPTS
@@ -119,7 +119,7 @@ def keep_failure(model: type[Outbound], pk: int, error: transports.SendError, wh
         row.status = OutboundStatus.FAILED if row.status != OutboundStatus.SENT else row.status
     row.save(update_fields=["attempts", "last_error", "last_error_at", "status", "updated_at"])
     logger.warning(
-        f"notify.{what}.failed",
+        event,
         extra={what: pk, "error": str(error), "attempts": row.attempts, "retry": error.retry},
     )
     return row.attempts

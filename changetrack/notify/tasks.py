@@ -78,7 +78,9 @@ def push_annotation(self: Any, annotation_id: int) -> str:
     try:
         return markers.send(annotation_id)
     except SendError as exc:
-        return _retry_or_fail(self, exc, sender.keep_failure(Annotation, annotation_id, exc, "annotation"))
+        return _retry_or_fail(
+            self, exc, sender.keep_failure(Annotation, annotation_id, exc, "notify.annotation.failed", "annotation")
+        )
 
 
 @shared_task(acks_late=True)

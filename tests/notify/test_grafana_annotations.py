@@ -119,7 +119,7 @@ def test_a_refused_token_is_not_retried_and_shows_on_the_connection_page(grafana
     with pytest.raises(SendError) as refused:
         markers.send(pk)
     assert not refused.value.retry and "401" in str(refused.value)
-    assert sender.keep_failure(Annotation, pk, refused.value, "annotation") == 1
+    assert sender.keep_failure(Annotation, pk, refused.value, "notify.annotation.failed", "annotation") == 1
     assert Annotation.objects.get().status == "failed"
     viewer = django_user_model.objects.create_user("viewer")
     roles.set_role(viewer, roles.VIEWER)

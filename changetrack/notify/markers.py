@@ -180,4 +180,4 @@ def _check(response: requests.Response) -> None:
 
 def status(conn: Connection) -> PushStatus:
     """What the connection page shows: annotations sent and failed, the last success and the last error."""
-    return push_status.summarize(Annotation.objects.filter(connection=conn), rules=[])
+    return push_status.summarize(Annotation.objects.filter(connection=conn), rules=[], annotations=True)

@@ -20,6 +20,8 @@ class PushStatus:
     last_error: str
     last_error_at: datetime | None
     rules: list[RoutingRule]
+    #: the rows are Grafana annotations of changes, not alert messages (no routing rules)
+    annotations: bool = False
 
 
 def for_connection(conn: Connection) -> PushStatus:
@@ -29,7 +31,7 @@ def for_connection(conn: Connection) -> PushStatus:
     )
 
 
-def summarize(rows: QuerySet[Any], rules: list[RoutingRule]) -> PushStatus:
+def summarize(rows: QuerySet[Any], rules: list[RoutingRule], annotations: bool = False) -> PushStatus:
     """Counts, last success and last error of one connection's outbound rows (notifications, annotations)."""
     counts = rows.aggregate(
         sent=Count("id", filter=Q(status="sent")),
@@ -49,4 +51,5 @@ def summarize(rows: QuerySet[Any], rules: list[RoutingRule]) -> PushStatus:
         last_error=latest[0] if latest else "",
         last_error_at=latest[1] if latest else None,
         rules=rules,
+        annotations=annotations,
     )

@@ -126,6 +126,7 @@ def test_a_refused_token_is_not_retried_and_shows_on_the_connection_page(grafana
     client.force_login(viewer)
     page = client.get(reverse("web:connection", args=[conn.pk])).content.decode()
     assert "Grafana refused the service account token (401)" in page
+    assert ">Annotations</h2>" in page and "0 changes" in page and "Routing rules" not in page
     assert TOKEN not in page
 
 

@@ -219,7 +219,7 @@ def run(n_changes: int, rounds: int, runs: int) -> int:
 
     for alert_id in ids["alerts"]:  # suspects are computed once per alert, then read: rank them before timing
         get(f"/alerts/{alert_id}/")()
-    service, alert = "service page, 24 h, depth 1 (default)", "alert page, 6 h, depth 1 (default)"
+    service, alert = "service page, 24 h, depth 1 (default)", "alert page (default window, depth)"
     explorer, feed = "service explorer (300 services, page 1)", "what changed, last 60 min"
     cases = [
         ("baseline: /healthz (no session)", rotate(["/healthz"])),

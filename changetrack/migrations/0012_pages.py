@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('changetrack', '0010_trace_edges'),
+        ('changetrack', '0011_trace_edges_grafana'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -117,8 +117,9 @@ def generate(n_changes: int, n_services: int, days: int) -> dict[str, Any]:
         # each service calls two others: a sparse graph where depth 1-3 reaches a handful to a few dozen services
         cur.execute(
             """
-            INSERT INTO changetrack_dependency (service_id, depends_on_id, provenance, evidence, confidence, first_seen_at, last_seen_at)
-            SELECT s.ids[i], s.ids[1 + ((i * k + 3) %% %s)], 'kubernetes', 'bench', 0.9, now(), now()
+            INSERT INTO changetrack_dependency
+                (service_id, depends_on_id, provenance, evidence, confidence, connection_type, first_seen_at, last_seen_at)
+            SELECT s.ids[i], s.ids[1 + ((i * k + 3) %% %s)], 'kubernetes', 'bench', 0.9, '', now(), now()
             FROM (SELECT %s::bigint[] AS ids) s, generate_series(1, %s) i, (VALUES (1), (7)) AS m(k)
             WHERE s.ids[i] <> s.ids[1 + ((i * k + 3) %% %s)]
             ON CONFLICT DO NOTHING

@@ -197,7 +197,10 @@ def run(n_changes: int, rounds: int, runs: int) -> int:
     print(
         f"generated {ids['changes']:,} changes (+ alerts and health episodes) in {time.perf_counter() - started:.1f} s"
     )
+    from changetrack import roles
+
     user = get_user_model().objects.create_user("bench")  # force_login: no password needed
+    roles.set_role(user, roles.VIEWER)  # every page behind a role
     client = Client()
     client.force_login(user)
 

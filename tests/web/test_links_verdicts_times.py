@@ -268,3 +268,32 @@ def test_a_jenkins_build_from_a_github_enterprise_checkout_links_its_commit_ther
     html = web.get(f"/changes/{build.pk}/").content.decode()
     assert f'href="https://ghe.acme.corp/acme/checkout-api/commit/{build.commit_sha}"' in html
     assert "s3cr3t" not in html
+
+
+def test_pagerduty_and_opsgenie_alerts_link_their_incident_and_alert(web):
+    from integrations.base import AlertRecord
+
+    now = timezone.now()
+    common = {"status": "triggered", "occurred_at": now, "started_at": now, "service": HINT}
+    store_records(
+        [
+            AlertRecord(
+                source="pagerduty",
+                external_id="Q1",
+                title="pd",
+                url="https://acme.pagerduty.com/incidents/Q1ABC",
+                **common,
+            ),
+            AlertRecord(
+                source="opsgenie", external_id="og", title="og", details={"alert_id": "70413a06-38d6"}, **common
+            ),
+        ]
+    )
+    pd = web.get(f"/alerts/{Alert.objects.get(source='pagerduty').pk}/").content.decode()
+    assert 'from <span class="source">PagerDuty</span>' in pd
+    assert (
+        '<a href="https://acme.pagerduty.com/incidents/Q1ABC" rel="noopener" data-link-kind="alert">PagerDuty incident</a>'
+        in pd
+    )
+    og = web.get(f"/alerts/{Alert.objects.get(source='opsgenie').pk}/").content.decode()
+    assert 'href="https://app.opsgenie.com/alert/detail/70413a06-38d6/details"' in og

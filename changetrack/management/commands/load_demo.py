@@ -24,6 +24,7 @@ from urllib.parse import quote_plus
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from changetrack import audit
@@ -123,7 +124,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             Incident.objects.filter(alerts__external_id__startswith=DEMO).delete()
             Alert.objects.filter(external_id__startswith=DEMO).delete()
-            HealthEpisode.objects.filter(source="kubernetes", details__demo=True).delete()
+            # source "demo": what an older version of this command wrote
+            HealthEpisode.objects.filter(Q(source="kubernetes", details__demo=True) | Q(source="demo")).delete()
             Change.objects.filter(external_id__startswith=DEMO).delete()
             Dependency.objects.filter(service__cluster__name__in=["prod-us", "prod-eu"]).delete()
 

@@ -19,6 +19,7 @@ def _load() -> None:
     # One line per integration: import inside the function so `integrations.base` stays import-cycle free.
     from integrations.alertmanager import AlertmanagerIntegration
     from integrations.argocd import ArgoCDIntegration
+    from integrations.aws import AwsIntegration
     from integrations.datadog import DatadogIntegration
     from integrations.generic import GenericIntegration
     from integrations.github import GitHubIntegration
@@ -43,6 +44,7 @@ def _load() -> None:
         OpsgenieIntegration(),
         SlackIntegration(),
         WebhookIntegration(),
+        AwsIntegration(),
     ):
         register(integration)
 

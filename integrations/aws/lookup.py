@@ -68,6 +68,7 @@ def _walk(
     if walk is None or start is None or end is None:
         walk, start, end = None, max(after - OVERLAP, horizon), now
     token: str | None = str(walk["token"]) if walk and walk.get("token") else None
+    resumed = token is not None  # only a token saved by an earlier run can have expired
     seen = cursor.get("seen")
     skip: dict[str, str] = dict(seen) if isinstance(seen, Mapping) else {}
     met: dict[str, str] = dict(walk.get("met") or {}) if walk else {}  # eventID → time, of this walk
@@ -86,11 +87,12 @@ def _walk(
             with clients.translated_errors(f"CloudTrail {region}", now):
                 page = api.lookup_events(**request)
         except PollError as exc:
-            if not token or "InvalidNextTokenException" not in str(exc):
+            if not resumed or "InvalidNextTokenException" not in str(exc):
                 raise
             # a saved walk's token expired: walk the window again from the top (storage is idempotent)
-            start, end, token, met = max(after - OVERLAP, horizon), now, None, {}
+            start, end, token, met, resumed = max(after - OVERLAP, horizon), now, None, {}, False
             continue
+        resumed = False
         records, skipped = _records(page.get("Events") or [], skip, met, config)
         token = page.get("NextToken") or None
         if token is None:

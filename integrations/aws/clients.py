@@ -1,10 +1,12 @@
 """boto3 clients for the polls, and what their errors mean to the runner.
 
 How this honours the polling contract although boto3 makes its own HTTP connections (as PyGithub does, see
-``integrations.github.poller``): the client takes the runner session's timeout, and botocore's own retries are
-off (one attempt), because botocore would sleep through a throttle with backoff inside the worker. A throttle
-becomes ``RateLimited`` (``ThrottlingException`` and kin), a 5xx or an unreachable endpoint ``RateLimited`` for
-``TRANSIENT_PAUSE`` (the runner comes back), anything else ``PollError``.
+``integrations.github.poller``): the client takes the runner session's timeout and its retry policy (the urllib3
+``Retry``: how many retries, the backoff, which statuses) in place of botocore's, which would also retry a throttle
+and sleep through it inside the worker. So 5xx answers and connection errors are retried as for every source; a
+throttle (``ThrottlingException`` and kin) is never retried: it becomes ``RateLimited``. A 5xx or an unreachable
+endpoint after the retries is ``RateLimited`` for ``TRANSIENT_PAUSE`` (the runner comes back), anything else
+``PollError``.
 
 CloudTrail allows LookupEvents 2 requests per second per account and region
 (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html): ``paced()`` spaces the
@@ -18,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -26,9 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
+    HTTPClientError,
 )
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
@@ -39,6 +39,9 @@ from integrations.base import TRANSIENT_PAUSE, PollError, PollSession, RateLimit
 THROTTLING = frozenset(
     {"ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded"}
 )
+#: how long a throttled connection rests: AWS's throttling errors say nothing about when to come back, and the
+#: runner would not come back before the poll interval (5 minutes) anyway
+THROTTLE_PAUSE = timedelta(minutes=5)
 _last_request: dict[tuple[str, ...], float] = {}
 _pace_lock = threading.Lock()
 
@@ -73,7 +76,32 @@ def client(service: str, region: str, config: Mapping[str, Any], secrets: Secret
             aws_session_token=creds["SessionToken"],
             region_name=region,
         )
-    return boto.client(service, endpoint_url=endpoint, config=settings)
+    api = boto.client(service, endpoint_url=endpoint, config=settings)
+    service_id = api.meta.service_model.service_id.hyphenize()
+    api.meta.events.register(f"needs-retry.{service_id}", retry_like(session), unique_id="changetrack-retry")
+    return api
+
+
+def retry_like(session: PollSession) -> Callable[..., float | None]:
+    """A botocore ``needs-retry`` handler following ``session``'s retry policy: seconds to wait before the next
+    attempt, or None (no retry). botocore's own handler, limited to one attempt, always answers None."""
+    policy = session.retry
+    total = policy.total if isinstance(policy.total, int) else 0
+    backoff = float(policy.backoff_factor or 0)
+    statuses = frozenset(policy.status_forcelist or ())
+
+    def needs_retry(attempts: int, response: Any = None, caught_exception: Any = None, **kwargs: Any) -> float | None:
+        if attempts > total:
+            return None
+        if caught_exception is not None:
+            transient = isinstance(caught_exception, (BotoConnectionError, HTTPClientError))
+        else:
+            http, parsed = response
+            code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+            transient = http.status_code in statuses and code not in THROTTLING
+        return backoff * 2 ** (attempts - 1) if transient else None
+
+    return needs_retry
 
 
 @contextmanager
@@ -86,11 +114,12 @@ def translated_errors(label: str, now: datetime) -> Iterator[None]:
         meta = exc.response.get("ResponseMetadata", {})
         code, status = str(error.get("Code", "")), int(meta.get("HTTPStatusCode") or 0)
         if code in THROTTLING or status == 429:
-            raise RateLimited(resume_after(meta.get("HTTPHeaders") or {}, now), f"{label} throttled ({code})") from None
+            come_back = max(resume_after(meta.get("HTTPHeaders") or {}, now), now + THROTTLE_PAUSE)
+            raise RateLimited(come_back, f"{label} rate limited ({code}, throttled)") from None
         if status >= 500:
             raise RateLimited(now + TRANSIENT_PAUSE, f"{label} answered {status} ({code})") from None
         raise PollError(f"{label} refused: {code}: {str(error.get('Message', ''))[:200]}") from None
-    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError) as exc:
+    except (BotoConnectionError, HTTPClientError) as exc:
         raise RateLimited(now + TRANSIENT_PAUSE, f"{label} unreachable: {type(exc).__name__}") from None
     except BotoCoreError as exc:  # no credentials, a parameter botocore refuses: a retry soon would not help
         raise PollError(f"{label}: {exc}"[:300]) from None

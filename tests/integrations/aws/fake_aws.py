@@ -27,6 +27,11 @@ class FakeAws:
         self.throttle_at: set[int] = set()  # answer these LookupEvents requests (1-based) with ThrottlingException
         self.generation = 0  # tokens of an older generation are answered InvalidNextTokenException (expired)
         self.lookups: list[dict[str, Any]] = []  # request bodies, with "_at" (monotonic) and "_auth"
+        self.requests: list[str] = []  # one entry per LookupEvents request (the runner's tests clear it)
+        self.failures: list[int] = []  # statuses answered, one per request, before anything else
+        self.later_page_failures: list[int] = []  # the same, for requests with a NextToken only
+        self.stall_later_pages = False  # requests with a NextToken are read and never answered until released
+        self.released = threading.Event()
         self.graph_pages: list[list[dict[str, Any]]] = []
         self.graph_requests: list[dict[str, Any]] = []
         fake = self
@@ -41,6 +46,15 @@ class FakeAws:
                 if self.headers.get("Content-Type") != "application/x-amz-json-1.1":
                     return self._send(400, {"__type": "SerializationException", "message": "content type"})
                 fake.lookups.append({**body, "_at": time.monotonic(), "_auth": self.headers.get("Authorization")})
+                fake.requests.append(str(body.get("NextToken") or ""))
+                later = bool(body.get("NextToken"))
+                if later and fake.stall_later_pages:
+                    fake.released.wait(60)  # bounded so a broken test cannot hang the server thread forever
+                    self.close_connection = True
+                    return None
+                queue = fake.later_page_failures if later and fake.later_page_failures else fake.failures
+                if queue:
+                    return self._send(queue.pop(0), {"__type": "InternalFailure", "message": "failure"})
                 if len(fake.lookups) in fake.throttle_at:
                     return self._send(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
                 return fake.lookup(self, body)

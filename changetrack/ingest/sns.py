@@ -22,6 +22,7 @@ import requests
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
+from changetrack.celery import app
 from integrations.aws import sns
 from integrations.base import VerificationError
 
@@ -31,6 +32,8 @@ FETCH_TIMEOUT = 5.0
 CACHE_SECONDS = 24 * 3600
 CACHE_SIZE = 64
 MAX_CERTIFICATE_BYTES = 16 * 1024
+
+CONFIRM_TASK = "changetrack.ingest.tasks.confirm_sns_subscription"
 
 _cache: dict[str, tuple[float, bytes]] = {}
 _lock = threading.Lock()
@@ -70,11 +73,9 @@ def forget_certificates() -> None:
 
 
 def confirm_later(subscribe_url: str) -> None:
-    """Enqueue the confirmation of a verified subscription (``changetrack.ingest.tasks.confirm_sns_subscription``)."""
-    from changetrack.ingest.tasks import confirm_sns_subscription
-
-    try:
-        confirm_sns_subscription.delay(subscribe_url)
+    """Enqueue the confirmation of a verified subscription (``CONFIRM_TASK``)."""
+    try:  # sent by name: the task module imports this one
+        app.send_task(CONFIRM_TASK, args=[subscribe_url], retry=False)
     except OperationalError as exc:  # the broker is down: the delivery is still stored; confirm it from SNS
         logger.warning("ingest.sns.confirmation_not_queued", extra={"error": repr(exc)})
 

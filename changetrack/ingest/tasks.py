@@ -71,7 +71,7 @@ def remap_unmapped() -> int:
     return resolution.remap_unmapped()
 
 
-@shared_task(autoretry_for=(requests.RequestException,), retry_backoff=True, max_retries=5, ignore_result=True)
+@shared_task(name=sns.CONFIRM_TASK, autoretry_for=(requests.RequestException,), retry_backoff=True, max_retries=5)
 def confirm_sns_subscription(subscribe_url: str) -> int:
     """GET a verified SNS ``SubscribeURL`` (``changetrack.ingest.sns``); retried while SNS cannot be reached."""
     return sns.confirm(subscribe_url)

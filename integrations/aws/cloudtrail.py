@@ -127,7 +127,8 @@ def changes(record: Any, config: Mapping[str, Any]) -> list[ChangeRecord]:
     tags = tags_of(params)
     who = actor_name(identity)
     details: dict[str, Any] = {
-        "event_name": name,
+        # the call's name without Lambda's API version ("UpdateFunctionConfiguration"): what risk is graded by
+        "event_name": summaries.short_event_name(name),
         "event_source": source,
         "region": region,
         "account": account,
@@ -138,6 +139,8 @@ def changes(record: Any, config: Mapping[str, Any]) -> list[ChangeRecord]:
         "identity_type": str(identity.get("type") or ""),
         "source_ip": str(record.get("sourceIPAddress") or ""),
     }
+    if details["event_name"] != name:
+        details["cloudtrail_event_name"] = name
     if tags:
         details["tags"] = tags
     if record.get("errorCode"):

@@ -125,6 +125,12 @@ def test_the_allow_list_is_editable_and_takes_globs():
         parse("put_parameter", {"event_names": "PutBucket*, ModifyDB*"})
 
 
+def test_lambdas_versioned_event_names_are_graded_by_the_call_they_name():
+    (change,) = parse("update_function_configuration")
+    assert change.details["event_name"] == "UpdateFunctionConfiguration"
+    assert change.details["cloudtrail_event_name"] == "UpdateFunctionConfiguration20150331v2"
+
+
 def test_an_iam_user_acts_under_their_user_name_and_a_service_under_its_own():
     (by_user,) = parse("put_parameter")
     assert by_user.actor == "arn:aws:iam::123456789012:user/maya.ortiz" and by_user.details["session_name"] == ""

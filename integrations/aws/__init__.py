@@ -15,7 +15,6 @@ CloudTrail events arrive three ways, all deduplicated on the record's ``eventID`
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -32,6 +31,7 @@ from integrations.base import (
     Secrets,
     UnsupportedEvent,
     VerificationError,
+    parse_json,
     require_str,
 )
 
@@ -53,10 +53,9 @@ def parse_eventbridge(payload: Any, config: Mapping[str, Any]) -> list[Record]:
 def parse_sns_notification(payload: Any, config: Mapping[str, Any]) -> list[Record]:
     """A ``Notification`` whose ``Message`` is a CloudTrail record, raw or in an EventBridge envelope."""
     text = require_str(payload, "Message")
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise UnsupportedEvent("SNS notification whose Message is not JSON (not a CloudTrail event)") from None
+    if not text.lstrip().startswith("{"):
+        raise UnsupportedEvent("SNS notification whose Message is not a JSON object (not a CloudTrail event)")
+    message = parse_json(text.encode())
     if isinstance(message, Mapping) and "detail-type" in message:
         if message["detail-type"] != CLOUDTRAIL_DETAIL_TYPE:
             raise UnsupportedEvent(f"SNS notification of EventBridge {str(message['detail-type'])[:60]!r}")
@@ -143,9 +142,9 @@ class AwsIntegration(Integration):
 
     def _verify_sns(self, headers: Mapping[str, str], raw_body: bytes, config: Mapping[str, Any]) -> None:
         try:
-            message = json.loads(raw_body)
-        except ValueError:
-            raise VerificationError("an SNS delivery's body is JSON") from None
+            message = parse_json(raw_body)
+        except ParseError:
+            raise VerificationError("an SNS delivery's body is a JSON object") from None
         topics = [t.strip() for t in str(config.get("sns_topic_arns") or "").split(",") if t.strip()]
         topic = message.get("TopicArn") if isinstance(message, dict) else None
         if not isinstance(topic, str) or not any(fnmatchcase(topic, t) for t in topics):
@@ -167,8 +166,8 @@ class AwsIntegration(Integration):
         found = payload.get("detail") if isinstance(payload, Mapping) else None
         if isinstance(payload, Mapping) and isinstance(payload.get("Message"), str):
             try:
-                inner = json.loads(payload["Message"])
-            except ValueError:
+                inner = parse_json(payload["Message"].encode())
+            except ParseError:
                 inner = None
             found = inner.get("detail", inner) if isinstance(inner, dict) else None
         if isinstance(found, Mapping) and isinstance(found.get("eventID"), str):

@@ -12,7 +12,6 @@ Docs: https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEv
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from integrations.base import (
     PollSession,
     Secrets,
     UnsupportedEvent,
+    parse_json,
     parse_time,
 )
 
@@ -113,7 +113,7 @@ def _records(
         if not isinstance(event_id, str) or event_id in skip or event_id in met:
             continue
         try:
-            record = json.loads(event["CloudTrailEvent"])
+            record = parse_json(str(event["CloudTrailEvent"]).encode())
             when = event["EventTime"]
             met[event_id] = (when if isinstance(when, datetime) else parse_time(when)).astimezone(UTC).isoformat()
             records += cloudtrail.changes(record, config)

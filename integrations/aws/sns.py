@@ -18,6 +18,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -131,9 +132,13 @@ def verify_message(message: Any, headers: Mapping[str, str]) -> str:
 def check_signature(pem: bytes, signature: bytes, signed: bytes, algorithm: hashes.HashAlgorithm) -> None:
     """RSA PKCS#1 v1.5 check of ``signature`` over ``signed`` with the certificate ``pem``'s key."""
     try:
-        key = x509.load_pem_x509_certificate(pem).public_key()
+        certificate = x509.load_pem_x509_certificate(pem)
     except ValueError:
         raise VerificationError("the SNS signing certificate cannot be read") from None
+    now = datetime.now(UTC)
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        raise VerificationError("the SNS signing certificate is expired or not yet valid")
+    key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise VerificationError("the SNS signing certificate has no RSA key")
     try:

@@ -34,22 +34,27 @@ CERT_URL = f"https://{HOST}{CERT_PATH}"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:cloudtrail-changes"
 
 
-def signing_key() -> tuple[rsa.RSAPrivateKey, bytes]:
-    """An RSA key and its self-signed certificate (PEM), like SNS's signing certificate."""
+def signing_key(valid_until: datetime.datetime | None = None) -> tuple[rsa.RSAPrivateKey, bytes]:
+    """An RSA key and its self-signed certificate (PEM), like SNS's signing certificate (valid for an hour, or
+    from two hours before ``valid_until`` to then)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key, certificate_of(key, valid_until)
+
+
+def certificate_of(key: rsa.RSAPrivateKey, valid_until: datetime.datetime | None = None) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = datetime.datetime.now(datetime.UTC)
+    until = valid_until or datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
+        .not_valid_before(until - datetime.timedelta(hours=2))
+        .not_valid_after(until)
         .sign(key, hashes.SHA256())
     )
-    return key, cert.public_bytes(serialization.Encoding.PEM)
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 class FakeSns:

@@ -3,6 +3,7 @@ fetched over verified HTTPS from the SNS host only, cached; subscriptions confir
 
 from __future__ import annotations
 
+import datetime
 import json
 import socket
 
@@ -11,7 +12,16 @@ import pytest
 from changetrack.ingest import sns as sns_ingest
 from changetrack.models import Change, Delivery
 from integrations.aws import sns
-from tests.integrations.aws.sns_server import CERT_URL, HOST, TOPIC, FakeSns, body_of, headers_of, signing_key
+from tests.integrations.aws.sns_server import (
+    CERT_URL,
+    HOST,
+    TOPIC,
+    FakeSns,
+    body_of,
+    certificate_of,
+    headers_of,
+    signing_key,
+)
 from tests.integrations.helpers import drain, fixture_body, fixture_json, post
 
 CONFIG = {"sns_topic_arns": "arn:aws:sns:eu-west-1:123456789012:cloudtrail-*"}
@@ -151,3 +161,19 @@ def test_a_notification_without_a_subject_signs_no_subject_line():
     message = {"Type": "Notification", "Message": "m", "MessageId": "i", "Timestamp": "t", "TopicArn": "a"}
     assert sns.string_to_sign(message) == b"Message\nm\nMessageId\ni\nTimestamp\nt\nTopicArn\na\nType\nNotification\n"
     assert b"Subject\ns\n" in sns.string_to_sign({**message, "Subject": "s"})
+
+
+@pytest.mark.django_db
+def test_a_deeply_nested_sns_body_is_refused_not_a_crash(client, conn, fake):
+    body = (
+        b'{"Type": "Notification", "TopicArn": "' + TOPIC.encode() + b'", "x": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    )
+    response = post(client, conn, body, {"x-amz-sns-message-type": "Notification"})
+    assert response.status_code == 401 and response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.django_db
+def test_a_message_signed_under_an_expired_certificate_is_refused(client, conn, fake):
+    fake.certificate = certificate_of(fake.key, datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1))
+    response = send(client, conn, fake.message("Notification", eventbridge_text()))
+    assert response.status_code == 401 and "expired" in response.json()["detail"]

@@ -127,7 +127,30 @@ class LaunchDarklySource:
         return Change.objects.filter(source="launchdarkly").count() >= 20
 
 
-class DatadogSource:
+class LaterPageFaults:
+    """Faults of a fake server with ``failures`` and ``later_page_failures`` queues of (status, headers) and a
+    ``stall_later_pages`` switch held until ``released`` (the Datadog and AWS fakes)."""
+
+    server: Any
+
+    def requests(self) -> int:
+        return len(self.server.requests)
+
+    def fail(self, status: int, times: int, headers: dict[str, str] | None = None, second: bool = False) -> None:
+        (self.server.later_page_failures if second else self.server.failures).extend([(status, headers or {})] * times)
+
+    def stall(self) -> None:
+        self.server.released.clear()
+        self.server.stall_later_pages = True
+
+    def release(self) -> None:
+        self.server.failures.clear()
+        self.server.later_page_failures.clear()
+        self.server.stall_later_pages = False
+        self.server.released.set()
+
+
+class DatadogSource(LaterPageFaults):
     """The Events API: steps are pages of 100; the second page's request carries ``page[cursor]``."""
 
     slug = "datadog"
@@ -156,32 +179,16 @@ class DatadogSource:
             out.add(f"event:{self.serial}")
         return out
 
-    def requests(self) -> int:
-        return len(self.server.requests)
-
-    def fail(self, status: int, times: int, headers: dict[str, str] | None = None, second: bool = False) -> None:
-        (self.server.later_page_failures if second else self.server.failures).extend([(status, headers or {})] * times)
-
     def rate_limit(self) -> datetime:
         self.fail(429, 1, {"X-RateLimit-Reset": "600"})
         return NOW + timedelta(seconds=600)  # Datadog: seconds until the window resets
-
-    def stall(self) -> None:
-        self.server.released.clear()
-        self.server.stall_later_pages = True
-
-    def release(self) -> None:
-        self.server.failures.clear()
-        self.server.later_page_failures.clear()
-        self.server.stall_later_pages = False
-        self.server.released.set()
 
     def first_step_saved(self) -> bool:
         row = PollState.objects.filter(connection=self.conn).first()
         return bool(row and row.state.get("since"))
 
 
-class AwsSource:
+class AwsSource(LaterPageFaults):
     """CloudTrail LookupEvents: steps are pages of 50; the second page's request carries a ``NextToken``."""
 
     slug = "aws"
@@ -202,25 +209,9 @@ class AwsSource:
         self.server.records += records
         return {r["eventID"] for r in records}
 
-    def requests(self) -> int:
-        return len(self.server.requests)
-
-    def fail(self, status: int, times: int, headers: dict[str, str] | None = None, second: bool = False) -> None:
-        (self.server.later_page_failures if second else self.server.failures).extend([status] * times)
-
     def rate_limit(self) -> datetime:
         self.server.throttle_at = {len(self.server.lookups) + 1}
         return NOW + aws_clients.THROTTLE_PAUSE  # CloudTrail's ThrottlingException says nothing about when
-
-    def stall(self) -> None:
-        self.server.released.clear()
-        self.server.stall_later_pages = True
-
-    def release(self) -> None:
-        self.server.failures.clear()
-        self.server.later_page_failures.clear()
-        self.server.stall_later_pages = False
-        self.server.released.set()
 
     def first_step_saved(self) -> bool:
         row = PollState.objects.filter(connection=self.conn).first()

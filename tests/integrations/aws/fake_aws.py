@@ -28,8 +28,8 @@ class FakeAws:
         self.generation = 0  # tokens of an older generation are answered InvalidNextTokenException (expired)
         self.lookups: list[dict[str, Any]] = []  # request bodies, with "_at" (monotonic) and "_auth"
         self.requests: list[str] = []  # one entry per LookupEvents request (the runner's tests clear it)
-        self.failures: list[int] = []  # statuses answered, one per request, before anything else
-        self.later_page_failures: list[int] = []  # the same, for requests with a NextToken only
+        self.failures: list[tuple[int, dict[str, str]]] = []  # (status, headers) answered, one per request
+        self.later_page_failures: list[tuple[int, dict[str, str]]] = []  # the same, for requests with a NextToken only
         self.stall_later_pages = False  # requests with a NextToken are read and never answered until released
         self.released = threading.Event()
         self.graph_pages: list[list[dict[str, Any]]] = []
@@ -54,7 +54,8 @@ class FakeAws:
                     return None
                 queue = fake.later_page_failures if later and fake.later_page_failures else fake.failures
                 if queue:
-                    return self._send(queue.pop(0), {"__type": "InternalFailure", "message": "failure"})
+                    status, headers = queue.pop(0)
+                    return self._send(status, {"__type": "InternalFailure", "message": "failure"}, headers)
                 if len(fake.lookups) in fake.throttle_at:
                     return self._send(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
                 return fake.lookup(self, body)

@@ -21,12 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
-from tests.tls import self_signed_certificate
+from tests.tls import self_signed, self_signed_certificate
 
 HOST = "sns.eu-west-1.amazonaws.com"
 CERT_PATH = "/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"
@@ -42,18 +40,8 @@ def signing_key(valid_until: datetime.datetime | None = None) -> tuple[rsa.RSAPr
 
 
 def certificate_of(key: rsa.RSAPrivateKey, valid_until: datetime.datetime | None = None) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
     until = valid_until or datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(until - datetime.timedelta(hours=2))
-        .not_valid_after(until)
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed(key, "sns.amazonaws.com", until - datetime.timedelta(hours=2), until).sign(key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM)
 
 

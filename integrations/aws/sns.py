@@ -19,6 +19,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -131,10 +132,7 @@ def verify_message(message: Any, headers: Mapping[str, str]) -> str:
 
 def check_signature(pem: bytes, signature: bytes, signed: bytes, algorithm: hashes.HashAlgorithm) -> None:
     """RSA PKCS#1 v1.5 check of ``signature`` over ``signed`` with the certificate ``pem``'s key."""
-    try:
-        certificate = x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise VerificationError("the SNS signing certificate cannot be read") from None
+    certificate = _certificate(pem)
     now = datetime.now(UTC)
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         raise VerificationError("the SNS signing certificate is expired or not yet valid")
@@ -145,6 +143,15 @@ def check_signature(pem: bytes, signature: bytes, signed: bytes, algorithm: hash
         key.verify(signature, signed, padding.PKCS1v15(), algorithm)
     except InvalidSignature:
         raise VerificationError("the SNS signature does not match the message") from None
+
+
+@lru_cache(maxsize=16)
+def _certificate(pem: bytes) -> x509.Certificate:
+    """The parsed certificate (SNS signs with a few long-lived ones: parsed once, not per message)."""
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise VerificationError("the SNS signing certificate cannot be read") from None
 
 
 def confirm(subscribe_url: str) -> None:

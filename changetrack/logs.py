@@ -15,6 +15,9 @@ from types import MappingProxyType
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 
+from changetrack.ingest.scrubbing import scrub_key
+from integrations.scrub import is_credential_name, scrub_text, scrub_value
+
 _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "changetrack_log_context", default=MappingProxyType({})
 )
@@ -47,6 +50,28 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ScrubFilter(logging.Filter):
+    """Passes the message, every ``extra`` field and a traceback's text through the one scrubber, so a credential
+    that reaches a log line (a database URL in an error, a token in a vendor's answer) is its keyed hash there too.
+    A field named like a credential (``token``, ``password``) is hashed whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            key = scrub_key()
+        except Exception:  # noqa: BLE001 - settings not loaded yet (a line logged while starting): nothing to key on
+            return True
+        record.msg = scrub_text(record.getMessage(), key)
+        record.args = None
+        for name, value in list(record.__dict__.items()):
+            if name not in _NOT_EXTRA:
+                setattr(record, name, scrub_value(value, key, secret=is_credential_name(name)))
+        if record.exc_info:
+            # formatted here so the scrubbed text is what both formatters print (they use exc_text without exc_info)
+            record.exc_text = scrub_text(logging.Formatter().formatException(record.exc_info), key)
+            record.exc_info = None
+        return True
+
+
 class TextFormatter(logging.Formatter):
     """Development lines: the usual prefix and message, then the ``extra`` fields as ``key=value``."""
 
@@ -76,14 +101,17 @@ def logging_config(log_format: str, level: str) -> dict[str, object]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "changetrack.logs.ContextFilter"}},
+        "filters": {
+            "context": {"()": "changetrack.logs.ContextFilter"},
+            "scrub": {"()": "changetrack.logs.ScrubFilter"},
+        },
         "formatters": {log_format: formatters[log_format]},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stdout",
                 "formatter": log_format,
-                "filters": ["context"],
+                "filters": ["context", "scrub"],
             }
         },
         "root": {"handlers": ["console"], "level": level},

@@ -236,6 +236,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
     "forget-delivery-keys": {"task": "changetrack.ingest.tasks.forget_delivery_keys", "schedule": 3600.0},
     "remap-unmapped": {"task": "changetrack.ingest.tasks.remap_unmapped", "schedule": 3600.0},
+    "expire-trace-edges": {"task": "changetrack.ingest.tasks.expire_trace_edges", "schedule": 3600.0},
     # every pull source (GitHub, LaunchDarkly, Datadog events) at its own Integration.poll_interval
     "poll-due": {"task": "changetrack.poll_due", "schedule": 60.0},
     "github-commit-ranges": {"task": "changetrack.attach_pending_commit_ranges", "schedule": 60.0},
@@ -274,6 +275,8 @@ METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", default=not METRICS_TOKEN)
 API_MAX_BODY_BYTES = _env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)  # 1,000 changes with details fit
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440) * 4
 RETENTION_DAYS = _env_int("RETENTION_DAYS", 90)
+# dependency edges read from traces that no tracing source has reported for this long are dropped
+TRACE_EDGE_EXPIRY_DAYS = _env_int("TRACE_EDGE_EXPIRY_DAYS", 7)
 DELIVERY_DEDUPE_WINDOW = __import__("datetime").timedelta(days=_env_int("DELIVERY_DEDUPE_DAYS", 7))
 DELIVERY_RETENTION_DAYS = _env_int("DELIVERY_RETENTION_DAYS", 14)
 PARTITION_PRECREATE_DAYS = _env_int("PARTITION_PRECREATE_DAYS", 7)
@@ -292,7 +295,8 @@ SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/")
 # provider. (Appended to whatever backends are set above, so a throttling backend put first keeps its place.)
 from changetrack.sso import config as sso_config  # noqa: E402 (kept in this block so the SSO edit stays in one place)
 
-SSO = sso_config.from_env(os.environ)
+# the client secret may come from a mounted file like every other secret (OIDC_CLIENT_SECRET_FILE)
+SSO = sso_config.from_env({**os.environ, "OIDC_CLIENT_SECRET": env_secret("OIDC_CLIENT_SECRET")})
 if SSO is not None:
     AUTHENTICATION_BACKENDS = [
         *AUTHENTICATION_BACKENDS,

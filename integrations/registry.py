@@ -24,10 +24,13 @@ def _load() -> None:
     from integrations.generic import GenericIntegration
     from integrations.github import GitHubIntegration
     from integrations.grafana import GrafanaIntegration
+    from integrations.grafana.annotating import GrafanaAnnotationsIntegration
+    from integrations.jaeger import JaegerIntegration
     from integrations.jenkins import JenkinsIntegration
     from integrations.launchdarkly import LaunchDarklyIntegration
     from integrations.opsgenie import OpsgenieIntegration
     from integrations.pagerduty import PagerDutyIntegration
+    from integrations.prometheus_servicegraph import PrometheusServiceGraphIntegration
     from integrations.slack import SlackIntegration
     from integrations.webhook import WebhookIntegration
 
@@ -44,6 +47,9 @@ def _load() -> None:
         OpsgenieIntegration(),
         SlackIntegration(),
         WebhookIntegration(),
+        PrometheusServiceGraphIntegration(),
+        JaegerIntegration(),
+        GrafanaAnnotationsIntegration(),
         AwsIntegration(),
     ):
         register(integration)

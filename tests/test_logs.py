@@ -119,3 +119,23 @@ def test_an_unknown_log_format_fails_at_start_up_naming_the_variable():
     proc = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "LOG_FORMAT must be json or text" in proc.stderr
+
+
+def test_credentials_in_a_log_line_are_their_keyed_hash(caplog):
+    caplog.set_level(logging.INFO)
+    with console_lines() as lines:
+        try:
+            raise ConnectionError("could not reach postgres://app:hunter2-db-pass@db:5432/ct")
+        except ConnectionError:
+            logging.getLogger("changetrack.test").exception(
+                "calling %s failed",
+                "https://hooks.example.com/?token=tok-in-the-url-123",
+                extra={"api_token": "xoxb-plain-slack-token", "url": "https://ops:pw-in-url-77@grafana.example.com/"},
+            )
+    [line] = lines()
+    text = json.dumps(line)
+    for secret in ("hunter2-db-pass", "tok-in-the-url-123", "xoxb-plain-slack-token", "pw-in-url-77"):
+        assert secret not in text
+    assert line["message"].startswith("calling https://hooks.example.com/?token=hmac-sha256:")
+    assert line["api_token"].startswith("hmac-sha256:")
+    assert "grafana.example.com" in line["url"] and "ConnectionError" in line["exc_info"]

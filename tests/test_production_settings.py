@@ -156,3 +156,18 @@ def test_check_deploy_warns_about_a_public_url_nobody_else_can_use(url, message)
     done = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_the_sso_client_secret_is_read_from_a_mounted_file(tmp_path):
+    (tmp_path / "oidc").write_text("from-the-file\n")
+    env = _env(
+        OIDC_ISSUER="https://idp.example.com/realms/ops",
+        OIDC_CLIENT_ID="changetrack",
+        OIDC_CLIENT_SECRET_FILE=str(tmp_path / "oidc"),
+        PUBLIC_URL="https://ct.example.com/",
+    )
+    done = _manage(
+        env, "shell", "--verbosity", "0", "-c", "from django.conf import settings; print(settings.SSO.client_secret)"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "from-the-file"

@@ -18,6 +18,7 @@ import time
 import uuid
 from datetime import datetime
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection as db
@@ -64,7 +65,13 @@ def storable_key(key: str) -> str:
 @require_POST
 def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonResponse:
     integration = registry.get(slug)
-    found = enabled_connection(slug, connection_id)
+    try:
+        found = enabled_connection(slug, connection_id)
+    except InvalidToken:
+        # the secrets were encrypted under a key this process no longer has (SECRET_KEY changed without the old one
+        # in SECRET_KEY_FALLBACKS): the sender should retry once an operator has fixed it, so 503, not 500
+        logger.error("ingest.connection.undecryptable", extra={"integration": slug, "connection": str(connection_id)})
+        return problem_response(503, "this connection's secrets cannot be read with the current SECRET_KEY")
     if integration is None or found is None:
         return problem_response(404, "no enabled connection with this URL")
     conn, secrets = found

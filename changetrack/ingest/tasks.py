@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from changetrack import partitions, resolution
-from changetrack.ingest import kick, pipeline, receiver, sns
+from changetrack.ingest import dependencies, kick, pipeline, receiver, sns
 from changetrack.models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,14 @@ def forget_delivery_keys() -> int:
 
 @shared_task
 def remap_unmapped() -> int:
-    """Map records that arrived before a rule or service that now matches them."""
-    return resolution.remap_unmapped()
+    """Map records (and trace edges) that arrived before a rule or service that now matches them."""
+    return resolution.remap_unmapped() + dependencies.remap_edges()
+
+
+@shared_task
+def expire_trace_edges() -> int:
+    """Beat entry ``expire-trace-edges``: drop trace edges no source reported for ``TRACE_EDGE_EXPIRY_DAYS``."""
+    return dependencies.expire_trace_edges()
 
 
 @shared_task(name=sns.CONFIRM_TASK, autoretry_for=(requests.RequestException,), retry_backoff=True, max_retries=5)

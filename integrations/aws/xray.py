@@ -4,7 +4,8 @@ Each node of ``Services[]`` lists the nodes it called in ``Edges[]`` (by ``Refer
 in ``SummaryStatistics`` (``TotalCount``; errors are ``ErrorStatistics.TotalCount`` 4xx plus
 ``FaultStatistics.TotalCount`` 5xx). Edges from the ``client`` node (callers outside the traced services) are
 left out. Pages are read to the end (``NextToken``) before edges are made, as an edge may name a node on another
-page. Names become service hints like the other trace importers' (the store maps them, or lists them unmapped).
+page. Edges are ``integrations.traces.trace_edge`` records like the other trace importers' (storage maps the
+names, or keeps them for the unmapped page).
 Docs: https://docs.aws.amazon.com/xray/latest/api/API_GetServiceGraph.html
 """
 
@@ -15,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.aws import clients
-from integrations.base import DependencyRecord, PollError, PollResult, PollSession, Secrets, ServiceHint
+from integrations.base import DependencyRecord, PollError, PollResult, PollSession, Secrets
+from integrations.traces import trace_edge, window_text
 
 DEFAULT_WINDOW_MINUTES = 60
 MAX_WINDOW_MINUTES = 360  # GetServiceGraph answers for at most 6 hours
@@ -76,19 +78,13 @@ def edges(services: list[Any], span: timedelta) -> list[DependencyRecord]:
             entry = found.setdefault((node["Name"], target["Name"]), [0, 0, _connection_type(target)])
             entry[0] += calls
             entry[1] += errors
-    minutes = int(span.total_seconds() // 60)
-    return [
-        DependencyRecord(
-            service=ServiceHint(name=caller),
-            depends_on=ServiceHint(name=callee),
-            provenance="traces",
-            evidence=f"AWS X-Ray, last {minutes} min: {calls} calls, {errors} errors",
-            calls=calls,
-            errors=errors,
-            connection_type=kind,
+    made = (
+        trace_edge(
+            caller, callee, calls, errors=errors, connection_type=kind, window=window_text(span), via="AWS X-Ray"
         )
         for (caller, callee), (calls, errors, kind) in sorted(found.items())
-    ]
+    )
+    return [edge for edge in made if edge is not None]
 
 
 def _count(stats: Any, *path: str) -> int:

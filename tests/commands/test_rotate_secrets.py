@@ -67,3 +67,17 @@ def test_a_session_from_before_the_rotation_survives_only_while_the_old_key_is_a
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = NEW, fallbacks
 
     assert client.get("/").status_code == status  # 302: back to the login page
+
+
+def test_a_webhook_to_a_connection_whose_secrets_no_key_can_read_is_a_503_not_a_500(
+    settings, client, connection_factory
+):
+    settings.SECRET_KEY = OTHER
+    lost = connection_factory("github", clear={"webhook_secret": "s3cret"})
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = NEW, [OLD]
+
+    answer = client.post(f"/hooks/github/{lost.pk}/", data=b"{}", content_type="application/json")
+
+    assert answer.status_code == 503
+    assert answer["Content-Type"] == "application/problem+json"
+    assert "SECRET_KEY" in answer.json()["detail"]

@@ -44,11 +44,21 @@ API_KEY_HEADER = {"aws": ("x-api-key", "api_key")}
 
 #: push destinations: Slack's clicks carry a timestamped signature (tests/integrations/slack/test_signature.py);
 #: an outgoing webhook receives nothing
-PUSH_DESTINATIONS = {"slack", "webhook"}
+PUSH_DESTINATIONS = {"slack", "webhook", "grafana-annotations"}
+#: polled only (tracing backends): they receive nothing
+POLLED_ONLY = {"prometheus-servicegraph", "jaeger"}
 
 
 def test_every_registered_integration_has_a_verification_case_here():
-    assert set(HMAC_SIGNED) | set(SHARED_SECRET) | set(API_KEY_HEADER) | PUSH_DESTINATIONS == set(registry.INTEGRATIONS)
+    assert set(HMAC_SIGNED) | set(SHARED_SECRET) | set(API_KEY_HEADER) | PUSH_DESTINATIONS | POLLED_ONLY == set(
+        registry.INTEGRATIONS
+    )
+
+
+@pytest.mark.parametrize("slug", sorted(POLLED_ONLY | {"grafana-annotations"}))
+def test_a_polled_source_or_an_annotation_destination_refuses_every_incoming_request(slug: str):
+    with pytest.raises(VerificationError, match="receive no webhooks"):
+        registry.get(slug).verify({"Authorization": f"Bearer {SECRET}"}, BODY, SecretStore({"token": SECRET}, {}))
 
 
 def test_an_outgoing_webhook_connection_refuses_every_incoming_request():

@@ -77,6 +77,7 @@ API: dict[str, dict[str, str]] = {
     "api-alert-feedback": {"POST": "write"},
     "api-dependencies": {"POST": "write"},
     "api-metrics-delivery": {"GET": "read"},
+    "api-grafana-annotations": {"GET": "read"},
     "<unnamed api/v1/^[\\s\\S]*$>": {"GET": PUBLIC},  # any other path under /api/v1/: a 404 problem for anyone
 }
 #: the admin site (Django checks model permissions there): name pattern -> who may use it

@@ -13,15 +13,14 @@ import json
 import threading
 import time
 from datetime import datetime
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.integrations.vendor_http import JsonHandler
+from tests.integrations.vendor_http import JsonHandler, LocalServer
 
 LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
 
 
-class FakeAws:
+class FakeAws(LocalServer):
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []  # CloudTrail records, as CloudTrailEvent carries them
         self.throttle_at: set[int] = set()  # answer these LookupEvents requests (1-based) with ThrottlingException
@@ -60,13 +59,7 @@ class FakeAws:
                     return self._send(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
                 return fake.lookup(self, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
     def lookup(self, handler: JsonHandler, body: dict[str, Any]) -> None:
         attributes = body.get("LookupAttributes") or []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from changetrack.models import Change, Delivery, Service, ServiceAlias
+from changetrack.models import Change, Connection, Delivery, Service, ServiceAlias
 from changetrack.resolution import remap_unmapped
 from changetrack.web import unmapped
 from tests.integrations.helpers import drain, fixture_body, fixture_json, post
@@ -100,3 +100,17 @@ def test_the_unmapped_page_lists_an_aws_resource(admin_client, conn, client, red
     drain()
     page = admin_client.get("/unmapped/")
     assert page.status_code == 200 and b"orders-pg15" in page.content
+
+
+def test_a_connection_made_from_the_setup_form_stores_the_api_key_as_a_hash(admin_client, client, redis_client):
+    form = admin_client.get("/integrations/new/aws/").content.decode()
+    assert '<input type="password" name="cfg_api_key"' in form and 'name="cfg_service_rules"' in form
+    response = admin_client.post(
+        "/integrations/new/aws/",
+        {"name": "prod account", "cfg_api_key": KEY, "cfg_api_key_header": "x-eb-key", "cfg_regions": "eu-west-1"},
+    )
+    assert response.status_code == 200
+    conn = Connection.objects.get(name="prod account")
+    assert KEY not in str(conn.secret_hashes) and KEY.encode() not in bytes(conn.secrets_encrypted or b"")
+    assert conn.config["api_key_header"] == "x-eb-key"
+    assert post(client, conn, fixture_body("aws", "update_service"), {"x-eb-key": KEY}).status_code == 202

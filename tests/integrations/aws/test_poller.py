@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from changetrack.collect import polling
-from changetrack.models import Change, PollState
+from changetrack.models import Change, PollState, Service
 from changetrack.models.deliveries import SecretStore
 from integrations.aws import AwsIntegration, lookup
 from integrations.base import RateLimited
@@ -139,3 +139,23 @@ def test_an_event_pushed_by_eventbridge_and_then_polled_is_stored_once(client, c
     assert summary.records == 1 and summary.created == 0
     change = Change.objects.get()
     assert change.external_id == fixture_json("aws", "modify_db_instance")["detail"]["eventID"]
+
+
+def test_an_event_on_two_services_pushed_then_polled_is_still_one_change_per_service(
+    client, connection_factory, fake, redis_client
+):
+    Service.objects.create(namespace="shop", name="checkout")
+    Service.objects.create(namespace="shop", name="payments")
+    rules = "sg-0a1b2c3d4e5f6* => shop/checkout, shop/payments"
+    conn = connection_factory(
+        "aws",
+        clear={"secret_access_key": SECRET_KEY},
+        hashed={"api_key": "eb-key"},
+        config=poll_config(fake, service_rules=rules),
+    )
+    post(client, conn, fixture_body("aws", "authorize_security_group_ingress"), {"x-api-key": "eb-key"})
+    drain()
+    fake.records.append(fixture_json("aws", "authorize_security_group_ingress")["detail"])
+    summary = run(conn)
+    assert summary.records == 2 and summary.created == 0
+    assert Change.objects.count() == 2 and Change.objects.filter(service__isnull=True).count() == 0

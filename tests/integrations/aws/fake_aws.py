@@ -4,7 +4,8 @@
   CloudTrail_20131101.LookupEvents`` and ``Content-Type: application/x-amz-json-1.1``; events newest first,
   filtered by ``StartTime``/``EndTime`` (epoch seconds) and the one ``LookupAttributes`` entry, ``MaxResults``
   per page, ``NextToken``; errors as ``{"__type": ..., "message": ...}`` with status 400;
-- X-Ray's REST-JSON protocol: ``POST /ServiceGraph`` answering ``Services`` page by page with ``NextToken``.
+- X-Ray's REST-JSON protocol: ``POST /ServiceGraph`` answering ``Services`` page by page with ``NextToken``;
+- STS's Query protocol for ``AssumeRole`` (a form-encoded ``POST /``, an XML answer).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import threading
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from tests.integrations.vendor_http import JsonHandler, LocalServer
 
+ASSUMED_KEY_ID = "ASIAASSUMEDEXAMPLE01"
+ASSUMED_TOKEN = "FwoGZXIvYXdzEXAMPLEsessiontoken"  # noqa: S105 - a made-up session token
 LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
 
 
@@ -33,18 +37,29 @@ class FakeAws(LocalServer):
         self.released = threading.Event()
         self.graph_pages: list[list[dict[str, Any]]] = []
         self.graph_requests: list[dict[str, Any]] = []
+        self.assumed: list[dict[str, str]] = []  # STS AssumeRole requests (form fields)
         fake = self
 
         class Handler(JsonHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+                    return fake.assume_role(self, {k: v[0] for k, v in parse_qs(raw.decode()).items()})
+                body = json.loads(raw or b"{}")
                 if self.path == "/ServiceGraph":
                     return fake.service_graph(self, body)
                 if self.headers.get("X-Amz-Target") != LOOKUP_TARGET:
                     return self._send(400, {"__type": "UnknownOperationException", "message": "unknown"})
                 if self.headers.get("Content-Type") != "application/x-amz-json-1.1":
                     return self._send(400, {"__type": "SerializationException", "message": "content type"})
-                fake.lookups.append({**body, "_at": time.monotonic(), "_auth": self.headers.get("Authorization")})
+                fake.lookups.append(
+                    {
+                        **body,
+                        "_at": time.monotonic(),
+                        "_auth": self.headers.get("Authorization"),
+                        "_token": self.headers.get("X-Amz-Security-Token"),
+                    }
+                )
                 fake.requests.append(str(body.get("NextToken") or ""))
                 later = bool(body.get("NextToken"))
                 if later and fake.stall_later_pages:
@@ -87,6 +102,28 @@ class FakeAws(LocalServer):
         if offset + size < len(matching):
             answer["NextToken"] = f"page-{offset + size}-g{self.generation}"
         handler._send(200, answer)
+
+    def assume_role(self, handler: JsonHandler, form: dict[str, str]) -> None:
+        """STS ``AssumeRole`` in the Query protocol (form-encoded request, XML answer)."""
+        self.assumed.append(form)
+        if form.get("Action") != "AssumeRole":
+            handler.send_response(400)
+            handler.end_headers()
+            return
+        xml = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+            f"<Credentials><AccessKeyId>{ASSUMED_KEY_ID}</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey>"
+            f"<SessionToken>{ASSUMED_TOKEN}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>"
+            f"<AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:{form.get('RoleSessionName')}</AssumedRoleId>"
+            f"<Arn>{form.get('RoleArn')}</Arn></AssumedRoleUser></AssumeRoleResult>"
+            "<ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>"
+            "</AssumeRoleResponse>"
+        ).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/xml")
+        handler.send_header("Content-Length", str(len(xml)))
+        handler.end_headers()
+        handler.wfile.write(xml)
 
     def service_graph(self, handler: JsonHandler, body: dict[str, Any]) -> None:
         self.graph_requests.append(body)

@@ -13,6 +13,7 @@ from changetrack.models.deliveries import SecretStore
 from integrations.aws import AwsIntegration, lookup
 from integrations.base import RateLimited
 from tests.integrations.aws.conftest import SECRET_KEY, cloudtrail_record, poll_config
+from tests.integrations.aws.fake_aws import ASSUMED_KEY_ID, ASSUMED_TOKEN
 from tests.integrations.helpers import drain, fixture_body, fixture_json, post
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +160,15 @@ def test_an_event_on_two_services_pushed_then_polled_is_still_one_change_per_ser
     summary = run(conn)
     assert summary.records == 2 and summary.created == 0
     assert Change.objects.count() == 2 and Change.objects.filter(service__isnull=True).count() == 0
+
+
+def test_with_a_role_set_the_poll_assumes_it_and_signs_with_the_temporary_credentials(connection_factory, fake):
+    role = "arn:aws:iam::123456789012:role/changetrack-reader"
+    conn = connection_factory("aws", clear={"secret_access_key": SECRET_KEY}, config=poll_config(fake, role_arn=role))
+    add(fake, 2, NOW - timedelta(minutes=1))
+    assert run(conn).errors == []
+    assert [(a["Action"], a["RoleArn"], a["RoleSessionName"]) for a in fake.assumed] == [
+        ("AssumeRole", role, "changetrack")
+    ]
+    assert f"Credential={ASSUMED_KEY_ID}/" in fake.lookups[0]["_auth"]
+    assert fake.lookups[0]["_token"] == ASSUMED_TOKEN and Change.objects.count() == 2

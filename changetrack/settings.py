@@ -264,6 +264,9 @@ SPECTACULAR_SETTINGS = {
 WEBHOOK_MAX_BODY_BYTES = _env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 # per-process cache of webhook connections (a disable or secret change made elsewhere applies within this)
 WEBHOOK_CONNECTION_CACHE_SECONDS = _env_int("WEBHOOK_CONNECTION_CACHE_SECONDS", 2)
+# SNS signing certificates and subscription URLs are fetched over HTTPS with certificate verification against this
+# CA bundle (a path; empty: the system's/certifi's). Only for a private CA in front of AWS, or a test server.
+AWS_SNS_CA_BUNDLE = os.environ.get("AWS_SNS_CA_BUNDLE", "")
 # the OpenAPI schema: public, or only for a logged-in viewer or a token with the read scope (the default)
 API_SCHEMA_PUBLIC = _env_bool("API_SCHEMA_PUBLIC", default=False)
 # /metrics: with METRICS_TOKEN set, only requests bearing it; otherwise public unless METRICS_PUBLIC=false

@@ -199,6 +199,13 @@ class Integration:
         ``headers`` is case-insensitive; ``raw_body`` the exact bytes received; ``secrets`` a SecretStore."""
         raise NotImplementedError
 
+    def verify_request(
+        self, headers: Mapping[str, str], raw_body: bytes, secrets: Any, config: Mapping[str, Any]
+    ) -> None:
+        """What the receiver calls: ``verify`` with the connection's ``config`` too, for vendors whose check
+        depends on a setting (the header AWS EventBridge sends its API key in). Default: ``verify``."""
+        self.verify(headers, raw_body, secrets)
+
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
         """The vendor event type of this delivery (a header or a payload field). Raises ``ParseError``."""
         raise NotImplementedError

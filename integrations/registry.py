@@ -19,6 +19,7 @@ def _load() -> None:
     # One line per integration: import inside the function so `integrations.base` stays import-cycle free.
     from integrations.alertmanager import AlertmanagerIntegration
     from integrations.argocd import ArgoCDIntegration
+    from integrations.aws import AwsIntegration
     from integrations.datadog import DatadogIntegration
     from integrations.generic import GenericIntegration
     from integrations.github import GitHubIntegration
@@ -49,6 +50,7 @@ def _load() -> None:
         PrometheusServiceGraphIntegration(),
         JaegerIntegration(),
         GrafanaAnnotationsIntegration(),
+        AwsIntegration(),
     ):
         register(integration)
 

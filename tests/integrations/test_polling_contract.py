@@ -30,8 +30,9 @@ def test_the_time_to_come_back_is_read_from_the_vendors_headers(headers, expecte
     assert resume_after(headers, NOW) == expected
 
 
-def test_the_pull_sources_are_github_launchdarkly_datadog_and_the_tracing_backends():
+def test_the_pull_sources_are_github_launchdarkly_datadog_aws_and_the_tracing_backends():
     assert sorted(slug for slug, i in registry.INTEGRATIONS.items() if i.can_poll) == [
+        "aws",
         "datadog",
         "github",
         "jaeger",

@@ -236,8 +236,9 @@ def load_events(db_url: str, total: int, days: int, n_services: int) -> float:
         lo, hi = conn.execute("SELECT min(id), max(id) FROM changetrack_service WHERE namespace = 'gen'").fetchone()
         for step in (1, 2):
             conn.execute(
-                "INSERT INTO changetrack_dependency (service_id, depends_on_id, provenance, evidence, confidence, first_seen_at, "
-                "last_seen_at) SELECT id, id + %s, 'declared', 'bench', 1.0, now(), now() FROM changetrack_service "
+                "INSERT INTO changetrack_dependency (service_id, depends_on_id, provenance, evidence, confidence, "
+                "connection_type, first_seen_at, last_seen_at) SELECT id, id + %s, 'declared', 'bench', 1.0, '', now(), now() "
+                "FROM changetrack_service "
                 "WHERE namespace = 'gen' AND id + %s <= %s",
                 [step, step, hi],
             )

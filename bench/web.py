@@ -121,7 +121,8 @@ def generate(n_changes: int, n_services: int, days: int) -> dict[str, Any]:
         # each service calls two others: a sparse graph where depth 1-3 reaches a handful to a few dozen services
         cur.execute(
             """
-            INSERT INTO changetrack_dependency (service_id, depends_on_id, provenance, evidence, confidence, connection_type, first_seen_at, last_seen_at)
+            INSERT INTO changetrack_dependency
+                (service_id, depends_on_id, provenance, evidence, confidence, connection_type, first_seen_at, last_seen_at)
             SELECT s.ids[i], s.ids[1 + ((i * k + 3) %% %s)], 'kubernetes', 'bench', 0.9, '', now(), now()
             FROM (SELECT %s::bigint[] AS ids) s, generate_series(1, %s) i, (VALUES (1), (7)) AS m(k)
             WHERE s.ids[i] <> s.ids[1 + ((i * k + 3) %% %s)]
@@ -210,7 +211,7 @@ def run(n_changes: int, rounds: int, runs: int) -> int:
     from changetrack import roles
 
     user = get_user_model().objects.create_user("bench")  # force_login: no password needed
-    roles.set_role(user, roles.VIEWER)  # every page measured is a viewer's
+    roles.set_role(user, roles.VIEWER)  # every page behind a role
     client = Client()
     client.force_login(user)
 
@@ -233,7 +234,7 @@ def run(n_changes: int, rounds: int, runs: int) -> int:
 
     for alert_id in ids["alerts"]:  # suspects are computed once per alert, then read: rank them before timing
         get(f"/alerts/{alert_id}/")()
-    service, alert = "service page, 24 h, depth 1 (default)", "alert page, 6 h, depth 1 (default)"
+    service, alert = "service page, 24 h, depth 1 (default)", "alert page (default window, depth)"
     explorer, feed = "service explorer (300 services, page 1)", "what changed, last 60 min"
     cases = [
         ("baseline: /healthz (no session)", rotate(["/healthz"])),

@@ -19,7 +19,9 @@ class ChangetrackConfig(AppConfig):
 
     def ready(self) -> None:
         from changetrack import audit, checks, signals  # noqa: F401 - connects the receivers, registers the checks
+        from changetrack.ingest import sns
         from changetrack.notify import hooks  # noqa: F401 - connects the push destinations' receivers
 
         audit.register_defaults()
+        sns.install()  # how the AWS integration fetches SNS certificates and confirms subscriptions
         post_migrate.connect(_grant_roles, sender=self, dispatch_uid="changetrack.roles")

@@ -213,7 +213,7 @@ def remap_unmapped(days: int = 30, limit: int = 20000) -> int:
             "id", "source", "service_hint", time_field
         )
         for row in rows[:limit]:
-            hint = _hint_from_dict(row.service_hint)
+            hint = hint_from_dict(row.service_hint)
             service = resolver.resolve(hint, row.source) if hint else None
             if service is not None:
                 # why the time in the filter: Change is partitioned by it, so the update touches one partition;
@@ -231,7 +231,8 @@ def remap_unmapped(days: int = 30, limit: int = 20000) -> int:
     return len(mapped["change"]) + len(mapped["alert"])
 
 
-def _hint_from_dict(data: dict) -> ServiceHint | None:  # type: ignore[type-arg]
+def hint_from_dict(data: dict) -> ServiceHint | None:  # type: ignore[type-arg]
+    """A ``ServiceHint`` from its stored form (``ServiceHint.as_dict``); None for an empty or malformed one."""
     if not isinstance(data, dict) or not data:
         return None
     keys = tuple(tuple(kv) for kv in data.get("keys", []) if isinstance(kv, list | tuple) and len(kv) == 2)

@@ -4,7 +4,7 @@ version, an actor, a feature-flag key.
 The search terms of a change are the words of those fields (``INDEX_TERMS_SQL``): ``commit_sha``, ``actor``, the
 flag key, the new image and every container image, the version (``{"version": {"from", "to"}}`` or a string), an image a diff changed to
 and the revision, lower-cased and split on ``SEPARATORS``. A GIN index on their ``tsvector`` (migration
-``0011_change_search``) answers prefix queries (``'91dc32':*``) without reading the table, on every partition.
+``0013_change_search``) answers prefix queries (``'91dc32':*``) without reading the table, on every partition.
 A query is split the same way and every word must be a prefix of some term of the change, so ``rest-api:1.4``
 finds ``registry.example.com/acme/rest-api:1.4.2`` and ``91dc324`` finds the commit ``91dc324e…``.
 

@@ -236,6 +236,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "maintain-partitions": {"task": "changetrack.ingest.tasks.maintain_partitions", "schedule": 3600.0},
     "forget-delivery-keys": {"task": "changetrack.ingest.tasks.forget_delivery_keys", "schedule": 3600.0},
     "remap-unmapped": {"task": "changetrack.ingest.tasks.remap_unmapped", "schedule": 3600.0},
+    "expire-trace-edges": {"task": "changetrack.ingest.tasks.expire_trace_edges", "schedule": 3600.0},
     # every pull source (GitHub, LaunchDarkly, Datadog events) at its own Integration.poll_interval
     "poll-due": {"task": "changetrack.poll_due", "schedule": 60.0},
     "github-commit-ranges": {"task": "changetrack.attach_pending_commit_ranges", "schedule": 60.0},
@@ -263,6 +264,9 @@ SPECTACULAR_SETTINGS = {
 WEBHOOK_MAX_BODY_BYTES = _env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 # per-process cache of webhook connections (a disable or secret change made elsewhere applies within this)
 WEBHOOK_CONNECTION_CACHE_SECONDS = _env_int("WEBHOOK_CONNECTION_CACHE_SECONDS", 2)
+# SNS signing certificates and subscription URLs are fetched over HTTPS with certificate verification against this
+# CA bundle (a path; empty: the system's/certifi's). Only for a private CA in front of AWS, or a test server.
+AWS_SNS_CA_BUNDLE = os.environ.get("AWS_SNS_CA_BUNDLE", "")
 # the OpenAPI schema: public, or only for a logged-in viewer or a token with the read scope (the default)
 API_SCHEMA_PUBLIC = _env_bool("API_SCHEMA_PUBLIC", default=False)
 # /metrics: with METRICS_TOKEN set, only requests bearing it; otherwise public unless METRICS_PUBLIC=false
@@ -271,6 +275,8 @@ METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", default=not METRICS_TOKEN)
 API_MAX_BODY_BYTES = _env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)  # 1,000 changes with details fit
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES, 2_621_440) * 4
 RETENTION_DAYS = _env_int("RETENTION_DAYS", 90)
+# dependency edges read from traces that no tracing source has reported for this long are dropped
+TRACE_EDGE_EXPIRY_DAYS = _env_int("TRACE_EDGE_EXPIRY_DAYS", 7)
 DELIVERY_DEDUPE_WINDOW = __import__("datetime").timedelta(days=_env_int("DELIVERY_DEDUPE_DAYS", 7))
 DELIVERY_RETENTION_DAYS = _env_int("DELIVERY_RETENTION_DAYS", 14)
 PARTITION_PRECREATE_DAYS = _env_int("PARTITION_PRECREATE_DAYS", 7)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -198,6 +199,13 @@ class Integration:
         ``headers`` is case-insensitive; ``raw_body`` the exact bytes received; ``secrets`` a SecretStore."""
         raise NotImplementedError
 
+    def verify_request(
+        self, headers: Mapping[str, str], raw_body: bytes, secrets: Any, config: Mapping[str, Any]
+    ) -> None:
+        """What the receiver calls: ``verify`` with the connection's ``config`` too, for vendors whose check
+        depends on a setting (the header AWS EventBridge sends its API key in). Default: ``verify``."""
+        self.verify(headers, raw_body, secrets)
+
     def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
         """The vendor event type of this delivery (a header or a payload field). Raises ``ParseError``."""
         raise NotImplementedError
@@ -353,7 +361,12 @@ def get_json(
     Raises ``RateLimited`` on a 429 (when to come back, from the headers) and on a 5xx the session's retries did
     not cure (``TRANSIENT_PAUSE``); ``PollError`` on any other non-200 answer or a body that is not JSON.
     Connection errors and timeouts propagate as ``requests.RequestException`` (the runner pauses the source)."""
-    response = session.get(url, params=params, headers=headers)
+    return read_json(session.get(url, params=params, headers=headers), now=now, label=label, url=url)
+
+
+def read_json(response: requests.Response, *, now: datetime, label: str, url: str) -> Any:
+    """The JSON body of a 200 answer; ``RateLimited`` for a 429 or a 5xx, ``PollError`` otherwise (see ``get_json``).
+    For a source that explains a refusal in its body: read that first, then hand the answer here."""
     if response.status_code == 429:
         raise RateLimited(resume_after(response.headers, now), f"{label} rate limited (429)")
     if response.status_code >= 500:
@@ -364,6 +377,38 @@ def get_json(
         return response.json()
     except ValueError:
         raise PollError(f"{label} answered with a body that is not JSON ({url})") from None
+
+
+class PullSource(Integration):
+    """Base class of pull-only sources (service graphs read from tracing backends): they take no webhooks, so
+    ``verify`` always refuses and there is no event type; only ``poll()`` matters."""
+
+    #: no webhook URL to give anyone (``create_connection`` and the connection page leave it out)
+    url_label: ClassVar[str] = ""
+    polled_only: ClassVar[bool] = True
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes, secrets: Any) -> None:
+        """A pull source takes no deliveries through the webhook receiver: always ``VerificationError``."""
+        raise VerificationError(f"{self.label} connections are polled; they receive no webhooks")
+
+    def event_type(self, headers: Mapping[str, str], payload: Any) -> str:
+        raise ParseError(f"{self.label} connections receive no webhooks")
+
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Prometheus duration (``30m``, ``1h``, ``1h30m``, ``7d``) as a ``timedelta``; ``ValueError`` for anything
+    else (a bad value would otherwise end up inside a PromQL query). At most a year."""
+    value = text.strip()
+    if not value or _DURATION.sub("", value):
+        raise ValueError(f"{text[:40]!r} is not a duration such as 30m, 1h or 1h30m")
+    seconds = sum(int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION.findall(value))
+    if not 0 < seconds <= _DURATION_UNITS["y"]:
+        raise ValueError(f"{text[:40]!r} must be longer than 0 and at most a year")
+    return timedelta(seconds=seconds)
 
 
 # --- helpers shared by integrations ------------------------------------------------------------------------

@@ -62,12 +62,47 @@ class AlertNotice:
         return out
 
 
+@dataclass(frozen=True)
+class ChangeNotice:
+    """A change as destinations that mark changes (Grafana annotations) receive it; built by
+    ``changetrack.notify.annotations``. ``service`` is the service's name ("" when unmapped), ``url`` the change's
+    page; ``ended_at`` is set for ranged changes (a rollout, a CI run)."""
+
+    change_id: int
+    kind: str
+    summary: str
+    source: str
+    service: str
+    namespace: str
+    cluster: str
+    team: str
+    started_at: datetime
+    ended_at: datetime | None
+    url: str
+
+    def tags(self) -> list[str]:
+        """``changetrack``, then ``service:``, ``kind:``, ``cluster:``, ``namespace:``, ``team:``, ``source:`` for
+        what is known: the tags a Grafana annotation query filters on."""
+        pairs = (
+            ("service", self.service),
+            ("kind", self.kind),
+            ("cluster", self.cluster),
+            ("namespace", self.namespace),
+            ("team", self.team),
+            ("source", self.source),
+        )
+        return ["changetrack", *(f"{k}:{v}" for k, v in pairs if v)]
+
+
 class Destination(Integration):
     """Base class of push destinations. Subclasses set ``slug``, ``label``, ``config_fields``,
     ``setup_instructions``; the sender reads ``target_field`` (the config field naming where messages go by
     default: a Slack channel, a URL)."""
 
     pushes: ClassVar[bool] = True
+    #: whether it announces alerts (routing rules, one ``Notification`` per alert); a destination that marks
+    #: changes instead (Grafana annotations) sets False
+    notices: ClassVar[bool] = True
     target_field: ClassVar[str] = ""
     #: what the connection's own URL is for, as ``create_connection`` prints it (empty: it has no use)
     url_label: ClassVar[str] = ""

@@ -25,3 +25,11 @@ def commit_sha(value: object) -> str:
     """A lowercase hex SHA (full or short, ≥ 7 chars) or '' (a branch name, a Helm chart version)."""
     text = value.strip().lower() if isinstance(value, str) else ""
     return text if _HEX.match(text) else ""
+
+
+def public_url(url: str) -> str:
+    """A clone URL without any user or password in it (``https://x:token@ghe.example.com/a/b.git`` →
+    ``https://ghe.example.com/a/b.git``), kept so a page can link the repository on its own host. An scp-style
+    address (``git@host:a/b.git``) names no secret and is kept as it is."""
+    url = url.strip()
+    return re.sub(r"^([a-z+]+://)[^/@]*@", r"\1", url, flags=re.IGNORECASE)

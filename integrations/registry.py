@@ -19,14 +19,18 @@ def _load() -> None:
     # One line per integration: import inside the function so `integrations.base` stays import-cycle free.
     from integrations.alertmanager import AlertmanagerIntegration
     from integrations.argocd import ArgoCDIntegration
+    from integrations.aws import AwsIntegration
     from integrations.datadog import DatadogIntegration
     from integrations.generic import GenericIntegration
     from integrations.github import GitHubIntegration
     from integrations.grafana import GrafanaIntegration
+    from integrations.grafana.annotating import GrafanaAnnotationsIntegration
+    from integrations.jaeger import JaegerIntegration
     from integrations.jenkins import JenkinsIntegration
     from integrations.launchdarkly import LaunchDarklyIntegration
     from integrations.opsgenie import OpsgenieIntegration
     from integrations.pagerduty import PagerDutyIntegration
+    from integrations.prometheus_servicegraph import PrometheusServiceGraphIntegration
     from integrations.slack import SlackIntegration
     from integrations.webhook import WebhookIntegration
 
@@ -43,6 +47,10 @@ def _load() -> None:
         OpsgenieIntegration(),
         SlackIntegration(),
         WebhookIntegration(),
+        PrometheusServiceGraphIntegration(),
+        JaegerIntegration(),
+        GrafanaAnnotationsIntegration(),
+        AwsIntegration(),
     ):
         register(integration)
 

@@ -158,6 +158,11 @@ class EdgeSerializer(serializers.Serializer):
     provenance = serializers.CharField()
     evidence = serializers.CharField(allow_blank=True)
     confidence = serializers.FloatField()
+    calls = serializers.IntegerField(allow_null=True, help_text="traces: calls over the source's window")
+    errors = serializers.IntegerField(allow_null=True, help_text="traces: failed calls over the source's window")
+    connection_type = serializers.CharField(
+        allow_blank=True, help_text='traces: "" for a call, "database", "messaging_system"'
+    )
     first_seen_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField()
 

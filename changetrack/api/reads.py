@@ -148,6 +148,9 @@ def _edges(service: Service) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
             "provenance": edge.provenance,
             "evidence": edge.evidence,
             "confidence": edge.confidence,
+            "calls": edge.calls,
+            "errors": edge.errors,
+            "connection_type": edge.connection_type,
             "first_seen_at": edge.first_seen_at,
             "last_seen_at": edge.last_seen_at,
         }

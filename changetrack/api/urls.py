@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from changetrack.api import metrics, reads, timeline, views
+from changetrack.api import grafana, metrics, reads, timeline, views
 from changetrack.api.base import not_found
 from changetrack.api.schema_view import SchemaView
 
@@ -31,5 +31,6 @@ urlpatterns = [
     path("alerts/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-alert-feedback"),
     path("dependencies", views.DependencyCreateView.as_view(), name="api-dependencies"),
     path("metrics/delivery", metrics.DeliveryMetricsView.as_view(), name="api-metrics-delivery"),
+    path("grafana/annotations", grafana.GrafanaAnnotationsView.as_view(), name="api-grafana-annotations"),
     re_path(r"^[\s\S]*$", not_found),
 ]

@@ -175,7 +175,7 @@ def _store(records: Sequence[Record], summary: RunSummary) -> None:
     # polled changes are often late (a missed webhook): alerts they may explain get re-ranked
     pipeline.after_store(set(), stored.late_changes)
     summary.records += len(records)
-    summary.created += sum(created for _, created in stored.changes)
+    summary.created += sum(created for _, created in (*stored.changes, *stored.dependencies))
     summary.kinds.update(getattr(r, "kind", type(r).__name__) for r in records)
 
 

@@ -80,7 +80,7 @@ def receive(request: HttpRequest, slug: str, connection_id: uuid.UUID) -> JsonRe
         return body
     headers = request.headers
     try:
-        integration.verify(headers, body, secrets)
+        integration.verify_request(headers, body, secrets, conn.config)
     except VerificationError as exc:
         logger.info(
             "ingest.delivery.unverified", extra={"integration": slug, "connection": str(conn.pk), "reason": str(exc)}

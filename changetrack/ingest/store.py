@@ -15,11 +15,13 @@ from typing import Any
 from django.db import transaction
 
 from changetrack import partitions
+from changetrack.ingest import events
 from changetrack.ingest.alerts import store_alerts
 from changetrack.ingest.changes import ENRICHMENT_KEYS, UPDATABLE_CHANGE_FIELDS, store_changes
 from changetrack.ingest.dependencies import store_dependencies
 from changetrack.ingest.identities import fit_external_id, lock_identities, lock_key
 from changetrack.ingest.scrubbing import scrub_records
+from changetrack.models import Change
 from changetrack.resolution import ServiceResolver
 from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record
 
@@ -66,6 +68,8 @@ def store_records(
             result.alerts, result.alerts_to_rank = store_alerts(alerts, resolver)
         if deps:
             result.dependencies = store_dependencies(deps, resolver)
+        if result.changes:
+            events.changes_stored.send_robust(sender=Change, change_ids=[pk for pk, _ in result.changes])
     return result
 
 

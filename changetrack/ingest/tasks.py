@@ -6,13 +6,14 @@ import logging
 import time
 from datetime import timedelta
 
+import requests
 from celery import shared_task
 from celery.worker import state
 from django.conf import settings
 from django.utils import timezone
 
 from changetrack import partitions, resolution
-from changetrack.ingest import kick, pipeline, receiver
+from changetrack.ingest import dependencies, kick, pipeline, receiver, sns
 from changetrack.models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -66,5 +67,17 @@ def forget_delivery_keys() -> int:
 
 @shared_task
 def remap_unmapped() -> int:
-    """Map records that arrived before a rule or service that now matches them."""
-    return resolution.remap_unmapped()
+    """Map records (and trace edges) that arrived before a rule or service that now matches them."""
+    return resolution.remap_unmapped() + dependencies.remap_edges()
+
+
+@shared_task
+def expire_trace_edges() -> int:
+    """Beat entry ``expire-trace-edges``: drop trace edges no source reported for ``TRACE_EDGE_EXPIRY_DAYS``."""
+    return dependencies.expire_trace_edges()
+
+
+@shared_task(name=sns.CONFIRM_TASK, autoretry_for=(requests.RequestException,), retry_backoff=True, max_retries=5)
+def confirm_sns_subscription(subscribe_url: str) -> int:
+    """GET a verified SNS ``SubscribeURL`` (``changetrack.ingest.sns``); retried while SNS cannot be reached."""
+    return sns.confirm(subscribe_url)

@@ -45,3 +45,32 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verdict}: change {self.change_id} for alert {self.alert_id}"
+
+
+class VerdictEvent(models.Model):
+    """Every verdict set and every undo, who and when: the history behind ``Feedback`` (which holds only the
+    current verdict, the one the engine learns from). Never changed or removed; an undo is a row of its own."""
+
+    class Action(models.TextChoices):
+        SET = "set"
+        UNDO = "undo"
+
+    alert = models.ForeignKey("changetrack.Alert", on_delete=models.CASCADE, related_name="verdict_events")
+    change = models.ForeignKey("changetrack.Change", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    #: the verdict set, or the one undone
+    verdict = models.CharField(max_length=20)
+    actor = models.CharField(max_length=200, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["alert", "change", "-at"], name="verdict_event_alert"),
+            models.Index(fields=["change", "-at"], name="verdict_event_change"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.actor or 'someone'} {self.action} {self.verdict}: change {self.change_id} for alert {self.alert_id}"
+        )

@@ -37,3 +37,33 @@ class Dependency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} → {self.depends_on} ({self.provenance})"
+
+
+class UnmappedEdge(models.Model):
+    """An edge read from traces (``provenance``) with at least one end that matched no service: kept with what the
+    source said (``service_hint``/``depends_on_hint``, the stored form of ``ServiceHint``) so the unmapped page
+    can offer to map the name, and stored as a ``Dependency`` as soon as both ends resolve (the hourly remap, or
+    at once when a name is mapped). ``service_key``/``depends_on_key`` are the hints as sorted JSON: the identity
+    of the row. Expires like trace edges do."""
+
+    provenance = models.CharField(max_length=20)
+    service_key = models.CharField(max_length=1000)
+    depends_on_key = models.CharField(max_length=1000)
+    service_hint = models.JSONField(default=dict)
+    depends_on_hint = models.JSONField(default=dict)
+    service_unmapped = models.BooleanField(default=True)
+    depends_on_unmapped = models.BooleanField(default=True)
+    evidence = models.CharField(max_length=500, blank=True, default="")
+    calls = models.BigIntegerField(null=True, blank=True)
+    errors = models.BigIntegerField(null=True, blank=True)
+    connection_type = models.CharField(max_length=40, blank=True, default="")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provenance", "service_key", "depends_on_key"], name="unmapped_edge_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_hint.get('name', '?')} → {self.depends_on_hint.get('name', '?')} ({self.provenance})"

@@ -37,7 +37,29 @@ class RoutingRule(models.Model):
         return f"{scope} ≥{self.min_severity} → {target}"
 
 
-class Notification(models.Model):
+class OutboundStatus(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Outbound(models.Model):
+    """What every outbound row keeps for the one sender (``changetrack.notify.sender``): its state, the attempts,
+    the last error (cleared by the next success) and when it was last sent."""
+
+    status = models.CharField(max_length=10, choices=OutboundStatus.choices, default=OutboundStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Notification(Outbound):
     """One alert announced to one destination (connection + channel): the idempotency key of the announcement,
     so an alert is posted once however often it is ranked or delivered, and later edited in place.
 
@@ -45,10 +67,7 @@ class Notification(models.Model):
     ``digest`` is the hash of the content last sent (an unchanged ranking sends nothing). ``last_error`` is the
     last failure, cleared by the next success; ``status`` failed means retries ran out."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        SENT = "sent"
-        FAILED = "failed"
+    Status = OutboundStatus
 
     connection = models.ForeignKey("changetrack.Connection", on_delete=models.CASCADE, related_name="notifications")
     alert = models.ForeignKey("changetrack.Alert", on_delete=models.CASCADE, related_name="notifications")
@@ -58,13 +77,6 @@ class Notification(models.Model):
     thread_ts = models.CharField(max_length=50, blank=True, default="")
     digest = models.CharField(max_length=64, blank=True, default="")
     version = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
-    last_error_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -100,3 +112,24 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"interaction {self.trigger_id} ({self.status})"
+
+
+class Annotation(Outbound):
+    """A change pushed to a Grafana connection as an annotation: ``annotation_id`` is the id Grafana answered
+    (0 until the first POST succeeds), so an update of the change edits it with PATCH instead of adding a second
+    one. ``digest`` is the hash of what was last sent (an unchanged change sends nothing); ``last_error`` the
+    last failure, cleared by the next success; ``status`` failed means retries ran out."""
+
+    Status = OutboundStatus
+
+    connection = models.ForeignKey("changetrack.Connection", on_delete=models.CASCADE, related_name="annotations")
+    change = models.ForeignKey("changetrack.Change", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    annotation_id = models.BigIntegerField(default=0)
+    digest = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "change"], name="annotation_change")]
+        indexes = [models.Index(fields=["connection", "-last_error_at"], name="annotation_errors")]
+
+    def __str__(self) -> str:
+        return f"change {self.change_id} → {self.connection_id} #{self.annotation_id}"

@@ -8,13 +8,14 @@ import logging
 import time
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from changetrack.correlation import events
+from changetrack.ingest import events as ingest_events
 from changetrack.models import Alert, Connection
-from changetrack.notify import routing
+from changetrack.notify import markers, routing
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def have_destinations() -> bool:
 @receiver(post_save, sender=Connection)
 def _forget(sender: type[Connection], **kwargs: Any) -> None:
     _cache.clear()
+    markers.forget()
 
 
 def _enqueue_after_commit(alert_id: int) -> None:
@@ -60,3 +62,30 @@ def after_ranking(sender: Any, alert_id: int, **kwargs: Any) -> None:
 def after_alert_saved(sender: type[Alert], instance: Alert, created: bool, **kwargs: Any) -> None:
     if not created and instance.status == Alert.Status.RESOLVED and have_destinations():
         _enqueue_after_commit(instance.pk)
+
+
+@receiver(ingest_events.changes_stored)
+def after_changes_stored(sender: Any, change_ids: list[int], **kwargs: Any) -> None:
+    """Write the Grafana annotation rows of stored changes in the storing transaction (``markers.plan``) and
+    enqueue their sending after the commit, when any connection annotates. A database error here is logged and
+    undone (a savepoint); the changes are stored regardless."""
+    if not markers.connections():
+        return
+    try:
+        with transaction.atomic():  # a savepoint: a failure here must not break the storing transaction
+            ids = markers.plan(list(change_ids))
+    except DatabaseError as exc:
+        logger.warning("notify.annotate.plan_failed", extra={"changes": len(change_ids), "error": repr(exc)})
+        return
+    if not ids:
+        return
+
+    def enqueue() -> None:
+        from changetrack.notify.tasks import annotate
+
+        try:
+            annotate.apply_async(args=[ids], retry=False)
+        except Exception as exc:  # noqa: BLE001 - broker down: the rows are stored; tasks.sweep sends them
+            logger.warning("notify.annotate.enqueue_failed", extra={"annotations": len(ids), "error": repr(exc)})
+
+    transaction.on_commit(enqueue)

@@ -19,7 +19,10 @@ class Route:
 
 
 def push_slugs() -> list[str]:
-    return sorted(slug for slug, i in registry.INTEGRATIONS.items() if getattr(i, "pushes", False))
+    """The destinations that announce alerts (Slack, outgoing webhooks; not Grafana annotations)."""
+    return sorted(
+        slug for slug, i in registry.INTEGRATIONS.items() if getattr(i, "pushes", False) and getattr(i, "notices", True)
+    )
 
 
 def severe_enough(severity: str, minimum: str) -> bool:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from changetrack.infra import redis as shared_redis
 from changetrack.models import Notification
+from changetrack.models.notify import Outbound, OutboundStatus
 from changetrack.notify import content, transports
 
 logger = logging.getLogger(__name__)
@@ -102,16 +103,23 @@ def _thread_of(n: Notification) -> str:
 
 def record_failure(notification_id: int, error: transports.SendError) -> int:
     """Keep the error on the notification (the connection page shows the latest); returns the attempts so far."""
-    n = Notification.objects.filter(pk=notification_id).first()
-    if n is None:
+    return keep_failure(Notification, notification_id, error, "notify.message.failed", "notification")
+
+
+def keep_failure(model: type[Outbound], pk: int, error: transports.SendError, event: str, what: str) -> int:
+    """Keep ``error`` on one outbound row (a ``Notification`` or an ``Annotation``): one more attempt, the error
+    and when; failed once retries are spent or a retry cannot help (a row already sent stays sent). Returns the
+    attempts so far (``MAX_ATTEMPTS`` for a row that is gone). Logged as ``event`` with the row's id under ``what``."""
+    row = model._default_manager.filter(pk=pk).first()
+    if row is None:
         return MAX_ATTEMPTS
-    n.attempts += 1
-    n.last_error, n.last_error_at = str(error)[:2000], timezone.now()
-    if not error.retry or n.attempts >= MAX_ATTEMPTS:
-        n.status = Notification.Status.FAILED if n.status != Notification.Status.SENT else n.status
-    n.save(update_fields=["attempts", "last_error", "last_error_at", "status", "updated_at"])
+    row.attempts += 1
+    row.last_error, row.last_error_at = str(error)[:2000], timezone.now()
+    if not error.retry or row.attempts >= MAX_ATTEMPTS:
+        row.status = OutboundStatus.FAILED if row.status != OutboundStatus.SENT else row.status
+    row.save(update_fields=["attempts", "last_error", "last_error_at", "status", "updated_at"])
     logger.warning(
-        "notify.message.failed",
-        extra={"notification": notification_id, "error": str(error), "attempts": n.attempts, "retry": error.retry},
+        event,
+        extra={what: pk, "error": str(error), "attempts": row.attempts, "retry": error.retry},
     )
-    return n.attempts
+    return row.attempts

@@ -1,11 +1,13 @@
-"""What the connection page shows of a push destination: messages sent, failures, the last error, its rules."""
+"""What the connection page shows of a push destination: messages (or annotations) sent, failures, the last error,
+its rules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 
 from changetrack.models import Connection, Notification, RoutingRule
 
@@ -18,16 +20,26 @@ class PushStatus:
     last_error: str
     last_error_at: datetime | None
     rules: list[RoutingRule]
+    #: the rows are Grafana annotations of changes, not alert messages (no routing rules)
+    annotations: bool = False
 
 
 def for_connection(conn: Connection) -> PushStatus:
-    counts = Notification.objects.filter(connection=conn).aggregate(
-        sent=Count("id", filter=Q(status=Notification.Status.SENT)),
-        failed=Count("id", filter=Q(status=Notification.Status.FAILED)),
+    return summarize(
+        Notification.objects.filter(connection=conn),
+        rules=list(RoutingRule.objects.filter(connection=conn).select_related("service")),
+    )
+
+
+def summarize(rows: QuerySet[Any], rules: list[RoutingRule], annotations: bool = False) -> PushStatus:
+    """Counts, last success and last error of one connection's outbound rows (notifications, annotations)."""
+    counts = rows.aggregate(
+        sent=Count("id", filter=Q(status="sent")),
+        failed=Count("id", filter=Q(status="failed")),
         last=Max("sent_at"),
     )
     latest = (
-        Notification.objects.filter(connection=conn, last_error_at__isnull=False)
+        rows.filter(last_error_at__isnull=False)
         .order_by("-last_error_at")
         .values_list("last_error", "last_error_at")
         .first()
@@ -38,5 +50,6 @@ def for_connection(conn: Connection) -> PushStatus:
         last_sent_at=counts["last"],
         last_error=latest[0] if latest else "",
         last_error_at=latest[1] if latest else None,
-        rules=list(RoutingRule.objects.filter(connection=conn).select_related("service")),
+        rules=rules,
+        annotations=annotations,
     )

@@ -13,8 +13,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from changetrack.correlation import engine
-from changetrack.models import Alert, Feedback, Interaction, Notification
-from changetrack.notify import routing, sender, verdicts
+from changetrack.models import Alert, Annotation, Feedback, Interaction, Notification
+from changetrack.models.notify import OutboundStatus
+from changetrack.notify import markers, routing, sender, verdicts
 from changetrack.notify.transports import SendError
 
 logger = logging.getLogger(__name__)
@@ -50,10 +51,36 @@ def deliver(self: Any, notification_id: int) -> str:
     except sender.Throttled as exc:
         raise self.retry(countdown=exc.wait) from None
     except SendError as exc:
-        attempts = sender.record_failure(notification_id, exc)
-        if exc.retry and attempts < sender.MAX_ATTEMPTS:
-            raise self.retry(countdown=exc.after or sender.backoff(attempts)) from None
-        return "failed"
+        return _retry_or_fail(self, exc, sender.record_failure(notification_id, exc))
+
+
+def _retry_or_fail(task: Any, exc: SendError, attempts: int) -> str:
+    """Retry ``task`` when a retry may cure ``exc`` and attempts remain (after ``Retry-After``, else with backoff);
+    otherwise ``"failed"`` (the error is already kept on the row)."""
+    if exc.retry and attempts < sender.MAX_ATTEMPTS:
+        raise task.retry(countdown=exc.after or sender.backoff(attempts)) from None
+    return "failed"
+
+
+@shared_task(acks_late=True)
+def annotate(annotation_ids: list[int]) -> int:
+    """Fan the annotations of a stored batch of changes (``markers.plan``) out to one ``push_annotation`` each,
+    off the storing process. Returns how many were enqueued."""
+    for annotation_id in annotation_ids:
+        push_annotation.apply_async(args=[annotation_id])
+    return len(annotation_ids)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def push_annotation(self: Any, annotation_id: int) -> str:
+    """Create or edit one change's Grafana annotation; retry what a retry may cure (after ``Retry-After`` on a
+    429, else with the sender's backoff) up to ``sender.MAX_ATTEMPTS``, then keep it failed with its error."""
+    try:
+        return markers.send(annotation_id)
+    except SendError as exc:
+        return _retry_or_fail(
+            self, exc, sender.keep_failure(Annotation, annotation_id, exc, "notify.annotation.failed", "annotation")
+        )
 
 
 @shared_task(acks_late=True)
@@ -92,8 +119,8 @@ def refresh() -> int:
 
 @shared_task(acks_late=True)
 def sweep() -> int:
-    """Beat entry ``sweep-notify``: clicks and first messages whose task never ran (the broker was down when they
-    were stored). Returns how many tasks it enqueued."""
+    """Beat entry ``sweep-notify``: clicks, first messages and annotations whose task never ran (the broker was
+    down when they were stored). Returns how many tasks it enqueued."""
     now = timezone.now()
     clicks = list(
         Interaction.objects.filter(
@@ -102,14 +129,15 @@ def sweep() -> int:
     )
     for interaction_id in clicks:
         process_interaction.apply_async(args=[interaction_id])
-    unsent = list(
-        Notification.objects.filter(
-            status=Notification.Status.PENDING,
+    unsent = 0
+    for model, task in ((Notification, deliver), (Annotation, push_annotation)):
+        never_tried = model.objects.filter(
+            status=OutboundStatus.PENDING,
             attempts=0,
             created_at__lte=now - timedelta(minutes=1),
             created_at__gte=now - ANNOUNCE_WITHIN,
         ).values_list("pk", flat=True)[:500]
-    )
-    for notification_id in unsent:
-        deliver.apply_async(args=[notification_id])
-    return len(clicks) + len(unsent)
+        for pk in list(never_tried):
+            task.apply_async(args=[pk])
+            unsent += 1
+    return len(clicks) + unsent

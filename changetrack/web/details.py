@@ -78,7 +78,7 @@ class Commit:
     at: str
 
 
-def _commit(raw: Any, repository: str) -> Commit | None:
+def _commit(raw: Any, repository: str, base: str) -> Commit | None:
     if isinstance(raw, str):
         return Commit(sha=raw[:40], message="", author="", url="", at="")
     if not isinstance(raw, dict):
@@ -91,7 +91,7 @@ def _commit(raw: Any, repository: str) -> Commit | None:
         author = author.get("login") or author.get("name") or author.get("email") or ""
     url = safe_url(raw.get("html_url") or raw.get("url"))
     if not url and sha and repository and "/" in repository:
-        url = f"https://github.com/{repository}/commit/{sha}"
+        url = f"{base}/{repository}/commit/{sha}"
     inner_author: dict[str, Any] = inner["author"] if isinstance(inner.get("author"), dict) else {}
     at = raw.get("timestamp") or raw.get("date") or inner_author.get("date") or ""
     return Commit(
@@ -108,24 +108,27 @@ class CommitRange:
     total: int | None
 
 
-def commit_range(details: Any, repository: str) -> CommitRange | None:
+def commit_range(details: Any, repository: str, host: str = "https://github.com") -> CommitRange | None:
     """The commits between the previous and the new version, from ``details["commit_range"]`` (a dict with
-    from/to or base/head, commits, compare URL) or ``details["commits"]`` (a list), whichever is present."""
+    from/to or base/head, commits, compare URL) or ``details["commits"]`` (a list), whichever is present. Links
+    the source did not send are made on ``host``, the repository's Git host (``sourcelinks.git_host``)."""
     if not isinstance(details, dict):
         return None
     raw = details.get("commit_range")
     rng: dict[str, Any] = raw if isinstance(raw, dict) else {}
     listed = rng.get("commits") if isinstance(rng.get("commits"), list) else details.get("commits")
-    commits = [c for c in (_commit(x, repository) for x in (listed if isinstance(listed, list) else [])[:200]) if c]
-    base = str(rng.get("from") or rng.get("base") or rng.get("old") or rng.get("before") or "")
+    commits = [
+        c for c in (_commit(x, repository, host) for x in (listed if isinstance(listed, list) else [])[:200]) if c
+    ]
+    base_sha = str(rng.get("from") or rng.get("base") or rng.get("old") or rng.get("before") or "")
     head = str(rng.get("to") or rng.get("head") or rng.get("new") or rng.get("after") or "")
-    if not (commits or base or head):
+    if not (commits or base_sha or head):
         return None
     compare = safe_url(rng.get("compare_url") or rng.get("url") or details.get("compare_url"))
-    if not compare and base and head and repository and "/" in repository:
-        compare = f"https://github.com/{repository}/compare/{base}...{head}"
+    if not compare and base_sha and head and repository and "/" in repository:
+        compare = f"{host}/{repository}/compare/{base_sha}...{head}"
     total = rng.get("total") if isinstance(rng.get("total"), int) else None
-    return CommitRange(base=base[:40], head=head[:40], compare_url=compare, commits=commits, total=total)
+    return CommitRange(base=base_sha[:40], head=head[:40], compare_url=compare, commits=commits, total=total)
 
 
 def flag_change(kind: str, details: Any, diff: Any) -> tuple[str, str] | None:
@@ -160,7 +163,7 @@ def links(change_links: Any, details: Any, source: str) -> list[dict[str, str]]:
         if not url or url in seen:
             continue
         seen.add(url)
-        title = str(item.get("title") or item.get("name") or url) if isinstance(item, dict) else url
+        title = str(item.get("title") or item.get("text") or item.get("name") or url) if isinstance(item, dict) else url
         text = f"{title} {url}".lower()
         tag = (
             "argocd"

@@ -23,6 +23,7 @@ from changetrack.connections import create_connection
 from changetrack.infra.urls import absolute_url
 from changetrack.ingest import kick
 from changetrack.models import Connection, Delivery, PollState
+from changetrack.notify import markers
 from changetrack.notify import status as push_status
 from changetrack.web import access
 from integrations import registry
@@ -151,9 +152,18 @@ def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "secret_names": [labels.get(n, n) for n in secret_names],
             "failed": sum(1 for d in deliveries if d.status == Delivery.Status.FAILED),
             "poll": PollState.objects.filter(connection=conn).first() if integration and integration.can_poll else None,
-            "push": push_status.for_connection(conn) if getattr(integration, "pushes", False) else None,
+            "push": _push_status(conn, integration),
         },
     )
+
+
+def _push_status(conn: Connection, integration: Integration | None) -> push_status.PushStatus | None:
+    """Messages sent for an alert destination, annotations for one that marks changes; None for a source."""
+    if not getattr(integration, "pushes", False):
+        return None
+    if not getattr(integration, "notices", True):
+        return markers.status(conn)
+    return push_status.for_connection(conn)
 
 
 def _connection(pk: str) -> Connection:

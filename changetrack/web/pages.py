@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from changetrack.correlation import engine
-from changetrack.models import Change, ChangeKind, Service
-from changetrack.web import access, events, explorer, timeline
+from changetrack.models import Alert, Change, ChangeKind, Service
+from changetrack.web import access, events, explorer, sourcelinks, timeline
 
 LIKELY_TOP = 5
 
@@ -42,6 +42,10 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "web/service.html",
         {
             "service": service,
+            "repository_url": f"{sourcelinks.git_host(service.repository, [], sourcelinks.configured_git_api())}/"
+            f"{service.repository}"
+            if service.repository
+            else "",
             "data": data,
             "events": rows,
             "more_url": events.more_url(service.pk, q, more),
@@ -61,14 +65,20 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @access.viewer
 def service_suspects(request: HttpRequest, pk: int) -> HttpResponse:
     """What changed around the service that would most likely explain trouble on it right now: the ranking an
-    alert on it would get this minute (nothing stored). Loaded into the service page after it renders."""
+    alert on it would get this minute (nothing stored). Loaded into the service page after it renders.
+
+    An open alert on the service ranks as of its own start, so the same change scores higher on the alert's page
+    than here (it was nearer in time then): the fragment says so and links the alert's page."""
     service = get_object_or_404(Service.objects.select_related("cluster"), pk=pk)
     now = timezone.now()
     ranked = engine.rank_at(service, now, LIKELY_TOP, moment=None)  # "27 min ago": the moment is now
     changes = Change.objects.select_related("service").in_bulk([r.change.id for r in ranked])
     rows = [(r, changes[r.change.id]) for r in ranked if r.change.id in changes]
+    open_alert = (
+        Alert.objects.filter(service=service).exclude(status=Alert.Status.RESOLVED).order_by("-started_at").first()
+    )
     template = "web/_service_suspects.html" if request.headers.get("HX-Request") else "web/service_likely.html"
-    return render(request, template, {"service": service, "rows": rows, "now": now})
+    return render(request, template, {"service": service, "rows": rows, "now": now, "open_alert": open_alert})
 
 
 @access.viewer

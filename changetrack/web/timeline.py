@@ -72,13 +72,22 @@ def _time(raw: str | None) -> datetime | None:
     return parsed
 
 
+def around(focus: datetime, span: timedelta, now: datetime) -> tuple[datetime, datetime]:
+    """A window of ``span`` that ends shortly after ``focus`` (an alert's start): an eighth of the span after it
+    (at least five minutes), and not past now when now comes sooner, so the chart is the lead-up to the alert
+    rather than half empty future. ``static/changetrack/timeline.js`` (``around``) does the same for a preset."""
+    until = min(focus + max(span / 8, timedelta(minutes=5)), max(now, focus + timedelta(minutes=5)))
+    return until - span, until
+
+
 def parse_query(
-    params: QueryDict, *, default_depth: int, centre: datetime | None = None, default_range: str = "24h"
+    params: QueryDict, *, default_depth: int, focus: datetime | None = None, default_range: str = "24h"
 ) -> Query:
     """Read ``range`` (a preset) or ``span`` (seconds), ``until``/``since`` (ISO), ``depth``, ``kind``, ``source``.
 
     Bad values fall back to defaults instead of failing: a hand-edited URL should still show a page. With a
-    ``centre`` (an alert's start) and no explicit window, the window is centred on it."""
+    ``focus`` (an alert's start) and no explicit window, the window ends shortly after it (``around``), and is live
+    when that is now."""
     now = timezone.now()
     span = PRESETS.get(params.get("range", ""), PRESETS[default_range])
     if params.get("span"):
@@ -91,8 +100,9 @@ def parse_query(
         since = until - span
     elif until:
         since = until - span
-    elif centre is not None:
-        since, until = centre - span / 2, centre + span / 2
+    elif focus is not None:
+        since, until = around(focus, span, now)
+        live = until >= now  # a recent alert: the window ends now and keeps up with what arrives
     else:
         since, until, live = now - span, now, True
     kinds = [k for k in params.getlist("kind") if k in ChangeKind.values]

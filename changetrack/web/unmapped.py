@@ -18,14 +18,23 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from changetrack import roles
-from changetrack.models import Alert, Change, Service, ServiceAlias
-from changetrack.resolution import remap_unmapped
+from changetrack.ingest.tasks import remap_unmapped
+from changetrack.models import Alert, Change, Service, ServiceAlias, UnmappedEdge
 from changetrack.web import access
 
 DAYS = 30
 #: newest unmapped records looked at per model: enough to show every group a person can act on
 SCAN = 5000
 MAX_SERVICES_LISTED = 2000
+EDGE_FIELDS = (
+    "provenance",
+    "service_hint",
+    "depends_on_hint",
+    "service_unmapped",
+    "depends_on_unmapped",
+    "evidence",
+    "last_seen_at",
+)
 
 
 @dataclass
@@ -37,6 +46,7 @@ class Group:
     hint: dict[str, Any]
     alerts: int = 0
     changes: int = 0
+    edges: int = 0
     last_at: datetime | None = None
     example: str = ""
     example_url: str = ""
@@ -78,6 +88,18 @@ def groups(days: int = DAYS) -> list[Group]:
         g = group(c["source"], c["service_hint"])
         g.changes += 1
         g.add(c["occurred_at"], c["summary"], reverse("web:change", args=[c["id"]]))
+    # a trace edge names two services: each end that matched nothing is a name to map, under the source "traces"
+    edges = UnmappedEdge.objects.filter(last_seen_at__gte=since).order_by("-last_seen_at")
+    for e in edges.values(*EDGE_FIELDS)[:SCAN]:
+        text = f"{e['service_hint'].get('name', '?')} → {e['depends_on_hint'].get('name', '?')} ({e['evidence']})"
+        for unmapped, hint in (
+            (e["service_unmapped"], e["service_hint"]),
+            (e["depends_on_unmapped"], e["depends_on_hint"]),
+        ):
+            if unmapped:
+                g = group(e["provenance"], hint)
+                g.edges += 1
+                g.add(e["last_seen_at"], text, "")
     # the groups with alerts first (someone may be paged), then the most recent
     return sorted(found.values(), key=lambda g: (g.alerts == 0, -(g.last_at.timestamp() if g.last_at else 0)))
 

@@ -13,6 +13,7 @@ from changetrack.web import (
     integrations,
     live,
     pages,
+    preferences,
     routing,
     search,
     servicemap,
@@ -50,4 +51,5 @@ urlpatterns = [
     path("search/", search.search, name="search"),
     path("live.json", live.live, name="live"),
     path("audit/", audit_log.audit_log, name="audit"),
+    path("preferences/times/", preferences.set_times, name="preference_times"),
 ]

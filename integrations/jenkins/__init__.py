@@ -28,7 +28,7 @@ from integrations.base import (
     require,
     require_str,
 )
-from integrations.gitref import commit_sha, repository_from_url
+from integrations.gitref import commit_sha, public_url, repository_from_url
 
 PHASE_ORDER = {"QUEUED": 0, "STARTED": 1, "COMPLETED": 2, "FINALIZED": 3}
 #: Jenkins ``Result`` → our status; FINALIZED comes after post-build steps, so it has the last word.
@@ -133,6 +133,7 @@ def parse_build(payload: Any, config: Mapping[str, Any]) -> list[Record]:
                 "_order": [PHASE_ORDER.get(phase, 0)],  # the plugin posts asynchronously: STARTED may come late
                 "result": build.get("status"),
                 "branch": branch,
+                "scm_url": public_url(str(scm.get("url") or ""))[:500],  # its host: where the commit is linked
                 "duration_seconds": duration,
                 "parameters": {str(k): str(v)[:200] for k, v in list(params.items())[:30]},
                 "files": [str(f) for f in (scm.get("changes") or [])][:50]

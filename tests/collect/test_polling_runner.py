@@ -1,4 +1,4 @@
-"""The poll runner's fault behaviour, once for every pull source (GitHub, LaunchDarkly, Datadog events), each
+"""The poll runner's fault behaviour, once for every pull source (GitHub, LaunchDarkly, Datadog events, AWS), each
 against a local server speaking the vendor's API: the lock, rate limits, retries, outages, a silent server and a
 run killed half-way. What each source reads and how it pages is tested in ``tests/integrations/<slug>/``."""
 
@@ -14,6 +14,10 @@ from django.conf import settings
 
 from changetrack.collect import polling
 from changetrack.models import Change, PollState, Service
+from integrations.aws import clients as aws_clients
+from tests.integrations.aws.conftest import SECRET_KEY as AWS_SECRET_KEY
+from tests.integrations.aws.conftest import cloudtrail_record, poll_config
+from tests.integrations.aws.fake_aws import FakeAws
 from tests.integrations.datadog import fake_api as datadog_api
 from tests.integrations.github.fake_github import FakeGitHub
 from tests.integrations.github.test_poller import commit
@@ -123,7 +127,30 @@ class LaunchDarklySource:
         return Change.objects.filter(source="launchdarkly").count() >= 20
 
 
-class DatadogSource:
+class LaterPageFaults:
+    """Faults of a fake server with ``failures`` and ``later_page_failures`` queues of (status, headers) and a
+    ``stall_later_pages`` switch held until ``released`` (the Datadog and AWS fakes)."""
+
+    server: Any
+
+    def requests(self) -> int:
+        return len(self.server.requests)
+
+    def fail(self, status: int, times: int, headers: dict[str, str] | None = None, second: bool = False) -> None:
+        (self.server.later_page_failures if second else self.server.failures).extend([(status, headers or {})] * times)
+
+    def stall(self) -> None:
+        self.server.released.clear()
+        self.server.stall_later_pages = True
+
+    def release(self) -> None:
+        self.server.failures.clear()
+        self.server.later_page_failures.clear()
+        self.server.stall_later_pages = False
+        self.server.released.set()
+
+
+class DatadogSource(LaterPageFaults):
     """The Events API: steps are pages of 100; the second page's request carries ``page[cursor]``."""
 
     slug = "datadog"
@@ -152,32 +179,46 @@ class DatadogSource:
             out.add(f"event:{self.serial}")
         return out
 
-    def requests(self) -> int:
-        return len(self.server.requests)
-
-    def fail(self, status: int, times: int, headers: dict[str, str] | None = None, second: bool = False) -> None:
-        (self.server.later_page_failures if second else self.server.failures).extend([(status, headers or {})] * times)
-
     def rate_limit(self) -> datetime:
         self.fail(429, 1, {"X-RateLimit-Reset": "600"})
         return NOW + timedelta(seconds=600)  # Datadog: seconds until the window resets
-
-    def stall(self) -> None:
-        self.server.released.clear()
-        self.server.stall_later_pages = True
-
-    def release(self) -> None:
-        self.server.failures.clear()
-        self.server.later_page_failures.clear()
-        self.server.stall_later_pages = False
-        self.server.released.set()
 
     def first_step_saved(self) -> bool:
         row = PollState.objects.filter(connection=self.conn).first()
         return bool(row and row.state.get("since"))
 
 
-SOURCES = {"github": GitHubSource, "launchdarkly": LaunchDarklySource, "datadog": DatadogSource}
+class AwsSource(LaterPageFaults):
+    """CloudTrail LookupEvents: steps are pages of 50; the second page's request carries a ``NextToken``."""
+
+    slug = "aws"
+
+    def __init__(self, factory: Any) -> None:
+        self.server = FakeAws()
+        self.conn = factory("aws", clear={"secret_access_key": AWS_SECRET_KEY}, config=poll_config(self.server))
+
+    def close(self) -> None:
+        self.release()
+        self.server.close()
+
+    def add(self, at: datetime) -> set[str]:
+        """60 events (two pages) 10 seconds apart, ending at ``at``; LookupEvents answers nothing after the poll's
+        ``now`` (its ``EndTime``), so events the tests put later than a poll are put just before it instead."""
+        end = NOW + timedelta(minutes=4) if NOW < at < NOW + timedelta(days=1) else at
+        records = [cloudtrail_record(at=end - timedelta(seconds=10 * i)) for i in range(60)]
+        self.server.records += records
+        return {r["eventID"] for r in records}
+
+    def rate_limit(self) -> datetime:
+        self.server.throttle_at = {len(self.server.lookups) + 1}
+        return NOW + aws_clients.THROTTLE_PAUSE  # CloudTrail's ThrottlingException says nothing about when
+
+    def first_step_saved(self) -> bool:
+        row = PollState.objects.filter(connection=self.conn).first()
+        return bool(row and row.state.get("cloudtrail", {}).get("eu-west-1", {}).get("walk"))
+
+
+SOURCES = {"github": GitHubSource, "launchdarkly": LaunchDarklySource, "datadog": DatadogSource, "aws": AwsSource}
 
 
 @pytest.fixture(params=sorted(SOURCES))

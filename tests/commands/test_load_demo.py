@@ -15,7 +15,7 @@ def test_the_demo_tells_the_incident_story():
     assert change.service.name == "rest-api" and "50 → 5" in change.summary
     assert Service.objects.filter(cluster__name__in=["prod-us", "prod-eu"]).count() == 12
     call_command("load_demo")  # idempotent
-    assert Alert.objects.filter(source="demo").count() == 3
+    assert Alert.objects.filter(external_id__startswith="demo-").count() == 3
 
 
 @pytest.mark.django_db
@@ -23,8 +23,8 @@ def test_the_demo_has_an_earlier_resolved_incident_caused_by_a_flag():
     from changetrack.models import Feedback, HealthEpisode, Incident
 
     call_command("load_demo")
-    checkout = Alert.objects.get(source="demo", external_id="demo-am-checkout-5xx")
-    frontend = Alert.objects.get(source="demo", external_id="demo-am-frontend-5xx")
+    checkout = Alert.objects.get(source="alertmanager", external_id="demo-am-checkout-5xx")
+    frontend = Alert.objects.get(source="alertmanager", external_id="demo-am-frontend-5xx")
     flag = Change.objects.get(external_id="demo-flag-checkout-new-payment-flow-on")
     assert checkout.status == frontend.status == "resolved"
     for alert in (checkout, frontend):
@@ -34,6 +34,6 @@ def test_the_demo_has_an_earlier_resolved_incident_caused_by_a_flag():
     incident = Incident.objects.get(pk=checkout.incident_id)
     assert incident.resolved_at == frontend.resolved_at
     assert Feedback.objects.get(alert=checkout).verdict == "caused"
-    assert HealthEpisode.objects.get(source="demo").service == checkout.service
+    assert HealthEpisode.objects.get(details__demo=True).service == checkout.service
     call_command("load_demo", "--reset")
-    assert Incident.objects.count() == 1 and HealthEpisode.objects.filter(source="demo").count() == 1
+    assert Incident.objects.count() == 1 and HealthEpisode.objects.filter(details__demo=True).count() == 1

@@ -20,7 +20,7 @@ def _order(a: Alert) -> list[int]:
 
 def test_the_demo_incident_ranks_the_rest_api_replica_cut_first_above_the_own_deploy_and_the_autoscale():
     call_command("load_demo", stdout=open("/dev/null", "w"))
-    a = Alert.objects.get(source="demo", external_id="demo-dd-cycle-1")
+    a = Alert.objects.get(source="datadog", external_id="demo-dd-cycle-1")
     suspects = engine.current_suspects(a, limit=50)
     by_ext = {Change.objects.get(pk=s.change_id).external_id: s for s in suspects}
     top = suspects[0]

@@ -24,7 +24,7 @@ from changetrack.models import Alert, ApiToken, Change, Connection, Delivery
 from integrations.scrub import keyed_hash, scrub_text, scrub_value
 from tests.database_text import all_database_text
 from tests.integrations.helpers import hmac_hex
-from tests.integrations.test_verification import HMAC_SIGNED, SHARED_SECRET
+from tests.integrations.test_verification import API_KEY_HEADER, HMAC_SIGNED, SHARED_SECRET
 
 ROOT = Path(__file__).parent.parent / "integrations"
 #: every fixture a sender gets a 202 for (the ``rejected`` ones are refused before anything is stored)
@@ -82,6 +82,11 @@ def _connection(slug: str) -> tuple[Connection, Any]:
         conn.set_secrets({name: SECRET for name in store._clear}, {})
         conn.save()
         return conn, lambda body: headers_for(hmac_hex(SECRET, body))
+    if slug in API_KEY_HEADER:
+        header, name = API_KEY_HEADER[slug]
+        conn.set_secrets({}, {name: SECRET})
+        conn.save()
+        return conn, lambda body: {header: SECRET}
     conn.set_secrets({}, {"token": SECRET})
     conn.save()
     return conn, lambda body: SHARED_SECRET[slug](SECRET)

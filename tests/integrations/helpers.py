@@ -100,6 +100,8 @@ def as_sent(slug: str, name: str, secret: str) -> tuple[bytes, dict[str, str], d
             return body, headers, {"signing_secret": secret}, {"routing_key": str(payload["routing_key"])}
         signed = {**headers, "X-PagerDuty-Signature": f"v1={hmac_hex(secret, body)}"}
         return body, signed, {"signing_secret": secret}, {}
+    if slug == "aws":  # an EventBridge API destination sends its connection's API key in x-api-key
+        return body, {**headers, "x-api-key": secret}, {}, {"api_key": secret}
     if slug == "jenkins":  # the plugin only sends credentials from the URL: HTTP Basic
         return body, {**headers, "Authorization": basic("jenkins", secret)}, {}, {"token": secret}
     return body, {**headers, "X-Changetrack-Token": secret}, {}, {"token": secret}

@@ -30,9 +30,12 @@ def test_the_time_to_come_back_is_read_from_the_vendors_headers(headers, expecte
     assert resume_after(headers, NOW) == expected
 
 
-def test_the_pull_sources_are_github_launchdarkly_and_datadog():
+def test_the_pull_sources_are_github_launchdarkly_datadog_aws_and_the_tracing_backends():
     assert sorted(slug for slug, i in registry.INTEGRATIONS.items() if i.can_poll) == [
+        "aws",
         "datadog",
         "github",
+        "jaeger",
         "launchdarkly",
+        "prometheus-servicegraph",
     ]

@@ -38,13 +38,27 @@ SHARED_SECRET: dict[str, Callable[[str], dict[str, str]]] = {
 }
 
 
+#: an API key in the header the connection names (AWS EventBridge API destinations); SNS signatures:
+#: tests/integrations/aws/test_sns.py
+API_KEY_HEADER = {"aws": ("x-api-key", "api_key")}
+
 #: push destinations: Slack's clicks carry a timestamped signature (tests/integrations/slack/test_signature.py);
 #: an outgoing webhook receives nothing
-PUSH_DESTINATIONS = {"slack", "webhook"}
+PUSH_DESTINATIONS = {"slack", "webhook", "grafana-annotations"}
+#: polled only (tracing backends): they receive nothing
+POLLED_ONLY = {"prometheus-servicegraph", "jaeger"}
 
 
 def test_every_registered_integration_has_a_verification_case_here():
-    assert set(HMAC_SIGNED) | set(SHARED_SECRET) | PUSH_DESTINATIONS == set(registry.INTEGRATIONS)
+    assert set(HMAC_SIGNED) | set(SHARED_SECRET) | set(API_KEY_HEADER) | PUSH_DESTINATIONS | POLLED_ONLY == set(
+        registry.INTEGRATIONS
+    )
+
+
+@pytest.mark.parametrize("slug", sorted(POLLED_ONLY | {"grafana-annotations"}))
+def test_a_polled_source_or_an_annotation_destination_refuses_every_incoming_request(slug: str):
+    with pytest.raises(VerificationError, match="receive no webhooks"):
+        registry.get(slug).verify({"Authorization": f"Bearer {SECRET}"}, BODY, SecretStore({"token": SECRET}, {}))
 
 
 def test_an_outgoing_webhook_connection_refuses_every_incoming_request():
@@ -78,6 +92,15 @@ def test_a_shared_secret_that_differs_only_in_its_last_character_is_refused(slug
     secrets = SecretStore({}, {"token": hash_secret(SECRET)})
     with pytest.raises(VerificationError):
         registry.get(slug).verify(SHARED_SECRET[slug](last_character_changed(SECRET)), BODY, secrets)
+
+
+@pytest.mark.parametrize("slug", sorted(API_KEY_HEADER))
+def test_the_right_api_key_is_accepted_and_one_off_by_its_last_character_refused(slug: str):
+    header, name = API_KEY_HEADER[slug]
+    secrets = SecretStore({}, {name: hash_secret(SECRET)})
+    registry.get(slug).verify({header: SECRET}, BODY, secrets)
+    with pytest.raises(VerificationError):
+        registry.get(slug).verify({header: last_character_changed(SECRET)}, BODY, secrets)
 
 
 @pytest.mark.parametrize("stored", ["hashed", "clear"])

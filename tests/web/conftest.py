@@ -42,4 +42,4 @@ def demo(db):
     call_command("load_demo", verbosity=0)
     from changetrack.models import Alert
 
-    return Alert.objects.get(source="demo", external_id="demo-dd-cycle-1")
+    return Alert.objects.get(source="datadog", external_id="demo-dd-cycle-1")

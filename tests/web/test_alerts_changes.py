@@ -45,13 +45,23 @@ def test_the_rest_api_replica_cut_is_ranked_first(web, demo):
     assert rows[0].change.external_id == "demo-rest-deploy"
 
 
-def test_the_alert_page_shows_the_lifecycle_and_a_timeline_centred_on_the_alert(web, demo):
+def test_the_alert_page_shows_the_lifecycle_and_a_timeline_ending_shortly_after_the_alert(web, demo):
     response = web.get(f"/alerts/{demo.pk}/")
-    data = response.context["data"]
+    data, q = response.context["data"], response.context["q"]
     assert data["focus"] == demo.started_at.isoformat()
-    centre = response.context["q"].since + response.context["q"].span / 2
-    assert abs((centre - demo.started_at).total_seconds()) < 1
+    assert q.span == timedelta(hours=24)  # the shortest preset that shows the top suspects (one is 10 h older)
+    # the lead-up to the alert fills the chart: it ends at most an eighth of the span after the alert, and at
+    # "now" when now comes sooner (the demo alert began ten minutes ago), never in the empty future beyond
+    assert q.since < demo.started_at < q.until <= demo.started_at + q.span / 8
+    assert abs((q.until - timezone.now()).total_seconds()) < 60
     assert "Triggered" in response.content.decode()
+
+
+def test_an_old_alerts_window_ends_an_eighth_of_the_span_after_it(web, demo):
+    Alert.objects.filter(pk=demo.pk).update(started_at=timezone.now() - timedelta(days=2))
+    q = web.get(f"/alerts/{demo.pk}/?range=24h").context["q"]
+    demo.refresh_from_db()
+    assert q.until == demo.started_at + timedelta(hours=3) and q.since == q.until - timedelta(hours=24)
 
 
 def test_caused_it_records_the_feedback_and_shows_it(web, demo, user):
@@ -145,7 +155,9 @@ def test_the_change_page_shows_the_field_diff_side_by_side(web, demo):
     assert '<td class="before"><code>50</code></td>' in text and '<td class="after"><code>5</code></td>' in text
     assert "sam.patel@example.com (kubectl)" in text
     assert "revision" in text and "completed" in text  # rollout from details
-    assert "Same release in other sources" in text and "rest-api-deploy #318 SUCCESS" in text
+    assert (
+        "Same release in other sources" in text and "Jenkins rest-api-deploy #318: succeeded (91dc324 on main)" in text
+    )
 
 
 def test_the_change_page_lists_the_alerts_it_is_a_top_suspect_of(web, demo):
@@ -265,7 +277,7 @@ def test_the_feed_lists_changes_across_every_service_in_the_window(web, demo):
     ("query", "expected"),
     [
         ("minutes=60&kind=autoscale", {"HPA scaled data-processor 6 → 8"}),
-        ("minutes=60&source=jenkins", {"rest-api-deploy #318 SUCCESS"}),
+        ("minutes=60&source=jenkins", {"Jenkins rest-api-deploy #318: succeeded (91dc324 on main)"}),
         ("minutes=60&team=data", {"HPA scaled data-processor 6 → 8"}),
         ("minutes=60&q=replicas", {"Deploy rest-api 2.14.0 (replicas 50 → 5)"}),
     ],

@@ -157,7 +157,7 @@ def test_the_timeline_filters_by_kind_and_by_source(web, demo):
     data = web.get(f"/services/{rest.pk}/timeline.json?depth=0&range=24h&kind=deploy").json()
     assert data["changes"] and {c["kind"] for c in data["changes"]} == {"deploy"}
     data = web.get(f"/services/{rest.pk}/timeline.json?depth=0&range=24h&source=jenkins").json()
-    assert [c["summary"] for c in data["changes"]] == ["rest-api-deploy #318 SUCCESS"]
+    assert [c["summary"] for c in data["changes"]] == ["Jenkins rest-api-deploy #318: succeeded (91dc324 on main)"]
 
 
 def test_the_timeline_window_follows_since_and_until(web, demo):

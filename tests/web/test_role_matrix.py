@@ -54,6 +54,7 @@ WEB: dict[str, dict[str, str]] = {
     "web:map_graph": {"GET": roles.VIEWER},
     "web:search": {"GET": roles.VIEWER},
     "web:audit": {"GET": roles.ADMIN},
+    "web:preference_times": {"GET": roles.VIEWER, "POST": roles.VIEWER},
     "web:routing": {"GET": roles.VIEWER, "POST": roles.ADMIN},
     "web:routing_delete": {"GET": roles.ADMIN, "POST": roles.ADMIN},
     "api-docs": {"GET": roles.VIEWER},
@@ -80,6 +81,7 @@ API: dict[str, dict[str, str]] = {
     "api-alert-feedback": {"POST": "write"},
     "api-dependencies": {"POST": "write"},
     "api-metrics-delivery": {"GET": "read"},
+    "api-grafana-annotations": {"GET": "read"},
     "<unnamed api/v1/^[\\s\\S]*$>": {"GET": PUBLIC},  # any other path under /api/v1/: a 404 problem for anyone
 }
 #: the admin site (Django checks model permissions there): name pattern -> who may use it

@@ -159,7 +159,7 @@ def test_the_search_uses_the_index_on_every_partition(changes):
 
 
 def test_the_migration_indexes_the_expression_the_queries_use():
-    migration = importlib.import_module("changetrack.migrations.0011_change_search")
+    migration = importlib.import_module("changetrack.migrations.0013_change_search")
     assert migration.TERMS == search.INDEX_TERMS_SQL
 
 

@@ -6,6 +6,12 @@ a Datadog alert on ``data-processor`` (which calls ``rest-api``), while data-pro
 hours earlier. Five hours before it, an incident already resolved: a feature flag turned on for ``checkout``,
 crash-looping pods, alerts on ``checkout`` and on ``frontend`` (which calls it) grouped into one incident, the
 flag turned off, the alerts resolved and the flag confirmed as the cause.
+
+Every record is in the shape its source's integration stores (source names, ``details``, ``links``, alert URLs):
+the Datadog alert carries its event link and monitor id, the Alertmanager alerts their ``generatorURL`` and external
+URL, Jenkins builds their build URL, LaunchDarkly flags their flag page, Argo CD syncs their application page, GitHub
+pushes their commits. The demo's connections (one per source) are created too, so ``/integrations/`` lists them;
+their secrets are generated and discarded, so nothing can deliver to them.
 """
 
 from __future__ import annotations
@@ -14,17 +20,35 @@ import hashlib
 import random
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote_plus
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from changetrack import audit
+from changetrack.connections import create_connection
 from changetrack.correlation import engine, feedback
 from changetrack.ingest.store import store_records
-from changetrack.models import Alert, Change, Cluster, Dependency, HealthEpisode, Incident, Service
-from integrations.base import AlertRecord, ChangeRecord, DependencyRecord, Record, ServiceHint
+from changetrack.models import Alert, Change, Cluster, Connection, Dependency, HealthEpisode, Incident, Service
+from integrations.base import AlertRecord, ChangeRecord, Record, ServiceHint
 
-DEMO = "demo"
+DEMO = "demo-"  # every demo record's external id starts with it
+#: the sources the demo's records came from: (integration slug, connection name)
+CONNECTIONS = [
+    ("datadog", "Datadog (demo)"),
+    ("alertmanager", "Alertmanager prod-us (demo)"),
+    ("github", "GitHub acme (demo)"),
+    ("jenkins", "Jenkins (demo)"),
+    ("launchdarkly", "LaunchDarkly (demo)"),
+    ("argocd", "Argo CD (demo)"),
+]
+DATADOG = "https://app.datadoghq.com"
+JENKINS = "https://jenkins.acme.example.com"
+ARGOCD = "https://argocd.acme.example.com"
+ALERTMANAGER = "https://alertmanager.prod-us.acme.example.com"
+PROMETHEUS = "https://prometheus.prod-us.acme.example.com"
 # (cluster, namespace, name, team, repository)
 SERVICES = [
     ("prod-us", "shop", "frontend", "web", "acme/frontend"),
@@ -78,10 +102,11 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         if opts["reset"]:
             self._reset()
-        elif Alert.objects.filter(source=DEMO).exists():
+        elif Alert.objects.filter(external_id__startswith=DEMO).exists():
             self.stdout.write("Demo data already loaded (use --reset to reload it relative to now).")
             return
         now = timezone.now().replace(second=0, microsecond=0)
+        self._connections()
         services = self._services()
         records = [*self._background(now, services), *self._earlier_incident(now), *self._incident(now)]
         result = store_records(records, update_existing=False)
@@ -97,11 +122,19 @@ class Command(BaseCommand):
 
     def _reset(self) -> None:
         with transaction.atomic():
-            Incident.objects.filter(alerts__source=DEMO).delete()
-            Alert.objects.filter(source=DEMO).delete()
-            HealthEpisode.objects.filter(source=DEMO).delete()
-            Change.objects.filter(external_id__startswith="demo-").delete()
+            Incident.objects.filter(alerts__external_id__startswith=DEMO).delete()
+            Alert.objects.filter(external_id__startswith=DEMO).delete()
+            # source "demo": what an older version of this command wrote
+            HealthEpisode.objects.filter(Q(source="kubernetes", details__demo=True) | Q(source="demo")).delete()
+            Change.objects.filter(external_id__startswith=DEMO).delete()
             Dependency.objects.filter(service__cluster__name__in=["prod-us", "prod-eu"]).delete()
+
+    def _connections(self) -> None:
+        """One connection per source the demo's records came from (kept on --reset: they hold no demo data)."""
+        with audit.as_command("load_demo"):
+            for slug, name in CONNECTIONS:
+                if not Connection.objects.filter(integration=slug, name=name).exists():
+                    create_connection(slug, name, {})  # generated secrets are dropped: nothing can deliver here
 
     def _services(self) -> list[Service]:
         out = []
@@ -145,7 +178,54 @@ class Command(BaseCommand):
             sha = _sha(f"{svc.pk}-{i}")
             kind = rng.choice(["deploy", "deploy", "config", "feature_flag", "ci", "commit", "autoscale", "scale"])
             out.append(self._change(kind, i, at, svc, hint, sha, rng.choice(people), rng))
+        out += self._deploy_and_rollback(now)
         return out
+
+    def _deploy_and_rollback(self, now: datetime) -> list[ChangeRecord]:
+        """Overnight: search 4.1.0 rolled out by Argo CD, then rolled back by hand twenty minutes later."""
+        search = ServiceHint(name="search", namespace="data", cluster="prod-us")
+        catalog = ServiceHint(name="catalog", namespace="shop", cluster="prod-us")
+        at = now - timedelta(hours=14)
+        image = "spec.template.spec.containers[search].image"
+        old, new = "ghcr.io/acme/search:4.0.3", "ghcr.io/acme/search:4.1.0"
+        return [
+            _argocd(
+                "catalog-prod",
+                "acme/catalog",
+                _sha("catalog-argocd"),
+                "argocd-bot",
+                external_id="demo-catalog-argocd",
+                kind="deploy",
+                occurred_at=at - timedelta(hours=1),
+                service=catalog,
+            ),
+            ChangeRecord(
+                source="kubernetes",
+                external_id="demo-search-deploy",
+                kind="deploy",
+                occurred_at=at,
+                ended_at=at + timedelta(minutes=3),
+                summary="Deploy search 4.1.0",
+                service=search,
+                actor="maya.ortiz@example.com",
+                status="succeeded",
+                diff=({"path": image, "before": old, "after": new},),
+                commit_sha=_sha("search-4.1.0"),
+                repository="acme/search",
+            ),
+            ChangeRecord(
+                source="kubernetes",
+                external_id="demo-search-rollback",
+                kind="rollback",
+                occurred_at=at + timedelta(minutes=20),
+                ended_at=at + timedelta(minutes=22),
+                summary="Rollback search to 4.0.3 (kubectl rollout undo)",
+                service=search,
+                actor="maya.ortiz@example.com",
+                status="succeeded",
+                diff=({"path": image, "before": new, "after": old},),
+            ),
+        ]
 
     def _change(
         self, kind: str, i: int, at: datetime, svc: Service, hint: ServiceHint, sha: str, who: str, rng: random.Random
@@ -179,32 +259,12 @@ class Command(BaseCommand):
                 **base,
             )
         if kind == "feature_flag":
-            return ChangeRecord(
-                source="launchdarkly",
-                summary=f"Turned on flag {svc.name}-new-ui in production",
-                actor=who,
-                diff=({"path": "environments.production.on", "before": False, "after": True},),
-                **base,
-            )
+            return _flag(f"{svc.name}-new-ui", who, on=True, **base)
         if kind == "ci":
-            return ChangeRecord(
-                source="jenkins",
-                summary=f"{svc.name}-build #{100 + i} SUCCESS",
-                actor=who,
-                status="succeeded",
-                commit_sha=sha,
-                repository=svc.repository,
-                **base,
-            )
+            return _jenkins(f"{svc.name}-build", 100 + i, sha, svc.repository, who, **base)
         if kind == "commit":
-            return ChangeRecord(
-                source="github",
-                summary=f"Merge pull request #{400 + i} into main",
-                actor=who,
-                commit_sha=sha,
-                repository=svc.repository,
-                **base,
-            )
+            message = f"Merge pull request #{400 + i} from acme/{svc.name}-fixes"
+            return _push(svc.repository, sha, message, who, **base)
         if kind == "autoscale":
             n = rng.randint(3, 8)
             return ChangeRecord(
@@ -248,28 +308,26 @@ class Command(BaseCommand):
                 commit_sha=_sha("dp-3.2.0"),
                 repository="acme/data-processor",
             ),
-            ChangeRecord(
-                source="github",
+            _push(
+                "acme/rest-api",
+                sha,
+                "Reduce rest-api footprint (#512)",
+                "sam.patel",
                 external_id="demo-rest-commit",
                 kind="commit",
                 occurred_at=deploy_at - timedelta(minutes=25),
-                summary="Reduce rest-api footprint (#512)",
                 service=rest,
-                actor="sam.patel@example.com",
-                commit_sha=sha,
-                repository="acme/rest-api",
             ),
-            ChangeRecord(
-                source="jenkins",
+            _jenkins(
+                "rest-api-deploy",
+                318,
+                sha,
+                "acme/rest-api",
+                "sam.patel",
                 external_id="demo-rest-ci",
                 kind="ci",
                 occurred_at=deploy_at - timedelta(minutes=15),
-                summary="rest-api-deploy #318 SUCCESS",
                 service=rest,
-                actor="sam.patel@example.com",
-                status="succeeded",
-                commit_sha=sha,
-                repository="acme/rest-api",
             ),
             ChangeRecord(
                 source="kubernetes",
@@ -303,8 +361,8 @@ class Command(BaseCommand):
                 actor="horizontal-pod-autoscaler",
                 diff=({"path": "spec.replicas", "before": 6, "after": 8},),
             ),
-            AlertRecord(
-                source=DEMO,
+            AlertRecord(  # what integrations/datadog stores from its webhook template
+                source="datadog",
                 external_id="demo-dd-cycle-1",
                 title="data-processor error rate above 5%",
                 status="triggered",
@@ -312,42 +370,43 @@ class Command(BaseCommand):
                 started_at=alert_at,
                 service=proc,
                 severity="critical",
-                labels={"service": "data-processor", "env": "prod"},
-                url="https://app.datadoghq.com/monitors/48213377",
-            ),
-            DependencyRecord(
-                service=proc, depends_on=rest, provenance="kubernetes", evidence="env var REST_API_URL", confidence=0.9
+                labels={"service": "data-processor", "env": "prod", "kube_namespace": "shop"},
+                details={
+                    "transition": "Triggered",
+                    "monitor_id": "48213377",
+                    "priority": "P1",
+                    "alert_type": "error",
+                    "scope": "env:prod,service:data-processor",
+                    "status": "Error rate 7.9% > 5% on service:data-processor env:prod",
+                    "aggreg_key": "5f3ab0e1c9d2",
+                    "org": {"id": "1029384", "name": "Acme"},
+                },
+                links=({"href": f"{DATADOG}/event/event?id=7312054563517383947", "text": "Datadog event"},),
+                url=f"{DATADOG}/event/event?id=7312054563517383947",
             ),
         ]
 
     def _earlier_incident(self, now: datetime) -> list[Record]:
         """A product manager turns on a flag for checkout; checkout and frontend alert minutes later."""
         on = _earlier_start(now)
-        flag = {"path": "environments.production.on"}
         return [
-            ChangeRecord(
-                source="launchdarkly",
+            _flag(
+                "new-payment-flow",
+                "Priya Shah",
+                on=True,
                 external_id=FLAG_ON,
                 kind="feature_flag",
                 occurred_at=on,
-                summary="Priya Shah turned on flag new-payment-flow in production",
                 service=CHECKOUT,
-                actor="priya.shah@example.com",
-                severity="warning",
-                diff=({**flag, "before": False, "after": True},),
-                details={"flag": "new-payment-flow", "environment": "production"},
             ),
-            ChangeRecord(
-                source="launchdarkly",
+            _flag(
+                "new-payment-flow",
+                "Dana Kim",
+                on=False,
                 external_id="demo-flag-checkout-new-payment-flow-off",
                 kind="feature_flag",
                 occurred_at=on + timedelta(minutes=28),
-                summary="Dana Kim turned off flag new-payment-flow in production",
                 service=CHECKOUT,
-                actor="dana.kim@example.com",
-                severity="warning",
-                diff=({**flag, "before": True, "after": False},),
-                details={"flag": "new-payment-flow", "environment": "production"},
             ),
             self._earlier_alert("checkout-5xx", CHECKOUT, on + timedelta(minutes=6), "CheckoutHighErrorRate"),
             self._earlier_alert("frontend-5xx", FRONTEND, on + timedelta(minutes=8), "Frontend checkout page 5xx"),
@@ -356,8 +415,11 @@ class Command(BaseCommand):
     def _earlier_alert(
         self, key: str, service: ServiceHint, at: datetime, title: str, resolved: datetime | None = None
     ) -> AlertRecord:
-        return AlertRecord(
-            source=DEMO,
+        labels = {"alertname": title, "service": service.name, "namespace": service.namespace, "severity": "critical"}
+        expr = quote_plus(f'sum(rate(http_requests_total{{service="{service.name}",code=~"5.."}}[5m])) > 1')
+        generator = f"{PROMETHEUS}/graph?g0.expr={expr}&g0.tab=1"
+        return AlertRecord(  # what integrations/alertmanager stores from a webhook group
+            source="alertmanager",
             external_id=f"demo-am-{key}",
             title=title,
             status="resolved" if resolved else "triggered",
@@ -365,7 +427,16 @@ class Command(BaseCommand):
             started_at=at,
             service=service,
             severity="critical",
-            labels={"alertname": title, "service": service.name, "namespace": service.namespace},
+            labels=labels,
+            details={
+                "annotations": {"summary": title, "runbook_url": f"https://runbooks.acme.example.com/{key}"},
+                "group_key": f'{{}}:{{alertname="{title}"}}',
+                "receiver": "changetrack",
+                "external_url": ALERTMANAGER,
+                "truncated_alerts": 0,
+            },
+            links=({"href": generator, "text": "Prometheus"},),
+            url=generator,
         )
 
     def _earlier_recovery(self, now: datetime) -> list[Record]:
@@ -391,7 +462,7 @@ class Command(BaseCommand):
         on = _earlier_start(now)
         checkout = Service.objects.get(cluster__name="prod-us", namespace="shop", name="checkout")
         HealthEpisode.objects.update_or_create(
-            source=DEMO,
+            source="kubernetes",
             service=checkout,
             reason="CrashLoopBackOff",
             started_at=on + timedelta(minutes=4),
@@ -400,13 +471,122 @@ class Command(BaseCommand):
                 "summary": "3 checkout pods in CrashLoopBackOff (14 restarts)",
                 "ended_at": on + timedelta(minutes=30),
                 "last_seen_at": on + timedelta(minutes=30),
-                "details": {"pods": ["checkout-7d9f-abcde", "checkout-7d9f-fghij", "checkout-7d9f-klmno"]},
+                "details": {
+                    "pods": ["checkout-7d9f-abcde", "checkout-7d9f-fghij", "checkout-7d9f-klmno"],
+                    "demo": True,
+                },
             },
         )
 
     def _earlier_feedback(self) -> None:
         """The responder confirmed the flag as the cause of the checkout alert."""
-        alert = Alert.objects.get(source=DEMO, external_id="demo-am-checkout-5xx")
+        alert = Alert.objects.get(source="alertmanager", external_id="demo-am-checkout-5xx")
         flag = Change.objects.get(source="launchdarkly", external_id=FLAG_ON)
         feedback.record(alert, flag.pk, "caused", author="oncall")
         engine.rank_and_store(alert.pk)
+
+
+def _push(repository: str, sha: str, message: str, who: str, **base: Any) -> ChangeRecord:
+    """A push to main as integrations/github stores it: the commits with their URLs, a compare link."""
+    web = f"https://github.com/{repository}"
+    parent = _sha(f"{sha}-parent")
+    commit = {
+        "sha": sha,
+        "message": message,
+        "author": who.split("@")[0],
+        "timestamp": base["occurred_at"].isoformat(),
+        "url": f"{web}/commit/{sha}",
+        "files": ["src/server.py", "deploy/values.yaml"],
+    }
+    details = {"branch": "main", "commit_count": 1, "forced": False, "commits": [commit], "shas": [sha]}
+    return ChangeRecord(
+        source="github",
+        summary=f"{repository}@main: {message}",
+        actor=who.split("@")[0],
+        status="succeeded",
+        details=details,
+        links=({"title": "Compare on GitHub", "url": f"{web}/compare/{parent[:12]}...{sha[:12]}"},),
+        commit_sha=sha,
+        repository=repository,
+        **base,
+    )
+
+
+def _jenkins(job: str, number: int, sha: str, repository: str, who: str, **base: Any) -> ChangeRecord:
+    """A finished build as integrations/jenkins stores it from the Notification plugin."""
+    return ChangeRecord(
+        source="jenkins",
+        summary=f"Jenkins {job} #{number}: succeeded ({sha[:7]} on main)",
+        actor=who.split("@")[0],
+        status="succeeded",
+        ended_at=base["occurred_at"] + timedelta(minutes=4),
+        details={
+            "job": job,
+            "number": number,
+            "phase": "FINALIZED",
+            "result": "SUCCESS",
+            "branch": "main",
+            "scm_url": f"git@github.com:{repository}.git",
+            "duration_seconds": 240,
+            "parameters": {"ENVIRONMENT": "prod"},
+            "files": [],
+        },
+        links=({"title": f"Build #{number}", "url": f"{JENKINS}/job/{job}/{number}/"},),
+        commit_sha=sha,
+        repository=repository,
+        **base,
+    )
+
+
+def _flag(key: str, who: str, *, on: bool, **base: Any) -> ChangeRecord:
+    """A flag toggled in production, as integrations/launchdarkly stores an audit-log entry."""
+    person = who.split("@")[0].replace(".", " ").title() if "@" in who else who
+    verb = "turned on the flag" if on else "turned off the flag"
+    return ChangeRecord(
+        source="launchdarkly",
+        summary=f"{person} {verb} {key} in production",
+        actor=person,
+        severity="warning",
+        status="succeeded",
+        diff=({"path": "environments.production.on", "before": not on, "after": on},),
+        details={
+            "flag": key,
+            "flag_name": key.replace("-", " ").capitalize(),
+            "project": "default",
+            "environment": "production",
+            "actions": ["updateOn"],
+            "comment": "",
+            "tags": [],
+            "versions_included": True,
+        },
+        links=(
+            {"title": "Flag in LaunchDarkly", "url": f"https://app.launchdarkly.com/default/production/features/{key}"},
+        ),
+        **base,
+    )
+
+
+def _argocd(app: str, repository: str, sha: str, who: str, **base: Any) -> ChangeRecord:
+    """A finished sync as integrations/argocd stores an Argo CD notification."""
+    return ChangeRecord(
+        source="argocd",
+        summary=f"Argo CD sync of {app} to {sha[:12]}: Succeeded, Healthy",
+        actor=who,
+        status="succeeded",
+        ended_at=base["occurred_at"] + timedelta(minutes=1),
+        details={
+            "app": app,
+            "project": "default",
+            "revision": sha,
+            "operation_phase": "Succeeded",
+            "health": "Healthy",
+            "sync_status": "Synced",
+            "repo_url": f"https://github.com/{repository}.git",
+            "message": "successfully synced (all tasks run)",
+            "duration_seconds": 64,
+        },
+        links=({"title": "Application in Argo CD", "url": f"{ARGOCD}/applications/{app}"},),
+        commit_sha=sha,
+        repository=repository,
+        **base,
+    )

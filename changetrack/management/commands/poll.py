@@ -13,7 +13,10 @@ from changetrack.models import Connection, PollState
 
 
 class Command(BaseCommand):
-    help = "Poll one connection of a pull source (GitHub, LaunchDarkly, Datadog events) now and print the outcome."
+    help = (
+        "Poll one connection of a pull source (GitHub, LaunchDarkly, Datadog events, Prometheus service graph, "
+        "Jaeger) now and print the outcome."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("connection", help="the connection's id (UUID) or its name")

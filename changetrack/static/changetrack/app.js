@@ -1,7 +1,19 @@
-/* changetrack pages: times in the viewer's timezone (UTC on hover) and the live poll. No framework. */
+/* changetrack pages: times in one format, in the zone the person chose (UTC or the browser's, remembered on the
+   server, named in the text, UTC to the second on hover), the live poll, and Escape closing open menus. */
 (function () {
   "use strict";
-  var fmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  var fmt;
+  /* "UTC" or undefined (the browser's zone), from <body data-times> */
+  function zone() { return document.body && document.body.dataset.times === "utc" ? "UTC" : undefined; }
+  /* one formatter per option set and zone: every page and the chart write dates the same way */
+  function formatter(opts) {
+    var o = {}, k;
+    for (k in opts) { o[k] = opts[k]; }
+    o.timeZone = zone();
+    return new Intl.DateTimeFormat(undefined, o);
+  }
+  var FULL = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
+  function resetFormats() { fmt = formatter(FULL); }
   var rel = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
 
   function utcText(d) { return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
@@ -15,8 +27,9 @@
     return rel.format(Math.round(s / 86400), "day");
   }
 
-  /* Rewrite every <time datetime> under root: local text, UTC (and local, for relative ones) on hover. */
+  /* Rewrite every <time datetime> under root: text in the chosen zone, UTC (and that text, for relative ones) on hover. */
   function localise(root) {
+    if (!fmt) { resetFormats(); }
     (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) { return; }
@@ -67,7 +80,38 @@
     tick();
   }
 
-  window.ct = { localise: localise, esc: esc };
-  document.addEventListener("DOMContentLoaded", function () { localise(document); startLive(); });
+  /* The "Times: local / UTC" toggle: stored for this person by the server, applied here without a reload. */
+  function bindTimes() {
+    var form = document.querySelector("[data-times-form]");
+    if (!form) { return; }
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var button = form.querySelector("[data-times-toggle]"), body = new FormData(form);
+      body.set("times", button.value);
+      fetch(form.action, { method: "POST", body: body, credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+        .then(function (data) {
+          document.body.dataset.times = data.times;
+          button.value = data.times === "utc" ? "local" : "utc";
+          form.querySelector("[data-times-now]").textContent = data.times === "utc" ? "UTC" : "local";
+          resetFormats();
+          localise(document);
+          document.body.dispatchEvent(new CustomEvent("ct-times", { detail: data }));
+        })
+        .catch(function () { form.submit(); });
+    });
+  }
+
+  /* Escape closes an open menu (<details>) and gives focus back to its summary. */
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") { return; }
+    document.querySelectorAll("details[open].filter-menu, details[open][data-menu]").forEach(function (d) {
+      d.open = false;
+      if (d.contains(document.activeElement) || document.activeElement === document.body) { d.querySelector("summary").focus(); }
+    });
+  });
+
+  window.ct = { localise: localise, esc: esc, zone: zone, formatter: formatter };
+  document.addEventListener("DOMContentLoaded", function () { resetFormats(); localise(document); bindTimes(); startLive(); });
   document.addEventListener("htmx:afterSwap", function (e) { localise(e.target); });
 })();

@@ -21,7 +21,7 @@ TERMS = (
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("changetrack", "0010_trace_edges"),
+        ("changetrack", "0012_pages"),
     ]
 
     operations = [

@@ -19,11 +19,12 @@ down to × 0.2; a confirmed cause of this very alert scores 1).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from changetrack.correlation import magnitude
 
 TAU_FAST = 30.0
 TAU_SLOW = 720.0
@@ -67,8 +68,6 @@ RISK_CAP: dict[str, float] = {
 }
 RISK_CAP_DEFAULT = 1.0
 FAILED = {"failed", "failure", "error", "errored", "degraded", "progressdeadlineexceeded", "timeout", "timed_out"}
-IMAGE_PATH = re.compile(r"(^|\.)image$|containers\[.*\]\.image")
-REPLICAS_PATH = re.compile(r"(^|\.)replicas$|minReplicas$|maxReplicas$")
 
 
 @dataclass
@@ -118,37 +117,9 @@ def time_score(minutes_before: float) -> float:
     return envelope(minutes_before) * ramp
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _diff_items(diff: Any) -> list[dict[str, Any]]:
-    return [d for d in diff if isinstance(d, dict)] if isinstance(diff, list) else []
-
-
-def replica_change(diff: Any) -> tuple[float, float] | None:
-    """(before, after) of the first replica count in the diff, if any."""
-    for item in _diff_items(diff):
-        if REPLICAS_PATH.search(str(item.get("path", ""))):
-            before, after = _num(item.get("before")), _num(item.get("after"))
-            if before is not None and after is not None:
-                return before, after
-    return None
-
-
-def has_image_change(diff: Any) -> bool:
-    return any(
-        IMAGE_PATH.search(str(d.get("path", ""))) and d.get("before") != d.get("after") for d in _diff_items(diff)
-    )
+def replica_change(diff: Any, details: Any = None) -> tuple[float, float] | None:
+    """(before, after) of the first replica count in ``diff`` or ``details``, if any."""
+    return magnitude.replica_change(diff, details)
 
 
 def rollout_failed(status: str, details: Any) -> bool:
@@ -174,7 +145,8 @@ def risk(
     """Risk of one change with the notes that explain it (the notes become reasons)."""
     value = RISK_BASE.get(kind, RISK_DEFAULT)
     notes: list[str] = []
-    reps = replica_change(diff)
+    size = magnitude.read(kind, diff, details)
+    reps = size.replicas
     if kind == "commit":
         if release_key and release_key in facts.deployed_releases:
             value, notes = 0.2, [*notes, "its release was deployed (see the deploy)"]
@@ -194,17 +166,9 @@ def risk(
             value += 0.15 * (1 - reps[1] / reps[0])
         notes.append("autoscaler step")
     else:
-        if has_image_change(diff):
-            value += 0.1
-            notes.append("image changed")
-        if reps and reps[0] > 0:
-            before, after = reps
-            if after < before:
-                cut = 1 - after / before
-                value += 0.7 * cut  # capacity removed by hand: the deeper the cut, the likelier the overload
-                notes.append(f"replicas {before:g} → {after:g}" + (f" ({cut:.0%} cut)" if cut >= 0.5 else ""))
-            elif after > before:
-                notes.append(f"replicas {before:g} → {after:g}")
+        value = size.base if size.base is not None else value
+        value += size.bonus
+        notes.extend(size.notes)
     if kind not in ("commit", "ci") and rollout_failed(status, details):
         value += 0.3
         notes.append("rollout failed")

@@ -12,8 +12,8 @@
   nothing, autoscaler steps are low).
 - ``feedback``: in [-1, 1]; a verdict on this very alert decides, verdicts on similar alerts nudge.
 
-score = time^0.7 × graph × risk, then scaled by feedback (× up to 1.6 or
-down to × 0.2; a confirmed cause of this very alert scores 1).
+The components, with path evidence (``evidence``), go through the ranker (``model``: a logistic regression whose
+output reads as a probability); ``final_score`` then applies a verdict on this very alert.
 """
 
 from __future__ import annotations
@@ -199,15 +199,17 @@ def feedback_score(change_id: int, service_id: int, kind: str, facts: Facts) -> 
     return value, "; ".join(parts)
 
 
-def combine(time: float, graph: float, risk_value: float, feedback: float) -> float:
-    base = (max(time, 0.0) ** 0.7) * graph * risk_value
+UNRELATED_FACTOR = 0.05  # a change marked unrelated to this very alert keeps a twentieth of its probability
+
+
+def final_score(probability: float, feedback: float) -> float:
+    """The model's probability with the verdict on this very alert applied: a confirmed cause scores 1 (nothing
+    outranks it), a change marked unrelated drops to ``UNRELATED_FACTOR`` of it; in [0, 1], 4 decimals."""
     if feedback >= 1:
-        base = 1.0  # a responder confirmed it: nothing outranks that
-    elif feedback > 0:
-        base *= 1 + feedback  # similar alerts: scale, so an old far-away change does not jump the queue
-    elif feedback < 0:
-        base *= 1 + 0.8 * feedback
-    return round(min(1.0, max(0.0, base)), 4)
+        return 1.0
+    if feedback <= -1:
+        probability *= UNRELATED_FACTOR
+    return round(min(1.0, max(0.0, probability)), 4)
 
 
 def minutes_between(earlier: datetime, later: datetime) -> float:

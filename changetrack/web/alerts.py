@@ -82,7 +82,8 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(Alert.objects.select_related("service", "service__cluster"), pk=pk)
     context: dict[str, Any] = {
         "alert": alert,
-        "rows": suspect_rows(alert),
+        "rows": (suspects := suspect_rows(alert)),
+        "no_change_stands_out": engine.no_change_stands_out(suspects[0].suspect.score if suspects else None),
         "lifecycle": _lifecycle(alert),
         "kinds": ChangeKind.values,
         "presets": list(timeline.PRESETS),

@@ -1,14 +1,24 @@
 """Correlation benchmark: ranking quality on labelled scenarios, and suspects latency at scale.
 
-    python -m bench.correlation [--quick] [--seed N] [--skip-quality] [--skip-speed]
+    python -m bench correlation [--quick] [--seed=N] [--seeds=5] [--fit] [--skip-quality] [--skip-speed]
+                                [--skip-feedback] [--show-misses]
 
-Quality: a generated service graph (50–200 services), days of background changes of every kind, injected
-incidents (see ``bench/_correlation_scenarios.py``). For each labelled alert: precision@1 and @3 (share of
-alerts whose cause is in the top 1 / top 3) and MRR, for the engine and two baselines on the same data in the
-same run: (a) the most recent change on the alerting service; (b) the 3 most recent changes in 24 h on the
-alerting service and its direct dependencies.
+Quality, over ``--seeds`` evaluation seeds (mean ± sd): a generated service graph (150 services in teams and
+namespaces), a week of background changes of every kind and every source's shapes, injected incidents 0–3 hops
+away and in reverse, hidden edges, confounders, alerts on the path, and alerts with no change behind them (see
+``bench/_correlation_scenarios.py``). For each labelled alert: precision@1 and @3 and MRR, by relation and by
+cause kind, for the engine and three baselines on the same data in the same run: (a) the most recent change on
+the alerting service; (b) the 3 most recent changes in 24 h on the alerting service and its direct dependencies;
+(c) time × hops × kind over the known graph within 3 hops. Abstention AUC: the top suspect's score on
+change-caused alerts against alerts with no change behind them. Expected calibration error over the top 10
+suspects of both. The feedback run: verdicts through the API (``POST /api/v1/alerts/{id}/feedback``, as a
+responder would after reading the suspects) on the first half of each seed's incidents, then the second half is
+ranked; P@1 before (shipped weights) and after (refitted from the verdicts).
 
-Speed: 1,000 services, 100,000 changes in the last 24 h; suspects for one alert, p50/p95 (target p95 ≤ 50 ms):
+``--fit`` refits the shipped weights (``changetrack/correlation/model_weights.json``) on seeds 1000 above the
+first evaluation seed: never the ones evaluated.
+
+Speed: 1,000 services, 100,000 changes in the last 24 h; suspects for one alert, p50/p95 (target p95 ≤ 25 ms):
 compute only (``rank``), compute and store (what runs when an alert arrives), and the read path (stored
 suspects checked for staleness and read), next to a baseline (fetching every candidate row with the ORM, as
 the first engine did), with the candidate query's EXPLAIN (ANALYZE, BUFFERS) for the largest neighbourhood.

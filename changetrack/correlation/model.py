@@ -196,24 +196,33 @@ def _model(theta: list[float], like: Model, verdicts: int) -> Model:
     return Model(theta[0], weights, kinds, directions, like.threshold, like.reference, verdicts)
 
 
+def strengths(shape: float, local: float) -> list[float]:
+    """Per-parameter prior precisions: ``shape`` for the bias and the component weights (how time, distance, risk
+    and the path count), ``local`` for what an installation's verdicts can teach cheaply (which kinds, which
+    directions of dependency, past verdicts)."""
+    return [shape] * (1 + len(FEATURES) - 1) + [local] + [local] * (len(KINDS) + len(DIRECTIONS))
+
+
 def fit(
     samples: Sequence[tuple[Candidate, int]],
     prior: Model,
-    strength: float = 1.0,
+    strength: float | Sequence[float] = 1.0,
     iterations: int = 25,
     verdicts: int = 0,
 ) -> Model:
     """Maximum a posteriori logistic regression: the log-likelihood of ``samples`` (candidate, 1 if it was the
-    cause) with a Gaussian prior of precision ``strength`` centred on ``prior``'s parameters, by Newton's method
+    cause) with a Gaussian prior of precision ``strength`` (one for all, or per parameter: ``strengths``) centred
+    on ``prior``'s parameters, by Newton's method
     (a few dozen parameters: the Hessian is small). Time, graph and risk weights are kept in
     [``MIN_POSITIVE``, ``MAX_WEIGHT``] (projected after each step)."""
     center = _params(prior)
     theta = list(center)
     k = len(theta)
+    precision = [float(strength)] * k if isinstance(strength, int | float) else [float(s) for s in strength]
     data = [(_vector(c), y) for c, y in samples]
     for _ in range(iterations):
-        grad = [-strength * (t - c0) for t, c0 in zip(theta, center, strict=True)]
-        hess = [[(strength if i == j else 0.0) for j in range(k)] for i in range(k)]
+        grad = [-s * (t - c0) for s, t, c0 in zip(precision, theta, center, strict=True)]
+        hess = [[(precision[i] if i == j else 0.0) for j in range(k)] for i in range(k)]
         for x, y in data:
             nz = [(i, v) for i, v in enumerate(x) if v]
             z = sum(theta[i] * v for i, v in nz)

@@ -29,6 +29,7 @@ Runs in its own database (``bench_correlation_<pid>``), created and dropped here
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import random
@@ -235,7 +236,14 @@ def features(r: Any) -> Any:
     c = r.components
     fb = c.get("feedback", 0.0)
     return model.Candidate(
-        c["time"], c["graph"], c["risk"], c.get("path", 0.0), fb if abs(fb) < 1 else 0.0, r.change.kind, r.direction
+        c["time"],
+        c["graph"],
+        c["risk"],
+        c.get("fresh", 0.0),
+        c.get("path", 0.0),
+        fb if abs(fb) < 1 else 0.0,
+        r.change.kind,
+        r.direction,
     )
 
 
@@ -426,8 +434,10 @@ def fit(seeds: list[int], size: tuple[int, float, int], passes: int = 2) -> dict
                 samples += cands
                 groups.append(([c for c, _ in cands], False))
             _flush()
-        prior = model.shipped()
-        fitted = model.fit(samples, prior, strength=0.01, iterations=40)
+        prior = dataclasses.replace(model.shipped(), kinds={}, directions={})  # biases centred on zero
+        # the shape weights from the data alone; kind and direction biases with a unit prior: a class with no
+        # cause among the scenarios (siblings through a shared dependency) must not be driven to minus infinity
+        fitted = model.fit(samples, prior, strength=model.strengths(shape=0.01, local=1.0), iterations=40)
         tops = [(max((fitted.probability(c) for c in cands), default=0.0), caused) for cands, caused in groups]
         threshold = _best_threshold(tops)
         ref = _reference(samples)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,6 +160,8 @@ class Bounds:
     kinds: tuple[tuple[str, float], ...]
     default: float
     exponent: float
+    #: the ranker's ``fresh`` weight: × e^(fresh · e^(−minutes/FRESH_TAU)) on top
+    fresh: float = 0.0
 
     @property
     def top_kind(self) -> float:
@@ -187,7 +190,9 @@ top AS (
     * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
     * power(0.75 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_fast_s)s)
        + 0.25 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_slow_s)s),
-       %(exponent)s::float8) AS bound
+       %(exponent)s::float8)
+    * exp(%(fresh)s::float8 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(fresh_tau_s)s))
+    AS bound
   FROM rel CROSS JOIN LATERAL (
     SELECT c.id, c.occurred_at, c.kind FROM changetrack_change c
     WHERE c.service_id = rel.service_id
@@ -235,27 +240,32 @@ def _sql(bounds: Bounds) -> str:
 Ranges = dict[int, tuple[datetime, datetime]]
 
 
-def reach_minutes(weight: float, window_minutes: int, floor: float, exponent: float) -> float:
-    return _reach(float(f"{weight:.5g}"), window_minutes, float(f"{floor:.5g}"), round(exponent, 4))
+def reach_minutes(weight: float, window_minutes: int, floor: float, exponent: float, fresh: float = 0.0) -> float:
+    return _reach(float(f"{weight:.5g}"), window_minutes, float(f"{floor:.5g}"), round(exponent, 4), round(fresh, 4))
+
+
+def _decay(minutes: float, exponent: float, fresh: float) -> float:
+    """The bound's time factor: envelope^exponent × e^(fresh · e^(−minutes/FRESH_TAU)); decreasing."""
+    return scoring.envelope(minutes) ** exponent * math.exp(fresh * math.exp(-minutes / scoring.FRESH_TAU))
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct weights (direction × hops × confidence): solve each once
-def _reach(weight: float, window_minutes: int, floor: float, exponent: float) -> float:
+def _reach(weight: float, window_minutes: int, floor: float, exponent: float, fresh: float) -> float:
     """How far back a change on a service whose odds are at most ``weight`` × envelope^``exponent`` can still
     reach odds ``floor``: weakly related services (siblings through a shared hub, 3 hops up) only matter for
     recent changes. Exact, not a heuristic: the time envelope decreases; verdicts on the alert itself are
     fetched separately (``by_ids``), whatever their age."""
     if weight <= 0:
         return 0.0
-    need = (max(floor, 1e-12) / weight) ** (1 / exponent)
-    if scoring.envelope(window_minutes) >= need:
+    need = max(floor, 1e-12) / weight
+    if _decay(window_minutes, exponent, fresh) >= need:
         return float(window_minutes)
-    if scoring.envelope(0) < need:
+    if _decay(0, exponent, fresh) < need:
         return 0.0
     lo, hi = 0.0, float(window_minutes)
     for _ in range(30):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if scoring.envelope(mid) >= need else (lo, mid)
+        lo, hi = (mid, hi) if _decay(mid, exponent, fresh) >= need else (lo, mid)
     return lo
 
 
@@ -268,7 +278,7 @@ def ranges(
     out = {}
     floor_odds = max(floor, 1e-9) / max(1 - floor, 1e-9)
     for sid, w in weights.items():
-        reach = reach_minutes(w * bounds.top_kind, window_minutes, floor_odds, bounds.exponent)
+        reach = reach_minutes(w * bounds.top_kind, window_minutes, floor_odds, bounds.exponent, bounds.fresh)
         if reach > 0 or floor <= MIN_SCORE:
             out[sid] = (at - timedelta(minutes=reach), hi)
     return out
@@ -292,6 +302,8 @@ def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: 
         "limit": limit,
         "kind_default": bounds.default,
         "exponent": bounds.exponent,
+        "fresh": bounds.fresh,
+        "fresh_tau_s": scoring.FRESH_TAU * 60,
         "tau_fast_s": scoring.TAU_FAST * 60,
         "tau_slow_s": scoring.TAU_SLOW * 60,
     }

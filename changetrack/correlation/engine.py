@@ -245,6 +245,7 @@ def bounds(model: ranker.Model) -> cand.Bounds:
         kinds=tuple((kind, model.kind_term(kind, cap)) for kind, cap in scoring.RISK_CAP.items()),
         default=model.kind_term("", scoring.RISK_CAP_DEFAULT),
         exponent=model.weights["time"],
+        fresh=model.fresh,
     )
 
 
@@ -268,14 +269,19 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
         if len(scored) >= limit and bound < floor:
             break
         rel = rels[row.service_id]
-        t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
+        before = scoring.minutes_between(row.occurred_at, at)
+        t = scoring.time_score(before)
+        fresh = scoring.fresh(before)
         risk = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)
         f, f_note = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
         path, path_note = evidence.path_evidence(rel.path, row.occurred_at, at, plan.episodes, names, row.kind)
-        features = ranker.Candidate(t, rel.weight, risk.value, path, f if abs(f) < 1 else 0.0, row.kind, rel.direction)
+        features = ranker.Candidate(
+            t, rel.weight, risk.value, fresh, path, f if abs(f) < 1 else 0.0, row.kind, rel.direction
+        )
         score = scoring.final_score(model.probability(features), f)
         components = {
             "time": round(t, 3),
+            "fresh": round(fresh, 3),
             "graph": round(rel.weight, 3),
             "risk": round(risk.value, 3),
             "path": round(path, 3),

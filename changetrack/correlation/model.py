@@ -1,7 +1,10 @@
 """The ranker: a logistic regression over a candidate's components and evidence (pure; no database).
 
-    z = bias + w_time·ln(time) + w_graph·ln(graph) + w_risk·ln(risk) + w_path·path + w_similar·similar
-        + kind[kind] + direction[direction]
+    z = bias + w_time·ln(time) + w_graph·ln(graph) + w_risk·ln(risk) + w_fresh·fresh + w_path·path
+        + w_similar·similar + kind[kind] + direction[direction]
+
+``fresh`` (``scoring.fresh``: e^(−minutes/15) before the alert) lets the fit make the first hour as sharp as
+the data says without the long tail following it (a change 10 h before stays visible through ``time``).
     probability = 1 / (1 + e^−z)
 
 Read as the probability that this change caused the alert: fitted on labelled incidents (``bench/correlation.py
@@ -32,7 +35,7 @@ from changetrack.models import ChangeKind
 
 WEIGHTS_FILE = Path(__file__).with_name("model_weights.json")
 LOG_FEATURES = ("time", "graph", "risk")
-LINEAR_FEATURES = ("path", "similar")
+LINEAR_FEATURES = ("fresh", "path", "similar")
 FEATURES = (*LOG_FEATURES, *LINEAR_FEATURES)
 KINDS = tuple(ChangeKind.values)
 DIRECTIONS = ("self", "down", "up", "mixed", "none")
@@ -42,6 +45,8 @@ MIN_POSITIVE = 0.05  # time, graph and risk weights stay at least this (bounds n
 #: within the hour, so an unbounded fit learns time^7 and a deploy 10 h before the alert (a slow leak, a cache
 #: expiring, a nightly job) would never be shown again; capped at 2 it stays visible, far down
 MAX_WEIGHT = {"time": 2.0, "graph": 4.0, "risk": 4.0}
+#: weights kept in a range for the bounds: ``fresh`` ≥ 0 keeps the bound decreasing with age
+RANGES = {**{name: (MIN_POSITIVE, MAX_WEIGHT[name]) for name in LOG_FEATURES}, "fresh": (0.0, 8.0)}
 LABELS = {"time": "timing", "graph": "dependency", "risk": "what changed", "path": "path", "similar": "past verdicts"}
 
 
@@ -52,6 +57,7 @@ class Candidate:
     time: float
     graph: float
     risk: float
+    fresh: float = 0.0
     path: float = 0.0
     similar: float = 0.0
     kind: str = "custom"
@@ -112,6 +118,10 @@ class Model:
     def kind_term(self, kind: str, risk_cap: float) -> float:
         return math.exp(self.weights["risk"] * math.log(max(risk_cap, FLOOR)) + self.kinds.get(kind, 0.0))
 
+    @property
+    def fresh(self) -> float:
+        return max(0.0, self.weights.get("fresh", 0.0))
+
     def headroom(self, similar: bool) -> float:
         """The largest path (and, when a similar alert's verdict applies, feedback) term a candidate can add."""
         return abs(self.weights.get("path", 0.0)) + (
@@ -134,8 +144,8 @@ class Model:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:
         weights = {name: float(data.get("weights", {}).get(name, 0.0)) for name in FEATURES}
-        for name in LOG_FEATURES:
-            weights[name] = min(MAX_WEIGHT[name], max(MIN_POSITIVE, weights[name]))
+        for name, (lo, hi) in RANGES.items():
+            weights[name] = min(hi, max(lo, weights[name]))
         return cls(
             bias=float(data.get("bias", 0.0)),
             weights=weights,
@@ -191,8 +201,8 @@ def _model(theta: list[float], like: Model, verdicts: int) -> Model:
     weights = dict(zip(FEATURES, theta[1 : 1 + n], strict=True))
     kinds = dict(zip(KINDS, theta[1 + n : 1 + n + len(KINDS)], strict=True))
     directions = dict(zip(DIRECTIONS, theta[1 + n + len(KINDS) :], strict=True))
-    for name in LOG_FEATURES:
-        weights[name] = min(MAX_WEIGHT[name], max(MIN_POSITIVE, weights[name]))
+    for name, (lo, hi) in RANGES.items():
+        weights[name] = min(hi, max(lo, weights[name]))
     return Model(theta[0], weights, kinds, directions, like.threshold, like.reference, verdicts)
 
 
@@ -200,7 +210,11 @@ def strengths(shape: float, local: float) -> list[float]:
     """Per-parameter prior precisions: ``shape`` for the bias and the component weights (how time, distance, risk
     and the path count), ``local`` for what an installation's verdicts can teach cheaply (which kinds, which
     directions of dependency, past verdicts)."""
-    return [shape] * (1 + len(FEATURES) - 1) + [local] + [local] * (len(KINDS) + len(DIRECTIONS))
+    return (
+        [shape]
+        + [local if name == "similar" else shape for name in FEATURES]
+        + [local] * (len(KINDS) + len(DIRECTIONS))
+    )
 
 
 def fit(
@@ -237,8 +251,9 @@ def fit(
                     row[j] += sv * u
         step = _solve(hess, grad)
         theta = [t + d for t, d in zip(theta, step, strict=True)]
-        for i, name in enumerate(LOG_FEATURES, start=1):
-            theta[i] = min(MAX_WEIGHT[name], max(MIN_POSITIVE, theta[i]))
+        for name, (lo, hi) in RANGES.items():
+            i = 1 + FEATURES.index(name)
+            theta[i] = min(hi, max(lo, theta[i]))
         if max(abs(d) for d in step) < 1e-6:
             break
     return _model(theta, prior, verdicts)

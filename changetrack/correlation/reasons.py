@@ -90,6 +90,7 @@ def build(
 #: how the model's terms read in a reason
 TERMS = {
     "time": "timing",
+    "fresh": "minutes before the alert",
     "graph": "dependency",
     "risk": "what changed",
     "path": "alerts on the path",

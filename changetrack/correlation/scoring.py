@@ -110,6 +110,15 @@ def envelope(minutes_before: float) -> float:
     return 0.75 * math.exp(-m / TAU_FAST) + 0.25 * math.exp(-m / TAU_SLOW)
 
 
+FRESH_TAU = 15.0
+
+
+def fresh(minutes_before: float) -> float:
+    """The first hour alone, for the ranker (``model``): e^(−minutes/15) before the alert, 0 after it (a change
+    stamped after the alert is a response more often than a cause); at most 1, never rising with age."""
+    return math.exp(-minutes_before / FRESH_TAU) if minutes_before >= 0 else 0.0
+
+
 def time_score(minutes_before: float) -> float:
     if minutes_before < 0:
         return AFTER_ALERT_TIME * math.exp(minutes_before / AFTER_ALERT_TAU)

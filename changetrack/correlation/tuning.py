@@ -111,6 +111,7 @@ def verdict_samples(since: object) -> list[tuple[ranker.Candidate, int]]:
                     time=float(components.get("time", 0.0)),
                     graph=float(components.get("graph", 0.0)),
                     risk=float(components.get("risk", 0.0)),
+                    fresh=float(components.get("fresh", 0.0)),
                     path=float(components.get("path", 0.0)),
                     similar=feedback if abs(feedback) < 1 else 0.0,
                     kind=kind,

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from changetrack.correlation import evidence, reasons
+from changetrack.correlation.candidates import _decay
 from changetrack.correlation.model import Candidate, Model, fit, odds, shipped, sigmoid
-from changetrack.correlation.scoring import RISK_CAP, envelope, time_score
+from changetrack.correlation.scoring import RISK_CAP, fresh, time_score
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 NAMES = {1: "api-gateway", 2: "checkout", 3: "payments", 4: "ledger"}
@@ -68,6 +69,11 @@ def test_the_shipped_model_keeps_time_graph_and_risk_weights_positive_and_has_a_
     assert 0 < m.threshold < 1
 
 
+@pytest.mark.parametrize(("minutes_before", "value"), [(-1, 0.0), (0, 1.0), (15, math.exp(-1)), (60, math.exp(-4))])
+def test_fresh_is_the_first_hour_alone(minutes_before, value):
+    assert fresh(minutes_before) == pytest.approx(value)
+
+
 def test_the_bound_the_candidate_query_uses_is_never_below_a_candidates_odds():
     m = shipped()
     rng = random.Random(7)
@@ -77,16 +83,16 @@ def test_the_bound_the_candidate_query_uses_is_never_below_a_candidates_odds():
         minutes_before = rng.uniform(-5, 1440)
         graph = rng.uniform(0.05, 1.0)
         c = Candidate(
-            time_score(minutes_before),
-            graph,
-            rng.uniform(0.01, RISK_CAP[kind]),
-            rng.uniform(-1, 1),
-            0.0,
-            kind,
-            direction,
+            time=time_score(minutes_before),
+            graph=graph,
+            risk=rng.uniform(0.01, RISK_CAP[kind]),
+            fresh=fresh(minutes_before),
+            path=rng.uniform(-1, 1),
+            kind=kind,
+            direction=direction,
         )
         bound = m.service_term(graph, direction, m.headroom(False)) * m.kind_term(kind, RISK_CAP[kind])
-        bound *= envelope(max(minutes_before, 0)) ** m.weights["time"]
+        bound *= _decay(max(minutes_before, 0), m.weights["time"], m.fresh)
         assert m.probability(c) <= bound / (1 + bound) * (1 + 1e-9) + 1e-15
 
 

@@ -149,7 +149,7 @@ def window_for(
 
 #: a change whose best possible score (the model's probability at the kind's highest risk, the time envelope and
 #: the largest path and feedback terms) is below this is no candidate
-MIN_SCORE = 0.001
+MIN_SCORE = 0.005
 
 
 @dataclass(frozen=True)

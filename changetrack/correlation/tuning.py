@@ -32,7 +32,7 @@ MIN_CAUSED = 5
 #: precision of the prior centred on the shipped weights: a few hundred verdicts, picked from the top of earlier
 #: rankings, say little about the shape of time or distance (they were fitted on thousands of labelled
 #: incidents) and much about which kinds and which directions cause this installation's incidents
-STRENGTH = ranker.strengths(shape=30.0, local=1.0)
+STRENGTH = ranker.strengths(shape=100.0, local=0.2)
 DAYS = 180  # verdicts older than this no longer teach
 MAX_ALERTS = 2000
 REFIT_EVERY = 5  # new verdicts before the next refit (each process refits on its next ranking)

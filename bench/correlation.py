@@ -1,14 +1,24 @@
 """Correlation benchmark: ranking quality on labelled scenarios, and suspects latency at scale.
 
-    python -m bench.correlation [--quick] [--seed N] [--skip-quality] [--skip-speed]
+    python -m bench correlation [--quick] [--seed=N] [--seeds=5] [--fit] [--skip-quality] [--skip-speed]
+                                [--skip-feedback] [--show-misses]
 
-Quality: a generated service graph (50–200 services), days of background changes of every kind, injected
-incidents (see ``bench/_correlation_scenarios.py``). For each labelled alert: precision@1 and @3 (share of
-alerts whose cause is in the top 1 / top 3) and MRR, for the engine and two baselines on the same data in the
-same run: (a) the most recent change on the alerting service; (b) the 3 most recent changes in 24 h on the
-alerting service and its direct dependencies.
+Quality, over ``--seeds`` evaluation seeds (mean ± sd): a generated service graph (150 services in teams and
+namespaces), a week of background changes of every kind and every source's shapes, injected incidents 0–3 hops
+away and in reverse, hidden edges, confounders, alerts on the path, and alerts with no change behind them (see
+``bench/_correlation_scenarios.py``). For each labelled alert: precision@1 and @3 and MRR, by relation and by
+cause kind, for the engine and three baselines on the same data in the same run: (a) the most recent change on
+the alerting service; (b) the 3 most recent changes in 24 h on the alerting service and its direct dependencies;
+(c) time × hops × kind over the known graph within 3 hops. Abstention AUC: the top suspect's score on
+change-caused alerts against alerts with no change behind them. Expected calibration error over the top 10
+suspects of both. The feedback run: verdicts through the API (``POST /api/v1/alerts/{id}/feedback``, as a
+responder would after reading the suspects) on the first half of each seed's incidents, then the second half is
+ranked; P@1 before (shipped weights) and after (refitted from the verdicts).
 
-Speed: 1,000 services, 100,000 changes in the last 24 h; suspects for one alert, p50/p95 (target p95 ≤ 50 ms):
+``--fit`` refits the shipped weights (``changetrack/correlation/model_weights.json``) on seeds 1000 above the
+first evaluation seed: never the ones evaluated.
+
+Speed: 1,000 services, 100,000 changes in the last 24 h; suspects for one alert, p50/p95 (target p95 ≤ 25 ms):
 compute only (``rank``), compute and store (what runs when an alert arrives), and the read path (stored
 suspects checked for staleness and read), next to a baseline (fetching every candidate row with the ORM, as
 the first engine did), with the candidate query's EXPLAIN (ANALYZE, BUFFERS) for the largest neighbourhood.
@@ -19,6 +29,7 @@ Runs in its own database (``bench_correlation_<pid>``), created and dropped here
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import random
@@ -49,8 +60,9 @@ def _teardown(state: Any) -> None:
     teardown_databases(state, verbosity=0)
 
 
-def load(sc: Any, now: datetime) -> tuple[dict[str, int], list[tuple[int, str, str]]]:
-    """Store a scenario through the real paths. Returns change key → id and (alert id, cause key, relation)."""
+def load(sc: Any, now: datetime) -> tuple[dict[str, int], list[tuple[int, str, str]], list[int]]:
+    """Store a scenario through the real paths. Returns change key → id, (alert id, cause key, relation) of the
+    labelled alerts, and the ids of the alerts with no change behind them."""
     from changetrack import partitions
     from changetrack.ingest.store import store_records
     from changetrack.models import Dependency, HealthEpisode, Service
@@ -58,9 +70,12 @@ def load(sc: Any, now: datetime) -> tuple[dict[str, int], list[tuple[int, str, s
     from integrations.base import AlertRecord, ChangeRecord, ServiceHint
 
     Service.objects.bulk_create(
-        [Service(namespace="bench", name=s.name, workload_kind="Deployment") for s in sc.services]
+        [
+            Service(namespace=f"team-{s.team}", team=f"team-{s.team}", name=s.name, workload_kind="Deployment")
+            for s in sc.services
+        ]
     )
-    ids = dict(Service.objects.filter(namespace="bench").values_list("name", "id"))
+    ids = dict(Service.objects.values_list("name", "id"))
     sid = [ids[s.name] for s in sc.services]
     Dependency.objects.bulk_create(
         [
@@ -87,7 +102,7 @@ def load(sc: Any, now: datetime) -> tuple[dict[str, int], list[tuple[int, str, s
             for e in sc.episodes
         ]
     )
-    hints = [ServiceHint(name=s.name, namespace="bench") for s in sc.services]
+    hints = [ServiceHint(name=s.name, namespace=f"team-{s.team}") for s in sc.services]
     resolver = ServiceResolver()
     partitions.ensure_for("changetrack_change", (c.at for c in sc.changes))
     records = [
@@ -124,22 +139,23 @@ def load(sc: Any, now: datetime) -> tuple[dict[str, int], list[tuple[int, str, s
     ]
     stored = store_records(alert_records, resolver=resolver).alerts
     labelled = [(aid, inc.cause, inc.relation) for (aid, _), inc in zip(stored, sc.incidents, strict=True)]
-    store_records(
+    noise = store_records(
         [
             AlertRecord(
                 source="bench",
-                external_id=f"noise-{n}",
+                external_id=f"{prefix}-{n}",
                 title=f"Errors on {sc.services[s].name}",
                 status="triggered",
                 occurred_at=at,
                 started_at=at,
                 service=hints[s],
             )
-            for n, (s, at) in enumerate(sc.noise_alerts)
+            for prefix, alerts in (("noise", sc.noise_alerts), ("path", sc.path_alerts))
+            for n, (s, at) in enumerate(alerts)
         ],
         resolver=resolver,
-    )
-    return keys, labelled
+    ).alerts
+    return keys, labelled, [aid for aid, _ in noise[: len(sc.noise_alerts)]]
 
 
 def _baselines(alert_id: int) -> tuple[list[int], list[int]]:
@@ -191,18 +207,104 @@ def _describe_miss(alert: Any, ranked: list[Any], cause: int, relation: str) -> 
     return "\n".join(lines)
 
 
-def quality(seed: int, n_services: int, days: float, n_incidents: int, show_misses: bool = False) -> dict[str, Any]:
+def _baseline_time_hops_kind(alert: Any, limit: int = 10) -> list[int]:
+    """Baseline (c): every change in the 24 h before the alert on a service within 3 hops, scored time × hops ×
+    kind (the time decay, the graph's direction/hops weight, the kind's base risk; no magnitude, no evidence)."""
+    from changetrack.correlation import graph, scoring
+    from changetrack.models import Change
+
+    rels = graph.relations(alert.service_id)
+    rows = Change.objects.filter(
+        service_id__in=list(rels),
+        occurred_at__gte=alert.started_at - timedelta(hours=24),
+        occurred_at__lte=alert.started_at + timedelta(minutes=5),
+    ).values_list("id", "service_id", "kind", "occurred_at")
+    scored = []
+    for cid, sid, kind, at in rows:
+        rel = rels[sid]
+        hops = graph.WEIGHTS[rel.direction][min(rel.hops, graph.MAX_DEPTH)]
+        t = scoring.time_score(scoring.minutes_between(at, alert.started_at))
+        scored.append((t * hops * scoring.RISK_BASE.get(kind, scoring.RISK_DEFAULT), cid))
+    scored.sort(reverse=True)
+    return [cid for _, cid in scored[:limit]]
+
+
+def features(r: Any) -> Any:
+    """The model's view of one ranked suspect (for fitting and calibration)."""
+    from changetrack.correlation import model
+
+    c = r.components
+    fb = c.get("feedback", 0.0)
+    return model.Candidate(
+        c["time"],
+        c["graph"],
+        c["risk"],
+        c.get("fresh", 0.0),
+        c.get("path", 0.0),
+        fb if abs(fb) < 1 else 0.0,
+        r.change.kind,
+        r.direction,
+    )
+
+
+def auc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    if not positives or not negatives:
+        return float("nan")
+    neg = sorted(negatives)
+    import bisect
+
+    total = 0.0
+    for p in positives:
+        lo, hi = bisect.bisect_left(neg, p), bisect.bisect_right(neg, p)
+        total += lo + (hi - lo) / 2
+    return total / (len(positives) * len(negatives))
+
+
+def ece(pairs: list[tuple[float, int]], bins: int = 10) -> float:
+    """Expected calibration error: |mean predicted − observed rate| per equal-width bin, weighted by its size."""
+    if not pairs:
+        return float("nan")
+    acc: list[list[float]] = [[0.0, 0.0, 0.0] for _ in range(bins)]
+    for p, y in pairs:
+        b = acc[min(bins - 1, int(p * bins))]
+        b[0] += p
+        b[1] += y
+        b[2] += 1
+    return sum(abs(b[0] - b[1]) for b in acc if b[2]) / len(pairs)
+
+
+RANKERS = ("engine", "baseline_a_latest_on_service", "baseline_b_3_latest_with_deps", "baseline_c_time_hops_kind")
+
+
+def quality(
+    seed: int,
+    n_services: int,
+    days: float,
+    n_incidents: int,
+    show_misses: bool = False,
+    feedback_run: bool = True,
+    noise_sample: int = 150,
+) -> dict[str, Any]:
+    """One seed: rank every labelled alert and a sample of the alerts with no change behind them; then the
+    feedback run (verdicts through the API on the first half, rank the second half)."""
     from bench._correlation_scenarios import generate
-    from changetrack.correlation import engine
-    from changetrack.models import Alert
+    from changetrack.correlation import engine, graph
+    from changetrack.models import Alert, Change
 
     now = datetime.now().astimezone().replace(microsecond=0)
     sc = generate(seed, n_services, days, n_incidents, now)
     t0 = time.perf_counter()
-    keys, labelled = load(sc, now)
+    keys, labelled, noise = load(sc, now)
     load_s = time.perf_counter() - t0
+    kinds = dict(Change.objects.filter(pk__in=list(keys.values())).values_list("id", "kind"))
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    by_rel: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    by_rel: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    by_kind: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    tops_caused: list[float] = []
+    tops_noise: list[float] = []
+    calibration: list[tuple[float, int]] = []
+    first_hit: dict[int, float] = {}
     for alert_id, cause_key, relation in labelled:
         cause = keys[cause_key]
         alert = Alert.objects.select_related("service").get(pk=alert_id)
@@ -211,35 +313,166 @@ def quality(seed: int, n_services: int, days: float, n_incidents: int, show_miss
         if show_misses and (not ranked or ranked[0] != cause):
             print(_describe_miss(alert, full, cause, relation))
         a, b = _baselines(alert_id)
-        for name, lst in (
-            ("engine", ranked),
-            ("baseline_a_latest_on_service", a),
-            ("baseline_b_3_latest_with_deps", b),
-        ):
+        for name, lst in zip(RANKERS, (ranked, a, b, _baseline_time_hops_kind(alert)), strict=True):
             p1, p3, rr = _score(lst, cause)
             acc = sums[name]
             acc[0] += p1
             acc[1] += p3
             acc[2] += rr
-        p1, _, _ = _score(ranked, cause)
-        by_rel[relation][0] += p1
-        by_rel[relation][1] += 1
+        p1, p3, rr = _score(ranked, cause)
+        first_hit[alert_id] = p1
+        change_service = Change.objects.filter(pk=cause).values_list("service_id", flat=True).first()
+        hidden = change_service not in graph.relations(alert.service_id)
+        for table, key in ((by_rel, relation + (" (no known edge)" if hidden else "")), (by_kind, kinds[cause])):
+            row = table[key]
+            row[0] += p1
+            row[1] += p3
+            row[2] += rr
+            row[3] += 1
+        tops_caused.append(full[0].score if full else 0.0)
+        calibration += [(r.score, int(r.change.id == cause)) for r in full]
+    rng = random.Random(seed)
+    for alert_id in rng.sample(noise, min(noise_sample, len(noise))):
+        alert = Alert.objects.select_related("service").get(pk=alert_id)
+        full = engine.rank(alert, limit=10)
+        tops_noise.append(full[0].score if full else 0.0)
+        calibration += [(r.score, 0) for r in full]
     n = len(labelled)
-    return {
+    out: dict[str, Any] = {
         "services": n_services,
         "edges_true": len(sc.true_edges),
         "edges_known": len(sc.known_edges),
         "changes": len(sc.changes),
         "days": days,
         "labelled_alerts": n,
-        "unlabelled_noise_alerts": len(sc.noise_alerts),
+        "no_change_alerts_ranked": len(tops_noise),
         "load_seconds": round(load_s, 1),
-        "results": {
-            k: {"p@1": round(v[0] / n, 3), "p@3": round(v[1] / n, 3), "mrr": round(v[2] / n, 3)}
-            for k, v in sums.items()
-        },
-        "engine_p@1_by_relation": {k: f"{v[0] / v[1]:.2f} (n={int(v[1])})" for k, v in sorted(by_rel.items())},
+        "results": {k: {"p@1": v[0] / n, "p@3": v[1] / n, "mrr": v[2] / n} for k, v in sums.items()},
+        "by_relation": {k: v for k, v in by_rel.items()},
+        "by_kind": {k: v for k, v in by_kind.items()},
+        "abstention_auc": auc(tops_caused, tops_noise),
+        "ece": ece(calibration),
     }
+    if feedback_run:
+        out["feedback"] = _feedback_run(labelled, keys, first_hit)
+    return out
+
+
+def _feedback_run(
+    labelled: list[tuple[int, str, str]], keys: dict[str, int], before: dict[int, float]
+) -> dict[str, Any]:
+    """A responder reads the suspects (GET, which stores them) of the first half of the incidents (by time) and
+    posts verdicts through the API: "caused" on the true cause, "unrelated" on a wrong top suspect. Then the
+    second half is ranked: P@1 before (shipped weights, from the main run) and after."""
+    from django.test import Client
+
+    from changetrack.correlation import engine, tuning
+    from changetrack.models import Alert, ApiToken
+
+    _, token = ApiToken.issue("bench-feedback", ["read", "write"], 1_000_000)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    started = dict(Alert.objects.filter(pk__in=[a for a, _, _ in labelled]).values_list("id", "started_at"))
+    ordered = sorted(labelled, key=lambda x: started[x[0]])
+    half = len(ordered) // 2
+    first, second = ordered[:half], ordered[half:]
+    posted = 0
+    for alert_id, cause_key, _ in first:
+        got = client.get(f"/api/v1/alerts/{alert_id}/suspects?limit=10")
+        assert got.status_code == 200, got.content
+        suspects = got.json()["suspects"]
+        cause = keys[cause_key]
+        verdicts = [(cause, "caused")]
+        if suspects and suspects[0]["change"]["id"] != cause:
+            verdicts.append((suspects[0]["change"]["id"], "unrelated"))
+        for change_id, verdict in verdicts:
+            r = client.post(
+                f"/api/v1/alerts/{alert_id}/feedback",
+                {"change_id": change_id, "verdict": verdict},
+                content_type="application/json",
+            )
+            assert r.status_code in (200, 201), r.content
+            posted += 1
+    model = tuning.current()
+    after = [
+        float(bool((rk := engine.rank(Alert.objects.get(pk=a), limit=1)) and rk[0].change.id == keys[c]))
+        for a, c, _ in second
+    ]
+    return {
+        "verdicts_posted": posted,
+        "model_refitted_from": model.verdicts,
+        "second_half": len(second),
+        "p@1_before": sum(before[a] for a, _, _ in second) / max(1, len(second)),
+        "p@1_after": sum(after) / max(1, len(after)),
+    }
+
+
+def fit(seeds: list[int], size: tuple[int, float, int], passes: int = 2) -> dict[str, Any]:
+    """Fit the shipped weights on ``seeds`` (never the evaluation seeds): every labelled alert's and a sample of
+    the no-change alerts' top 30 suspects as (features, caused?) samples; a weak prior on the current weights;
+    the abstention threshold where the top suspect best separates change-caused alerts from no-change ones."""
+    import json as _json
+
+    from bench._correlation_scenarios import generate
+    from changetrack.correlation import engine, model, tuning
+    from changetrack.models import Alert
+
+    for _ in range(passes):
+        samples: list[tuple[Any, int]] = []
+        groups: list[tuple[list[Any], bool]] = []  # (candidates, change-caused?)
+        for seed in seeds:
+            now = datetime.now().astimezone().replace(microsecond=0)
+            sc = generate(seed, *size, now)
+            keys, labelled, noise = load(sc, now)
+            for alert_id, cause_key, _ in labelled:
+                ranked = engine.rank(Alert.objects.get(pk=alert_id), limit=30)
+                cands = [(features(r), int(r.change.id == keys[cause_key])) for r in ranked]
+                samples += cands
+                groups.append(([c for c, _ in cands], True))
+            for alert_id in random.Random(seed).sample(noise, min(150, len(noise))):
+                ranked = engine.rank(Alert.objects.get(pk=alert_id), limit=30)
+                cands = [(features(r), 0) for r in ranked]
+                samples += cands
+                groups.append(([c for c, _ in cands], False))
+            _flush()
+        prior = dataclasses.replace(model.shipped(), kinds={}, directions={})  # biases centred on zero
+        # the shape weights from the data alone; kind and direction biases with a unit prior: a class with no
+        # cause among the scenarios (siblings through a shared dependency) must not be driven to minus infinity
+        fitted = model.fit(samples, prior, strength=model.strengths(shape=0.01, local=1.0), iterations=40)
+        tops = [(max((fitted.probability(c) for c in cands), default=0.0), caused) for cands, caused in groups]
+        threshold = _best_threshold(tops)
+        ref = _reference(samples)
+        result = model.Model(fitted.bias, fitted.weights, fitted.kinds, fitted.directions, threshold, ref, 0)
+        model.WEIGHTS_FILE.write_text(_json.dumps(result.to_dict(), indent=1) + "\n")
+        model.shipped.cache_clear()
+        tuning._cache = None
+    return {"samples": len(samples), "alerts": len(groups), **model.shipped().to_dict()}
+
+
+def _best_threshold(tops: list[tuple[float, bool]]) -> float:
+    """The threshold maximising (true positive rate − false positive rate) of "a change stands out"."""
+    pos = [p for p, c in tops if c]
+    neg = [p for p, c in tops if not c]
+    best, at = -1.0, 0.5
+    for t in sorted({round(p, 3) for p, _ in tops}):
+        j = sum(p >= t for p in pos) / max(1, len(pos)) - sum(p >= t for p in neg) / max(1, len(neg))
+        if j > best:
+            best, at = j, t
+    return at
+
+
+def _reference(samples: list[tuple[Any, int]]) -> dict[str, float]:
+    """A typical candidate: the geometric mean of the log features, the mean of the others."""
+    import math
+
+    from changetrack.correlation import model
+
+    n = max(1, len(samples))
+    ref = {
+        name: math.exp(sum(math.log(max(getattr(c, name), model.FLOOR)) for c, _ in samples) / n)
+        for name in model.LOG_FEATURES
+    }
+    ref.update({name: sum(getattr(c, name) for c, _ in samples) / n for name in model.LINEAR_FEATURES})
+    return ref
 
 
 def _speed_scenario(rng: random.Random, n_services: int, n_changes: int, now: datetime) -> Any:
@@ -271,7 +504,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str, Any]:
-    from changetrack.correlation import candidates, engine, graph
+    from changetrack.correlation import candidates, engine, tuning
     from changetrack.ingest.store import store_records
     from changetrack.models import Alert, Change, Service
     from integrations.base import AlertRecord, ServiceHint
@@ -289,7 +522,7 @@ def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str,
         # services, alerts, episodes), hint bits and visibility map set once (else the first ranking to read each
         # freshly loaded row pays for writing them)
         cur.execute("VACUUM ANALYZE")
-    names = [s.name for s in rng.sample(sc.services, samples)]
+    names = [(s.name, f"team-{s.team}") for s in rng.sample(sc.services, samples)]
     # the generated scenario (100,000 objects) is the benchmark's, not the engine's: a worker would not hold it,
     # and every garbage collection during the samples would walk it
     del sc
@@ -302,9 +535,9 @@ def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str,
             status="triggered",
             occurred_at=now,
             started_at=now,
-            service=ServiceHint(name=name, namespace="bench"),
+            service=ServiceHint(name=name, namespace=namespace),
         )
-        for i, name in enumerate(names)
+        for i, (name, namespace) in enumerate(names)
     ]
     alert_ids = [aid for aid, _ in store_records(recs).alerts]
     fresh, read, naive, hood_sizes, candidates_in_window, compute = [], [], [], [], [], []
@@ -321,7 +554,7 @@ def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str,
         t = time.perf_counter()
         engine.current_suspects(alert)  # stored and fresh: staleness check + read
         read.append((time.perf_counter() - t) * 1000)
-        hood = graph.neighbourhood(alert.service_id)
+        hood = engine.related(alert.service_id)
         window = Change.objects.filter(
             service_id__in=list(hood),
             occurred_at__gte=now - timedelta(hours=24),
@@ -338,18 +571,21 @@ def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str,
     # the plan of the candidate query for the alert with the largest neighbourhood
     worst = alert_ids[max(range(len(alert_ids)), key=lambda i: hood_sizes[i])]
     alert = Alert.objects.get(pk=worst)
-    weights = {s: r.weight for s, r in graph.relations(alert.service_id).items()}
+    rels = engine.related(alert.service_id)
+    model = tuning.current()
+    bounds = engine.bounds(model)
+    terms = {s: model.service_term(r.weight, r.direction, model.headroom(False)) for s, r in rels.items()}
     recent = alert.started_at - timedelta(minutes=engine.RECENT_MINUTES)
     first = {
-        sid: (since if weights[sid] >= engine.STRONG else max(since, recent), until)
-        for sid, (since, until) in candidates.ranges(alert.started_at, weights, 24 * 60).items()
+        sid: (since if rels[sid].weight >= engine.STRONG else max(since, recent), until)
+        for sid, (since, until) in candidates.ranges(alert.started_at, terms, 24 * 60, bounds).items()
     }
-    plan = candidates.explain(alert.started_at, weights, first, engine.PAGE)
+    plan = candidates.explain(alert.started_at, terms, first, bounds, engine.PAGE)
     in_24h = Change.objects.filter(occurred_at__gte=now - timedelta(hours=24)).count()
     return {
         "machine_load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
-        "services": Service.objects.filter(namespace="bench").count(),
+        "services": Service.objects.count(),
         "changes_last_24h": in_24h,
         "alerts": samples,
         "load_seconds": round(load_s, 1),
@@ -363,27 +599,79 @@ def speed(seed: int, n_services: int, n_changes: int, samples: int) -> dict[str,
     }
 
 
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def _sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _report(runs: list[dict[str, Any]], seeds: list[int]) -> None:
+    print(f"== correlation quality (seeds {seeds}; mean ± sd over seeds) ==")
+    first = runs[0]
+    for k in ("services", "edges_true", "edges_known", "changes", "days"):
+        print(f"{k}: {first[k]}")
+    print(f"labelled_alerts per seed: {[r['labelled_alerts'] for r in runs]}")
+    print(f"no_change_alerts ranked per seed: {[r['no_change_alerts_ranked'] for r in runs]}")
+    print(f"{'ranker':34} {'p@1':>13} {'p@3':>13} {'MRR':>13}")
+    for name in RANKERS:
+        cells = []
+        for metric in ("p@1", "p@3", "mrr"):
+            vals = [r["results"][name][metric] for r in runs]
+            cells.append(f"{_mean(vals):6.3f} ± {_sd(vals):4.3f}")
+        print(f"{name:34} " + " ".join(cells))
+    for title, key in (("engine by relation", "by_relation"), ("engine by cause kind", "by_kind")):
+        print(f"-- {title} (pooled over seeds): p@1 p@3 MRR (n)")
+        pooled: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+        for r in runs:
+            for k, v in r[key].items():
+                pooled[k] = [a + b for a, b in zip(pooled[k], v, strict=True)]
+        for k, (p1, p3, rr, n) in sorted(pooled.items()):
+            print(f"   {k:34} {p1 / n:6.3f} {p3 / n:6.3f} {rr / n:6.3f} (n={int(n)})")
+    aucs = [r["abstention_auc"] for r in runs]
+    eces = [r["ece"] for r in runs]
+    print(f"abstention AUC (top score, change-caused vs no-change alerts): {_mean(aucs):.3f} ± {_sd(aucs):.3f}")
+    print(f"expected calibration error (top-10 suspects, 10 bins): {_mean(eces):.3f} ± {_sd(eces):.3f}")
+    fb = [r["feedback"] for r in runs if "feedback" in r]
+    if fb:
+        before = [f["p@1_before"] for f in fb]
+        after = [f["p@1_after"] for f in fb]
+        print(
+            f"feedback run (verdicts through the API on the first half, second half ranked): "
+            f"p@1 before {_mean(before):.3f} → after {_mean(after):.3f} "
+            f"({100 * (_mean(after) - _mean(before)):+.1f} points); per seed "
+            + ", ".join(f"{b:.2f}→{a:.2f}" for b, a in zip(before, after, strict=True))
+            + f"; verdicts posted {[f['verdicts_posted'] for f in fb]}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.correlation", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
-    p.add_argument("--seed", type=int, default=20261122)
+    p.add_argument("--seed", type=int, default=20261122, help="the first evaluation seed")
+    p.add_argument("--seeds", type=int, default=5, help="evaluation seeds (seed, seed+1, ...)")
+    p.add_argument("--fit", action="store_true", help="refit the shipped weights on seeds 1000+ (not evaluated)")
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-feedback", action="store_true")
     p.add_argument("--show-misses", action="store_true", help="print each alert whose cause is not ranked first")
     args = p.parse_args(argv)
     state = _setup_django()
     try:
-        if not args.skip_quality:
-            size = (60, 3.0, 60) if args.quick else (150, 7.0, 200)
-            q = quality(args.seed, *size, show_misses=args.show_misses)
-            print(f"== correlation quality (seed {args.seed}) ==")
-            for k, v in q.items():
-                if k != "results":
-                    print(f"{k}: {v}")
-            print(f"{'ranker':34} {'p@1':>6} {'p@3':>6} {'MRR':>6}")
-            for name, r in q["results"].items():
-                print(f"{name:34} {r['p@1']:6.3f} {r['p@3']:6.3f} {r['mrr']:6.3f}")
+        size = (60, 3.0, 60) if args.quick else (150, 7.0, 200)
+        if args.fit:
+            fit_seeds = [args.seed + 1000 + i for i in range(4)]
+            print(f"== fitted on seeds {fit_seeds} ==")
+            print(fit(fit_seeds, size))
             _flush()
+        if not args.skip_quality:
+            seeds = [args.seed + i for i in range(args.seeds)]
+            runs = []
+            for seed in seeds:
+                runs.append(quality(seed, *size, show_misses=args.show_misses, feedback_run=not args.skip_feedback))
+                _flush()
+            _report(runs, seeds)
         if not args.skip_speed:
             s = speed(args.seed, *((200, 20_000, 30) if args.quick else (1000, 100_000, 60)))
             print("== correlation speed ==")
@@ -398,8 +686,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _flush() -> None:
-    from changetrack.models import Alert, Change, Dependency, HealthEpisode, Incident, Service
+    from changetrack.models import Alert, ApiToken, Change, Dependency, Feedback, HealthEpisode, Incident, Service
 
+    Feedback.objects.all().delete()
+    ApiToken.objects.all().delete()
     Alert.objects.all().delete()
     Incident.objects.all().delete()
     Change.objects.all().delete()

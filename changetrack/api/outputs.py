@@ -210,6 +210,9 @@ class SuspectSerializer(serializers.Serializer):
 class SuspectsSerializer(serializers.Serializer):
     alert = SuspectAlertSerializer()
     suspects = SuspectSerializer(many=True)
+    no_change_stands_out = serializers.BooleanField(
+        help_text="true when no suspect reaches the calibrated threshold: more likely no change caused the alert"
+    )
 
 
 class ServiceSuspectsSerializer(serializers.Serializer):

@@ -223,7 +223,9 @@ class SuspectsView(ApiView):
         rows = _suspect_rows(
             [(s.rank, s.score, s.change_id, s.hops, s.path, s.components, s.reasons) for s in suspects]
         )
-        return Response(outputs.SuspectsSerializer({"alert": alert, "suspects": rows}).data)
+        abstain = engine.no_change_stands_out(suspects[0].score if suspects else None)
+        body = {"alert": alert, "suspects": rows, "no_change_stands_out": abstain}
+        return Response(outputs.SuspectsSerializer(body).data)
 
 
 class ServiceSuspectQuery(SuspectQuery):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -145,8 +147,26 @@ def window_for(
     return alert_kinds.get(kind, default)
 
 
-#: a change whose best possible score (graph weight × highest kind risk × recency) is below this is no candidate
-MIN_SCORE = 0.01
+#: a change whose best possible score (the model's probability at the kind's highest risk, the time envelope and
+#: the largest path and feedback terms) is below this is no candidate
+MIN_SCORE = 0.005
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How the candidate query bounds a change's odds: ``weights`` (per related service, from ``model.service_term``)
+    × ``kinds`` (per kind, ``model.kind_term`` at the kind's highest risk) × time envelope ^ ``exponent``."""
+
+    kinds: tuple[tuple[str, float], ...]
+    default: float
+    exponent: float
+    #: the ranker's ``fresh`` weight: × e^(fresh · e^(−minutes/FRESH_TAU)) on top
+    fresh: float = 0.0
+
+    @property
+    def top_kind(self) -> float:
+        return max([self.default, *(v for _, v in self.kinds)])
+
 
 #: per related service: its id, graph weight, and the span to read as minutes before the alert ([since, until];
 #: until is negative for the clock-skew allowance after it). The arrays travel as text literals: psycopg dumps
@@ -169,7 +189,10 @@ top AS (
   SELECT c.id, c.occurred_at, rel.weight
     * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
     * power(0.75 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_fast_s)s)
-       + 0.25 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_slow_s)s), 0.7) AS bound
+       + 0.25 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_slow_s)s),
+       %(exponent)s::float8)
+    * exp(%(fresh)s::float8 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(fresh_tau_s)s))
+    AS bound
   FROM rel CROSS JOIN LATERAL (
     SELECT c.id, c.occurred_at, c.kind FROM changetrack_change c
     WHERE c.service_id = rel.service_id
@@ -206,9 +229,9 @@ def array(values: Any) -> str:
     return "{" + ",".join(map(repr, values)) + "}"
 
 
-def _sql() -> str:
+def _sql(bounds: Bounds) -> str:
     # float8 throughout: EXTRACT returns numeric, and exp() on numeric is arbitrary precision (far slower)
-    cases = " ".join(f"WHEN '{kind}' THEN {float(cap)}::float8" for kind, cap in scoring.RISK_CAP.items())
+    cases = " ".join(f"WHEN '{kind}' THEN {float(term)!r}::float8" for kind, term in bounds.kinds)
     # diff and details as text: decoded in Python only for the rows that get scored
     columns = ", ".join(f"c.{c}::text" if c in ("diff", "details") else f"c.{c}" for c in COLUMNS)
     return SQL.format(columns=columns, kind_cases=cases)
@@ -217,36 +240,45 @@ def _sql() -> str:
 Ranges = dict[int, tuple[datetime, datetime]]
 
 
-def reach_minutes(weight: float, window_minutes: int, floor: float = MIN_SCORE) -> float:
-    return _reach(round(weight, 4), window_minutes, round(floor, 4))
+def reach_minutes(weight: float, window_minutes: int, floor: float, exponent: float, fresh: float = 0.0) -> float:
+    return _reach(float(f"{weight:.5g}"), window_minutes, float(f"{floor:.5g}"), round(exponent, 4), round(fresh, 4))
+
+
+def _decay(minutes: float, exponent: float, fresh: float) -> float:
+    """The bound's time factor: envelope^exponent × e^(fresh · e^(−minutes/FRESH_TAU)); decreasing."""
+    return scoring.envelope(minutes) ** exponent * math.exp(fresh * math.exp(-minutes / scoring.FRESH_TAU))
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct weights (direction × hops × confidence): solve each once
-def _reach(weight: float, window_minutes: int, floor: float) -> float:
-    """How far back a change on a service of ``weight`` can still score ``floor``: weakly related services
-    (siblings through a shared hub, 3 hops up) only matter for recent changes. Exact, not a heuristic: the
-    final score is at most time^0.7 × weight × 1.6 (risk ≤ 1, similar-alert feedback × ≤ 1.6) and
-    the time envelope decreases; verdicts on the alert itself are fetched separately (``by_ids``), whatever their age."""
+def _reach(weight: float, window_minutes: int, floor: float, exponent: float, fresh: float) -> float:
+    """How far back a change on a service whose odds are at most ``weight`` × envelope^``exponent`` can still
+    reach odds ``floor``: weakly related services (siblings through a shared hub, 3 hops up) only matter for
+    recent changes. Exact, not a heuristic: the time envelope decreases; verdicts on the alert itself are
+    fetched separately (``by_ids``), whatever their age."""
     if weight <= 0:
         return 0.0
-    need = (max(floor, 1e-9) / (weight * 1.6)) ** (1 / 0.7)
-    if scoring.envelope(window_minutes) >= need:
+    need = max(floor, 1e-12) / weight
+    if _decay(window_minutes, exponent, fresh) >= need:
         return float(window_minutes)
-    if scoring.envelope(0) < need:
+    if _decay(0, exponent, fresh) < need:
         return 0.0
     lo, hi = 0.0, float(window_minutes)
     for _ in range(30):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if scoring.envelope(mid) >= need else (lo, mid)
+        lo, hi = (mid, hi) if _decay(mid, exponent, fresh) >= need else (lo, mid)
     return lo
 
 
-def ranges(at: datetime, weights: dict[int, float], window_minutes: int, floor: float = MIN_SCORE) -> Ranges:
-    """service id → [since, until]: the part of the window where a change on it can still score ``floor``."""
+def ranges(
+    at: datetime, weights: dict[int, float], window_minutes: int, bounds: Bounds, floor: float = MIN_SCORE
+) -> Ranges:
+    """service id → [since, until]: the part of the window where a change on it can still score ``floor`` (a
+    probability; ``weights``: service terms as in ``Bounds``)."""
     hi = at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
     out = {}
+    floor_odds = max(floor, 1e-9) / max(1 - floor, 1e-9)
     for sid, w in weights.items():
-        reach = reach_minutes(w, window_minutes, floor)
+        reach = reach_minutes(w * bounds.top_kind, window_minutes, floor_odds, bounds.exponent, bounds.fresh)
         if reach > 0 or floor <= MIN_SCORE:
             out[sid] = (at - timedelta(minutes=reach), hi)
     return out
@@ -263,31 +295,40 @@ def span_params(at: datetime, spans: Ranges, weights: dict[int, float] | None = 
     }
 
 
-def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: int) -> dict[str, Any]:
+def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: int, bounds: Bounds) -> dict[str, Any]:
     return {
         **span_params(at, spans, weights),
         "at_epoch": at.timestamp(),
         "limit": limit,
-        "kind_default": scoring.RISK_CAP_DEFAULT,
+        "kind_default": bounds.default,
+        "exponent": bounds.exponent,
+        "fresh": bounds.fresh,
+        "fresh_tau_s": scoring.FRESH_TAU * 60,
         "tau_fast_s": scoring.TAU_FAST * 60,
         "tau_slow_s": scoring.TAU_SLOW * 60,
     }
 
 
-def fetch(at: datetime, weights: dict[int, float], spans: Ranges, limit: int = 400) -> list[Candidate]:
+def fetch(at: datetime, weights: dict[int, float], spans: Ranges, bounds: Bounds, limit: int = 400) -> list[Candidate]:
     """Changes on the services of ``spans`` inside each one's [since, until], the best ``limit`` by the
-    score's upper bound (``weights``: service id → graph weight). One round trip."""
+    score's upper bound (``weights``: service id → service term, see ``Bounds``), each with that bound as a
+    probability. One round trip."""
     if not spans:
         return []
     with connection.cursor() as cur:
         # why serial: the query is a few thousand index-range rows; parallel workers cost more to start than
         # they save, and under load they queue behind other queries. Sent with the query in one string (one
         # round trip; several statements in one string run as one transaction, so SET LOCAL holds)
-        cur.execute(SERIAL + _sql(), query_params(at, weights, spans, limit))
+        cur.execute(SERIAL + _sql(bounds), query_params(at, weights, spans, limit, bounds))
         if cur.description is None:
             cur.nextset()
         rows = cur.fetchall()
-    return [Candidate(*row) for row in rows]
+    out = []
+    for row in rows:
+        c = Candidate(*row[:-1])
+        c.bound = row[-1] / (1 + row[-1])  # odds → probability
+        out.append(c)
+    return out
 
 
 def by_ids(ids: list[int], service_ids: list[int], lo: datetime, hi: datetime) -> list[Candidate]:
@@ -309,9 +350,9 @@ def changed_since(at: datetime, spans: Ranges, computed: datetime) -> bool:
         return bool(cur.fetchone()[0])
 
 
-def explain(at: datetime, weights: dict[int, float], spans: Ranges, limit: int = 400) -> str:
+def explain(at: datetime, weights: dict[int, float], spans: Ranges, bounds: Bounds, limit: int = 400) -> str:
     """EXPLAIN ANALYZE of the candidate query (for the benchmark's note)."""
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(), query_params(at, weights, spans, limit))
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(bounds), query_params(at, weights, spans, limit, bounds))
         return "\n".join(r[0] for r in cur.fetchall())

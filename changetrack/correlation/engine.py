@@ -18,7 +18,8 @@ from django.db import connection
 from django.utils import timezone
 
 from changetrack.correlation import candidates as cand
-from changetrack.correlation import context, events, graph, grouping, reasons, scoring, suspects
+from changetrack.correlation import context, events, evidence, graph, grouping, reasons, scoring, suspects, tuning
+from changetrack.correlation import model as ranker
 from changetrack.correlation.graph import neighbourhood  # noqa: F401 - public, re-exported
 from changetrack.models import Alert, Service, Suspect
 
@@ -40,6 +41,7 @@ class Ranked:
     path: list[str]
     components: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    direction: str = ""
 
 
 def _health_after(
@@ -85,6 +87,13 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, k
     return {k for k, v in known.items() if v}
 
 
+def related(service_id: int) -> dict[int, graph.Relation]:
+    """The services whose changes are candidates: the graph's relations, and the unlinked ones (no known edge,
+    same team or namespace) with their low prior."""
+    rels = graph.relations(service_id)
+    return {**graph.unlinked(service_id, rels), **rels}
+
+
 def rank_at(service: Service, at: datetime, limit: int = 10, moment: str | None = reasons.ALERT) -> list[Ranked]:
     """What changed around ``service`` before ``at``, ranked as the suspects of an alert on it at ``at`` would be
     (nothing stored). ``moment`` is what the time reasons count from ("before <moment>"; None: "ago")."""
@@ -103,7 +112,7 @@ def rank(alert: Alert, limit: int = 10, moment: str | None = reasons.ALERT) -> l
     rows, ranked = _rank_more(plan, base, _first_spans(plan), {r.id for r in base})
     base = base + rows
     # phase 2: older changes on weak relations, only as far back as they could still beat the current last
-    floor = ranked[-1].score if len(ranked) >= limit else cand.MIN_SCORE
+    floor = max(ranked[-1].score, cand.MIN_SCORE) if len(ranked) >= limit else cand.MIN_SCORE
     second = _second_spans(plan, floor)
     if second:
         more, better = _rank_more(plan, base, second, {r.id for r in base})
@@ -124,6 +133,10 @@ class _Plan:
     moment: str | None
     rels: dict[int, graph.Relation]
     weights: dict[int, float]
+    #: per related service, the odds factor the candidate query bounds with (``model.service_term``)
+    terms: dict[int, float]
+    model: ranker.Model
+    bounds: cand.Bounds
     names: dict[int, str]
     windows: tuple[int, dict[str, int], dict[int, dict[str, int]]]
     episodes: context.Episodes
@@ -131,15 +144,13 @@ class _Plan:
     similar: dict[tuple[int, str], tuple[int, int]]
     #: release key → reached a deploy; filled lazily and shared by every pass of the ranking
     releases: dict[str, bool]
-    #: how far a candidate's upper bound can be raised by similar-alert feedback
-    boost: float
     page: int
 
 
 def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
     """Read the graph, the services' windows, feedback and health episodes around ``alert``."""
     assert alert.service_id is not None
-    rels = graph.relations(alert.service_id)
+    rels = related(alert.service_id)
     at = alert.started_at
     until = at + timedelta(minutes=settings.CORRELATION_SKEW_MINUTES)
     health_until = until + timedelta(minutes=HEALTH_AFTER_MINUTES)
@@ -153,6 +164,8 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
     episodes = ctx.episodes
     if since < lo:  # a service configures a longer window than the default
         episodes = context.episodes(alert, list(rels), since, health_until, until)
+    model = tuning.current()
+    room = model.headroom(any(caused for caused, _ in ctx.similar.values()))
     return _Plan(
         at=at,
         longest=longest,
@@ -162,13 +175,15 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
         moment=moment,
         rels=rels,
         weights={sid: rel.weight for sid, rel in rels.items()},
+        terms={sid: model.service_term(rel.weight, rel.direction, room) for sid, rel in rels.items()},
+        model=model,
+        bounds=bounds(model),
         names={sid: name for sid, (name, _) in info.items()},
         windows=(default, alert_kinds, per_service),
         episodes=episodes,
         verdicts=ctx.verdicts,
         similar=ctx.similar,
         releases={},
-        boost=1.6 if any(caused for caused, _ in ctx.similar.values()) else 1.0,
         page=max(PAGE, 8 * limit),
     )
 
@@ -176,7 +191,7 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
 def _first_spans(plan: _Plan) -> cand.Ranges:
     """Strongly related services over their whole window, the others over the last ``RECENT_MINUTES``."""
     recent = plan.at - timedelta(minutes=RECENT_MINUTES)
-    full = cand.ranges(plan.at, plan.weights, plan.longest)
+    full = cand.ranges(plan.at, plan.terms, plan.longest, plan.bounds)
     return {
         sid: (since if plan.weights[sid] >= STRONG else max(since, recent), until)
         for sid, (since, until) in full.items()
@@ -186,8 +201,8 @@ def _first_spans(plan: _Plan) -> cand.Ranges:
 def _second_spans(plan: _Plan, floor: float) -> cand.Ranges:
     """Weakly related services before the last ``RECENT_MINUTES``, as far back as a change could score ``floor``."""
     recent = plan.at - timedelta(minutes=RECENT_MINUTES)
-    weak = {sid: w for sid, w in plan.weights.items() if w < STRONG}
-    reach = cand.ranges(plan.at, weak, plan.longest, floor)
+    weak = {sid: plan.terms[sid] for sid, w in plan.weights.items() if w < STRONG}
+    reach = cand.ranges(plan.at, weak, plan.longest, plan.bounds, floor)
     return {sid: (since, recent) for sid, (since, _) in reach.items() if since < recent}
 
 
@@ -197,11 +212,11 @@ def _rank_more(
     """Rank ``base`` with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
     only when the page was full and its last bound could still beat the last ranked (most rankings score a few
     dozen rows). Returns the rows added and the ranking."""
-    fetched = cand.fetch(plan.at, plan.weights, spans, plan.page)
+    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, plan.page)
     rows = [r for r in fetched if r.id not in seen]
     ranked = _rank_rows(plan, base + rows)
-    if len(fetched) >= plan.page and (len(ranked) < plan.limit or fetched[-1].bound * plan.boost >= ranked[-1].score):
-        rows = [r for r in cand.fetch(plan.at, plan.weights, spans, PREFETCH) if r.id not in seen]
+    if len(fetched) >= plan.page and (len(ranked) < plan.limit or fetched[-1].bound >= ranked[-1].score):
+        rows = [r for r in cand.fetch(plan.at, plan.terms, spans, plan.bounds, PREFETCH) if r.id not in seen]
         ranked = _rank_rows(plan, base + rows)
     return rows, ranked
 
@@ -221,28 +236,31 @@ def _rank_rows(plan: _Plan, rows: list[cand.Candidate]) -> list[Ranked]:
         verdicts=plan.verdicts,
         similar=plan.similar,
     )
-    return _best(rows, plan.rels, plan.at, plan.names, facts, plan.limit, plan.moment)
+    return _best(rows, plan, facts)
+
+
+def bounds(model: ranker.Model) -> cand.Bounds:
+    """The candidate query's per-kind factors and time exponent for ``model``."""
+    return cand.Bounds(
+        kinds=tuple((kind, model.kind_term(kind, cap)) for kind, cap in scoring.RISK_CAP.items()),
+        default=model.kind_term("", scoring.RISK_CAP_DEFAULT),
+        exponent=model.weights["time"],
+        fresh=model.fresh,
+    )
 
 
 def _upper_bound(row: cand.Candidate, facts: scoring.Facts) -> float:
-    """``row.bound`` (time envelope^0.7 × graph weight × the kind's highest risk, computed by the candidate
-    query) raised for what the query does not know: verdicts and similar-alert feedback."""
+    """``row.bound`` (the model's probability at the time envelope, the kind's highest risk and the largest path
+    and feedback terms, computed by the candidate query) raised for what the query does not know: a verdict."""
     if facts.verdicts.get(row.id) == "caused":
         return 1.0
-    return row.bound * (1.6 if facts.similar.get((row.service_id, row.kind), (0, 0))[0] else 1.0)
+    return row.bound
 
 
-def _best(
-    rows: list[cand.Candidate],
-    rels: dict[int, graph.Relation],
-    at: datetime,
-    names: dict[int, str],
-    facts: scoring.Facts,
-    limit: int,
-    moment: str | None = reasons.ALERT,
-) -> list[Ranked]:
+def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list[Ranked]:
     """Score rows in order of their upper bound and stop once no remaining row can enter the top ``limit``;
     reasons are built for the winners only."""
+    rels, at, names, limit, model = plan.rels, plan.at, plan.names, plan.limit, plan.model
     bounded = sorted(((_upper_bound(r, facts), r) for r in rows), key=lambda x: -x[0])
     scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str]] = []
     floor = -1.0
@@ -251,17 +269,28 @@ def _best(
         if len(scored) >= limit and bound < floor:
             break
         rel = rels[row.service_id]
-        t = scoring.time_score(scoring.minutes_between(row.occurred_at, at))
+        before = scoring.minutes_between(row.occurred_at, at)
+        t = scoring.time_score(before)
+        fresh = scoring.fresh(before)
         risk = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)
         f, f_note = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
-        score = scoring.combine(t, rel.weight, risk.value, f)
+        path, path_note = evidence.path_evidence(rel.path, row.occurred_at, at, plan.episodes, names, row.kind)
+        features = ranker.Candidate(
+            t, rel.weight, risk.value, fresh, path, f if abs(f) < 1 else 0.0, row.kind, rel.direction
+        )
+        score = scoring.final_score(model.probability(features), f)
         components = {
             "time": round(t, 3),
+            "fresh": round(fresh, 3),
             "graph": round(rel.weight, 3),
             "risk": round(risk.value, 3),
+            "path": round(path, 3),
             "feedback": round(f, 3),
         }
-        scored.append((score, row, components, risk.notes, f_note))
+        notes = [*risk.notes, path_note] if path_note else risk.notes
+        if abs(f) < 1:
+            notes = [*notes, *reasons.contributions(model.contributions(features))]
+        scored.append((score, row, components, notes, f_note))
         if len(top) < limit:
             heapq.heappush(top, score)
         elif score > top[0]:
@@ -280,7 +309,8 @@ def _best(
                 rel.hops,
                 [names.get(i, str(i)) for i in rel.path],
                 components,
-                reasons.build(row.kind, minutes, rel, names, notes, f_note, moment),
+                reasons.build(row.kind, minutes, rel, names, notes, f_note, plan.moment),
+                rel.direction,
             )
         )
     return out
@@ -317,9 +347,10 @@ def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
         return True
     if alert.service_id is None:
         return False
-    rels = graph.relations(alert.service_id)
-    if graph.new_edges_since(alert.suspects_computed_at, rels):
+    # an edge between two unlinked services changes nothing for this alert; one touching its graph does
+    if graph.new_edges_since(alert.suspects_computed_at, graph.relations(alert.service_id)):
         return True
+    rels = related(alert.service_id)
     info = {sid: s for sid, (_, s) in context.services(list(rels)).items()}
     default, alert_kinds, per_service = cand.windows(info.get(alert.service_id) or {}, info)
     longest = max([default, *alert_kinds.values(), *(m for k in per_service.values() for m in k.values())])
@@ -328,10 +359,25 @@ def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
     low = min((s.score for s in stored), default=0.0)
     # a change below the lowest stored score cannot enter the stored list: look only where one could
     floor = low if len(stored) >= STORED and low else cand.MIN_SCORE
-    weights = {sid: rel.weight for sid, rel in rels.items()}
+    model = tuning.current()
+    room = model.headroom(True)  # an upper bound whatever the feedback
+    terms = {sid: model.service_term(rel.weight, rel.direction, room) for sid, rel in rels.items()}
     return cand.changed_since(
-        alert.started_at, cand.ranges(alert.started_at, weights, longest, floor), alert.suspects_computed_at
+        alert.started_at,
+        cand.ranges(alert.started_at, terms, longest, bounds(model), floor),
+        alert.suspects_computed_at,
     )
+
+
+def stands_out_threshold() -> float:
+    """The calibrated probability the top suspect must reach to stand out (``model.Model.threshold``)."""
+    return tuning.current().threshold
+
+
+def no_change_stands_out(top_score: float | None) -> bool:
+    """True when nothing was ranked or the top suspect is below the calibrated threshold: the alert more
+    likely has no change behind it (a disk filling, a vendor outage) than the top suspect caused it."""
+    return top_score is None or top_score < stands_out_threshold()
 
 
 def current_suspects(alert: Alert, limit: int = 10) -> list[Suspect]:

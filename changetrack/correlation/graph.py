@@ -4,7 +4,9 @@
 
 - ``down``: B is a dependency of A, directly or transitively (A → B → C). A change on B is the classic cause.
 - ``up``: B depends on A (B → A). A change on B can overload A (the reverse case); ranked lower.
-- ``mixed``: related through a path that changes direction (siblings sharing a dependency); weakest.
+- ``mixed``: related through a path that changes direction (siblings sharing a dependency); weak.
+- ``none``: no known edge at all, but the same team or namespace (``unlinked``): graphs miss edges no one
+  declared and no tracing saw, so such a service is admitted with a low prior and labelled "no known dependency".
 
 Several edges between the same pair (declared + kubernetes + learned) merge into one with the highest
 confidence and all their evidence.
@@ -21,7 +23,7 @@ from django.db.models import Count, Max, Q
 
 from changetrack.models import Dependency
 
-DOWN, UP, MIXED, SELF = "down", "up", "mixed", "self"
+DOWN, UP, MIXED, SELF, NONE = "down", "up", "mixed", "self", "none"
 MAX_DEPTH = 3
 #: graph weight by (direction, hops); multiplied by the path's edge confidence (softened)
 WEIGHTS: dict[str, tuple[float, ...]] = {
@@ -29,7 +31,9 @@ WEIGHTS: dict[str, tuple[float, ...]] = {
     DOWN: (1.0, 0.85, 0.65, 0.5),
     UP: (1.0, 0.5, 0.35, 0.25),
     MIXED: (1.0, 0.3, 0.2, 0.12),
+    NONE: (0.15, 0.15, 0.15, 0.15),
 }
+UNLINKED_MAX = 60  # services admitted without a known edge, at most
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Relation:
     direction: str
     path: list[int]
     steps: list[tuple[Edge, bool]] = field(default_factory=list)
+    #: for ``none``: what the services share ("same team (payments)")
+    basis: str = ""
 
     @functools.cached_property
     def confidence(self) -> float:
@@ -184,3 +190,29 @@ def neighbourhood(service_id: int, depth: int = MAX_DEPTH) -> dict[int, tuple[in
 
 def direct_dependencies(service_id: int) -> list[int]:
     return list(Dependency.objects.filter(service_id=service_id).values_list("depends_on_id", flat=True).distinct())
+
+
+def unlinked(service_id: int, rels: dict[int, Relation]) -> dict[int, Relation]:
+    """Services with no known edge to ``service_id`` (not in ``rels``) that share its team, or its namespace in the
+    same cluster: at most ``UNLINKED_MAX``, teammates first. One indexed query."""
+    from changetrack.models import Service
+
+    me = Service.objects.filter(pk=service_id).values_list("team", "namespace", "cluster_id").first()
+    if me is None:
+        return {}
+    team, namespace, cluster = me
+    q = Q(pk__in=[])
+    if team:
+        q |= Q(team=team)
+    if namespace:
+        q |= Q(namespace=namespace, cluster_id=cluster)
+    if not team and not namespace:
+        return {}
+    rows = Service.objects.filter(q).values_list("id", "team", "namespace")[: UNLINKED_MAX + len(rels)]
+    out: dict[int, Relation] = {}
+    for sid, their_team, their_ns in sorted(rows, key=lambda r: (r[1] != team, r[0])):
+        if sid in rels or len(out) >= UNLINKED_MAX:
+            continue
+        basis = f"same team ({team})" if team and their_team == team else f"same namespace ({their_ns})"
+        out[sid] = Relation(sid, 1, NONE, [service_id, sid], basis=basis)
+    return out

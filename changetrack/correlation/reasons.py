@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from changetrack.correlation.graph import DOWN, MIXED, SELF, UP, Relation
+from changetrack.correlation.graph import DOWN, MIXED, NONE, SELF, UP, Relation
 from changetrack.correlation.scoring import fmt_minutes
 
 VERBS = {
@@ -45,6 +45,8 @@ def relation(rel: Relation, names: dict[int, str]) -> list[str]:
     """One sentence per edge walked, then what the direction means."""
     if rel.direction == SELF:
         return ["Change on the alerting service itself"]
+    if rel.direction == NONE:
+        return [f"No known dependency: {rel.basis}" if rel.basis else "No known dependency"]
     out = []
     for edge, _forward in rel.steps:
         out.append(
@@ -83,3 +85,26 @@ def build(
     if feedback_note:
         out.append(feedback_note[0].upper() + feedback_note[1:])
     return out
+
+
+#: how the model's terms read in a reason
+TERMS = {
+    "time": "timing",
+    "fresh": "minutes before the alert",
+    "graph": "dependency",
+    "risk": "what changed",
+    "path": "alerts on the path",
+    "similar": "past verdicts",
+    "kind": "kind of change",
+    "direction": "direction of the dependency",
+}
+CONTRIBUTION_SHOWN = 0.5  # a term moving the log-odds less than this from a typical candidate is not worth a line
+
+
+def contributions(terms: list[tuple[str, float]], shown: int = 2) -> list[str]:
+    """ "Weighed most: timing (+1.4), what changed (+0.7)" from the model's largest contributions (log-odds
+    against a typical candidate), or nothing when none stands out."""
+    big = [(name, value) for name, value in terms if abs(value) >= CONTRIBUTION_SHOWN][:shown]
+    if not big:
+        return []
+    return ["Weighed most: " + ", ".join(f"{TERMS.get(name, name)} ({value:+.1f})" for name, value in big)]

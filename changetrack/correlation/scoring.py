@@ -12,18 +12,19 @@
   nothing, autoscaler steps are low).
 - ``feedback``: in [-1, 1]; a verdict on this very alert decides, verdicts on similar alerts nudge.
 
-score = time^0.7 × graph × risk, then scaled by feedback (× up to 1.6 or
-down to × 0.2; a confirmed cause of this very alert scores 1).
+The components, with path evidence (``evidence``), go through the ranker (``model``: a logistic regression whose
+output reads as a probability); ``final_score`` then applies a verdict on this very alert.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from changetrack.correlation import magnitude
 
 TAU_FAST = 30.0
 TAU_SLOW = 720.0
@@ -67,8 +68,6 @@ RISK_CAP: dict[str, float] = {
 }
 RISK_CAP_DEFAULT = 1.0
 FAILED = {"failed", "failure", "error", "errored", "degraded", "progressdeadlineexceeded", "timeout", "timed_out"}
-IMAGE_PATH = re.compile(r"(^|\.)image$|containers\[.*\]\.image")
-REPLICAS_PATH = re.compile(r"(^|\.)replicas$|minReplicas$|maxReplicas$")
 
 
 @dataclass
@@ -111,6 +110,15 @@ def envelope(minutes_before: float) -> float:
     return 0.75 * math.exp(-m / TAU_FAST) + 0.25 * math.exp(-m / TAU_SLOW)
 
 
+FRESH_TAU = 15.0
+
+
+def fresh(minutes_before: float) -> float:
+    """The first hour alone, for the ranker (``model``): e^(−minutes/15) before the alert, 0 after it (a change
+    stamped after the alert is a response more often than a cause); at most 1, never rising with age."""
+    return math.exp(-minutes_before / FRESH_TAU) if minutes_before >= 0 else 0.0
+
+
 def time_score(minutes_before: float) -> float:
     if minutes_before < 0:
         return AFTER_ALERT_TIME * math.exp(minutes_before / AFTER_ALERT_TAU)
@@ -118,37 +126,9 @@ def time_score(minutes_before: float) -> float:
     return envelope(minutes_before) * ramp
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _diff_items(diff: Any) -> list[dict[str, Any]]:
-    return [d for d in diff if isinstance(d, dict)] if isinstance(diff, list) else []
-
-
-def replica_change(diff: Any) -> tuple[float, float] | None:
-    """(before, after) of the first replica count in the diff, if any."""
-    for item in _diff_items(diff):
-        if REPLICAS_PATH.search(str(item.get("path", ""))):
-            before, after = _num(item.get("before")), _num(item.get("after"))
-            if before is not None and after is not None:
-                return before, after
-    return None
-
-
-def has_image_change(diff: Any) -> bool:
-    return any(
-        IMAGE_PATH.search(str(d.get("path", ""))) and d.get("before") != d.get("after") for d in _diff_items(diff)
-    )
+def replica_change(diff: Any, details: Any = None) -> tuple[float, float] | None:
+    """(before, after) of the first replica count in ``diff`` or ``details``, if any."""
+    return magnitude.replica_change(diff, details)
 
 
 def rollout_failed(status: str, details: Any) -> bool:
@@ -174,7 +154,8 @@ def risk(
     """Risk of one change with the notes that explain it (the notes become reasons)."""
     value = RISK_BASE.get(kind, RISK_DEFAULT)
     notes: list[str] = []
-    reps = replica_change(diff)
+    size = magnitude.read(kind, diff, details)
+    reps = size.replicas
     if kind == "commit":
         if release_key and release_key in facts.deployed_releases:
             value, notes = 0.2, [*notes, "its release was deployed (see the deploy)"]
@@ -194,17 +175,9 @@ def risk(
             value += 0.15 * (1 - reps[1] / reps[0])
         notes.append("autoscaler step")
     else:
-        if has_image_change(diff):
-            value += 0.1
-            notes.append("image changed")
-        if reps and reps[0] > 0:
-            before, after = reps
-            if after < before:
-                cut = 1 - after / before
-                value += 0.7 * cut  # capacity removed by hand: the deeper the cut, the likelier the overload
-                notes.append(f"replicas {before:g} → {after:g}" + (f" ({cut:.0%} cut)" if cut >= 0.5 else ""))
-            elif after > before:
-                notes.append(f"replicas {before:g} → {after:g}")
+        value = size.base if size.base is not None else value
+        value += size.bonus
+        notes.extend(size.notes)
     if kind not in ("commit", "ci") and rollout_failed(status, details):
         value += 0.3
         notes.append("rollout failed")
@@ -235,15 +208,17 @@ def feedback_score(change_id: int, service_id: int, kind: str, facts: Facts) -> 
     return value, "; ".join(parts)
 
 
-def combine(time: float, graph: float, risk_value: float, feedback: float) -> float:
-    base = (max(time, 0.0) ** 0.7) * graph * risk_value
+UNRELATED_FACTOR = 0.05  # a change marked unrelated to this very alert keeps a twentieth of its probability
+
+
+def final_score(probability: float, feedback: float) -> float:
+    """The model's probability with the verdict on this very alert applied: a confirmed cause scores 1 (nothing
+    outranks it), a change marked unrelated drops to ``UNRELATED_FACTOR`` of it; in [0, 1], 4 decimals."""
     if feedback >= 1:
-        base = 1.0  # a responder confirmed it: nothing outranks that
-    elif feedback > 0:
-        base *= 1 + feedback  # similar alerts: scale, so an old far-away change does not jump the queue
-    elif feedback < 0:
-        base *= 1 + 0.8 * feedback
-    return round(min(1.0, max(0.0, base)), 4)
+        return 1.0
+    if feedback <= -1:
+        probability *= UNRELATED_FACTOR
+    return round(min(1.0, max(0.0, probability)), 4)
 
 
 def minutes_between(earlier: datetime, later: datetime) -> float:

@@ -7,12 +7,14 @@ import json
 
 from django.urls import reverse
 
+from changetrack.correlation import engine
 from changetrack.infra.urls import absolute_url
 from changetrack.models import Alert, Change, Feedback, Service, Suspect
 from integrations.destination import AlertNotice, SuspectNotice
 
 TOP = 3
-#: below this score a suspect is noise: a notice with none above it says "no change stands out"
+#: below this score a suspect is noise whatever the ranker's calibrated threshold (``engine.stands_out_threshold``);
+#: a notice with none above both says "no change stands out"
 STANDS_OUT = 0.05
 
 
@@ -26,9 +28,10 @@ def build(alert: Alert) -> AlertNotice:
     )
     verdicts = {f.change_id: f for f in Feedback.objects.filter(alert=alert, change_id__in=list(changes))}
     suspects = []
+    floor = max(STANDS_OUT, engine.stands_out_threshold())
     for s in stored:
         change = changes.get(s.change_id)
-        if change is None or s.score < STANDS_OUT:
+        if change is None or s.score < floor:
             continue
         service = services.get(change.service_id) if change.service_id else None
         fb = verdicts.get(s.change_id)

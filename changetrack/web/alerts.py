@@ -137,6 +137,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": rows,
         "source_label": sourcelinks.source_label(alert.source),
         "alert_links": sourcelinks.alert_links(alert),
+        "no_change_stands_out": engine.no_change_stands_out(suspects[0].score if suspects else None),
         "lifecycle": _lifecycle(alert),
         "kinds": ChangeKind.values,
         "presets": list(timeline.PRESETS),

@@ -91,6 +91,12 @@ def test_an_alert_is_read_by_id_and_an_unknown_one_is_404(api):
     assert_problem(api.get(f"{URL}/{pk + 1000}"), 404)
 
 
+def _scale(api, **over):
+    """A scale change on rest-api, posted through the API."""
+    service = {"name": "rest-api", "namespace": "shop", "cluster": "prod-us"}
+    return api.post("/api/v1/changes", change(service=service, kind="scale", **over)).json()
+
+
 def _story(api):
     """rest-api is scaled down; data-processor (which depends on it) alerts 7 minutes later."""
     api.post(
@@ -100,15 +106,7 @@ def _story(api):
             "depends_on": {"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
         },
     )
-    c = api.post(
-        "/api/v1/changes",
-        change(
-            service={"name": "rest-api", "namespace": "shop", "cluster": "prod-us"},
-            kind="scale",
-            summary="replicas 50 → 5",
-            external_id="scale-1",
-        ),
-    ).json()
+    c = _scale(api, summary="replicas 50 → 5", external_id="scale-1")
     a = api.post(URL, alert()).json()
     return a, c
 
@@ -118,7 +116,8 @@ def test_suspects_have_exactly_the_documented_shape(api):
     response = api.get(f"{URL}/{a['id']}/suspects", {"limit": 10})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"alert", "suspects"}
+    assert set(body) == {"alert", "suspects", "no_change_stands_out"}
+    assert isinstance(body["no_change_stands_out"], bool)
     assert body["alert"] == {
         "id": a["id"],
         "title": "Error rate above 5%",
@@ -139,6 +138,21 @@ def test_suspects_have_exactly_the_documented_shape(api):
     }
     assert all(isinstance(r, str) and r for r in top["reasons"])
     assert all(isinstance(v, float) for v in top["components"].values())
+
+
+def test_an_alert_with_no_change_around_it_says_no_change_stands_out(api):
+    a = api.post(URL, alert()).json()
+    body = api.get(f"{URL}/{a['id']}/suspects").json()
+    assert body["suspects"] == [] and body["no_change_stands_out"] is True
+
+
+def test_a_deep_replica_cut_just_before_the_alert_stands_out(api):
+    a, _ = _story(api)
+    _scale(api, summary="Scaled rest-api", external_id="scale-2", details={"replicas": {"from": 50, "to": 5}})
+    body = api.get(f"{URL}/{a['id']}/suspects").json()
+    assert body["suspects"][0]["change"]["external_id"] == "scale-2"
+    assert any(r.startswith("replicas 50 → 5") for r in body["suspects"][0]["reasons"])
+    assert body["no_change_stands_out"] is False
 
 
 def test_suspects_include_a_change_posted_after_the_alert(api):

@@ -50,7 +50,7 @@ def test_a_change_on_a_dependency_outranks_the_same_change_on_a_caller_and_both_
     assert "batch calls api: a change there can overload it" in reasons
 
 
-def test_a_transitive_dependency_three_hops_down_is_a_candidate_and_four_hops_is_not():
+def test_a_transitive_dependency_three_hops_down_is_a_candidate_and_four_hops_is_only_an_unlinked_one():
     depends("web", "api")
     depends("api", "core")
     depends("core", "db")
@@ -59,8 +59,24 @@ def test_a_transitive_dependency_three_hops_down_is_a_candidate_and_four_hops_is
     too_far = change("storage", "config", NOW - minutes(5))
     a = alert("web", NOW)
     ranked = {r.change.id: r for r in engine.rank(a)}
-    assert far.pk in ranked and ranked[far.pk].hops == 3 and too_far.pk not in ranked
+    assert far.pk in ranked and ranked[far.pk].hops == 3
     assert ranked[far.pk].path == ["web", "api", "core", "db"]
+    # beyond three hops the graph says nothing: admitted only through the shared namespace, low and labelled so
+    if too_far.pk in ranked:
+        assert ranked[too_far.pk].direction == "none" and ranked[too_far.pk].score < ranked[far.pk].score
+        assert "No known dependency: same namespace (shop)" in ranked[too_far.pk].reasons
+
+
+def test_a_change_on_a_teammates_service_with_no_known_edge_is_admitted_low_and_labelled():
+    depends("checkout", "payments")
+    linked = change("payments", "deploy", NOW - minutes(10))
+    hidden = change("ledger", "deploy", NOW - minutes(10))  # no edge anywhere: nobody declared it
+    a = alert("checkout", NOW)
+    Service.objects.filter(name__in=["checkout", "ledger"]).update(team="money")
+    ranked = {r.change.id: r for r in engine.rank(a)}
+    assert ranked[linked.pk].score > ranked[hidden.pk].score > 0
+    assert ranked[hidden.pk].direction == "none" and ranked[hidden.pk].path == ["checkout", "ledger"]
+    assert "No known dependency: same team (money)" in ranked[hidden.pk].reasons
 
 
 def test_a_sibling_through_a_shared_dependency_ranks_below_a_direct_dependency():
@@ -90,12 +106,17 @@ def test_a_dependency_declared_after_the_ranking_brings_its_changes_into_the_nex
     a = alert("api", NOW)
     engine.rank_and_store(a.pk)
     a.refresh_from_db()
-    assert cache_deploy.pk not in _order(a)
+    before = {s.change_id: s for s in engine.current_suspects(a)}
+    # same namespace, no known edge: admitted with a low prior at most, and labelled so
+    assert (
+        cache_deploy.pk not in before or "No known dependency: same namespace (shop)" in before[cache_deploy.pk].reasons
+    )
     depends("billing", "ledger")  # elsewhere in the graph: the stored ranking still holds
     assert not engine.is_stale(a)
     depends("api", "cache", provenance="declared")
     assert engine.is_stale(a)
-    assert engine.current_suspects(a)[0].change_id == cache_deploy.pk
+    top = engine.current_suspects(a)[0]
+    assert top.change_id == cache_deploy.pk and "api depends on cache (env var CACHE_URL)" in top.reasons
 
 
 def test_an_unrelated_verdict_and_a_confirmed_cause_change_the_order():

@@ -7,12 +7,13 @@ from __future__ import annotations
 import pytest
 
 from changetrack.correlation import reasons
-from changetrack.correlation.graph import DOWN, MIXED, SELF, UP, Edge, Relation
+from changetrack.correlation.graph import DOWN, MIXED, NONE, SELF, UP, Edge, Relation
+from changetrack.correlation.model import Candidate, shipped
 from changetrack.correlation.scoring import (
     Facts,
-    combine,
     envelope,
     feedback_score,
+    final_score,
     fmt_minutes,
     risk,
     time_score,
@@ -86,6 +87,7 @@ def _relation(direction: str, hops: int, confidence: float | None = None) -> Rel
         (UP, 3, 0.25),
         (MIXED, 1, 0.3),
         (MIXED, 3, 0.12),
+        (NONE, 1, 0.15),  # no known edge, same team or namespace: a low prior
     ],
 )
 def test_the_graph_weight_of_a_relation_by_direction_and_hops(direction: str, hops: int, weight: float):
@@ -205,25 +207,26 @@ def test_the_feedback_score(verdicts: dict, similar: dict, value: float):
 
 
 @pytest.mark.parametrize(
-    ("time", "graph", "risk_value", "feedback", "score"),
+    ("probability", "feedback", "score"),
     [
-        (1.0, 1.0, 1.0, 0.0, 1.0),
-        (0.4, 1.0, 0.6, 0.0, 0.3159),  # time counts as time^0.7
-        (0.4, 0.5, 0.6, 0.0, 0.158),  # graph and risk multiply
-        (0.4, 1.0, 0.6, 0.3, 0.4107),  # similar alerts scale up...
-        (0.4, 1.0, 0.6, -1.0, 0.0632),  # ...an unrelated verdict scales down to a fifth
-        (0.01, 0.1, 0.1, 1.0, 1.0),  # a confirmed cause outranks everything
-        (0.9, 1.0, 1.0, 0.6, 1.0),  # never above 1
-        (-0.5, 1.0, 1.0, 0.0, 0.0),  # never below 0
+        (0.42, 0.0, 0.42),
+        (0.42, 0.3, 0.42),  # similar alerts weigh inside the model, not here
+        (0.42, -1.0, 0.021),  # marked unrelated to this alert: a twentieth
+        (0.0001, 1.0, 1.0),  # a confirmed cause outranks everything
+        (1.2, 0.0, 1.0),  # never above 1
+        (-0.5, 0.0, 0.0),  # never below 0
+        (0.123456, 0.0, 0.1235),
     ],
 )
-def test_the_combined_score(time: float, graph: float, risk_value: float, feedback: float, score: float):
-    assert combine(time, graph, risk_value, feedback) == pytest.approx(score, abs=1e-4)
+def test_the_final_score_applies_the_verdict_on_this_alert(probability: float, feedback: float, score: float):
+    assert final_score(probability, feedback) == pytest.approx(score, abs=1e-6)
 
 
 def test_a_recent_direct_deploy_outranks_an_old_far_one_and_a_commit_at_the_same_moment():
     def score(minutes: float, direction: str, hops: int, kind: str) -> float:
-        return combine(time_score(minutes), _relation(direction, hops).weight, _risk(kind).value, 0.0)
+        rel = _relation(direction, hops)
+        c = Candidate(time_score(minutes), rel.weight, _risk(kind).value, kind=kind, direction=direction)
+        return shipped().probability(c)
 
     recent_direct = score(5, DOWN, 1, "deploy")
     assert recent_direct > score(120, DOWN, 1, "deploy")
@@ -267,3 +270,5 @@ def test_the_relation_reason_names_each_edge_and_the_direction():
         "web calls api indirectly: a change there can overload it",
     ]
     assert reasons.relation(_relation(SELF, 0), names) == ["Change on the alerting service itself"]
+    unlinked = Relation(service_id=3, hops=1, direction=NONE, path=[1, 3], basis="same team (payments)")
+    assert reasons.relation(unlinked, names) == ["No known dependency: same team (payments)"]

@@ -65,6 +65,17 @@ def test_suspects_below_the_threshold_are_left_out_so_the_message_says_no_change
     assert notice.suspects == () and notice.suspect_count == 2
 
 
+def test_suspects_below_the_rankers_calibrated_threshold_are_left_out_too(alert):
+    from changetrack.correlation import engine
+
+    threshold = engine.stands_out_threshold()
+    assert threshold > content.STANDS_OUT
+    changes = stored(alert, [threshold + 0.01, threshold - 0.01])
+    assert [s.change_id for s in content.build(alert).suspects] == [changes[0].pk]
+    stored(alert, [threshold - 0.01])  # the top suspect below it: "no change stands out"
+    assert content.build(alert).suspects == ()
+
+
 def test_a_verdict_and_its_author_are_part_of_the_notice_and_change_its_digest(alert):
     changes = stored(alert, [0.9])
     before = content.digest(content.build(alert))

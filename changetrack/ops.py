@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -81,3 +82,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         cur.execute("SELECT count(*) FROM changetrack_alert WHERE status <> 'resolved'")
         Gauge("changetrack_open_alerts", "Open alerts", registry=registry).set(cur.fetchone()[0])
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """Django's 400 (a Host header not in ``ALLOWED_HOSTS``, a suspicious operation, a bad multipart body) in the
+    one problem+json shape, for the API's clients and the pages alike, instead of Django's HTML page."""
+    if isinstance(exception, DisallowedHost):
+        return problem_response(400, "the Host header names a host this server does not answer for")
+    return problem_response(400, "the request could not be read")

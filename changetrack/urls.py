@@ -22,3 +22,5 @@ urlpatterns = [
 ]
 if settings.SSO is not None:  # OpenID Connect is configured (OIDC_* variables): /oidc/authenticate/, /oidc/callback/
     urlpatterns.append(path("oidc/", include("changetrack.sso.urls")))
+
+handler400 = ops.bad_request

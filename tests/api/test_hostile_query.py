@@ -83,3 +83,10 @@ def test_a_nul_in_the_unmapped_map_form_is_a_400_and_maps_nothing(web):
 @pytest.mark.parametrize("path", ["/changes/", "/alerts/"])
 def test_a_crafted_cursor_on_a_page_is_never_a_500(web, path, cursor):
     assert web.get(path, {"cursor": cursor}).status_code in (200, 400)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/metrics/delivery", "/alerts/", "/healthz"])
+def test_a_host_header_not_allowed_is_a_400_problem_not_an_html_page(path):
+    answer = Client().get(path, HTTP_HOST="0")  # found by the schema fuzz: Django's own 400 page was HTML
+    _problem(answer)
+    assert "Host header" in answer.json()["detail"]

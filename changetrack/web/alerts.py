@@ -39,6 +39,12 @@ class SuspectRow:
     marked: verdicts.Marked | None = None
     links: list[sourcelinks.Link] | None = None
 
+    @property
+    def unlinked(self) -> str:
+        """ "No known dependency: same team (payments)" when the engine admitted this change without a known edge
+        (its stored path is then the two services, not an edge to follow), else ""."""
+        return next((r for r in self.suspect.reasons if str(r).startswith("No known dependency")), "")
+
 
 def _components(raw: Any) -> list[tuple[str, float]]:
     """``{"time": 0.9, "graph": 0.5}`` → sorted pairs; non-numbers are skipped (the engine's shape may grow)."""

@@ -38,3 +38,16 @@ def test_a_trace_edge_with_few_calls_weighs_less_than_one_with_many():
     ranked = {r.change.id: r for r in engine.rank(alert("checkout", NOW))}
     assert ranked[busy.pk].components["graph"] > ranked[quiet.pk].components["graph"]
     assert ranked[busy.pk].score > ranked[quiet.pk].score
+
+
+def test_the_alert_page_says_a_change_without_a_known_edge_is_not_on_the_graph(admin_client):
+    change("ledger", "deploy", NOW - minutes(8))
+    change("checkout", "config", NOW - minutes(300))
+    a = alert("checkout", NOW)
+    ranked = engine.rank(a)
+    assert any(r.reasons and any(x.startswith("No known dependency") for x in r.reasons) for r in ranked)
+
+    page = admin_client.get(f"/alerts/{a.pk}/").content.decode()
+
+    assert "No known dependency: same namespace (shop) (not on the dependency graph)" in page
+    assert "hop away: checkout → ledger" not in page

@@ -244,6 +244,7 @@ def features(r: Any) -> Any:
         fb if abs(fb) < 1 else 0.0,
         r.change.kind,
         r.direction,
+        c.get("early", 0.0),
     )
 
 

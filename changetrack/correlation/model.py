@@ -48,11 +48,14 @@ MIN_POSITIVE = 0.05  # time, graph and risk weights stay at least this (bounds n
 #: expiring, a nightly job) would never be shown again; capped at 2 it stays visible, far down
 MAX_WEIGHT = {"time": 2.0, "graph": 4.0, "risk": 4.0}
 #: weights kept in a range for the bounds: ``fresh`` ≥ 0 keeps the bound decreasing with age; ``early`` ≤ 0 only
-#: ever lowers a score, so the bounds (which leave it out) still hold
+#: ever lowers a score, so the bounds (which leave it out) still hold; ``similar`` ≥ 0 (the bounds add at most its
+#: positive share, and a confirmed cause on a similar alert never makes the same kind of change less likely: a
+#: refit from a hundred verdicts drove it to −0.9, and the unrelated verdicts' negative values then raised scores)
 RANGES = {
     **{name: (MIN_POSITIVE, MAX_WEIGHT[name]) for name in LOG_FEATURES},
     "fresh": (0.0, 8.0),
     "early": (-8.0, 0.0),
+    "similar": (0.0, 4.0),
 }
 #: component weights an installation's verdicts move as freely as kind and direction biases: past verdicts, and
 #: how soon alerts fire after a change (alerting rules differ: a one-minute error-rate rule, a ten-minute SLO burn)

@@ -234,3 +234,11 @@ def test_verdicts_move_past_verdicts_and_how_soon_alerts_fire_freely_and_the_sha
 
     precision = strengths(shape=100.0, local=0.2)
     assert precision[1 + FEATURES.index(name)] == (0.2 if local else 100.0)
+
+
+def test_a_refit_never_turns_past_verdicts_against_the_same_kind_of_change():
+    # past verdicts that did not predict here: the fit would like a negative weight, the range keeps it at zero
+    samples = [(Candidate(0.8, 1.0, 0.6, similar=s), int(s < 0)) for s in (-0.4, -0.2, 0.3, 0.6) for _ in range(30)]
+    learned = fit(samples, product_model(), strength=0.01)
+    assert learned.weights["similar"] == 0.0
+    assert Model.from_dict({"weights": {"similar": -2}}).weights["similar"] == 0.0

@@ -246,6 +246,7 @@ def bounds(model: ranker.Model) -> cand.Bounds:
         default=model.kind_term("", scoring.RISK_CAP_DEFAULT),
         exponent=model.weights["time"],
         fresh=model.fresh,
+        early=model.early,
     )
 
 

@@ -143,6 +143,10 @@ class Model:
     def fresh(self) -> float:
         return max(0.0, self.weights.get("fresh", 0.0))
 
+    @property
+    def early(self) -> float:
+        return min(0.0, self.weights.get("early", 0.0))
+
     def headroom(self, similar: bool) -> float:
         """The largest path (and, when a similar alert's verdict applies, feedback) term a candidate can add."""
         return abs(self.weights.get("path", 0.0)) + (

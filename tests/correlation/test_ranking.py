@@ -373,3 +373,20 @@ def test_rankings_of_one_alert_running_at_once_leave_one_whole_list():
     stored = list(Suspect.objects.filter(alert=a).order_by("rank").values_list("rank", "change_id"))
     assert [r for r, _ in stored] == list(range(1, engine.STORED + 1))
     assert [c for _, c in stored] == [m.pk for m in made[: engine.STORED]]
+
+
+def test_the_candidate_querys_bound_with_the_early_factor_is_never_below_a_score():
+    depends("api", "db")
+    depends("caller", "api")
+    rng = random.Random(11)
+    for i in range(40):
+        change(
+            rng.choice(["api", "db", "caller"]),
+            rng.choice(["deploy", "config", "feature_flag", "scale", "infra", "autoscale"]),
+            NOW - minutes(rng.choice([0.2, 0.5, 1, 2, 3, 5, 8, 13, 30, 90]) + i / 100),
+            status=rng.choice(["", "failed"]),
+        )
+    ranked = engine.rank(alert("api", NOW), limit=40)
+    assert len(ranked) == 40
+    assert all(r.change.bound >= r.score - 1e-4 for r in ranked)
+    assert any(r.change.bound < 0.999 for r in ranked if r.components["early"] > 0.5)  # it tightens

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from changetrack.api import outputs, serializers, writes
 from changetrack.api.base import WRITE_ERRORS, ApiView, get_or_404, problem_responses
-from changetrack.correlation import feedback
+from changetrack.correlation import engine, feedback
 from changetrack.gcpause import gc_paused
 from changetrack.models import Alert, Change, Dependency
 from integrations.base import DependencyRecord
@@ -194,6 +194,9 @@ class FeedbackView(ApiView):
             raise exceptions.ValidationError({"change_id": [f"No change with id {change_id}."]})
         author = serializer.validated_data.get("author") or str(request.user)
         fb, created = feedback.record(alert, change_id, serializer.validated_data["verdict"], author)
+        # the verdict moves the ranking (as a Slack click does): re-ranked now, the stored suspects hold the change
+        # it names even when it was not among them, so a refit from verdicts learns from it (``tuning``)
+        engine.rank_and_store(alert.pk)
         body = outputs.FeedbackSerializer(
             {
                 "id": fb.pk,

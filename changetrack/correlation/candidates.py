@@ -162,6 +162,9 @@ class Bounds:
     exponent: float
     #: the ranker's ``fresh`` weight: × e^(fresh · e^(−minutes/FRESH_TAU)) on top
     fresh: float = 0.0
+    #: the ranker's ``early`` weight (≤ 0): × e^(early · e^(−minutes/EARLY_TAU)) in the candidate query's per-row
+    #: bound (left out of ``reach_minutes``, where leaving out a factor ≤ 1 only reaches further)
+    early: float = 0.0
 
     @property
     def top_kind(self) -> float:
@@ -191,7 +194,8 @@ top AS (
     * power(0.75 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_fast_s)s)
        + 0.25 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_slow_s)s),
        %(exponent)s::float8)
-    * exp(%(fresh)s::float8 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(fresh_tau_s)s))
+    * exp(%(fresh)s::float8 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(fresh_tau_s)s)
+       + %(early)s::float8 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(early_tau_s)s))
     AS bound
   FROM rel CROSS JOIN LATERAL (
     SELECT c.id, c.occurred_at, c.kind FROM changetrack_change c
@@ -304,6 +308,8 @@ def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: 
         "exponent": bounds.exponent,
         "fresh": bounds.fresh,
         "fresh_tau_s": scoring.FRESH_TAU * 60,
+        "early": bounds.early,
+        "early_tau_s": scoring.EARLY_TAU * 60,
         "tau_fast_s": scoring.TAU_FAST * 60,
         "tau_slow_s": scoring.TAU_SLOW * 60,
     }

@@ -246,6 +246,7 @@ def bounds(model: ranker.Model) -> cand.Bounds:
         default=model.kind_term("", scoring.RISK_CAP_DEFAULT),
         exponent=model.weights["time"],
         fresh=model.fresh,
+        early=model.early,
     )
 
 
@@ -275,8 +276,9 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
         risk = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)
         f, f_note = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
         path, path_note = evidence.path_evidence(rel.path, row.occurred_at, at, plan.episodes, names, row.kind)
+        early = scoring.early(before)
         features = ranker.Candidate(
-            t, rel.weight, risk.value, fresh, path, f if abs(f) < 1 else 0.0, row.kind, rel.direction
+            t, rel.weight, risk.value, fresh, path, f if abs(f) < 1 else 0.0, row.kind, rel.direction, early
         )
         score = scoring.final_score(model.probability(features), f)
         components = {
@@ -286,6 +288,7 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
             "risk": round(risk.value, 3),
             "path": round(path, 3),
             "feedback": round(f, 3),
+            "early": round(early, 3),
         }
         notes = [*risk.notes, path_note] if path_note else risk.notes
         if abs(f) < 1:

@@ -1,10 +1,12 @@
 """The ranker: a logistic regression over a candidate's components and evidence (pure; no database).
 
     z = bias + w_time·ln(time) + w_graph·ln(graph) + w_risk·ln(risk) + w_fresh·fresh + w_path·path
-        + w_similar·similar + kind[kind] + direction[direction]
+        + w_similar·similar + w_early·early + kind[kind] + direction[direction]
 
 ``fresh`` (``scoring.fresh``: e^(−minutes/15) before the alert) lets the fit make the first hour as sharp as
-the data says without the long tail following it (a change 10 h before stays visible through ``time``).
+the data says without the long tail following it (a change 10 h before stays visible through ``time``);
+``early`` (``scoring.early``: e^(−minutes/3)) with a weight at or below zero lets it say how much less likely a
+change in the alert's last minute or two is (alerts fire after their condition held for a while).
     probability = 1 / (1 + e^−z)
 
 Read as the probability that this change caused the alert: fitted on labelled incidents (``bench/correlation.py
@@ -35,7 +37,7 @@ from changetrack.models import ChangeKind
 
 WEIGHTS_FILE = Path(__file__).with_name("model_weights.json")
 LOG_FEATURES = ("time", "graph", "risk")
-LINEAR_FEATURES = ("fresh", "path", "similar")
+LINEAR_FEATURES = ("fresh", "path", "similar", "early")
 FEATURES = (*LOG_FEATURES, *LINEAR_FEATURES)
 KINDS = tuple(ChangeKind.values)
 DIRECTIONS = ("self", "down", "up", "mixed", "none")
@@ -45,9 +47,27 @@ MIN_POSITIVE = 0.05  # time, graph and risk weights stay at least this (bounds n
 #: within the hour, so an unbounded fit learns time^7 and a deploy 10 h before the alert (a slow leak, a cache
 #: expiring, a nightly job) would never be shown again; capped at 2 it stays visible, far down
 MAX_WEIGHT = {"time": 2.0, "graph": 4.0, "risk": 4.0}
-#: weights kept in a range for the bounds: ``fresh`` ≥ 0 keeps the bound decreasing with age
-RANGES = {**{name: (MIN_POSITIVE, MAX_WEIGHT[name]) for name in LOG_FEATURES}, "fresh": (0.0, 8.0)}
-LABELS = {"time": "timing", "graph": "dependency", "risk": "what changed", "path": "path", "similar": "past verdicts"}
+#: weights kept in a range for the bounds: ``fresh`` ≥ 0 keeps the bound decreasing with age; ``early`` ≤ 0 only
+#: ever lowers a score, so the bounds (which leave it out) still hold; ``similar`` ≥ 0 (the bounds add at most its
+#: positive share, and a confirmed cause on a similar alert never makes the same kind of change less likely: a
+#: refit from a hundred verdicts drove it to −0.9, and the unrelated verdicts' negative values then raised scores)
+RANGES = {
+    **{name: (MIN_POSITIVE, MAX_WEIGHT[name]) for name in LOG_FEATURES},
+    "fresh": (0.0, 8.0),
+    "early": (-8.0, 0.0),
+    "similar": (0.0, 4.0),
+}
+#: component weights an installation's verdicts move as freely as kind and direction biases: past verdicts, and
+#: how soon alerts fire after a change (alerting rules differ: a one-minute error-rate rule, a ten-minute SLO burn)
+LOCAL_FEATURES = ("similar", "early")
+LABELS = {
+    "time": "timing",
+    "graph": "dependency",
+    "risk": "what changed",
+    "path": "path",
+    "similar": "past verdicts",
+    "early": "right before the alert",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class Candidate:
     similar: float = 0.0
     kind: str = "custom"
     direction: str = "self"
+    early: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +142,10 @@ class Model:
     @property
     def fresh(self) -> float:
         return max(0.0, self.weights.get("fresh", 0.0))
+
+    @property
+    def early(self) -> float:
+        return min(0.0, self.weights.get("early", 0.0))
 
     def headroom(self, similar: bool) -> float:
         """The largest path (and, when a similar alert's verdict applies, feedback) term a candidate can add."""
@@ -209,10 +234,10 @@ def _model(theta: list[float], like: Model, verdicts: int) -> Model:
 def strengths(shape: float, local: float) -> list[float]:
     """Per-parameter prior precisions: ``shape`` for the bias and the component weights (how time, distance, risk
     and the path count), ``local`` for what an installation's verdicts can teach cheaply (which kinds, which
-    directions of dependency, past verdicts)."""
+    directions of dependency, past verdicts, how soon after a change its alerts fire: ``LOCAL_FEATURES``)."""
     return (
         [shape]
-        + [local if name == "similar" else shape for name in FEATURES]
+        + [local if name in LOCAL_FEATURES else shape for name in FEATURES]
         + [local] * (len(KINDS) + len(DIRECTIONS))
     )
 

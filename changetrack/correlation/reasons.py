@@ -95,6 +95,7 @@ TERMS = {
     "risk": "what changed",
     "path": "alerts on the path",
     "similar": "past verdicts",
+    "early": "right before the alert",
     "kind": "kind of change",
     "direction": "direction of the dependency",
 }

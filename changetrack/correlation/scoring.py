@@ -119,6 +119,17 @@ def fresh(minutes_before: float) -> float:
     return math.exp(-minutes_before / FRESH_TAU) if minutes_before >= 0 else 0.0
 
 
+EARLY_TAU = 3.0
+
+
+def early(minutes_before: float) -> float:
+    """How close to the alert a change came, for the ranker (``model``): e^(−minutes/3) before the alert, 1 at
+    or after it. Its weight is fitted at or below zero: an alert fires only after its condition held for a while,
+    so a change in the last minute or two is less likely its cause than one five or ten minutes before, and how
+    much less is what the labelled incidents (and an installation's verdicts) say, apart from the time decay."""
+    return math.exp(-minutes_before / EARLY_TAU) if minutes_before > 0 else 1.0
+
+
 def time_score(minutes_before: float) -> float:
     if minutes_before < 0:
         return AFTER_ALERT_TIME * math.exp(minutes_before / AFTER_ALERT_TAU)
@@ -208,7 +219,7 @@ def feedback_score(change_id: int, service_id: int, kind: str, facts: Facts) -> 
     return value, "; ".join(parts)
 
 
-UNRELATED_FACTOR = 0.05  # a change marked unrelated to this very alert keeps a twentieth of its probability
+UNRELATED_FACTOR = 0.01  # a change marked unrelated to this very alert keeps a hundredth of its probability
 
 
 def final_score(probability: float, feedback: float) -> float:

@@ -116,6 +116,7 @@ def verdict_samples(since: object) -> list[tuple[ranker.Candidate, int]]:
                     similar=feedback if abs(feedback) < 1 else 0.0,
                     kind=kind,
                     direction=rel.direction if rel is not None else graph.NONE,  # ranked without a known edge
+                    early=float(components.get("early", 0.0)),
                 ),
                 label,
             )

@@ -191,6 +191,22 @@ def test_feedback_is_recorded_then_replaced(api):
     assert Feedback.objects.get().verdict == "unrelated"
 
 
+def test_a_verdict_on_a_change_outside_the_stored_suspects_re_ranks_so_the_refit_can_learn_from_it(api):
+    a, c = _story(api)
+    for i in range(12):  # more risky changes than are stored, all closer to the alert than the old one
+        _scale(api, summary="replicas 50 → 5", external_id=f"scale-more-{i}")
+    old = _scale(api, summary="replicas 4 → 3", external_id="old", timestamp="2026-11-21T02:00:00Z")
+    listed = api.get(f"{URL}/{a['id']}/suspects").json()["suspects"]
+    assert old["id"] not in [s["change"]["id"] for s in listed]
+    assert api.post(f"{URL}/{a['id']}/feedback", {"change_id": old["id"], "verdict": "caused"}).status_code == 201
+    stored = list(Suspect.objects.filter(alert_id=a["id"]).order_by("rank").values_list("change_id", "score"))
+    assert stored[0] == (old["id"], 1.0)
+    from changetrack.correlation import tuning
+
+    samples = tuning.verdict_samples(Alert.objects.get(pk=a["id"]).started_at.replace(year=2000))
+    assert sum(y for _, y in samples) == 1 and len(samples) == len(stored)
+
+
 def test_feedback_on_an_unknown_alert_is_404_and_an_unknown_change_is_400(api):
     a, c = _story(api)
     assert_problem(api.post(f"{URL}/999999/feedback", {"change_id": c["id"], "verdict": "caused"}), 404)

@@ -11,7 +11,7 @@ import pytest
 from changetrack.correlation import evidence, reasons
 from changetrack.correlation.candidates import _decay
 from changetrack.correlation.model import Candidate, Model, fit, odds, shipped, sigmoid
-from changetrack.correlation.scoring import RISK_CAP, fresh, time_score
+from changetrack.correlation.scoring import RISK_CAP, early, fresh, time_score
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 NAMES = {1: "api-gateway", 2: "checkout", 3: "payments", 4: "ledger"}
@@ -74,6 +74,28 @@ def test_fresh_is_the_first_hour_alone(minutes_before, value):
     assert fresh(minutes_before) == pytest.approx(value)
 
 
+@pytest.mark.parametrize(
+    ("minutes_before", "value"), [(-2, 1.0), (0, 1.0), (1, math.exp(-1 / 3)), (3, math.exp(-1)), (9, math.exp(-3))]
+)
+def test_early_is_one_at_the_alert_and_fades_within_minutes(minutes_before, value):
+    assert early(minutes_before) == pytest.approx(value)
+
+
+def test_a_change_in_the_alerts_last_minute_is_less_likely_than_one_minutes_before_when_early_weighs():
+    m = Model(0.0, {"time": 1.0, "graph": 1.0, "risk": 1.0, "early": -2.0})
+    last_minute = Candidate(time_score(1), 1.0, 0.6, early=early(1))
+    eight_before = Candidate(time_score(8), 1.0, 0.6, early=early(8))
+    assert m.probability(eight_before) > m.probability(last_minute)
+
+
+def test_fitting_keeps_the_early_weight_at_or_below_zero_so_the_bounds_hold():
+    samples = [(Candidate(0.8, 1.0, 0.6, early=e), int(e > 0.5)) for e in (0.1, 0.2, 0.7, 0.9) for _ in range(30)]
+    learned = fit(samples, product_model(), strength=0.01)
+    assert learned.weights["early"] == 0.0
+    against = [(Candidate(0.8, 1.0, 0.6, early=e), int(e < 0.5)) for e in (0.1, 0.2, 0.7, 0.9) for _ in range(30)]
+    assert fit(against, product_model(), strength=0.01).weights["early"] < -0.5
+
+
 def test_the_bound_the_candidate_query_uses_is_never_below_a_candidates_odds():
     m = shipped()
     rng = random.Random(7)
@@ -90,6 +112,7 @@ def test_the_bound_the_candidate_query_uses_is_never_below_a_candidates_odds():
             path=rng.uniform(-1, 1),
             kind=kind,
             direction=direction,
+            early=early(minutes_before),
         )
         bound = m.service_term(graph, direction, m.headroom(False)) * m.kind_term(kind, RISK_CAP[kind])
         bound *= _decay(max(minutes_before, 0), m.weights["time"], m.fresh)
@@ -199,3 +222,23 @@ def test_a_lit_path_raises_a_far_change_above_the_same_change_on_a_quiet_path():
     quiet, _ = evidence.path_evidence([1, 2, 3], T0, T0 + minutes(12), ep(), NAMES, "deploy")
     base = dict(time=time_score(12), graph=0.65, risk=0.7, kind="deploy", direction="down")
     assert m.probability(Candidate(path=lit, **base)) > m.probability(Candidate(path=quiet, **base))
+
+
+@pytest.mark.parametrize(
+    ("name", "local"),
+    [("time", False), ("graph", False), ("risk", False), ("fresh", False), ("path", False)]
+    + [("similar", True), ("early", True)],
+)
+def test_verdicts_move_past_verdicts_and_how_soon_alerts_fire_freely_and_the_shape_little(name, local):
+    from changetrack.correlation.model import FEATURES, strengths
+
+    precision = strengths(shape=100.0, local=0.2)
+    assert precision[1 + FEATURES.index(name)] == (0.2 if local else 100.0)
+
+
+def test_a_refit_never_turns_past_verdicts_against_the_same_kind_of_change():
+    # past verdicts that did not predict here: the fit would like a negative weight, the range keeps it at zero
+    samples = [(Candidate(0.8, 1.0, 0.6, similar=s), int(s < 0)) for s in (-0.4, -0.2, 0.3, 0.6) for _ in range(30)]
+    learned = fit(samples, product_model(), strength=0.01)
+    assert learned.weights["similar"] == 0.0
+    assert Model.from_dict({"weights": {"similar": -2}}).weights["similar"] == 0.0

@@ -211,7 +211,7 @@ def test_the_feedback_score(verdicts: dict, similar: dict, value: float):
     [
         (0.42, 0.0, 0.42),
         (0.42, 0.3, 0.42),  # similar alerts weigh inside the model, not here
-        (0.42, -1.0, 0.021),  # marked unrelated to this alert: a twentieth
+        (0.42, -1.0, 0.0042),  # marked unrelated to this alert: a hundredth
         (0.0001, 1.0, 1.0),  # a confirmed cause outranks everything
         (1.2, 0.0, 1.0),  # never above 1
         (-0.5, 0.0, 0.0),  # never below 0

@@ -6,10 +6,10 @@ no longer seen; a source only says who called whom and how often."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from integrations.base import DependencyRecord, PollError, ServiceHint, parse_duration
+from integrations.base import DependencyRecord, PollError, PollResult, Secrets, ServiceHint, parse_duration
 
 PROVENANCE = "traces"
 #: the name a service has in traces is matched by the usual resolution (aliases with key ``name``, the exact
@@ -69,3 +69,15 @@ def window_text(window: timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def bearer(secrets: Secrets) -> dict[str, str]:
+    """The optional ``token`` as an ``Authorization: Bearer`` header (none when the connection has no token)."""
+    token = secrets.get("token")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def snapshot(records: list[DependencyRecord], now: datetime, skipped: list[str] | None = None) -> PollResult:
+    """The one step of a graph read: the edges, and a state that only records when (and how many)."""
+    state = {"polled_at": now.isoformat(), "edges": len(records)}
+    return PollResult(records, state, skipped=tuple((skipped or [])[:20]))

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from django.db.models import Count, Max, Q
 
-from changetrack.models import Dependency
+from changetrack.models import Dependency, Service
 
 DOWN, UP, MIXED, SELF, NONE = "down", "up", "mixed", "self", "none"
 MAX_DEPTH = 3
@@ -195,8 +195,6 @@ def direct_dependencies(service_id: int) -> list[int]:
 def unlinked(service_id: int, rels: dict[int, Relation]) -> dict[int, Relation]:
     """Services with no known edge to ``service_id`` (not in ``rels``) that share its team, or its namespace in the
     same cluster: at most ``UNLINKED_MAX``, teammates first. One indexed query."""
-    from changetrack.models import Service
-
     me = Service.objects.filter(pk=service_id).values_list("team", "namespace", "cluster_id").first()
     if me is None:
         return {}

@@ -51,14 +51,13 @@ class JaegerIntegration(PullSource):
         not Jaeger's; ``RateLimited`` for a 429 or an outage."""
         url = traces.base_url(config, "Jaeger query service")
         lookback = traces.lookback(config, DEFAULT_LOOKBACK)
-        token = secrets.get("token")
         body = get_json(
             session,
             f"{url}/api/dependencies",
             now=now,
             label="Jaeger",
             params={"endTs": int(now.timestamp() * 1000), "lookback": int(lookback.total_seconds() * 1000)},
-            headers={"Authorization": f"Bearer {token}"} if token else None,
+            headers=traces.bearer(secrets),
         )
         links = body.get("data") if isinstance(body, dict) else None
         if not isinstance(links, list):
@@ -79,4 +78,4 @@ class JaegerIntegration(PullSource):
             edge = trace_edge(parent, child, count, window=traces.window_text(lookback), via="Jaeger")
             if edge is not None and count > 0:
                 records.append(edge)
-        yield PollResult(records, {"polled_at": now.isoformat(), "edges": len(records)}, skipped=tuple(skipped[:20]))
+        yield traces.snapshot(records, now, skipped)

@@ -130,8 +130,7 @@ class PrometheusServiceGraphIntegration(PullSource):
     ) -> Iterator[PollResult]:
         """The whole graph of the last ``lookback`` in one step (a snapshot: the state only records when)."""
         url, prefix, lookback, min_calls = settings_of(config)
-        token = secrets.get("token")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = traces.bearer(secrets)
         window = f"{int(lookback.total_seconds())}s"
         calls = query(session, url, QUERY.format(metric=f"{prefix}_request_total", lookback=window), now, headers)
         failed = query(
@@ -153,4 +152,4 @@ class PrometheusServiceGraphIntegration(PullSource):
             )
             if edge is not None:
                 records.append(edge)
-        yield PollResult(records, {"polled_at": now.isoformat(), "edges": len(records)})
+        yield traces.snapshot(records, now)

@@ -255,6 +255,8 @@ def features(r: Any) -> Any:
         r.change.kind,
         r.direction,
         c.get("early", 0.0),
+        c.get("failed", 0.0),
+        c.get("health", 0.0),
     )
 
 
@@ -457,6 +459,44 @@ def fit(seeds: list[int], size: tuple[int, float, int], passes: int = 2) -> dict
         model.shipped.cache_clear()
         tuning._cache = None
     return {"samples": len(samples), "alerts": len(groups), **model.shipped().to_dict()}
+
+
+def dump(seed: int, size: tuple[int, float, int], out: Any, fitting: bool, limit: int = 40) -> int:
+    """One seed's alerts (labelled, and a sample of the no-change ones) with their top ``limit`` candidates, one
+    JSON line per candidate: the model's features, what they were made of (minutes, hops, magnitude notes), the
+    engine's score and the label. For offline analysis of what any ranker could reach (``bench/_ceiling.py``)."""
+    import json as _json
+
+    from bench._correlation_scenarios import generate
+    from changetrack.correlation import engine, magnitude, scoring
+    from changetrack.models import Alert
+
+    now = _anchor()
+    sc = generate(seed, *size, now)
+    keys, labelled, noise = load(sc, now)
+    sample = random.Random(seed).sample(noise, min(150, len(noise)))
+    written = 0
+    for alert_id, cause, relation in [*((a, keys[c], rel) for a, c, rel in labelled), *((a, 0, "") for a in sample)]:
+        alert = Alert.objects.get(pk=alert_id)
+        ranked = engine.rank(alert, limit=limit)
+        head = {"seed": seed, "fit": fitting, "alert": alert_id, "caused": bool(cause), "relation": relation}
+        if not ranked:
+            out.write(_json.dumps({**head, "empty": True}) + "\n")
+        for r in ranked:
+            row = {
+                **head,
+                "y": int(r.change.id == cause),
+                "kind": r.change.kind,
+                "direction": r.direction,
+                "hops": r.hops,
+                "minutes": scoring.minutes_between(r.change.occurred_at, alert.started_at),
+                "components": r.components,
+                "magnitude": magnitude.read(r.change.kind, r.change.diff, r.change.details).notes,
+                "score": r.score,
+            }
+            out.write(_json.dumps(row) + "\n")
+            written += 1
+    return written
 
 
 def _best_threshold(tops: list[tuple[float, bool]]) -> float:
@@ -667,10 +707,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-feedback", action="store_true")
     p.add_argument("--show-misses", action="store_true", help="print each alert whose cause is not ranked first")
+    p.add_argument(
+        "--dump",
+        metavar="FILE",
+        help="write every labelled and no-change alert's top 40 candidates with their features (fit and evaluation "
+        "seeds) as JSON lines to FILE, then stop; bench/_ceiling.py reads it",
+    )
     args = p.parse_args(argv)
     state = _setup_django()
     try:
         size = (60, 3.0, 60) if args.quick else (150, 7.0, 200)
+        if args.dump:
+            fit_seeds = [args.seed + 1000 + i for i in range(4)]
+            with open(args.dump, "w") as out:
+                for seed in fit_seeds + [args.seed + i for i in range(args.seeds)]:
+                    print(f"seed {seed}: {dump(seed, size, out, seed in fit_seeds)} candidates", flush=True)
+                    _flush()
+            return 0
         if args.fit:
             fit_seeds = [args.seed + 1000 + i for i in range(4)]
             print(f"== fitted on seeds {fit_seeds} ==")

@@ -165,7 +165,7 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
     if since < lo:  # a service configures a longer window than the default
         episodes = context.episodes(alert, list(rels), since, health_until, until)
     model = tuning.current()
-    room = model.headroom(any(caused for caused, _ in ctx.similar.values()))
+    similar = any(caused for caused, _ in ctx.similar.values())
     return _Plan(
         at=at,
         longest=longest,
@@ -175,7 +175,11 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
         moment=moment,
         rels=rels,
         weights={sid: rel.weight for sid, rel in rels.items()},
-        terms={sid: model.service_term(rel.weight, rel.direction, room) for sid, rel in rels.items()},
+        # a service with no episode or alert in the window leaves the health term out of its bound
+        terms={
+            sid: model.service_term(rel.weight, rel.direction, model.headroom(similar, sid in episodes))
+            for sid, rel in rels.items()
+        },
         model=model,
         bounds=bounds(model),
         names={sid: name for sid, (name, _) in info.items()},
@@ -242,7 +246,9 @@ def _rank_rows(plan: _Plan, rows: list[cand.Candidate]) -> list[Ranked]:
 def bounds(model: ranker.Model) -> cand.Bounds:
     """The candidate query's per-kind factors and time exponent for ``model``."""
     return cand.Bounds(
-        kinds=tuple((kind, model.kind_term(kind, cap)) for kind, cap in scoring.RISK_CAP.items()),
+        kinds=tuple(
+            (kind, model.kind_term(kind, cap, kind not in scoring.NEVER_FAIL)) for kind, cap in scoring.RISK_CAP.items()
+        ),
         default=model.kind_term("", scoring.RISK_CAP_DEFAULT),
         exponent=model.weights["time"],
         fresh=model.fresh,
@@ -278,7 +284,17 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
         path, path_note = evidence.path_evidence(rel.path, row.occurred_at, at, plan.episodes, names, row.kind)
         early = scoring.early(before)
         features = ranker.Candidate(
-            t, rel.weight, risk.value, fresh, path, f if abs(f) < 1 else 0.0, row.kind, rel.direction, early
+            t,
+            rel.weight,
+            risk.value,
+            fresh,
+            path,
+            f if abs(f) < 1 else 0.0,
+            row.kind,
+            rel.direction,
+            early,
+            float(risk.failed),
+            risk.health,
         )
         score = scoring.final_score(model.probability(features), f)
         components = {
@@ -289,6 +305,8 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
             "path": round(path, 3),
             "feedback": round(f, 3),
             "early": round(early, 3),
+            "failed": float(risk.failed),
+            "health": round(risk.health, 3),
         }
         notes = [*risk.notes, path_note] if path_note else risk.notes
         if abs(f) < 1:
@@ -363,7 +381,7 @@ def is_stale(alert: Alert, stored: list[Suspect] | None = None) -> bool:
     # a change below the lowest stored score cannot enter the stored list: look only where one could
     floor = low if len(stored) >= STORED and low else cand.MIN_SCORE
     model = tuning.current()
-    room = model.headroom(True)  # an upper bound whatever the feedback
+    room = model.headroom(True)  # an upper bound whatever the feedback and the episodes
     terms = {sid: model.service_term(rel.weight, rel.direction, room) for sid, rel in rels.items()}
     return cand.changed_since(
         alert.started_at,

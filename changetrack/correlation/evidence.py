@@ -1,14 +1,17 @@
 """Path evidence: alerts and health episodes on the services between a change and the alert (pure).
 
 A change two or three hops away that really caused the alert usually shows on the way: the changed service
-misbehaves first, then the service calling it, then the one alerting. For a candidate at ``hops`` ≥ 1 the walk
-goes from the changed service towards the alerting one (``path`` reversed, the alerting service left out) and
-counts how many services in a row, starting from the changed one, had an episode after the change and no later
-than the alert, each no earlier than the one before it (the right order). The evidence is in [-1, 1]:
+misbehaves first, then the service calling it, then the one alerting. For a candidate reached through ``path``
+the walk goes from the changed service towards the alerting one (the alerting service left out). The changed
+service's own episode is the ``health`` feature (``scoring``), so the value here counts the services *between*:
+how many in a row, from the changed service's side, had an episode after the change and no later than the alert,
+each no earlier than the one before it (the right order). The evidence is in [-1, 1]:
 
-- the share of the path that lit up in order (1: every service between, in order);
-- a quiet path of two hops or more is evidence against the change (``QUIET``): the failure would have had to
-  cross services that noticed nothing; a quiet direct dependency is no evidence either way.
+- the share of the services between that lit up in order (1: every one of them);
+- a quiet path (services between, none lit) is evidence against the change (``QUIET``): the failure would have
+  had to cross services that noticed nothing; a direct dependency has nothing between and is no evidence here.
+
+The sentence names the changed service first when it lit up before the services between.
 """
 
 from __future__ import annotations
@@ -35,23 +38,23 @@ def path_evidence(
 ) -> tuple[float, str]:
     """(evidence in [-1, 1], the sentence that says it) for a candidate reached through ``path`` (service ids
     from the alerting service to the changed one); ``episodes``: service id → [(started, reason)] oldest first."""
-    if len(path) < 2:
+    if len(path) < 3:
         return 0.0, ""
-    walk = list(reversed(path[1:]))  # the changed service first, then towards the alerting one
+    changed, *between = reversed(path[1:])  # the changed service, then the ones between, towards the alert
     seen: list[tuple[int, datetime, str]] = []
     lo = changed_at - EARLY
-    for sid in walk:
+    for sid in between:
         found = _first(episodes.get(sid, []), lo, alert_at)
         if found is None:
             break
         seen.append((sid, found[0], found[1]))
         lo = max(lo, found[0] - ORDER_SLACK)
     if not seen:
-        if len(walk) < 2:
-            return 0.0, ""
-        between = ", ".join(names.get(s, str(s)) for s in walk)
-        return QUIET, f"No alert or health episode on the path ({between}) between this change and the alert"
-    return len(seen) / len(walk), _sentence(seen, changed_at, names, kind)
+        quiet = ", ".join(names.get(s, str(s)) for s in between)
+        return QUIET, f"No alert or health episode on the path ({quiet}) between this change and the alert"
+    own = _first(episodes.get(changed, []), changed_at - EARLY, seen[0][1] + ORDER_SLACK)
+    told = [(changed, *own), *seen] if own is not None else seen
+    return len(seen) / len(between), _sentence(told, changed_at, names, kind)
 
 
 def _what(reason: str) -> str:

@@ -37,7 +37,7 @@ from changetrack.models import ChangeKind
 
 WEIGHTS_FILE = Path(__file__).with_name("model_weights.json")
 LOG_FEATURES = ("time", "graph", "risk")
-LINEAR_FEATURES = ("fresh", "path", "similar", "early")
+LINEAR_FEATURES = ("fresh", "path", "similar", "early", "failed", "health")
 FEATURES = (*LOG_FEATURES, *LINEAR_FEATURES)
 KINDS = tuple(ChangeKind.values)
 DIRECTIONS = ("self", "down", "up", "mixed", "none")
@@ -47,15 +47,23 @@ MIN_POSITIVE = 0.05  # time, graph and risk weights stay at least this (bounds n
 #: within the hour, so an unbounded fit learns time^7 and a deploy 10 h before the alert (a slow leak, a cache
 #: expiring, a nightly job) would never be shown again; capped at 2 it stays visible, far down
 MAX_WEIGHT = {"time": 2.0, "graph": 4.0, "risk": 4.0}
-#: weights kept in a range for the bounds: ``fresh`` ≥ 0 keeps the bound decreasing with age; ``early`` ≤ 0 only
+#: weights kept in a range for the bounds: ``fresh`` ≥ 0 keeps the bound decreasing with age (and ≤ 5 for the same
+#: reason as the time cap: the labelled incidents all bite within 45 minutes, and uncapped the first hour's hump
+#: put an undeployed commit ten minutes before the alert above a config change an hour before it); ``early`` ≤ 0 only
 #: ever lowers a score, so the bounds (which leave it out) still hold; ``similar`` ≥ 0 (the bounds add at most its
 #: positive share, and a confirmed cause on a similar alert never makes the same kind of change less likely: a
-#: refit from a hundred verdicts drove it to −0.9, and the unrelated verdicts' negative values then raised scores)
+#: refit from a hundred verdicts drove it to −0.9, and the unrelated verdicts' negative values then raised scores);
+#: ``path``, ``failed`` and ``health`` ≥ 0: evidence after a change never makes it less likely (a path lit up in
+#: order raises a far change, a quiet one lowers it; once ``health`` took the changed service's own episodes the
+#: fit drove ``path`` below zero, which would have raised changes behind quiet paths)
 RANGES = {
     **{name: (MIN_POSITIVE, MAX_WEIGHT[name]) for name in LOG_FEATURES},
-    "fresh": (0.0, 8.0),
+    "fresh": (0.0, 5.0),
     "early": (-8.0, 0.0),
     "similar": (0.0, 4.0),
+    "path": (0.0, 8.0),
+    "failed": (0.0, 8.0),
+    "health": (0.0, 8.0),
 }
 #: component weights an installation's verdicts move as freely as kind and direction biases: past verdicts, and
 #: how soon alerts fire after a change (alerting rules differ: a one-minute error-rate rule, a ten-minute SLO burn)
@@ -67,6 +75,8 @@ LABELS = {
     "path": "path",
     "similar": "past verdicts",
     "early": "right before the alert",
+    "failed": "rollout failed",
+    "health": "trouble right after it",
 }
 
 
@@ -83,6 +93,10 @@ class Candidate:
     kind: str = "custom"
     direction: str = "self"
     early: float = 0.0
+    #: 1 when the change's rollout failed
+    failed: float = 0.0
+    #: in [0, 1]: a health episode or alert on the changed service right after it (``scoring.health_fade``)
+    health: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -136,8 +150,11 @@ class Model:
         z = self.bias + room + self.weights["graph"] * math.log(max(graph, FLOOR)) + self.directions.get(direction, 0.0)
         return math.exp(min(z, 50.0))
 
-    def kind_term(self, kind: str, risk_cap: float) -> float:
-        return math.exp(self.weights["risk"] * math.log(max(risk_cap, FLOOR)) + self.kinds.get(kind, 0.0))
+    def kind_term(self, kind: str, risk_cap: float, can_fail: bool = True) -> float:
+        """The odds factor of a change of ``kind`` at its highest risk, with the ``failed`` term when a change of
+        that kind can fail (the candidate query does not read statuses)."""
+        room = max(0.0, self.weights.get("failed", 0.0)) if can_fail else 0.0
+        return math.exp(self.weights["risk"] * math.log(max(risk_cap, FLOOR)) + self.kinds.get(kind, 0.0) + room)
 
     @property
     def fresh(self) -> float:
@@ -147,10 +164,14 @@ class Model:
     def early(self) -> float:
         return min(0.0, self.weights.get("early", 0.0))
 
-    def headroom(self, similar: bool) -> float:
-        """The largest path (and, when a similar alert's verdict applies, feedback) term a candidate can add."""
-        return abs(self.weights.get("path", 0.0)) + (
-            max(0.0, self.weights.get("similar", 0.0)) * 0.6 if similar else 0.0
+    def headroom(self, similar: bool, health: bool = True) -> float:
+        """The largest path term a candidate can add, with the feedback term when a similar alert's verdict
+        applies and the ``health`` term when its service had an episode or alert in the window."""
+        w = self.weights
+        return (
+            abs(w.get("path", 0.0))
+            + (max(0.0, w.get("similar", 0.0)) * 0.6 if similar else 0.0)
+            + (max(0.0, w.get("health", 0.0)) if health else 0.0)
         )
 
     # --- storage --------------------------------------------------------------------------------------------------
@@ -274,6 +295,16 @@ def fit(
                 sv = s * v
                 for j, u in nz:
                     row[j] += sv * u
+        # projected Newton: a weight held at the edge of its range by a gradient pushing it out stays there, and
+        # the step is solved for the others alone (a joint step would move them as if it had moved too, and the
+        # clamp then leaves them overshooting: a fit on separable data diverged)
+        for name, (lo, hi) in RANGES.items():
+            i = 1 + FEATURES.index(name)
+            if (theta[i] <= lo and grad[i] < 0) or (theta[i] >= hi and grad[i] > 0):
+                grad[i] = 0.0
+                for j in range(k):
+                    hess[i][j] = hess[j][i] = 0.0
+                hess[i][i] = 1.0
         step = _solve(hess, grad)
         theta = [t + d for t, d in zip(theta, step, strict=True)]
         for name, (lo, hi) in RANGES.items():

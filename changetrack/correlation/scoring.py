@@ -7,9 +7,10 @@
   few minutes before. A change stamped after the alert is possible (clock skew) but fades within minutes:
   most changes made right after an alert are responses to it.
 - ``graph``: the relation's weight (direction, hops, edge confidence; see ``graph.WEIGHTS``).
-- ``risk``: what the change can do, by kind and magnitude (image change, replica cut ratio, failed rollout,
-  health episodes that started on the changed service right after it; commits not deployed, CI that deployed
-  nothing, autoscaler steps are low).
+- ``risk``: what the change can do, by kind and magnitude (image change, version distance, replica cut ratio,
+  config keys touched; commits not deployed, CI that deployed nothing, autoscaler steps are low).
+- ``failed`` and ``health``: what the change left behind, kept apart from the magnitude for the ranker: its
+  rollout failed; a health episode or alert started on the changed service right after it (fading with the delay).
 - ``feedback``: in [-1, 1]; a verdict on this very alert decides, verdicts on similar alerts nudge.
 
 The components, with path evidence (``evidence``), go through the ranker (``model``: a logistic regression whose
@@ -100,8 +101,15 @@ class Lazy:
 
 @dataclass
 class Risk:
+    """What the change can do (``value``: kind and magnitude), and the evidence the change itself left, kept apart
+    for the ranker: ``failed`` (its rollout failed) and ``health`` (in [0, 1]: an episode or alert on the changed
+    service right after it, fading with the delay). A single capped number hid them behind the magnitude: a
+    failed rollout followed by a crash loop read like a major version jump."""
+
     value: float
     notes: list[str] = field(default_factory=list)
+    failed: bool = False
+    health: float = 0.0
 
 
 def envelope(minutes_before: float) -> float:
@@ -189,15 +197,25 @@ def risk(
         value = size.base if size.base is not None else value
         value += size.bonus
         notes.extend(size.notes)
-    if kind not in ("commit", "ci") and rollout_failed(status, details):
-        value += 0.3
+    failed = kind not in NEVER_FAIL and rollout_failed(status, details)
+    if failed:
         notes.append("rollout failed")
+    health = 0.0
     if change_id in facts.health_after:
         reason, minutes = facts.health_after[change_id]
-        fade = min(1.0, max(0.0, (HEALTH_NONE_MINUTES - minutes) / (HEALTH_NONE_MINUTES - HEALTH_FULL_MINUTES)))
-        value += (0.3 if kind not in ("commit", "ci") else 0.05) * fade
+        health = health_fade(minutes)
         notes.append(f"{reason} started on the changed service {_fmt_minutes(minutes)} after it")
-    return Risk(min(value, RISK_CAP.get(kind, RISK_CAP_DEFAULT), 1.0), notes)
+    return Risk(min(value, RISK_CAP.get(kind, RISK_CAP_DEFAULT), 1.0), notes, failed, health)
+
+
+#: kinds whose failure means nothing reached production (a failed CI job deployed nothing)
+NEVER_FAIL = frozenset({"commit", "ci"})
+
+
+def health_fade(minutes: float) -> float:
+    """How much an episode ``minutes`` after a change says against it: fully within ``HEALTH_FULL_MINUTES``,
+    nothing from ``HEALTH_NONE_MINUTES`` (by then it more likely has another cause)."""
+    return min(1.0, max(0.0, (HEALTH_NONE_MINUTES - minutes) / (HEALTH_NONE_MINUTES - HEALTH_FULL_MINUTES)))
 
 
 def feedback_score(change_id: int, service_id: int, kind: str, facts: Facts) -> tuple[float, str]:
@@ -219,7 +237,7 @@ def feedback_score(change_id: int, service_id: int, kind: str, facts: Facts) -> 
     return value, "; ".join(parts)
 
 
-UNRELATED_FACTOR = 0.01  # a change marked unrelated to this very alert keeps a hundredth of its probability
+UNRELATED_FACTOR = 0.001  # a change marked unrelated to this very alert keeps a thousandth of its probability
 
 
 def final_score(probability: float, feedback: float) -> float:

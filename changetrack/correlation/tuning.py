@@ -117,6 +117,8 @@ def verdict_samples(since: object) -> list[tuple[ranker.Candidate, int]]:
                     kind=kind,
                     direction=rel.direction if rel is not None else graph.NONE,  # ranked without a known edge
                     early=float(components.get("early", 0.0)),
+                    failed=float(components.get("failed", 0.0)),
+                    health=float(components.get("health", 0.0)),
                 ),
                 label,
             )

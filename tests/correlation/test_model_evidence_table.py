@@ -11,7 +11,7 @@ import pytest
 from changetrack.correlation import evidence, reasons
 from changetrack.correlation.candidates import _decay
 from changetrack.correlation.model import Candidate, Model, fit, odds, shipped, sigmoid
-from changetrack.correlation.scoring import RISK_CAP, early, fresh, time_score
+from changetrack.correlation.scoring import NEVER_FAIL, RISK_CAP, early, fresh, time_score
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 NAMES = {1: "api-gateway", 2: "checkout", 3: "payments", 4: "ledger"}
@@ -96,6 +96,20 @@ def test_fitting_keeps_the_early_weight_at_or_below_zero_so_the_bounds_hold():
     assert fit(against, product_model(), strength=0.01).weights["early"] < -0.5
 
 
+@pytest.mark.parametrize("feature", ["path", "failed", "health"])
+def test_fitting_never_makes_evidence_after_a_change_count_against_it(feature: str):
+    """Path, failed rollout and health are kept at or above zero: data where they go with unrelated changes (a
+    collinear feature took their share) must not turn a lit path or a crash loop into a reason to look away."""
+    against = [
+        (Candidate(0.8, 1.0, 0.6, **{feature: v}), int(v < 0.5)) for v in (0.0, 0.1, 0.9, 1.0) for _ in range(30)
+    ]
+    assert fit(against, product_model(), strength=0.01).weights[feature] == 0.0
+    towards = [
+        (Candidate(0.8, 1.0, 0.6, **{feature: v}), int(v > 0.5)) for v in (0.0, 0.1, 0.9, 1.0) for _ in range(30)
+    ]
+    assert fit(towards, product_model(), strength=0.01).weights[feature] > 0.5
+
+
 def test_the_bound_the_candidate_query_uses_is_never_below_a_candidates_odds():
     m = shipped()
     rng = random.Random(7)
@@ -113,8 +127,11 @@ def test_the_bound_the_candidate_query_uses_is_never_below_a_candidates_odds():
             kind=kind,
             direction=direction,
             early=early(minutes_before),
+            failed=float(kind not in NEVER_FAIL and rng.random() < 0.3),
+            health=rng.choice([0.0, rng.random()]),
         )
-        bound = m.service_term(graph, direction, m.headroom(False)) * m.kind_term(kind, RISK_CAP[kind])
+        room = m.headroom(False, health=c.health > 0)
+        bound = m.service_term(graph, direction, room) * m.kind_term(kind, RISK_CAP[kind], kind not in NEVER_FAIL)
         bound *= _decay(max(minutes_before, 0), m.weights["time"], m.fresh)
         assert m.probability(c) <= bound / (1 + bound) * (1 + 1e-9) + 1e-15
 
@@ -178,12 +195,18 @@ def ep(*items: tuple[int, float, str]) -> dict[int, list[tuple[datetime, str]]]:
     [
         ([1], ep(), 0.0, ""),  # the alerting service itself: no path
         ([1, 2], ep(), 0.0, ""),  # a quiet direct dependency is no evidence either way
-        ([1, 2], ep((2, 3, "Alert “Errors”")), 1.0, "checkout alerted 3 min after this deploy"),
+        ([1, 2], ep((2, 3, "Alert “Errors”")), 0.0, ""),  # nothing between: its own alert is the health feature
         (
             [1, 2, 3],
             ep((3, 2, "Alert “Latency”"), (2, 3, "Alert “Errors”")),
             1.0,
             "payments alerted 2 min after this deploy, then checkout (3 min)",
+        ),
+        (  # the changed service itself stayed quiet (no episode, no alert): the one between still counts
+            [1, 2, 3],
+            ep((2, 3, "Alert “Errors”")),
+            1.0,
+            "checkout alerted 3 min after this deploy",
         ),
         (
             [1, 2, 3, 4],
@@ -191,23 +214,35 @@ def ep(*items: tuple[int, float, str]) -> dict[int, list[tuple[datetime, str]]]:
             1.0,
             "ledger had CrashLoopBackOff 1 min after this deploy, then payments (3 min), then checkout (7 min)",
         ),
-        (  # the services between lit up in the wrong order: only the changed one counts
-            [1, 2, 3],
+        (  # two between, the nearer the change lit up, the next did not: half
+            [1, 2, 3, 4],
+            ep((3, 3, "Alert “Latency”")),
+            0.5,
+            "payments alerted 3 min after this deploy",
+        ),
+        (  # two between in the wrong order: only the first in order counts
+            [1, 2, 3, 4],
             ep((3, 6, "Alert “Latency”"), (2, 3, "Alert “Errors”")),
             0.5,
             "payments alerted 6 min after this deploy",
+        ),
+        (  # the changed service alerted after the one between: not told first, the one between counts
+            [1, 2, 3],
+            ep((3, 6, "Alert “Latency”"), (2, 3, "Alert “Errors”")),
+            1.0,
+            "checkout alerted 3 min after this deploy",
         ),
         (  # before the change: not caused by it
             [1, 2, 3],
             ep((3, -20, "Alert “Latency”"), (2, -10, "Alert “Errors”")),
             evidence.QUIET,
-            "No alert or health episode on the path (payments, checkout) between this change and the alert",
+            "No alert or health episode on the path (checkout) between this change and the alert",
         ),
         (  # after the alert: not on the way to it
             [1, 2, 3],
-            ep((3, 15, "Alert “Latency”")),
+            ep((2, 15, "Alert “Latency”")),
             evidence.QUIET,
-            "No alert or health episode on the path (payments, checkout) between this change and the alert",
+            "No alert or health episode on the path (checkout) between this change and the alert",
         ),
     ],
 )

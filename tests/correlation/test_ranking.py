@@ -154,7 +154,7 @@ def test_a_confirmed_cause_on_a_similar_past_alert_raises_the_same_kind_of_chang
     assert any("caused 2 similar alerts" in r for r in ranked[flag.pk].reasons)
 
 
-def test_a_health_episode_right_after_a_change_and_a_failed_rollout_raise_its_risk():
+def test_a_health_episode_right_after_a_change_and_a_failed_rollout_raise_it_as_evidence_of_their_own():
     depends("api", "a")
     depends("api", "b")
     depends("api", "c")
@@ -165,8 +165,11 @@ def test_a_health_episode_right_after_a_change_and_a_failed_rollout_raise_its_ri
         service=service("b"), reason="CrashLoopBackOff", summary="crash", started_at=NOW - minutes(17), last_seen_at=NOW
     )
     ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
-    assert ranked[crashed.pk].components["risk"] > ranked[plain.pk].components["risk"]
-    assert ranked[failed.pk].components["risk"] > ranked[plain.pk].components["risk"]
+    assert ranked[crashed.pk].score > ranked[plain.pk].score and ranked[failed.pk].score > ranked[plain.pk].score
+    # what followed the change is weighed apart from what changed (same deploy, same magnitude)
+    assert ranked[crashed.pk].components["health"] == 1.0 and ranked[plain.pk].components["health"] == 0.0
+    assert ranked[failed.pk].components["failed"] == 1.0 and ranked[plain.pk].components["failed"] == 0.0
+    assert {ranked[c.pk].components["risk"] for c in (plain, crashed, failed)} == {ranked[plain.pk].components["risk"]}
     assert "CrashLoopBackOff started on the changed service 3 min after it" in ranked[crashed.pk].reasons
     assert "rollout failed" in ranked[failed.pk].reasons
 
@@ -225,8 +228,9 @@ def test_a_crash_right_after_a_change_counts_against_it_more_than_one_25_minutes
             last_seen_at=NOW - minutes(90 - after),
         )
     ranked = {r.change.id: r for r in engine.rank(alert("api", NOW))}
-    assert ranked[soon.pk].components["risk"] == 1.0
-    assert ranked[late.pk].components["risk"] < ranked[soon.pk].components["risk"] - 0.2
+    assert ranked[soon.pk].components["health"] == 1.0
+    assert ranked[late.pk].components["health"] == 0.25  # 25 min after: a quarter of the way from 30 to 10
+    assert ranked[soon.pk].score > ranked[late.pk].score
 
 
 def test_scores_stay_between_zero_and_one_whatever_the_change_says():

@@ -148,8 +148,7 @@ def test_the_base_risk_of_each_kind(kind: str, value: float):
     ("case", "kwargs", "value", "note"),
     [
         ("image change", {"kind": "deploy", "diff": [IMAGE]}, 0.7, "image changed"),
-        ("failed rollout", {"kind": "deploy", "status": "failed"}, 0.9, "rollout failed"),
-        ("capped at 1", {"kind": "deploy", "diff": [IMAGE], "status": "failed"}, 1.0, "rollout failed"),
+        ("failed rollout: said, and weighed apart", {"kind": "deploy", "status": "failed"}, 0.6, "rollout failed"),
         ("deep replica cut", {"kind": "scale", "diff": [_replicas(10, 2)]}, 0.86, "replicas 10 → 2 (80% cut)"),
         ("shallow replica cut", {"kind": "scale", "diff": [_replicas(10, 8)]}, 0.44, "replicas 10 → 8"),
         ("scale up", {"kind": "scale", "diff": [_replicas(2, 10)]}, 0.3, "replicas 2 → 10"),
@@ -172,17 +171,42 @@ def test_magnitude_moves_the_risk(case: str, kwargs: dict, value: float, note: s
 
 
 @pytest.mark.parametrize(
-    ("minutes_after", "value"),
+    ("kind", "status", "details", "failed"),
     [
-        (5, 0.9),  # within HEALTH_FULL_MINUTES: counts fully
-        (10, 0.9),
-        (20, 0.75),  # halfway to HEALTH_NONE_MINUTES: half
-        (30, 0.6),  # at HEALTH_NONE_MINUTES: nothing
+        ("deploy", "failed", {}, True),
+        ("deploy", "succeeded", {"rollout": {"status": "failed"}}, True),
+        ("rollback", "ProgressDeadlineExceeded", {}, True),
+        ("config", "error", {}, True),
+        ("deploy", "succeeded", {"rollout": {"status": "complete"}}, False),
+        ("ci", "failed", {}, False),  # a failed CI job deployed nothing: no failed rollout
+        ("commit", "failed", {}, False),
     ],
 )
-def test_a_health_episode_right_after_a_deploy_raises_its_risk_fading_with_delay(minutes_after: float, value: float):
+def test_a_failed_rollout_is_its_own_feature_not_added_to_the_magnitude(
+    kind: str, status: str, details: dict, failed: bool
+):
+    got = _risk(kind, status=status, details=details)
+    assert got.failed is failed
+    assert ("rollout failed" in got.notes) is failed
+    assert got.value == pytest.approx(_risk(kind, details=details).value if kind != "ci" else 0.08)
+
+
+@pytest.mark.parametrize(
+    ("minutes_after", "health"),
+    [
+        (0.5, 1.0),
+        (5, 1.0),  # within HEALTH_FULL_MINUTES: counts fully
+        (10, 1.0),
+        (20, 0.5),  # halfway to HEALTH_NONE_MINUTES: half
+        (30, 0.0),  # at HEALTH_NONE_MINUTES: nothing
+    ],
+)
+def test_a_health_episode_right_after_a_deploy_is_evidence_fading_with_delay(minutes_after: float, health: float):
     facts = Facts(health_after={1: ("CrashLoopBackOff", minutes_after)})
-    assert _risk("deploy", facts=facts).value == pytest.approx(value)
+    got = _risk("deploy", facts=facts)
+    assert got.health == pytest.approx(health)
+    assert got.value == pytest.approx(0.6)  # the magnitude is what changed, not what followed
+    assert any(n.startswith("CrashLoopBackOff started on the changed service") for n in got.notes)
 
 
 # --- feedback and the combined score ------------------------------------------------------------------------------
@@ -211,7 +235,7 @@ def test_the_feedback_score(verdicts: dict, similar: dict, value: float):
     [
         (0.42, 0.0, 0.42),
         (0.42, 0.3, 0.42),  # similar alerts weigh inside the model, not here
-        (0.42, -1.0, 0.0042),  # marked unrelated to this alert: a hundredth
+        (0.42, -1.0, 0.0004),  # marked unrelated to this alert: a thousandth (below a change hours before)
         (0.0001, 1.0, 1.0),  # a confirmed cause outranks everything
         (1.2, 0.0, 1.0),  # never above 1
         (-0.5, 0.0, 0.0),  # never below 0

@@ -1,6 +1,6 @@
 """What any ranker could reach on the correlation scenarios: a reference for the engine's figures.
 
-    python -m bench correlation --dump /tmp/candidates.jsonl          # the project's venv
+    python -m bench correlation --dump=/tmp/candidates.jsonl          # the project's venv
     python -m venv /tmp/ceiling && /tmp/ceiling/bin/pip install numpy scikit-learn lightgbm
     /tmp/ceiling/bin/python bench/_ceiling.py /tmp/candidates.jsonl    # that venv: not a project dependency
 

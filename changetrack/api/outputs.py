@@ -202,6 +202,14 @@ class SuspectSerializer(serializers.Serializer):
     score = serializers.FloatField(min_value=0, max_value=1)
     change = SuspectChangeSerializer()
     hops = serializers.IntegerField()
+    relation = serializers.ChoiceField(
+        choices=["self", "down", "up", "mixed", "none"],
+        allow_null=True,
+        help_text="how the changed service relates to the alerting one: self; down (a dependency of it, "
+        "`hops` away); up (it depends on the alerting service: a change there can overload it); mixed (through a "
+        "shared dependency); none (no known dependency: same team or namespace, `hops` is then 1 and `path` the "
+        "two services); null for suspects stored before this field existed",
+    )
     path = serializers.ListField(child=serializers.CharField())
     components = serializers.DictField(child=serializers.FloatField())
     reasons = serializers.ListField(child=serializers.CharField())

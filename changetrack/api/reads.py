@@ -221,7 +221,7 @@ class SuspectsView(ApiView):
         query.is_valid(raise_exception=True)
         suspects = engine.current_suspects(alert, query.validated_data["limit"])
         rows = _suspect_rows(
-            [(s.rank, s.score, s.change_id, s.hops, s.path, s.components, s.reasons) for s in suspects]
+            [(s.rank, s.score, s.change_id, s.hops, s.relation, s.path, s.components, s.reasons) for s in suspects]
         )
         abstain = engine.no_change_stands_out(suspects[0].score if suspects else None)
         body = {"alert": alert, "suspects": rows, "no_change_stands_out": abstain}
@@ -253,13 +253,16 @@ class ServiceSuspectsView(ApiView):
         moment = f"{asked:%Y-%m-%d %H:%M:%S} UTC" if asked else None  # without ``at``: "7 min ago"
         ranked = engine.rank_at(service, at, query.validated_data["limit"], moment)
         rows = _suspect_rows(
-            [(i, r.score, r.change.id, r.hops, r.path, r.components, r.reasons) for i, r in enumerate(ranked, 1)]
+            [
+                (i, r.score, r.change.id, r.hops, r.direction, r.path, r.components, r.reasons)
+                for i, r in enumerate(ranked, 1)
+            ]
         )
         return Response(outputs.ServiceSuspectsSerializer({"service": service, "at": at, "suspects": rows}).data)
 
 
 def _suspect_rows(
-    ranked: list[tuple[int, float, int, int, list[str], dict[str, float], list[str]]],
+    ranked: list[tuple[int, float, int, int, str, list[str], dict[str, float], list[str]]],
 ) -> list[dict[str, Any]]:
     """The API's suspect entries, each with its change read in one query; a change dropped by retention since
     it was ranked is no longer a suspect."""
@@ -270,10 +273,11 @@ def _suspect_rows(
             "score": min(max(score, 0.0), 1.0),
             "change": changes[change_id],
             "hops": hops,
+            "relation": relation or None,
             "path": path,
             "components": components,
             "reasons": reasons,
         }
-        for rank, score, change_id, hops, path, components, reasons in ranked
+        for rank, score, change_id, hops, relation, path, components, reasons in ranked
         if change_id in changes
     ]

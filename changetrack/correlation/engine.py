@@ -350,7 +350,7 @@ def _rank_and_store(alert: Alert, limit: int) -> list[Ranked]:
     suspects.replace(
         alert.pk,
         started,
-        [(r.change.id, r.score, r.hops, r.path, r.components, r.reasons) for r in ranked],
+        [(r.change.id, r.score, r.hops, r.direction, r.path, r.components, r.reasons) for r in ranked],
     )
     alert.suspects_computed_at = started
     alert.incident_id = grouping.assign(alert.pk, alert, ranked[0].change.id if ranked else None)

@@ -13,6 +13,9 @@ class Suspect(models.Model):
     rank = models.PositiveIntegerField()
     score = models.FloatField()
     hops = models.PositiveSmallIntegerField(default=0)
+    #: how the changed service relates to the alerting one (``correlation.graph``): self, down (a dependency of
+    #: it), up (depends on it), mixed, none (no known edge: same team or namespace); "" for rows stored before
+    relation = models.CharField(max_length=8, blank=True, default="")
     path = models.JSONField(default=list)
     components = models.JSONField(default=dict)
     reasons = models.JSONField(default=list)

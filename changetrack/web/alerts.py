@@ -43,6 +43,8 @@ class SuspectRow:
     def unlinked(self) -> str:
         """ "No known dependency: same team (payments)" when the engine admitted this change without a known edge
         (its stored path is then the two services, not an edge to follow), else ""."""
+        if self.suspect.relation and self.suspect.relation != "none":
+            return ""
         return next((r for r in self.suspect.reasons if str(r).startswith("No known dependency")), "")
 
 

@@ -125,8 +125,8 @@ def test_suspects_have_exactly_the_documented_shape(api):
         "service": a["service"],
     }
     top = body["suspects"][0]
-    assert set(top) == {"rank", "score", "change", "hops", "path", "components", "reasons"}
-    assert top["rank"] == 1 and 0 <= top["score"] <= 1 and top["hops"] == 1
+    assert set(top) == {"rank", "score", "change", "hops", "relation", "path", "components", "reasons"}
+    assert top["rank"] == 1 and 0 <= top["score"] <= 1 and top["hops"] == 1 and top["relation"] == "down"
     assert top["path"] == ["data-processor", "rest-api"]
     assert top["change"] == {
         "id": c["id"],
@@ -138,6 +138,40 @@ def test_suspects_have_exactly_the_documented_shape(api):
     }
     assert all(isinstance(r, str) and r for r in top["reasons"])
     assert all(isinstance(v, float) for v in top["components"].values())
+
+
+def test_each_suspect_says_how_its_service_relates_to_the_alerting_one(api):
+    """self, down (a dependency), up (a caller), none (no known edge, same namespace): the API says it, so a client
+    need not read "No known dependency" out of the reasons (such a suspect has hops 1 and no edge behind it)."""
+    shop = {"namespace": "shop", "cluster": "prod-us"}
+    api.post(
+        "/api/v1/dependencies",
+        {"service": {"name": "data-processor", **shop}, "depends_on": {"name": "rest-api", **shop}},
+    )
+    api.post(
+        "/api/v1/dependencies",
+        {"service": {"name": "frontend", **shop}, "depends_on": {"name": "data-processor", **shop}},
+    )
+    posted = {}
+    for name in ("data-processor", "rest-api", "frontend", "mailer"):  # mailer: same namespace, no edge
+        posted[name] = api.post(
+            "/api/v1/changes", change(service={"name": name, **shop}, kind="deploy", external_id=f"d-{name}")
+        ).json()["id"]
+    a = api.post(URL, alert()).json()
+    body = api.get(f"{URL}/{a['id']}/suspects", {"limit": 20}).json()
+    relation = {s["change"]["id"]: s["relation"] for s in body["suspects"]}
+    assert relation == {
+        posted["data-processor"]: "self",
+        posted["rest-api"]: "down",
+        posted["frontend"]: "up",
+        posted["mailer"]: "none",
+    }
+    unlinked = next(s for s in body["suspects"] if s["relation"] == "none")
+    assert any(r.startswith("No known dependency: same") for r in unlinked["reasons"])
+    # stored before the field existed: null, not a guess
+    Suspect.objects.filter(alert_id=a["id"]).update(relation="")
+    stored = api.get(f"{URL}/{a['id']}/suspects", {"limit": 20}).json()["suspects"]
+    assert {s["relation"] for s in stored} == {None}
 
 
 def test_an_alert_with_no_change_around_it_says_no_change_stands_out(api):

@@ -36,7 +36,7 @@ def stored(alert: Alert, scores: list[float]) -> list[Change]:
         for i in range(len(scores))
     ]
     rows = [
-        (c.pk, s, 0, ["checkout"], {}, [f"reason {c.pk}", "second", "third"])
+        (c.pk, s, 0, "self", ["checkout"], {}, [f"reason {c.pk}", "second", "third"])
         for c, s in zip(changes, scores, strict=True)
     ]
     suspects.replace(alert.pk, AT, rows)

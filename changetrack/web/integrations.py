@@ -78,7 +78,13 @@ def integration_list(request: HttpRequest) -> HttpResponse:
         )
     }
     empty = {"total": 0, "failed": 0, "pending": 0, "last": None}
-    rows = [(c, registry.get(c.integration), stats.get(c.pk, empty)) for c in connections]
+    rows = []
+    for c in connections:
+        st = stats.get(c.pk, empty)
+        # last_delivery_at: a push source's (written at most once a minute, a delivery row may be later) or a
+        # polled source's last successful poll
+        last = max(filter(None, (c.last_delivery_at, st["last"])), default=None)
+        rows.append((c, registry.get(c.integration), {**st, "last": last}))
     return render(
         request,
         "web/integrations.html",

@@ -111,11 +111,10 @@ def _hash_value(value: str, key: bytes) -> str:
 #: cheap first look: a string with none of these cannot hold anything the patterns below replace (substring tests
 #: of the lowered text: several times faster than one case-insensitive regex, and most strings stop here)
 _HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "dsn", "cookie", "bearer", "basic", "@")
-#: prefixes of the token formats (``_TOKEN``), tested case-sensitively on the text itself
-_TOKEN_HINTS = (
-    "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox", "eyJ", "-----BEGIN",
-    "AIza", "k_live_", "k_test_",
-)  # fmt: skip
+#: the token formats' prefixes (``_TOKEN``): one search of a string at least as long as the shortest of them (a
+#: Slack token's 15 characters) is the cheap first look for those
+_TOKEN_HINT = re.compile(r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox|eyJ|-----BEGIN|AIza|k_live_|k_test_")
+SHORTEST_TOKEN = 15
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#@:\"'<>]*)(?::([^\s/?#@\"'<>]*))?@")
 _VALUE = r"""(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|(?:Bearer|Basic|Token)\s+[^\s&;,"']+|[^\s&;,"'{}\[\]]+)"""
 #: NAME=value, --flag=value, ?token=value&
@@ -162,8 +161,10 @@ def scrub_text(text: str, key: bytes) -> str:
         if embedded is not None:
             return embedded
     out = _USERINFO.sub(lambda m: _userinfo(m, key), text)
-    for pattern in (_ASSIGN, _QUOTED_PAIR, _COLON, _FLAG, _HEADER_ARG):
+    for pattern in (_ASSIGN, _QUOTED_PAIR, _COLON, _FLAG):
         out = pattern.sub(lambda m: _named(m, key), out)
+    if "-H" in out or "--header" in out:
+        out = _HEADER_ARG.sub(lambda m: _named(m, key), out)
     out = _BEARER.sub(lambda m: f"{m['scheme']} {_hash_value(m['value'], key)}", out)
     return _TOKEN.sub(lambda m: _token(m, key), out) if _may_hold_token(out) else out
 
@@ -177,10 +178,7 @@ def _may_hold_credential(text: str) -> bool:
 
 
 def _may_hold_token(text: str) -> bool:
-    for hint in _TOKEN_HINTS:
-        if hint in text:
-            return True
-    return False
+    return len(text) >= SHORTEST_TOKEN and _TOKEN_HINT.search(text) is not None
 
 
 def _token(m: re.Match[str], key: bytes) -> str:

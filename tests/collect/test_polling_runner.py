@@ -433,5 +433,5 @@ def test_a_successful_poll_is_the_connections_last_delivery_and_a_failed_one_is_
     assert not run(source, now=later).errors
     source.conn.refresh_from_db()
     assert source.conn.last_delivery_at == later
-    page = admin_client.get("/integrations/").content.decode()
-    assert f'<time datetime="{later.isoformat()}"' in page  # the list shows it (polled sources have no deliveries)
+    for path in ("/integrations/", f"/integrations/{source.conn.pk}/"):  # polled sources have no delivery rows
+        assert f'<time datetime="{later.isoformat()}"' in admin_client.get(path).content.decode(), path

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.contenttypes.views import shortcut
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path
 
 from changetrack import models
 
@@ -112,3 +117,23 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ("status", "connection")
     raw_id_fields = ("alert",)
     readonly_fields = ("channel_id", "ts", "thread_ts", "digest", "version", "last_error", "last_error_at", "sent_at")
+
+
+def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:
+    """Django's "view on site" redirect, with an id the model's primary key cannot hold (text for a UUID) a 404:
+    Django's own lets the field's ``ValidationError`` through as a 500."""
+    content_type = ContentType.objects.filter(pk=content_type_id).first()
+    model = content_type.model_class() if content_type else None
+    if model is not None:
+        try:
+            model._meta.pk.to_python(object_id)
+        except ValidationError:
+            raise Http404(f"no {model._meta.verbose_name} with id {object_id!r}") from None
+    return shortcut(request, content_type_id, object_id)
+
+
+def site_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    """``admin.site.urls`` with ``view_on_site`` above in place of Django's (same route, same name)."""
+    patterns, app_name, namespace = admin.site.urls
+    ours = path("r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(view_on_site), name="view_on_site")
+    return [ours if getattr(p, "name", None) == "view_on_site" else p for p in patterns], app_name, namespace

@@ -1,8 +1,7 @@
 from django.conf import settings
-from django.contrib import admin
 from django.urls import include, path
 
-from changetrack import ops
+from changetrack import admin, ops
 from changetrack.ingest import receiver
 from changetrack.notify import interactivity
 from changetrack.web import apidocs
@@ -17,7 +16,7 @@ urlpatterns = [
     path("metrics", ops.metrics, name="metrics"),
     path("api/v1/", include("changetrack.api.urls")),
     path("api/docs", apidocs.api_docs, name="api-docs"),
-    path("admin/", admin.site.urls),
+    path("admin/", admin.site_urls()),
     path("", include("changetrack.web.urls")),
 ]
 if settings.SSO is not None:  # OpenID Connect is configured (OIDC_* variables): /oidc/authenticate/, /oidc/callback/

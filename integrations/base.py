@@ -356,10 +356,11 @@ def get_json(
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Any:
-    """GET ``url`` through the runner's session and decode the JSON body.
+    """GET ``url`` through the runner's session and decode the JSON body through the JSON-safety check.
 
     Raises ``RateLimited`` on a 429 (when to come back, from the headers) and on a 5xx the session's retries did
-    not cure (``TRANSIENT_PAUSE``); ``PollError`` on any other non-200 answer or a body that is not JSON.
+    not cure (``TRANSIENT_PAUSE``); ``PollError`` on any other non-200 answer or a body that is not JSON or that
+    the JSON-safety check refuses (``answer_json``).
     Connection errors and timeouts propagate as ``requests.RequestException`` (the runner pauses the source)."""
     return read_json(session.get(url, params=params, headers=headers), now=now, label=label, url=url)
 
@@ -373,10 +374,18 @@ def read_json(response: requests.Response, *, now: datetime, label: str, url: st
         raise RateLimited(now + TRANSIENT_PAUSE, f"{label} answered {response.status_code} after retries")
     if response.status_code != 200:
         raise PollError(f"{label} answered {response.status_code} for {url}")
+    return answer_json(response, label=label, url=url)
+
+
+def answer_json(response: requests.Response, *, label: str, url: str) -> Any:
+    """The body of a source's answer decoded as a webhook body is (``parse_json``: the JSON-safety check, so a
+    hostile or broken source's NaN, ``1e400`` or deep nesting is refused here rather than crashing the poll);
+    ``PollError`` saying why for anything it refuses. A NUL or a lone surrogate in a string is left to the runner,
+    which leaves out just the record holding it."""
     try:
-        return response.json()
-    except ValueError:
-        raise PollError(f"{label} answered with a body that is not JSON ({url})") from None
+        return parse_json(response.content, strings=False)
+    except ParseError as exc:
+        raise PollError(f"{label} answered with a body that cannot be read ({url}): {exc}"[:500]) from None
 
 
 class PullSource(Integration):
@@ -512,11 +521,12 @@ def in_range(moment: datetime, field_name: str = "timestamp") -> datetime:
     return moment
 
 
-def parse_json(raw_body: bytes) -> Any:
+def parse_json(raw_body: bytes, *, strings: bool = True) -> Any:
     """Decode a JSON body or raise ``ParseError``: invalid UTF-8, invalid JSON, and whatever the JSON-safety
-    check refuses (``integrations.jsonsafety``: NUL, lone surrogates, NaN/Infinity, ``1e400``, deep nesting)."""
+    check refuses (``integrations.jsonsafety``: NUL, lone surrogates, NaN/Infinity, ``1e400``, deep nesting;
+    ``strings=False``: not NUL and lone surrogates, see ``jsonsafety.loads``)."""
     try:
-        return jsonsafety.loads(raw_body.decode("utf-8"))
+        return jsonsafety.loads(raw_body.decode("utf-8"), strings=strings)
     except UnicodeDecodeError:
         raise ParseError("body is not valid UTF-8") from None
     except RecursionError:

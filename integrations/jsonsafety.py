@@ -171,16 +171,35 @@ def _finite_float(text: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
-def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
+def loads(text: str, max_depth: int = MAX_DEPTH, *, strings: bool = True) -> Any:
     """Decode ``text`` (a leading byte order mark skipped) and ``check`` the result. Raises ``json.JSONDecodeError`` for malformed JSON,
     ``RecursionError`` for nesting beyond what the decoder can read, ``ValueError`` for an integer literal over
     ``sys.get_int_max_str_digits()`` digits, and ``UnsafeJSON`` for everything ``check`` refuses.
+
+    ``strings=False`` leaves NUL characters and lone surrogates to a later ``check`` of what is made of the value
+    (a poll's answer: its records are checked one by one, so one bad event does not hold up the others).
 
     The decoder itself refuses ``NaN``/``Infinity`` and overflowing floats, so the full walk runs only when the
     text could hold what it looks for: a suspect escape, or more brackets than ``max_depth``."""
     # A UTF-8 byte order mark is not JSON, but Windows PowerShell 5.1 writes one (Out-File, Set-Content -Encoding
     # UTF8) and Python's own json.loads(bytes) skips it: accept it rather than refuse those senders.
     value = _DECODER.decode(text[1:] if text.startswith("\ufeff") else text)
-    if _SUSPECT_ESCAPE.search(text) or text.count("[") + text.count("{") > max_depth:
+    if strings and _SUSPECT_ESCAPE.search(text):
         check(value, max_depth=max_depth)
+    elif text.count("[") + text.count("{") > max_depth:
+        if strings:
+            check(value, max_depth=max_depth)
+        else:
+            _check_nesting(value, max_depth)
     return value
+
+
+def _check_nesting(item: Any, depth_left: int) -> None:
+    """``check``'s depth rule alone."""
+    kind = type(item)
+    if kind is not list and kind is not dict:
+        return
+    if depth_left <= 0:
+        raise UnsafeJSON("is nested too deeply")
+    for sub in item.values() if kind is dict else item:
+        _check_nesting(sub, depth_left - 1)

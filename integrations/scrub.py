@@ -10,7 +10,16 @@ credential:
 - inside any string: URL userinfo (``postgres://app:<hash>@db/app``), ``NAME=value`` and ``name: value`` pairs
   with such a name (env values, query strings, ``application.properties``, ``.env``, YAML, JSON bodies in a
   ConfigMap), ``--flag=value`` and ``--flag value`` container arguments, and ``Bearer``/``Basic`` credentials;
-- in a list of arguments, the item after a credential-named ``--flag``.
+- inside any string, whatever surrounds them, credentials known by their shape: AWS access key ids
+  (``AKIA``/``ASIA``), GitHub (``ghp_``, ``gho_``, ``github_pat_``...) and GitLab (``glpat-``) tokens, Slack tokens
+  (``xoxb-``...), JWTs, private key PEM blocks, Google API keys (``AIza``), Stripe secret keys (``sk_live_``); and
+  ``-H 'X-Api-Key: value'`` header arguments;
+- in a list of arguments, the item after a credential-named ``--flag``; in a ``[name, value]`` pair (headers as a
+  list of pairs), the value when the name is a credential's header-style name (``X-Api-Key``, ``Authorization``).
+
+Hand-written rather than detect-secrets' plugins: those detect (a line at a time, under process-wide settings)
+rather than replace, their entropy plugins flag git SHAs and image digests (which must stay readable), and the
+token formats they know are the one-line patterns below.
 
 Pure (no Django): integrations' translation can use it, and ``changetrack.ingest.scrubbing`` applies it to every
 record and raw delivery with a key derived from ``SECRET_KEY``. Scrubbing is idempotent (a hash is never hashed
@@ -102,6 +111,10 @@ def _hash_value(value: str, key: bytes) -> str:
 #: cheap first look: a string with none of these cannot hold anything the patterns below replace (substring tests
 #: of the lowered text: several times faster than one case-insensitive regex, and most strings stop here)
 _HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "dsn", "cookie", "bearer", "basic", "@")
+#: the token formats' prefixes (``_TOKEN``): one search of a string at least as long as the shortest of them (a
+#: Slack token's 15 characters) is the cheap first look for those
+_TOKEN_HINT = re.compile(r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox|eyJ|-----BEGIN|AIza|k_live_|k_test_")
+SHORTEST_TOKEN = 15
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#@:\"'<>]*)(?::([^\s/?#@\"'<>]*))?@")
 _VALUE = r"""(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|(?:Bearer|Basic|Token)\s+[^\s&;,"']+|[^\s&;,"'{}\[\]]+)"""
 #: NAME=value, --flag=value, ?token=value&
@@ -114,6 +127,25 @@ _QUOTED_PAIR = re.compile(r"""(?P<q>["'])(?P<name>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*
 _COLON = re.compile(r"(?m)^[ \t]*(?:-[ \t]+)?(?P<name>[A-Za-z_][\w.\-]*)[ \t]*:[ \t]+" + _VALUE)
 #: --flag value
 _FLAG = re.compile(r"""(?<![\w-])--(?P<name>[A-Za-z][\w.\-]*)[ \t]+(?P<value>"[^"]*"|'[^']*'|[^\s\-"'][^\s]*)""")
+#: curl's -H 'X-Api-Key: value' (a header in an argument, not at a line start)
+_HEADER_ARG = re.compile(
+    r"""(?:^|\s)(?:-H|--header)[ \t]*=?[ \t]*["']?(?P<name>[A-Za-z][\w.\-]*)[ \t]*:[ \t]*"""
+    r"""(?P<value>(?:(?:Bearer|Basic|Token)[ \t]+)?[^\s"']+)"""
+)
+#: credentials known by their shape, wherever they sit (each vendor's documented format)
+_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9])(?:A(?:KIA|SIA)[A-Z0-9]{16}"  # AWS access key id
+    r"|gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}"  # GitHub
+    r"|glpat-[A-Za-z0-9_\-]{20,}"  # GitLab personal access token
+    r"|xox[abeprs]-[A-Za-z0-9\-]{10,}"  # Slack
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"  # JWT: base64url '{"' header and payload
+    r"|AIza[0-9A-Za-z_\-]{35}"  # Google API key
+    r"|[sr]k_(?:live|test)_[0-9A-Za-z]{16,})"  # Stripe secret and restricted keys
+    r"(?![A-Za-z0-9])"
+    # a private key's body (the BEGIN/END lines stay, to say what was there); a cut-off block to the end
+    r"|(?<=-----BEGIN )(?P<pem>(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)(?P<body>.*?)(?=-----END |\Z)",
+    re.DOTALL,
+)
 _BEARER = re.compile(r"\b(?P<scheme>Bearer|Basic)[ \t]+(?P<value>[A-Za-z0-9._~+/:\-]{8,}=*)")
 #: a user with no password in a URL is a token when it is this long (``https://<token>@github.com``)
 TOKEN_USER_LENGTH = 20
@@ -122,7 +154,7 @@ TOKEN_USER_LENGTH = 20
 def scrub_text(text: str, key: bytes) -> str:
     """``text`` with every credential it carries (see the module docstring) replaced by its keyed hash."""
     if not _may_hold_credential(text):
-        return text
+        return text if not _may_hold_token(text) else _TOKEN.sub(lambda m: _token(m, key), text)
     stripped = text.strip()
     if stripped[:1] in "{[" and len(stripped) > 1:
         embedded = _scrub_embedded_json(text, key)
@@ -131,7 +163,10 @@ def scrub_text(text: str, key: bytes) -> str:
     out = _USERINFO.sub(lambda m: _userinfo(m, key), text)
     for pattern in (_ASSIGN, _QUOTED_PAIR, _COLON, _FLAG):
         out = pattern.sub(lambda m: _named(m, key), out)
-    return _BEARER.sub(lambda m: f"{m['scheme']} {_hash_value(m['value'], key)}", out)
+    if "-H" in out or "--header" in out:
+        out = _HEADER_ARG.sub(lambda m: _named(m, key), out)
+    out = _BEARER.sub(lambda m: f"{m['scheme']} {_hash_value(m['value'], key)}", out)
+    return _TOKEN.sub(lambda m: _token(m, key), out) if _may_hold_token(out) else out
 
 
 def _may_hold_credential(text: str) -> bool:
@@ -140,6 +175,17 @@ def _may_hold_credential(text: str) -> bool:
         if hint in lowered:
             return True
     return False
+
+
+def _may_hold_token(text: str) -> bool:
+    return len(text) >= SHORTEST_TOKEN and _TOKEN_HINT.search(text) is not None
+
+
+def _token(m: re.Match[str], key: bytes) -> str:
+    if m["pem"] is None:
+        return keyed_hash(m[0], key)
+    body = m["body"].strip()
+    return m["pem"] + (f"\n{_hash_value(body, key)}\n" if body else m["body"])
 
 
 def _scrub_embedded_json(text: str, key: bytes) -> str | None:
@@ -222,8 +268,9 @@ def _names_a_credential(value: dict[Any, Any]) -> bool:
 def _scrub_sequence(value: list[Any] | tuple[Any, ...], key: bytes, secret: bool) -> Any:
     out: list[Any] | None = None
     after_flag = False
+    pair = len(value) == 2 and isinstance(value[0], str) and _is_credential_header(value[0])
     for i, item in enumerate(value):
-        new = scrub_value(item, key, secret or after_flag)
+        new = scrub_value(item, key, secret or after_flag or (pair and i == 1))
         after_flag = isinstance(item, str) and _is_credential_flag(item)
         if new is not item:
             if out is None:
@@ -237,3 +284,10 @@ def _scrub_sequence(value: list[Any] | tuple[Any, ...], key: bytes, secret: bool
 def _is_credential_flag(arg: str) -> bool:
     """``--db-pass`` (its value is the next argument), not ``--db-pass=x`` (scrubbed as text)."""
     return arg.startswith("-") and "=" not in arg and " " not in arg and is_credential_name(arg.lstrip("-"))
+
+
+def _is_credential_header(name: str) -> bool:
+    """A ``[name, value]`` pair's name that says its value is a credential: header-style (``X-Api-Key``,
+    ``Authorization``, ``api_key``), not a lowercase word, which in a two-item list is more often a tag
+    (``["auth", "payments"]``) than a name."""
+    return not name.startswith("-") and not (name.isalpha() and name.islower()) and is_credential_name(name)

@@ -187,6 +187,8 @@ def _finish(row: PollState, summary: RunSummary, now: datetime) -> None:
         row.last_error, row.last_error_at = summary.error[:2000], now
     else:
         row.last_error, row.last_success_at = "", now
+        # what the integrations page shows as the last delivery, for a source that is polled rather than pushing
+        Connection.objects.filter(pk=row.connection_id).update(last_delivery_at=now)
     row.save(
         update_fields=[
             "resume_after",

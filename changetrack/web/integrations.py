@@ -78,7 +78,12 @@ def integration_list(request: HttpRequest) -> HttpResponse:
         )
     }
     empty = {"total": 0, "failed": 0, "pending": 0, "last": None}
-    rows = [(c, registry.get(c.integration), stats.get(c.pk, empty)) for c in connections]
+    rows = []
+    for c in connections:
+        st = stats.get(c.pk, empty)
+        # last_delivery_at: a push source's (written at most once a minute) or a polled source's last good poll
+        last = max(filter(None, (c.last_delivery_at, st["last"])), default=None)
+        rows.append((c, registry.get(c.integration), {**st, "last": last}))
     return render(
         request,
         "web/integrations.html",
@@ -147,6 +152,10 @@ def connection_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "conn": conn,
             "integration": integration,
             "deliveries": deliveries,
+            # the receiver writes last_delivery_at at most once a minute: the newest delivery row may be later
+            "last_delivery": max(
+                filter(None, (conn.last_delivery_at, deliveries[0].received_at if deliveries else None)), default=None
+            ),
             "webhook_url": absolute_url(conn.webhook_path),
             "config": [(labels.get(k, k), v) for k, v in sorted(conn.config.items())],
             "secret_names": [labels.get(n, n) for n in secret_names],

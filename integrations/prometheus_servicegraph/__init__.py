@@ -28,6 +28,7 @@ from integrations.base import (
     PollSession,
     PullSource,
     Secrets,
+    answer_json,
     read_json,
 )
 from integrations.traces import trace_edge
@@ -63,8 +64,8 @@ def query(
     response = session.get(endpoint, params={"query": promql, "time": f"{now.timestamp():.3f}"}, headers=headers)
     if response.status_code in (400, 422):  # Prometheus explains a bad query in a JSON body
         try:
-            body = response.json()
-        except ValueError:
+            body = answer_json(response, label="Prometheus", url=endpoint)
+        except PollError:
             body = {}
         if isinstance(body, dict) and body.get("status") == "error":
             raise PollError(f"Prometheus refused the query ({body.get('errorType')}): {str(body.get('error'))[:300]}")

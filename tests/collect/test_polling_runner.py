@@ -420,3 +420,18 @@ def test_a_polled_record_postgresql_cannot_store_is_left_out_with_its_reason_and
     assert len(stored(src)) == 150 and "event:nul-1" not in stored(src)
     assert "event:nul-1 left out" in summary.error and "NUL" in summary.error
     assert "event:nul-1 left out" in state(src).last_error
+
+
+def test_a_successful_poll_is_the_connections_last_delivery_and_a_failed_one_is_not(source, redis_client, admin_client):
+    source.rate_limit()
+    run(source)
+    source.conn.refresh_from_db()
+    assert source.conn.last_delivery_at is None
+    source.release()
+    later = NOW + timedelta(minutes=15)
+    source.add(later - timedelta(minutes=5))
+    assert not run(source, now=later).errors
+    source.conn.refresh_from_db()
+    assert source.conn.last_delivery_at == later
+    for path in ("/integrations/", f"/integrations/{source.conn.pk}/"):  # polled sources have no delivery rows
+        assert f'<time datetime="{later.isoformat()}"' in admin_client.get(path).content.decode(), path

@@ -2,11 +2,16 @@
 
 import json
 import uuid
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
-from changetrack.models import Delivery
+from changetrack.ingest import receiver
+from changetrack.ingest.receiver import LAST_DELIVERY_RESOLUTION
+from changetrack.models import Connection, Delivery
+from tests.ingest.test_scrubbing import _connection
 
 pytestmark = pytest.mark.django_db
 TOKEN = "s3cret-token"
@@ -114,3 +119,33 @@ def test_the_secret_header_is_never_stored(client, conn):
     post(client, conn.webhook_path, change_body(), HTTP_AUTHORIZATION="Bearer abc")
     stored = json.dumps(Delivery.objects.get().headers)
     assert TOKEN not in stored and "Bearer abc" not in stored
+
+
+def test_a_signed_delivery_sets_the_connections_last_delivery_and_a_bad_signature_does_not(client, redis_client):
+    body = (Path(__file__).parent.parent / "integrations" / "github" / "fixtures" / "deployment.json").read_bytes()
+    conn, signing = _connection("github")
+
+    def send(delivery: str, signed: bytes = body):
+        headers = {"X-GitHub-Event": "deployment", "X-GitHub-Delivery": delivery, **signing(signed)}
+        return client.post(conn.webhook_path, data=body, content_type="application/json", headers=headers)
+
+    def last_delivery():
+        conn.refresh_from_db()
+        return conn.last_delivery_at
+
+    assert send("d-0", signed=b"another body").status_code == 401
+    assert last_delivery() is None and not Delivery.objects.exists()
+
+    assert send("d-1").status_code == 202
+    first = last_delivery()
+    assert first is not None and first == Delivery.objects.get().received_at
+    assert send("d-1").status_code == 200  # a duplicate
+    # a second delivery within the resolution leaves the row alone, even from another process (which has not
+    # touched it yet); one after it moves the time
+    assert send("d-2").status_code == 202 and last_delivery() == first
+    receiver._touched.clear()  # another process
+    assert send("d-2b").status_code == 202 and last_delivery() == first
+    receiver._touched.clear()
+    Connection.objects.filter(pk=conn.pk).update(last_delivery_at=first - LAST_DELIVERY_RESOLUTION - timedelta(1))
+    assert send("d-3").status_code == 202
+    assert last_delivery() == Delivery.objects.order_by("-received_at").first().received_at > first

@@ -230,11 +230,30 @@ def test_a_rotated_credential_is_still_a_visible_change(redis_client):
         ('{"credentials": {"password": "hunter2"}, "port": 5432}', '"port": 5432', "hunter2"),
         ("Authorization: Bearer eyJhbGciOi.abc.def", "Authorization: Bearer hmac-sha256:", "eyJhbGciOi"),
         ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "AWS_SECRET_ACCESS_KEY=hmac-sha256:", "wJalrXUtnFEMI"),
+        # known by their shape, under any name or none
+        ("key AKIAIOSFODNN7EXAMPLE in use", "key hmac-sha256:", "AKIAIOSFODNN7EXAMPLE"),
+        ("assumed ASIA3XFRBF53EXAMPLE1", "assumed ", "ASIA3XFRBF53EXAMPLE1"),
+        ("ghp_" + "a1" * 18, "", "ghp_"),
+        ("gho_" + "B2" * 18, "", "gho_"),
+        ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "", "github_pat_"),
+        ("glpat-abcdefghij0123456789", "", "glpat-"),
+        ("SLACK=xoxb-1234567890-abcdefghijkl", "SLACK=", "xoxb-"),
+        ("xoxp-1234567890-abcdefghijkl sent", " sent", "xoxp-"),
+        ("cookie eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVP", "cookie ", "eyJhbGciOi"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKC\n-----END RSA PRIVATE KEY-----", "END RSA", "MIIEowIBAAKC"),
+        ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN (cut off)", "BEGIN PRIVATE KEY-----", "MIIEvQIBADAN"),
+        ("maps AIzaSyD-1234567890abcdefghijklmnopqrstu ok", " ok", "AIzaSyD-"),
+        ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "", "sk_live_4eC39"),
+        ("rk_test_4eC39HqLyjWDarjtT1zdp7dc", "", "rk_test_4eC39"),
+        ("curl -H 'X-Api-Key: abcd1234' https://x", "https://x", "abcd1234"),
+        ('curl --header "Authorization: Token abcd1234" x', "Authorization: Token hmac-sha256:", "abcd1234"),
+        ("run --token=abc123 --port=8080", "--port=8080", "abc123"),
     ],
 )
 def test_credentials_inside_text_are_hashed_and_the_rest_is_kept(text, kept, gone):
     out = scrub_text(text, b"k")
-    assert kept in out and gone not in out
+    assert kept in out and gone not in out and "hmac-sha256:" in out
+    assert scrub_text(out, b"k") == out  # idempotent
 
 
 @pytest.mark.parametrize(

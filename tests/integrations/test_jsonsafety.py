@@ -107,3 +107,12 @@ def test_records_are_judged_the_same_by_the_fast_path_and_the_full_walk(details,
         with pytest.raises(UnsafeJSON) as caught:
             check(record, limits)
         assert refused in str(caught.value)
+
+
+def test_strings_false_leaves_nul_and_surrogates_for_later_but_still_refuses_depth_and_nan():
+    assert loads('{"a": "x\\u0000y", "b": "\\ud800"}', strings=False) == {"a": "x\x00y", "b": "\ud800"}
+    with pytest.raises(UnsafeJSON, match="nested too deeply"):
+        loads("[" * 300 + "]" * 300, strings=False)
+    with pytest.raises(UnsafeJSON, match="NaN is not valid JSON"):
+        loads('{"a": NaN}', strings=False)
+    assert loads('{"a": ' + "[" * 200 + "]" * 200 + ', "b": "\\u0000"}', strings=False)["b"] == "\x00"

@@ -12,7 +12,8 @@ credential:
   ConfigMap), ``--flag=value`` and ``--flag value`` container arguments, and ``Bearer``/``Basic`` credentials;
 - inside any string, whatever surrounds them, credentials known by their shape: AWS access key ids
   (``AKIA``/``ASIA``), GitHub (``ghp_``, ``gho_``, ``github_pat_``...) and GitLab (``glpat-``) tokens, Slack tokens
-  (``xoxb-``...), JWTs, private key PEM blocks, Google API keys (``AIza``), Stripe secret keys (``sk_live_``); and
+  (``xoxb-``...), JWTs, private key PEM blocks, Google API keys (``AIza``), Stripe secret keys (``sk_live_``), Slack
+  and Discord incoming-webhook URLs (their path); and
   ``-H 'X-Api-Key: value'`` header arguments;
 - in a list of arguments, the item after a credential-named ``--flag``; in a ``[name, value]`` pair (headers as a
   list of pairs), the value when the name is a credential's header-style name (``X-Api-Key``, ``Authorization``).
@@ -113,7 +114,9 @@ def _hash_value(value: str, key: bytes) -> str:
 _HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "dsn", "cookie", "bearer", "basic", "@")
 #: the token formats' prefixes (``_TOKEN``): one search of a string at least as long as the shortest of them (a
 #: Slack token's 15 characters) is the cheap first look for those
-_TOKEN_HINT = re.compile(r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox|eyJ|-----BEGIN|AIza|k_live_|k_test_")
+_TOKEN_HINT = re.compile(
+    r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox|eyJ|-----BEGIN|AIza|k_live_|k_test_|hooks\.slack|/api/webhooks/"
+)
 SHORTEST_TOKEN = 15
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#@:\"'<>]*)(?::([^\s/?#@\"'<>]*))?@")
 _VALUE = r"""(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|(?:Bearer|Basic|Token)\s+[^\s&;,"']+|[^\s&;,"'{}\[\]]+)"""
@@ -140,7 +143,11 @@ _TOKEN = re.compile(
     r"|xox[abeprs]-[A-Za-z0-9\-]{10,}"  # Slack
     r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"  # JWT: base64url '{"' header and payload
     r"|AIza[0-9A-Za-z_\-]{35}"  # Google API key
-    r"|[sr]k_(?:live|test)_[0-9A-Za-z]{16,})"  # Stripe secret and restricted keys
+    r"|[sr]k_(?:live|test)_[0-9A-Za-z]{16,}"  # Stripe secret and restricted keys
+    # incoming-webhook URLs are credentials (whoever has one posts to the channel): the path after the host
+    r"|(?<=hooks\.slack\.com/services/)T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]{16,}"  # Slack
+    r"|(?<=hooks\.slack\.com/workflows/)[A-Za-z0-9]+/[A-Za-z0-9]+/[0-9]+/[A-Za-z0-9]{16,}"  # Slack workflows
+    r"|(?<=/api/webhooks/)[0-9]{15,}/[A-Za-z0-9_\-]{30,})"  # Discord
     r"(?![A-Za-z0-9])"
     # a private key's body (the BEGIN/END lines stay, to say what was there); a cut-off block to the end
     r"|(?<=-----BEGIN )(?P<pem>(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)(?P<body>.*?)(?=-----END |\Z)",

@@ -248,6 +248,16 @@ def test_a_rotated_credential_is_still_a_visible_change(redis_client):
         ("curl -H 'X-Api-Key: abcd1234' https://x", "https://x", "abcd1234"),
         ('curl --header "Authorization: Token abcd1234" x', "Authorization: Token hmac-sha256:", "abcd1234"),
         ("run --token=abc123 --port=8080", "--port=8080", "abc123"),
+        (
+            "posting to https://hooks.slack.com/services/T0123ABCD/B0456EFGH/aBcDeFgHiJkLmNoPqRsTuVwX now",
+            "https://hooks.slack.com/services/hmac-sha256:",
+            "aBcDeFgHiJkLmNoPqRsTuVwX",
+        ),
+        (
+            "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abc",
+            "https://discord.com/api/webhooks/hmac-sha256:",
+            "AbCdEfGhIjKlMnOpQrSt",
+        ),
     ],
 )
 def test_credentials_inside_text_are_hashed_and_the_rest_is_kept(text, kept, gone):

@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from changetrack.correlation import candidates as cand
+from changetrack.correlation import tuning
 from changetrack.models import Alert, Change
 
 SIMILAR_FEEDBACK_DAYS = 180
@@ -59,6 +60,8 @@ class Context:
     #: service id → [(started, reason)] oldest first, from ``episodes_since``
     episodes: Episodes = field(default_factory=dict)
     episodes_since: datetime | None = None
+    #: the verdicts' version, for ``tuning.current``
+    verdicts_stamp: tuning.Stamp | None = None
 
 
 def _settings(raw: Any) -> dict[str, Any]:
@@ -74,8 +77,10 @@ def services(ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
 
 
 def read(alert: Alert, ids: list[int], lo: datetime, hi_episodes: datetime, hi_alerts: datetime) -> Context:
-    """Services ``ids``, feedback for ``alert`` and episodes in [``lo``, ``hi_*``], in one round trip."""
+    """Services ``ids``, feedback for ``alert``, episodes in [``lo``, ``hi_*``] and the verdicts' stamp, in one
+    round trip."""
     params: dict[str, Any] = {
+        **tuning.stamp_params(),
         "ids": cand.array(ids),
         "alert": alert.pk or 0,
         "title": alert.title,
@@ -87,12 +92,14 @@ def read(alert: Alert, ids: list[int], lo: datetime, hi_episodes: datetime, hi_a
     }
     ctx = Context(episodes_since=lo)
     with connection.cursor() as cur:
-        cur.execute(SERVICES_SQL + FEEDBACK_SQL + EPISODES_SQL, params)
+        cur.execute(SERVICES_SQL + FEEDBACK_SQL + EPISODES_SQL + tuning.STAMP_SQL, params)
         ctx.services = {sid: (name, _settings(raw)) for sid, name, raw in cur.fetchall()}
         cur.nextset()
         feedback = cur.fetchall()
         cur.nextset()
         ctx.episodes = _by_service(cur.fetchall())
+        cur.nextset()
+        ctx.verdicts_stamp = tuning.stamp_from(params, cur.fetchone())
     ctx.verdicts = {cid: verdict for cid, verdict, own, _ in feedback if own}
     ctx.similar = _similar([(cid, verdict, same) for cid, verdict, own, same in feedback if not own])
     return ctx

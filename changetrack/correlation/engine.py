@@ -68,10 +68,13 @@ def _health_after(
 
 
 def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, known: dict[str, bool]) -> set[str]:
-    """Release keys of ``rows`` that reached a deploy; ``known`` caches answers across calls of one ranking."""
+    """Release keys of ``rows`` that reached a deploy; ``known`` caches answers across calls of one ranking. The
+    candidate query answers for the rows it read (``deployed``); a query here asks about the others only."""
     for r in rows:
         if r.release_key and r.kind in ("deploy", "rollback"):
             known[r.release_key] = True
+        elif r.release_key and r.deployed is not None and r.kind in ("commit", "ci"):
+            known[r.release_key] = known.get(r.release_key, False) or r.deployed
     wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - set(known)
     if wanted:
         with connection.cursor() as cur:
@@ -90,8 +93,7 @@ def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, k
 def related(service_id: int) -> dict[int, graph.Relation]:
     """The services whose changes are candidates: the graph's relations, and the unlinked ones (no known edge,
     same team or namespace) with their low prior."""
-    rels = graph.relations(service_id)
-    return {**graph.unlinked(service_id, rels), **rels}
+    return graph.related(service_id)
 
 
 def rank_at(service: Service, at: datetime, limit: int = 10, moment: str | None = reasons.ALERT) -> list[Ranked]:
@@ -164,7 +166,7 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
     episodes = ctx.episodes
     if since < lo:  # a service configures a longer window than the default
         episodes = context.episodes(alert, list(rels), since, health_until, until)
-    model = tuning.current()
+    model = tuning.current(ctx.verdicts_stamp)
     similar = any(caused for caused, _ in ctx.similar.values())
     return _Plan(
         at=at,
@@ -216,11 +218,12 @@ def _rank_more(
     """Rank ``base`` with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
     only when the page was full and its last bound could still beat the last ranked (most rankings score a few
     dozen rows). Returns the rows added and the ranking."""
-    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, plan.page)
+    deploys = (plan.since, plan.until)
+    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, plan.page, deploys)
     rows = [r for r in fetched if r.id not in seen]
     ranked = _rank_rows(plan, base + rows)
     if len(fetched) >= plan.page and (len(ranked) < plan.limit or fetched[-1].bound >= ranked[-1].score):
-        rows = [r for r in cand.fetch(plan.at, plan.terms, spans, plan.bounds, PREFETCH) if r.id not in seen]
+        rows = [r for r in cand.fetch(plan.at, plan.terms, spans, plan.bounds, PREFETCH, deploys) if r.id not in seen]
         ranked = _rank_rows(plan, base + rows)
     return rows, ranked
 
@@ -269,7 +272,7 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
     reasons are built for the winners only."""
     rels, at, names, limit, model = plan.rels, plan.at, plan.names, plan.limit, plan.model
     bounded = sorted(((_upper_bound(r, facts), r) for r in rows), key=lambda x: -x[0])
-    scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str]] = []
+    scored: list[tuple[float, cand.Candidate, dict[str, float], list[str], str, ranker.Candidate | None]] = []
     floor = -1.0
     top: list[float] = []  # min-heap of the best ``limit`` scores
     for bound, row in bounded:
@@ -309,9 +312,7 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
             "health": round(risk.health, 3),
         }
         notes = [*risk.notes, path_note] if path_note else risk.notes
-        if abs(f) < 1:
-            notes = [*notes, *reasons.contributions(model.contributions(features))]
-        scored.append((score, row, components, notes, f_note))
+        scored.append((score, row, components, notes, f_note, features if abs(f) < 1 else None))
         if len(top) < limit:
             heapq.heappush(top, score)
         elif score > top[0]:
@@ -320,7 +321,9 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
             floor = top[0]  # the limit-th best so far
     scored.sort(key=lambda x: (-x[0], -x[1].occurred_at.timestamp(), -x[1].id))
     out = []
-    for score, row, components, notes, f_note in scored[:limit]:
+    for score, row, components, notes, f_note, weighed in scored[:limit]:
+        if weighed is not None:  # the model's contributions are worked out for the winners only
+            notes = [*notes, *reasons.contributions(model.contributions(weighed))]
         rel = rels[row.service_id]
         minutes = scoring.minutes_between(row.occurred_at, at)
         out.append(

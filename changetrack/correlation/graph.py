@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Max, Q
+from django.db import connection
+from django.db.models import Q
 
-from changetrack.models import Dependency, Service
+from changetrack.models import Dependency
 
 DOWN, UP, MIXED, SELF, NONE = "down", "up", "mixed", "self", "none"
 MAX_DEPTH = 3
@@ -86,21 +87,45 @@ def merge_edges(rows: Iterable[tuple[int, int, str, str, float]]) -> dict[tuple[
     return out
 
 
-_cache: tuple[tuple[int, datetime | None, int, datetime | None], dict[int, list[tuple[int, bool, Edge]]]] | None = None
+#: the graph's version: edge count, last update, highest id, newest first sighting (any insert, update or delete
+#: changes one of them)
+Stamp = tuple[int, datetime | None, int, datetime | None]
+STAMP_SQL = (
+    "SELECT count(id), max(last_seen_at), COALESCE(max(id), 0), max(first_seen_at) FROM changetrack_dependency;\n"
+)
+
+#: services sharing the team of ``service``, or its namespace in the same cluster (``Service`` order: name, namespace)
+NEAR_SQL = """
+SELECT s.id, s.team, s.namespace, me.team FROM changetrack_service me JOIN changetrack_service s
+  ON (me.team <> '' AND s.team = me.team)
+  OR (me.namespace <> '' AND s.namespace = me.namespace AND s.cluster_id IS NOT DISTINCT FROM me.cluster_id)
+WHERE me.id = %(service)s
+ORDER BY s.name, s.namespace
+LIMIT %(limit)s;
+"""
+
+_cache: tuple[Stamp, dict[int, list[tuple[int, bool, Edge]]]] | None = None
 #: relations by (service, depth) for the cached graph; cleared whenever the graph changes
 _relations: dict[tuple[int, int], dict[int, Relation]] = {}
 RELATIONS_CACHED = 1024
 
 
-def _adjacency() -> dict[int, list[tuple[int, bool, Edge]]]:
+def _stamp() -> Stamp:
+    with connection.cursor() as cur:
+        cur.execute(STAMP_SQL)
+        return _key(cur.fetchone())
+
+
+def _key(row: tuple[int, datetime | None, int, datetime | None]) -> Stamp:
+    return (row[0], row[1], row[2], row[3])
+
+
+def _adjacency(stamp: Stamp | None = None) -> dict[int, list[tuple[int, bool, Edge]]]:
     """service id → [(other service, walked forward?, edge)], for the whole graph, cached in the process and
-    checked against one aggregate query per call (count, last update, highest id: any insert, update or
-    delete changes one of them), so a ranking never walks the graph with one query per hop."""
+    checked against the graph's stamp (one aggregate query per call, unless the caller read ``stamp`` already), so
+    a ranking never walks the graph with one query per hop."""
     global _cache
-    stamp = Dependency.objects.aggregate(
-        n=Count("id"), seen=Max("last_seen_at"), top=Max("id"), first=Max("first_seen_at")
-    )
-    key = (stamp["n"], stamp["seen"], stamp["top"] or 0, stamp["first"])
+    key = _stamp() if stamp is None else stamp
     if _cache is not None and _cache[0] == key:
         return _cache[1]
     edges = merge_edges(
@@ -137,13 +162,14 @@ def _step_direction(current: str, forward: bool) -> str:
     return current if current == step else MIXED
 
 
-def relations(service_id: int, depth: int = MAX_DEPTH) -> dict[int, Relation]:
-    """Every service within ``depth`` hops of ``service_id`` (either direction) with its best relation.
+def relations(service_id: int, depth: int = MAX_DEPTH, stamp: Stamp | None = None) -> dict[int, Relation]:
+    """Every service within ``depth`` hops of ``service_id`` (either direction) with its best relation
+    (``stamp``: the graph's, if the caller read it).
 
     A breadth-first walk over (service, direction class) states on the cached graph; for each service the
     relation with the highest weight wins (a 2-hop downstream path beats a 1-hop sibling, for instance)."""
     depth = max(0, min(depth, MAX_DEPTH))
-    adjacent = _adjacency()
+    adjacent = _adjacency(stamp)
     # why cached: a hub's neighbourhood is hundreds of services and the same alert asks several times (rank,
     # staleness check, read); callers treat the result as read-only
     cached = _relations.get((service_id, depth))
@@ -192,23 +218,44 @@ def direct_dependencies(service_id: int) -> list[int]:
     return list(Dependency.objects.filter(service_id=service_id).values_list("depends_on_id", flat=True).distinct())
 
 
+def related(service_id: int) -> dict[int, Relation]:
+    """``relations`` and ``unlinked`` together, in one round trip while the cached graph is current: the graph's
+    stamp travels with the unlinked query, whose row limit comes from the cached relations (both are read again
+    when the stamp says the graph changed)."""
+    cached = _cache
+    guess = relations(service_id, stamp=cached[0]) if cached is not None else {}
+    with connection.cursor() as cur:
+        cur.execute(STAMP_SQL + NEAR_SQL, {"service": service_id, "limit": UNLINKED_MAX + len(guess)})
+        key = _key(cur.fetchone())
+        cur.nextset()
+        near = cur.fetchall()
+    if cached is not None and cached[0] == key:
+        rels = guess
+    else:
+        rels = relations(service_id, stamp=key)
+        near = _near(service_id, UNLINKED_MAX + len(rels))
+    return {**_unlinked(service_id, rels, near), **rels}
+
+
+def _near(service_id: int, limit: int) -> list[tuple[int, str, str, str]]:
+    with connection.cursor() as cur:
+        cur.execute(NEAR_SQL, {"service": service_id, "limit": limit})
+        return cur.fetchall()
+
+
 def unlinked(service_id: int, rels: dict[int, Relation]) -> dict[int, Relation]:
     """Services with no known edge to ``service_id`` (not in ``rels``) that share its team, or its namespace in the
     same cluster: at most ``UNLINKED_MAX``, teammates first. One indexed query."""
-    me = Service.objects.filter(pk=service_id).values_list("team", "namespace", "cluster_id").first()
-    if me is None:
+    return _unlinked(service_id, rels, _near(service_id, UNLINKED_MAX + len(rels)))
+
+
+def _unlinked(service_id: int, rels: dict[int, Relation], near: list[tuple[int, str, str, str]]) -> dict[int, Relation]:
+    """``unlinked`` from ``near`` (the rows of ``NEAR_SQL``)."""
+    if not near:
         return {}
-    team, namespace, cluster = me
-    q = Q(pk__in=[])
-    if team:
-        q |= Q(team=team)
-    if namespace:
-        q |= Q(namespace=namespace, cluster_id=cluster)
-    if not team and not namespace:
-        return {}
-    rows = Service.objects.filter(q).values_list("id", "team", "namespace")[: UNLINKED_MAX + len(rels)]
+    team = near[0][3]
     out: dict[int, Relation] = {}
-    for sid, their_team, their_ns in sorted(rows, key=lambda r: (r[1] != team, r[0])):
+    for sid, their_team, their_ns, _ in sorted(near, key=lambda r: (r[1] != team, r[0])):
         if sid in rels or len(out) >= UNLINKED_MAX:
             continue
         basis = f"same team ({team})" if team and their_team == team else f"same namespace ({their_ns})"

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db import connection
 from django.utils import timezone
 
 from changetrack.correlation import graph
@@ -40,15 +42,43 @@ REFIT_EVERY = 5  # new verdicts before the next refit (each process refits on it
 _lock = threading.Lock()
 _cache: tuple[tuple[int, int, int], ranker.Model] | None = None
 
+#: the verdicts' version: count, highest id, number "caused" (``stamp_params`` gives its parameter)
+STAMP_SQL = """
+SELECT count(id), COALESCE(max(id), 0), count(id) FILTER (WHERE verdict = 'caused')
+FROM changetrack_feedback WHERE created_at >= %(verdicts_since)s;
+"""
 
-def current() -> ranker.Model:
-    """The model to rank with (one aggregate query; a refit only when the verdicts changed)."""
+
+@dataclass(frozen=True)
+class Stamp:
+    """The verdicts' version as of one reading: those created since ``since`` (the last ``DAYS``)."""
+
+    since: datetime
+    key: tuple[int, int, int]
+
+
+def stamp_params() -> dict[str, Any]:
+    return {"verdicts_since": timezone.now() - timedelta(days=DAYS)}
+
+
+def stamp_from(params: dict[str, Any], row: tuple[int, int, int]) -> Stamp:
+    """The ``Stamp`` read by ``STAMP_SQL`` with ``params`` (from ``stamp_params``) that returned ``row``."""
+    return Stamp(params["verdicts_since"], (row[0], row[1], row[2]))
+
+
+def read_stamp() -> Stamp:
+    params = stamp_params()
+    with connection.cursor() as cur:
+        cur.execute(STAMP_SQL, params)
+        return stamp_from(params, cur.fetchone())
+
+
+def current(stamp: Stamp | None = None) -> ranker.Model:
+    """The model to rank with: a refit only when the verdicts changed (``stamp``: read with the caller's other
+    queries, see ``context.read``; read here, one aggregate query, when not given)."""
     global _cache
-    since = timezone.now() - timedelta(days=DAYS)
-    stamp = Feedback.objects.filter(created_at__gte=since).aggregate(
-        n=Count("id"), top=Max("id"), caused=Count("id", filter=Q(verdict="caused"))
-    )
-    key = (stamp["n"], stamp["top"] or 0, stamp["caused"])
+    stamp = read_stamp() if stamp is None else stamp
+    since, key = stamp.since, stamp.key
     cached = _cache
     if cached is not None and (cached[0] == key or _close(cached[0], key)):
         return cached[1]

@@ -291,8 +291,12 @@ def ranges(
     out = {}
     floor_odds = max(floor, 1e-9) / max(1 - floor, 1e-9)
     top_kind = bounds.top_kind  # a property: computed once, not once per service
+    reach_by_weight: dict[float, float] = {}  # hundreds of services share a few dozen terms
     for sid, w in weights.items():
-        reach = reach_minutes(w * top_kind, window_minutes, floor_odds, bounds.exponent, bounds.fresh)
+        reach = reach_by_weight.get(w)
+        if reach is None:
+            reach = reach_minutes(w * top_kind, window_minutes, floor_odds, bounds.exponent, bounds.fresh)
+            reach_by_weight[w] = reach
         if reach > 0 or floor <= MIN_SCORE:
             out[sid] = (at - timedelta(minutes=reach), hi)
     return out

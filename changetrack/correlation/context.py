@@ -23,7 +23,10 @@ from changetrack.models import Alert, Change
 
 SIMILAR_FEEDBACK_DAYS = 180
 
-SERVICES_SQL = "SELECT id, name, settings FROM changetrack_service WHERE id = ANY(%(ids)s::bigint[]);\n"
+#: empty settings (most services) come back as NULL: nothing to decode
+SERVICES_SQL = (
+    "SELECT id, name, NULLIF(settings, '{}'::jsonb) FROM changetrack_service WHERE id = ANY(%(ids)s::bigint[]);\n"
+)
 
 FEEDBACK_SQL = """
 (SELECT change_id, verdict, true, false FROM changetrack_feedback WHERE alert_id = %(alert)s)

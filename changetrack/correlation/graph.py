@@ -14,7 +14,6 @@ confidence and all their evidence.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,19 +59,27 @@ class Relation:
     steps: list[tuple[Edge, bool]] = field(default_factory=list)
     #: for ``none``: what the services share ("same team (payments)")
     basis: str = ""
+    # computed on first read; not functools.cached_property, which takes a lock on every read in Python 3.11
+    # (a walk over a hub's neighbourhood reads these a hundred thousand times)
+    _confidence: float | None = field(default=None, init=False, repr=False, compare=False)
+    _weight: float | None = field(default=None, init=False, repr=False, compare=False)
 
-    @functools.cached_property
+    @property
     def confidence(self) -> float:
-        c = 1.0
-        for edge, _ in self.steps:
-            c *= edge.confidence
-        return c
+        if self._confidence is None:
+            c = 1.0
+            for edge, _ in self.steps:
+                c *= edge.confidence
+            self._confidence = c
+        return self._confidence
 
-    @functools.cached_property
+    @property
     def weight(self) -> float:
-        base = WEIGHTS[self.direction][min(self.hops, MAX_DEPTH)]
-        # why softened: a low-confidence learned edge still says more than no edge at all
-        return base * (0.4 + 0.6 * max(0.0, min(1.0, self.confidence)))
+        if self._weight is None:
+            base = WEIGHTS[self.direction][min(self.hops, MAX_DEPTH)]
+            # why softened: a low-confidence learned edge still says more than no edge at all
+            self._weight = base * (0.4 + 0.6 * max(0.0, min(1.0, self.confidence)))
+        return self._weight
 
 
 def merge_edges(rows: Iterable[tuple[int, int, str, str, float]]) -> dict[tuple[int, int], Edge]:

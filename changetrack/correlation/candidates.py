@@ -50,11 +50,9 @@ class Candidate:
     """A change as the scorer needs it (a plain row, not a model: cheaper to build by the hundred).
 
     ``diff`` and ``details`` may arrive as JSON text and are decoded on first use: a ranking reads hundreds of
-    rows but scores only the few whose upper bound (``bound``, computed in SQL) can still reach the top.
-    ``deployed``: for a commit or CI run read by ``fetch``, whether its release reached a deploy or rollback in
-    the window (None when not known)."""
+    rows but scores only the few whose upper bound (``bound``, computed in SQL) can still reach the top."""
 
-    __slots__ = (*COLUMNS[:10], "_diff", "_details", "release_key", "commit_sha", "bound", "deployed")
+    __slots__ = (*COLUMNS[:10], "_diff", "_details", "release_key", "commit_sha", "bound")
 
     def __init__(
         self,
@@ -73,7 +71,6 @@ class Candidate:
         release_key: str,
         commit_sha: str,
         bound: float = 1.0,
-        deployed: bool | None = None,
     ):
         self.id, self.service_id, self.kind, self.occurred_at, self.ended_at = (
             id,
@@ -90,7 +87,7 @@ class Candidate:
             external_id,
         )
         self._diff, self._details = diff, details
-        self.release_key, self.commit_sha, self.bound, self.deployed = release_key, commit_sha, bound, deployed
+        self.release_key, self.commit_sha, self.bound = release_key, commit_sha, bound
 
     @property
     def diff(self) -> list[dict[str, Any]]:
@@ -187,9 +184,7 @@ WITH rel(service_id, weight, since_m, until_m) AS (
 #: hide an older deploy of the same service).
 #: Two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
 #: the best ``limit`` only (by primary key); the upper bound takes the minutes before the alert from
-#: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and far slower).
-#: Each commit or CI run comes with whether its release reached a deploy in [deploys_lo, deploys_hi] (what
-#: ``scoring.risk`` asks of it), an index probe per such row instead of another round trip.
+#: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and far slower)
 SQL = (
     RELATED
     + """,
@@ -210,11 +205,7 @@ top AS (
     OFFSET 0) c
   ORDER BY bound DESC, c.occurred_at DESC
   LIMIT %(limit)s)
-SELECT {columns}, top.bound,
-  c.kind IN ('commit', 'ci') AND c.release_key <> '' AND EXISTS (
-    SELECT 1 FROM changetrack_change d
-    WHERE d.release_key <> '' AND d.release_key = c.release_key AND d.kind IN ('deploy', 'rollback')
-      AND d.occurred_at >= %(deploys_lo)s AND d.occurred_at <= %(deploys_hi)s)
+SELECT {columns}, top.bound
 FROM top JOIN changetrack_change c ON c.id = top.id AND c.occurred_at = top.occurred_at
 ORDER BY top.bound DESC, top.occurred_at DESC
 """
@@ -313,20 +304,9 @@ def span_params(at: datetime, spans: Ranges, weights: dict[int, float] | None = 
     }
 
 
-def query_params(
-    at: datetime,
-    weights: dict[int, float],
-    spans: Ranges,
-    limit: int,
-    bounds: Bounds,
-    deploys: tuple[datetime, datetime] | None = None,
-) -> dict[str, Any]:
-    """``deploys``: where a release's deploy counts (default: the spans' whole extent)."""
-    lo, hi = deploys or (min(since for since, _ in spans.values()), max(until for _, until in spans.values()))
+def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: int, bounds: Bounds) -> dict[str, Any]:
     return {
         **span_params(at, spans, weights),
-        "deploys_lo": lo,
-        "deploys_hi": hi,
         "at_epoch": at.timestamp(),
         "limit": limit,
         "kind_default": bounds.default,
@@ -340,33 +320,24 @@ def query_params(
     }
 
 
-def fetch(
-    at: datetime,
-    weights: dict[int, float],
-    spans: Ranges,
-    bounds: Bounds,
-    limit: int = 400,
-    deploys: tuple[datetime, datetime] | None = None,
-) -> list[Candidate]:
+def fetch(at: datetime, weights: dict[int, float], spans: Ranges, bounds: Bounds, limit: int = 400) -> list[Candidate]:
     """Changes on the services of ``spans`` inside each one's [since, until], the best ``limit`` by the
     score's upper bound (``weights``: service id → service term, see ``Bounds``), each with that bound as a
-    probability and, for commits and CI runs, whether their release was deployed in ``deploys`` (see
-    ``query_params``). One round trip."""
+    probability. One round trip."""
     if not spans:
         return []
     with connection.cursor() as cur:
         # why serial: the query is a few thousand index-range rows; parallel workers cost more to start than
         # they save, and under load they queue behind other queries. Sent with the query in one string (one
         # round trip; several statements in one string run as one transaction, so SET LOCAL holds)
-        cur.execute(SERIAL + _sql(bounds), query_params(at, weights, spans, limit, bounds, deploys))
+        cur.execute(SERIAL + _sql(bounds), query_params(at, weights, spans, limit, bounds))
         if cur.description is None:
             cur.nextset()
         rows = cur.fetchall()
     out = []
     for row in rows:
-        c = Candidate(*row[:-2])
-        c.bound = row[-2] / (1 + row[-2])  # odds → probability
-        c.deployed = row[-1]
+        c = Candidate(*row[:-1])
+        c.bound = row[-1] / (1 + row[-1])  # odds → probability
         out.append(c)
     return out
 

@@ -68,13 +68,10 @@ def _health_after(
 
 
 def _deployed_releases(rows: list[cand.Candidate], lo: datetime, hi: datetime, known: dict[str, bool]) -> set[str]:
-    """Release keys of ``rows`` that reached a deploy; ``known`` caches answers across calls of one ranking. The
-    candidate query answers for the rows it read (``deployed``); a query here asks about the others only."""
+    """Release keys of ``rows`` that reached a deploy; ``known`` caches answers across calls of one ranking."""
     for r in rows:
         if r.release_key and r.kind in ("deploy", "rollback"):
             known[r.release_key] = True
-        elif r.release_key and r.deployed is not None and r.kind in ("commit", "ci"):
-            known[r.release_key] = known.get(r.release_key, False) or r.deployed
     wanted = {r.release_key for r in rows if r.release_key and r.kind in ("commit", "ci")} - set(known)
     if wanted:
         with connection.cursor() as cur:
@@ -218,12 +215,11 @@ def _rank_more(
     """Rank ``base`` with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
     only when the page was full and its last bound could still beat the last ranked (most rankings score a few
     dozen rows). Returns the rows added and the ranking."""
-    deploys = (plan.since, plan.until)
-    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, plan.page, deploys)
+    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, plan.page)
     rows = [r for r in fetched if r.id not in seen]
     ranked = _rank_rows(plan, base + rows)
     if len(fetched) >= plan.page and (len(ranked) < plan.limit or fetched[-1].bound >= ranked[-1].score):
-        rows = [r for r in cand.fetch(plan.at, plan.terms, spans, plan.bounds, PREFETCH, deploys) if r.id not in seen]
+        rows = [r for r in cand.fetch(plan.at, plan.terms, spans, plan.bounds, PREFETCH) if r.id not in seen]
         ranked = _rank_rows(plan, base + rows)
     return rows, ranked
 

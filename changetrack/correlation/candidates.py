@@ -184,21 +184,23 @@ WITH rel(service_id, weight, since_m, until_m) AS (
 #: hide an older deploy of the same service).
 #: Two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
 #: the best ``limit`` only (by primary key); the upper bound takes the minutes before the alert from
-#: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and far slower)
+#: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and far slower), once per row
+#: in the lateral subquery (``age_s``, seconds before the alert) rather than once per term of the bound
 SQL = (
     RELATED
     + """,
 top AS (
   SELECT c.id, c.occurred_at, rel.weight
     * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
-    * power(0.75 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_fast_s)s)
-       + 0.25 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(tau_slow_s)s),
+    * power(0.75 * exp(-c.age_s / %(tau_fast_s)s)
+       + 0.25 * exp(-c.age_s / %(tau_slow_s)s),
        %(exponent)s::float8)
-    * exp(%(fresh)s::float8 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(fresh_tau_s)s)
-       + %(early)s::float8 * exp(-GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) / %(early_tau_s)s))
+    * exp(%(fresh)s::float8 * exp(-c.age_s / %(fresh_tau_s)s)
+       + %(early)s::float8 * exp(-c.age_s / %(early_tau_s)s))
     AS bound
   FROM rel CROSS JOIN LATERAL (
-    SELECT c.id, c.occurred_at, c.kind FROM changetrack_change c
+    SELECT c.id, c.occurred_at, c.kind, GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) AS age_s
+    FROM changetrack_change c
     WHERE c.service_id = rel.service_id
       AND c.occurred_at >= %(at)s - rel.since_m * interval '1 minute'
       AND c.occurred_at <= %(at)s - rel.until_m * interval '1 minute'

@@ -263,6 +263,29 @@ def _upper_bound(row: cand.Candidate, facts: scoring.Facts) -> float:
     return row.bound
 
 
+def _ceiling(row: cand.Candidate, rel: graph.Relation, before: float, plan: _Plan, facts: scoring.Facts) -> float:
+    """An upper bound of ``row``'s score from what costs nothing to know (its timing, graph weight, feedback and
+    health episode) with the largest risk, path and failed terms it could have: a row below the current floor is
+    not scored (risk, magnitude and path evidence are most of a row's cost). Exact: those weights are kept at or
+    above zero (``model.RANGES``) and ``final_score`` never decreases with the probability."""
+    f, _ = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
+    after = facts.health_after.get(row.id)
+    ceiling = ranker.Candidate(
+        scoring.time_score(before),
+        rel.weight,
+        min(scoring.RISK_CAP.get(row.kind, scoring.RISK_CAP_DEFAULT), 1.0),
+        scoring.fresh(before),
+        evidence.path_evidence(rel.path, row.occurred_at, plan.at, plan.episodes, plan.names, row.kind)[0],
+        f if abs(f) < 1 else 0.0,
+        row.kind,
+        rel.direction,
+        scoring.early(before),
+        float(row.kind not in scoring.NEVER_FAIL and scoring.rollout_failed(row.status, row.details)),
+        scoring.health_fade(after[1]) if after else 0.0,
+    )
+    return scoring.final_score(plan.model.probability(ceiling), f)
+
+
 def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list[Ranked]:
     """Score rows in order of their upper bound and stop once no remaining row can enter the top ``limit``;
     reasons are built for the winners only."""
@@ -276,6 +299,8 @@ def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list
             break
         rel = rels[row.service_id]
         before = scoring.minutes_between(row.occurred_at, at)
+        if len(scored) >= limit and _ceiling(row, rel, before, plan, facts) < floor:
+            continue  # whatever its risk, path and status, it cannot enter the top
         t = scoring.time_score(before)
         fresh = scoring.fresh(before)
         risk = scoring.risk(row.kind, row.status, row.summary, row.diff, row.details, row.release_key, row.id, facts)

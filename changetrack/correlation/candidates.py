@@ -182,6 +182,8 @@ WITH rel(service_id, weight, since_m, until_m) AS (
 #: (service_id, occurred_at) index once per related service (a nested loop) instead of hashing whole day
 #: partitions, and with no per-service sort or cap (a cap of the newest N rows would let a busy autoscaler
 #: hide an older deploy of the same service).
+#: Ties end on the id, so that the first rows of a longer list are the rows of a shorter one (the engine reads
+#: a page and its continuation in one query).
 #: Two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
 #: the best ``limit`` only (by primary key); the upper bound takes the minutes before the alert from
 #: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and far slower), once per row
@@ -205,11 +207,11 @@ top AS (
       AND c.occurred_at >= %(at)s - rel.since_m * interval '1 minute'
       AND c.occurred_at <= %(at)s - rel.until_m * interval '1 minute'
     OFFSET 0) c
-  ORDER BY bound DESC, c.occurred_at DESC
+  ORDER BY bound DESC, c.occurred_at DESC, c.id DESC
   LIMIT %(limit)s)
 SELECT {columns}, top.bound
 FROM top JOIN changetrack_change c ON c.id = top.id AND c.occurred_at = top.occurred_at
-ORDER BY top.bound DESC, top.occurred_at DESC
+ORDER BY top.bound DESC, top.occurred_at DESC, top.id DESC
 """
 )
 

@@ -214,12 +214,16 @@ def _rank_more(
 ) -> tuple[list[cand.Candidate], list[Ranked]]:
     """Rank ``base`` with the best rows of ``spans`` by upper bound added: a first page, and up to ``PREFETCH``
     only when the page was full and its last bound could still beat the last ranked (most rankings score a few
-    dozen rows). Returns the rows added and the ranking."""
-    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, plan.page)
-    rows = [r for r in fetched if r.id not in seen]
+    dozen rows). Returns the rows added and the ranking.
+
+    Both lists come from one query (the page is the head of the longer one): a busy neighbourhood's page is
+    nearly always full with a last bound above the last score, and a second query would walk every service again."""
+    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, max(plan.page, PREFETCH))
+    page = fetched[: plan.page]
+    rows = [r for r in page if r.id not in seen]
     ranked = _rank_rows(plan, base + rows)
-    if len(fetched) >= plan.page and (len(ranked) < plan.limit or fetched[-1].bound >= ranked[-1].score):
-        rows = [r for r in cand.fetch(plan.at, plan.terms, spans, plan.bounds, PREFETCH) if r.id not in seen]
+    if len(page) >= plan.page and (len(ranked) < plan.limit or page[-1].bound >= ranked[-1].score):
+        rows = [r for r in fetched[:PREFETCH] if r.id not in seen]
         ranked = _rank_rows(plan, base + rows)
     return rows, ranked
 

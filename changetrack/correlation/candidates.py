@@ -50,9 +50,11 @@ class Candidate:
     """A change as the scorer needs it (a plain row, not a model: cheaper to build by the hundred).
 
     ``diff`` and ``details`` may arrive as JSON text and are decoded on first use: a ranking reads hundreds of
-    rows but scores only the few whose upper bound (``bound``, computed in SQL) can still reach the top."""
+    rows but scores only the few whose upper bound (``bound``, computed in SQL) can still reach the top.
+    ``ceiling``: the scorer's tighter bound, kept for the next pass of the same ranking (with the fact it
+    depended on)."""
 
-    __slots__ = (*COLUMNS[:10], "_diff", "_details", "release_key", "commit_sha", "bound")
+    __slots__ = (*COLUMNS[:10], "_diff", "_details", "release_key", "commit_sha", "bound", "ceiling")
 
     def __init__(
         self,
@@ -88,6 +90,7 @@ class Candidate:
         )
         self._diff, self._details = diff, details
         self.release_key, self.commit_sha, self.bound = release_key, commit_sha, bound
+        self.ceiling: tuple[object, float] | None = None
 
     @property
     def diff(self) -> list[dict[str, Any]]:

@@ -271,9 +271,12 @@ def _ceiling(row: cand.Candidate, rel: graph.Relation, before: float, plan: _Pla
     """An upper bound of ``row``'s score from what costs nothing to know (its timing, graph weight, feedback and
     health episode) with the largest risk, path and failed terms it could have: a row below the current floor is
     not scored (risk, magnitude and path evidence are most of a row's cost). Exact: those weights are kept at or
-    above zero (``model.RANGES``) and ``final_score`` never decreases with the probability."""
-    f, _ = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
+    above zero (``model.RANGES``) and ``final_score`` never decreases with the probability. Kept on the row: the
+    passes of one ranking (page, continuation, older changes) share their rows and change only the health fact."""
     after = facts.health_after.get(row.id)
+    if row.ceiling is not None and row.ceiling[0] == after:
+        return row.ceiling[1]
+    f, _ = scoring.feedback_score(row.id, row.service_id, row.kind, facts)
     ceiling = ranker.Candidate(
         scoring.time_score(before),
         rel.weight,
@@ -287,7 +290,9 @@ def _ceiling(row: cand.Candidate, rel: graph.Relation, before: float, plan: _Pla
         float(row.kind not in scoring.NEVER_FAIL and scoring.rollout_failed(row.status, row.details)),
         scoring.health_fade(after[1]) if after else 0.0,
     )
-    return scoring.final_score(plan.model.probability(ceiling), f)
+    value = scoring.final_score(plan.model.probability(ceiling), f)
+    row.ceiling = (after, value)
+    return value
 
 
 def _best(rows: list[cand.Candidate], plan: _Plan, facts: scoring.Facts) -> list[Ranked]:

@@ -168,10 +168,16 @@ class Bounds:
     #: the ranker's ``early`` weight (≤ 0): × e^(early · e^(−minutes/EARLY_TAU)) in the candidate query's per-row
     #: bound (left out of ``reach_minutes``, where leaving out a factor ≤ 1 only reaches further)
     early: float = 0.0
+    #: the ranker's ``failed`` weight (≥ 0): × e^failed for a row whose status or ``details.rollout.status`` says
+    #: it failed (the kinds of ``scoring.NEVER_FAIL`` excepted), read by the query itself
+    failed: float = 0.0
+    #: the ranker's ``health`` weight (≥ 0): × e^health for a row inside its service's health window (see ``fetch``)
+    health: float = 0.0
 
     @property
     def top_kind(self) -> float:
-        return max([self.default, *(v for _, v in self.kinds)])
+        """The largest kind factor with the ``failed`` term: how far back any row can reach (``ranges``)."""
+        return max([self.default, *(v for _, v in self.kinds)]) * math.exp(self.failed)
 
 
 #: per related service: its id, graph weight, and the span to read as minutes before the alert ([since, until];
@@ -180,6 +186,13 @@ class Bounds:
 RELATED = """
 WITH rel(service_id, weight, since_m, until_m) AS (
   SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since_m)s::float8[], %(until_m)s::float8[]))"""
+
+#: the candidate query's services also carry their health window, in seconds before the alert: a change inside
+#: it may be followed by an episode or alert on its service (its ``health`` term), one outside cannot
+RELATED_HEALTH = """
+WITH rel(service_id, weight, since_m, until_m, health_since_s, health_until_s) AS (
+  SELECT * FROM unnest(%(ids)s::bigint[], %(weights)s::float8[], %(since_m)s::float8[], %(until_m)s::float8[],
+                       %(health_since_s)s::float8[], %(health_until_s)s::float8[]))"""
 
 #: OFFSET 0 keeps the lateral subquery from being flattened into a join: the planner then walks the
 #: (service_id, occurred_at) index once per related service (a nested loop) instead of hashing whole day
@@ -190,13 +203,19 @@ WITH rel(service_id, weight, since_m, until_m) AS (
 #: Two steps: rank narrow rows (id, occurred_at, kind) by the score's upper bound, then read the full row of
 #: the best ``limit`` only (by primary key); the upper bound takes the minutes before the alert from
 #: date_part (float8; EXTRACT returns numeric, whose exp() is arbitrary precision and far slower), once per row
-#: in the lateral subquery (``age_s``, seconds before the alert) rather than once per term of the bound
+#: in the lateral subquery (``age_s``, seconds before the alert) rather than once per term of the bound.
+#: The narrow step reads only what the index ``change_service_cover`` holds (id, kind, status with the service
+#: and time), so most rows never visit the table: a failed rollout is known from the status alone (ingest stores
+#: "failed" when only ``details.rollout.status`` said so: ``ingest.changes.stored_status``)
 SQL = (
-    RELATED
+    RELATED_HEALTH
     + """,
 top AS (
   SELECT c.id, c.occurred_at, rel.weight
     * (CASE c.kind {kind_cases} ELSE %(kind_default)s::float8 END)
+    * (CASE WHEN c.age_s <= rel.health_since_s AND c.age_s >= rel.health_until_s
+       THEN %(health_factor)s::float8 ELSE 1.0 END)
+    * (CASE WHEN c.failed THEN %(failed_factor)s::float8 ELSE 1.0 END)
     * power(0.75 * exp(-c.age_s / %(tau_fast_s)s)
        + 0.25 * exp(-c.age_s / %(tau_slow_s)s),
        %(exponent)s::float8)
@@ -204,7 +223,8 @@ top AS (
        + %(early)s::float8 * exp(-c.age_s / %(early_tau_s)s))
     AS bound
   FROM rel CROSS JOIN LATERAL (
-    SELECT c.id, c.occurred_at, c.kind, GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) AS age_s
+    SELECT c.id, c.occurred_at, c.kind, GREATEST(%(at_epoch)s - date_part('epoch', c.occurred_at), 0.0) AS age_s,
+      c.kind <> ALL(%(never_fail)s::text[]) AND lower(c.status) = ANY(%(failed_states)s::text[]) AS failed
     FROM changetrack_change c
     WHERE c.service_id = rel.service_id
       AND c.occurred_at >= %(at)s - rel.since_m * interval '1 minute'
@@ -311,9 +331,29 @@ def span_params(at: datetime, spans: Ranges, weights: dict[int, float] | None = 
     }
 
 
-def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: int, bounds: Bounds) -> dict[str, Any]:
+#: per service, the changes that may get a ``health`` term: [since, until] in seconds before the alert
+HealthWindows = dict[int, tuple[float, float]]
+NO_HEALTH = (-1.0, 0.0)  # an empty window (no age is at most -1)
+
+
+def query_params(
+    at: datetime,
+    weights: dict[int, float],
+    spans: Ranges,
+    limit: int,
+    bounds: Bounds,
+    health: HealthWindows | None = None,
+) -> dict[str, Any]:
+    ids = sorted(spans)
+    windows = [(health or {}).get(i, NO_HEALTH) for i in ids]
     return {
         **span_params(at, spans, weights),
+        "health_since_s": array(w[0] for w in windows),
+        "health_until_s": array(w[1] for w in windows),
+        "health_factor": math.exp(bounds.health),
+        "failed_factor": math.exp(bounds.failed),
+        "failed_states": sorted(scoring.FAILED),
+        "never_fail": sorted(scoring.NEVER_FAIL),
         "at_epoch": at.timestamp(),
         "limit": limit,
         "kind_default": bounds.default,
@@ -327,17 +367,25 @@ def query_params(at: datetime, weights: dict[int, float], spans: Ranges, limit: 
     }
 
 
-def fetch(at: datetime, weights: dict[int, float], spans: Ranges, bounds: Bounds, limit: int = 400) -> list[Candidate]:
+def fetch(
+    at: datetime,
+    weights: dict[int, float],
+    spans: Ranges,
+    bounds: Bounds,
+    limit: int = 400,
+    health: HealthWindows | None = None,
+) -> list[Candidate]:
     """Changes on the services of ``spans`` inside each one's [since, until], the best ``limit`` by the
-    score's upper bound (``weights``: service id → service term, see ``Bounds``), each with that bound as a
-    probability. One round trip."""
+    score's upper bound (``weights``: service id → service term without the health term, see ``Bounds``; the
+    health term applies to the rows inside their service's ``health`` window, none without one), each with that
+    bound as a probability. One round trip."""
     if not spans:
         return []
     with connection.cursor() as cur:
         # why serial: the query is a few thousand index-range rows; parallel workers cost more to start than
         # they save, and under load they queue behind other queries. Sent with the query in one string (one
         # round trip; several statements in one string run as one transaction, so SET LOCAL holds)
-        cur.execute(SERIAL + _sql(bounds), query_params(at, weights, spans, limit, bounds))
+        cur.execute(SERIAL + _sql(bounds), query_params(at, weights, spans, limit, bounds, health))
         if cur.description is None:
             cur.nextset()
         rows = cur.fetchall()
@@ -368,9 +416,17 @@ def changed_since(at: datetime, spans: Ranges, computed: datetime) -> bool:
         return bool(cur.fetchone()[0])
 
 
-def explain(at: datetime, weights: dict[int, float], spans: Ranges, bounds: Bounds, limit: int = 400) -> str:
+def explain(
+    at: datetime,
+    weights: dict[int, float],
+    spans: Ranges,
+    bounds: Bounds,
+    limit: int = 400,
+    health: HealthWindows | None = None,
+) -> str:
     """EXPLAIN ANALYZE of the candidate query (for the benchmark's note)."""
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(bounds), query_params(at, weights, spans, limit, bounds))
+        params = query_params(at, weights, spans, limit, bounds, health)
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + _sql(bounds), params)
         return "\n".join(r[0] for r in cur.fetchall())

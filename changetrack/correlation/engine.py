@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -132,8 +133,13 @@ class _Plan:
     moment: str | None
     rels: dict[int, graph.Relation]
     weights: dict[int, float]
-    #: per related service, the odds factor the candidate query bounds with (``model.service_term``)
+    #: per related service, the odds factor bounding how far back its changes can matter (``model.service_term``,
+    #: with the health term for a service with an episode or alert in the window)...
     terms: dict[int, float]
+    #: ...and the one the candidate query bounds each row with (without it: the query adds it per row, inside
+    #: ``health``, the service's window of changes an episode followed)
+    row_terms: dict[int, float]
+    health: cand.HealthWindows
     model: ranker.Model
     bounds: cand.Bounds
     names: dict[int, str]
@@ -175,10 +181,9 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
         rels=rels,
         weights={sid: rel.weight for sid, rel in rels.items()},
         # a service with no episode or alert in the window leaves the health term out of its bound
-        terms={
-            sid: model.service_term(rel.weight, rel.direction, model.headroom(similar, sid in episodes))
-            for sid, rel in rels.items()
-        },
+        terms=_service_terms(model, rels, lambda sid, rel: model.headroom(similar, sid in episodes, len(rel.path) > 2)),
+        row_terms=_service_terms(model, rels, lambda sid, rel: model.headroom(similar, False, len(rel.path) > 2)),
+        health=health_windows(at, episodes),
         model=model,
         bounds=bounds(model),
         names={sid: name for sid, (name, _) in info.items()},
@@ -189,6 +194,22 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
         releases={},
         page=max(PAGE, 8 * limit),
     )
+
+
+def _service_terms(
+    model: ranker.Model, rels: dict[int, graph.Relation], room: Callable[[int, graph.Relation], float]
+) -> dict[int, float]:
+    """``model.service_term`` of every related service, each distinct (weight, direction, room) solved once: a hub's
+    hundreds of services share a few dozen."""
+    known: dict[tuple[float, str, float], float] = {}
+    out = {}
+    for sid, rel in rels.items():
+        key = (rel.weight, rel.direction, room(sid, rel))
+        term = known.get(key)
+        if term is None:
+            term = known[key] = model.service_term(*key)
+        out[sid] = term
+    return out
 
 
 def _first_spans(plan: _Plan) -> cand.Ranges:
@@ -216,14 +237,16 @@ def _rank_more(
     only when the page was full and its last bound could still beat the last ranked (most rankings score a few
     dozen rows). Returns the rows added and the ranking.
 
-    Both lists come from one query (the page is the head of the longer one): a busy neighbourhood's page is
-    nearly always full with a last bound above the last score, and a second query would walk every service again."""
-    fetched = cand.fetch(plan.at, plan.terms, spans, plan.bounds, max(plan.page, PREFETCH))
-    page = fetched[: plan.page]
-    rows = [r for r in page if r.id not in seen]
+    The continuation is a second query (the page is the head of the longer list: ties end on the id). With the
+    failed and health terms read per row by the query, nearly every ranking of the speed benchmark's busy
+    neighbourhoods stops within its page (2 of 60 needed more); reading 400 rows every time cost more than the
+    rare second walk."""
+    fetched = cand.fetch(plan.at, plan.row_terms, spans, plan.bounds, plan.page, plan.health)
+    rows = [r for r in fetched if r.id not in seen]
     ranked = _rank_rows(plan, base + rows)
-    if len(page) >= plan.page and (len(ranked) < plan.limit or page[-1].bound >= ranked[-1].score):
-        rows = [r for r in fetched[:PREFETCH] if r.id not in seen]
+    if len(fetched) >= plan.page and (len(ranked) < plan.limit or fetched[-1].bound >= ranked[-1].score):
+        fetched = cand.fetch(plan.at, plan.row_terms, spans, plan.bounds, max(plan.page, PREFETCH), plan.health)
+        rows = [r for r in fetched if r.id not in seen]
         ranked = _rank_rows(plan, base + rows)
     return rows, ranked
 
@@ -247,16 +270,28 @@ def _rank_rows(plan: _Plan, rows: list[cand.Candidate]) -> list[Ranked]:
 
 
 def bounds(model: ranker.Model) -> cand.Bounds:
-    """The candidate query's per-kind factors and time exponent for ``model``."""
+    """The candidate query's per-kind factors, time exponent, and the failed and health terms for ``model``."""
     return cand.Bounds(
-        kinds=tuple(
-            (kind, model.kind_term(kind, cap, kind not in scoring.NEVER_FAIL)) for kind, cap in scoring.RISK_CAP.items()
-        ),
-        default=model.kind_term("", scoring.RISK_CAP_DEFAULT),
+        kinds=tuple((kind, model.kind_term(kind, cap, False)) for kind, cap in scoring.RISK_CAP.items()),
+        default=model.kind_term("", scoring.RISK_CAP_DEFAULT, False),
         exponent=model.weights["time"],
         fresh=model.fresh,
         early=model.early,
+        failed=max(0.0, model.weights.get("failed", 0.0)),
+        health=max(0.0, model.weights.get("health", 0.0)),
     )
+
+
+def health_windows(at: datetime, episodes: context.Episodes) -> cand.HealthWindows:
+    """Per service with episodes, the changes an episode may count against (``_health_after``: one that started
+    within ``HEALTH_AFTER_MINUTES`` after the change): from ``HEALTH_AFTER_MINUTES`` before its first episode to its
+    last, in seconds before ``at``."""
+    out: cand.HealthWindows = {}
+    for sid, items in episodes.items():
+        if items:
+            first, last = min(e[0] for e in items), max(e[0] for e in items)
+            out[sid] = ((at - first).total_seconds() + HEALTH_AFTER_MINUTES * 60, (at - last).total_seconds())
+    return out
 
 
 def _upper_bound(row: cand.Candidate, facts: scoring.Facts) -> float:

@@ -164,12 +164,13 @@ class Model:
     def early(self) -> float:
         return min(0.0, self.weights.get("early", 0.0))
 
-    def headroom(self, similar: bool, health: bool = True) -> float:
-        """The largest path term a candidate can add, with the feedback term when a similar alert's verdict
+    def headroom(self, similar: bool, health: bool = True, path: bool = True) -> float:
+        """The largest path term a candidate can add (``path``: it has services between it and the alert, two
+        hops or more; closer, the path term is 0), with the feedback term when a similar alert's verdict
         applies and the ``health`` term when its service had an episode or alert in the window."""
         w = self.weights
         return (
-            abs(w.get("path", 0.0))
+            (abs(w.get("path", 0.0)) if path else 0.0)
             + (max(0.0, w.get("similar", 0.0)) * 0.6 if similar else 0.0)
             + (max(0.0, w.get("health", 0.0)) if health else 0.0)
         )

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from changetrack.correlation import scoring
 from changetrack.infra import db
 from changetrack.ingest.identities import lock_identities, prime_services
 from changetrack.models import Change, Service
@@ -60,6 +61,15 @@ def release_key(sha: str) -> str:
     return sha[:7] if len(sha) >= 7 and all(c in "0123456789abcdef" for c in sha) else ""
 
 
+def stored_status(rec: ChangeRecord) -> str:
+    """The status to store: the record's, or "failed" when its ``details.rollout.status`` says the rollout failed
+    and the status does not (an API client or webhook that reports the rollout in details only). The correlation
+    engine's candidate query bounds a change by its status alone (``candidates``), so the two must agree."""
+    if rec.kind in scoring.NEVER_FAIL or rec.status.lower() in scoring.FAILED:
+        return rec.status
+    return "failed" if scoring.rollout_failed(rec.status, dict(rec.details)) else rec.status
+
+
 def change_row(rec: ChangeRecord, service: Service | None) -> Change:
     return Change(
         source=rec.source,
@@ -70,7 +80,7 @@ def change_row(rec: ChangeRecord, service: Service | None) -> Change:
         summary=rec.summary[:1024],
         actor=rec.actor[:255],
         severity=rec.severity,
-        status=rec.status,
+        status=stored_status(rec),
         service=service,
         service_hint=rec.service.as_dict(),
         details=dict(rec.details),
@@ -126,7 +136,7 @@ def _insert_values(rec: ChangeRecord, service_id: int | None, hint_json: str) ->
         rec.summary[:1024],
         rec.actor[:255],
         rec.severity,
-        rec.status,
+        stored_status(rec),
         service_id,
         hint_json,
         json.dumps(dict(rec.details)) if rec.details else "{}",

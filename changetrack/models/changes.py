@@ -60,7 +60,11 @@ class Change(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
-            models.Index(fields=["service", "-occurred_at"], name="change_service_time"),
+            # the correlation engine's candidate query reads a service's changes in a time range with what it
+            # bounds their score by (kind, status): from the index alone, without visiting the table
+            models.Index(
+                fields=["service", "-occurred_at"], include=["id", "kind", "status"], name="change_service_cover"
+            ),
             # the newest changes across everything (the API's unfiltered list, the feed): read in order from
             # the newest partitions instead of sorting the whole table
             models.Index(fields=["-occurred_at", "-id"], name="change_time"),

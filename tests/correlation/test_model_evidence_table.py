@@ -130,7 +130,7 @@ def test_the_bound_the_candidate_query_uses_is_never_below_a_candidates_odds():
             failed=float(kind not in NEVER_FAIL and rng.random() < 0.3),
             health=rng.choice([0.0, rng.random()]),
         )
-        room = m.headroom(False, health=c.health > 0)
+        room = m.headroom(False, health=c.health > 0, path=c.path != 0)
         bound = m.service_term(graph, direction, room) * m.kind_term(kind, RISK_CAP[kind], kind not in NEVER_FAIL)
         bound *= _decay(max(minutes_before, 0), m.weights["time"], m.fresh)
         assert m.probability(c) <= bound / (1 + bound) * (1 + 1e-9) + 1e-15

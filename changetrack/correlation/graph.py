@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
-from changetrack.models import Dependency
+from changetrack.models import Change, Dependency
 
 DOWN, UP, MIXED, SELF, NONE = "down", "up", "mixed", "self", "none"
 MAX_DEPTH = 3
@@ -110,6 +112,18 @@ WHERE me.id = %(service)s
 ORDER BY s.name, s.namespace
 LIMIT %(limit)s;
 """
+
+#: the changes responders confirmed as the cause of an alert on ``service`` (``CONFIRMED_DAYS``): their services are
+#: linked to it by an edge no one declared and no trace saw. The changes' services are looked up only when there
+#: are any (a join with the change table, partitioned by day, costs more to plan than the rest of a ranking)
+CONFIRMED_SQL = """
+SELECT f.change_id, f.alert_id, f.created_at FROM changetrack_alert a
+JOIN changetrack_feedback f ON f.alert_id = a.id AND f.verdict = 'caused' AND f.created_at >= %(since)s
+WHERE a.service_id = %(service)s
+ORDER BY f.created_at DESC LIMIT 500;
+"""
+CONFIRMED_DAYS = 180
+Confirmed = tuple[int, int, datetime]  # change id, alert id, when confirmed
 
 _cache: tuple[Stamp, dict[int, list[tuple[int, bool, Edge]]]] | None = None
 #: relations by (service, depth) for the cached graph; cleared whenever the graph changes
@@ -232,38 +246,77 @@ def related(service_id: int) -> dict[int, Relation]:
     cached = _cache
     guess = relations(service_id, stamp=cached[0]) if cached is not None else {}
     with connection.cursor() as cur:
-        cur.execute(STAMP_SQL + NEAR_SQL, {"service": service_id, "limit": UNLINKED_MAX + len(guess)})
+        cur.execute(STAMP_SQL + NEAR_SQL + CONFIRMED_SQL, _params(service_id, guess))
         key = _key(cur.fetchone())
         cur.nextset()
         near = cur.fetchall()
+        cur.nextset()
+        confirmed = cur.fetchall()
     if cached is not None and cached[0] == key:
         rels = guess
     else:
         rels = relations(service_id, stamp=key)
-        near = _near(service_id, UNLINKED_MAX + len(rels))
-    return {**_unlinked(service_id, rels, near), **rels}
+        near, confirmed = _near(service_id, rels)
+    return {**_unlinked(service_id, rels, near, confirmed), **rels}
 
 
-def _near(service_id: int, limit: int) -> list[tuple[int, str, str, str]]:
+def _params(service_id: int, rels: dict[int, Relation]) -> dict[str, Any]:
+    return {
+        "service": service_id,
+        "limit": UNLINKED_MAX + len(rels),
+        "since": timezone.now() - timedelta(days=CONFIRMED_DAYS),
+    }
+
+
+def _near(service_id: int, rels: dict[int, Relation]) -> tuple[list[tuple[int, str, str, str]], list[Confirmed]]:
+    """The rows of ``NEAR_SQL`` and ``CONFIRMED_SQL``."""
     with connection.cursor() as cur:
-        cur.execute(NEAR_SQL, {"service": service_id, "limit": limit})
-        return cur.fetchall()
+        cur.execute(NEAR_SQL + CONFIRMED_SQL, _params(service_id, rels))
+        near = cur.fetchall()
+        cur.nextset()
+        return near, cur.fetchall()
 
 
 def unlinked(service_id: int, rels: dict[int, Relation]) -> dict[int, Relation]:
-    """Services with no known edge to ``service_id`` (not in ``rels``) that share its team, or its namespace in the
-    same cluster: at most ``UNLINKED_MAX``, teammates first. One indexed query."""
-    return _unlinked(service_id, rels, _near(service_id, UNLINKED_MAX + len(rels)))
+    """Services with no known edge to ``service_id`` (not in ``rels``) whose changes responders confirmed as the
+    cause of one of its alerts, or that share its team, or its namespace in the same cluster: at most
+    ``UNLINKED_MAX``, confirmed ones first, then teammates. One round trip."""
+    return _unlinked(service_id, rels, *_near(service_id, rels))
 
 
-def _unlinked(service_id: int, rels: dict[int, Relation], near: list[tuple[int, str, str, str]]) -> dict[int, Relation]:
-    """``unlinked`` from ``near`` (the rows of ``NEAR_SQL``)."""
-    if not near:
+def _confirmed_services(service_id: int, confirmed: list[Confirmed]) -> dict[int, tuple[int, datetime]]:
+    """service id → (alerts its changes were confirmed to cause, the last verdict), most recent first."""
+    if not confirmed:
         return {}
-    team = near[0][3]
+    services = dict(Change.objects.filter(pk__in={c for c, _, _ in confirmed}).values_list("id", "service_id"))
+    alerts: dict[int, set[int]] = {}
+    last: dict[int, datetime] = {}
+    for change_id, alert_id, at in confirmed:  # newest first
+        sid = services.get(change_id)
+        if sid is not None and sid != service_id:
+            alerts.setdefault(sid, set()).add(alert_id)
+            last.setdefault(sid, at)
+    return {sid: (len(alerts[sid]), at) for sid, at in last.items()}
+
+
+def _unlinked(
+    service_id: int,
+    rels: dict[int, Relation],
+    near: list[tuple[int, str, str, str]],
+    confirmed: list[Confirmed] | None = None,
+) -> dict[int, Relation]:
+    """``unlinked`` from ``near`` and ``confirmed`` (the rows of ``NEAR_SQL`` and ``CONFIRMED_SQL``)."""
     out: dict[int, Relation] = {}
+    for sid, (alerts, last) in _confirmed_services(service_id, confirmed or []).items():
+        if sid not in rels and len(out) < UNLINKED_MAX:
+            earlier = f"{alerts} earlier alert{'s' if alerts > 1 else ''}"
+            basis = f"its changes were confirmed as the cause of {earlier} here (last {last:%b} {last.day})"
+            out[sid] = Relation(sid, 1, NONE, [service_id, sid], basis=basis)
+    if not near:
+        return out
+    team = near[0][3]
     for sid, their_team, their_ns, _ in sorted(near, key=lambda r: (r[1] != team, r[0])):
-        if sid in rels or len(out) >= UNLINKED_MAX:
+        if sid in rels or sid in out or len(out) >= UNLINKED_MAX:
             continue
         basis = f"same team ({team})" if team and their_team == team else f"same namespace ({their_ns})"
         out[sid] = Relation(sid, 1, NONE, [service_id, sid], basis=basis)

@@ -15,8 +15,8 @@ _ids = itertools.count(1)
 NOW = timezone.now().replace(second=0, microsecond=0)
 
 
-def hint(name: str) -> ServiceHint:
-    return ServiceHint(name=name, namespace="shop", cluster="prod", create=True)
+def hint(name: str, namespace: str = "shop") -> ServiceHint:
+    return ServiceHint(name=name, namespace=namespace, cluster="prod", create=True)
 
 
 def service(name: str) -> Service:
@@ -40,6 +40,7 @@ def depends(a: str, b: str, provenance: str = "kubernetes", evidence: str = "", 
 
 def change(name: str, kind: str, at: datetime, summary: str = "", **kw) -> Change:
     ext = kw.pop("external_id", f"t-{kind}-{next(_ids)}")
+    namespace = kw.pop("namespace", "shop")
     diff = kw.pop("diff", ())
     if kind == "deploy" and not diff and kw.pop("image", True):
         diff = ({"path": "spec.template.spec.containers[app].image", "before": "img:1", "after": "img:2"},)
@@ -49,7 +50,7 @@ def change(name: str, kind: str, at: datetime, summary: str = "", **kw) -> Chang
         kind=kind,
         occurred_at=at,
         summary=summary or f"{kind} {name}",
-        service=hint(name),
+        service=hint(name, namespace),
         diff=tuple(diff),
         **kw,
     )

@@ -7,7 +7,7 @@ from django.db import connection
 
 from changetrack.correlation import engine, scoring
 from changetrack.correlation.graph import relations
-from changetrack.models import Alert, Change, HealthEpisode, Service, Suspect
+from changetrack.models import Alert, Change, Feedback, HealthEpisode, Service, Suspect
 
 from .helpers import NOW, alert, change, depends, minutes, service
 
@@ -77,6 +77,29 @@ def test_a_change_on_a_teammates_service_with_no_known_edge_is_admitted_low_and_
     assert ranked[linked.pk].score > ranked[hidden.pk].score > 0
     assert ranked[hidden.pk].direction == "none" and ranked[hidden.pk].path == ["checkout", "ledger"]
     assert "No known dependency: same team (money)" in ranked[hidden.pk].reasons
+
+
+def test_a_service_whose_change_was_confirmed_as_a_cause_with_no_known_edge_is_a_candidate_from_then_on():
+    """Nothing links billing (another namespace, no team) to checkout: its changes are no candidates, until a
+    responder confirms one caused a checkout alert. Then billing's later changes are, labelled with why."""
+    from changetrack.correlation import feedback
+
+    billing = {"namespace": "finance"}
+    first = change("billing", "config", NOW - minutes(600), external_id="b-1", **billing)
+    earlier = alert("checkout", NOW - minutes(590))
+    assert first.pk not in {r.change.id for r in engine.rank(earlier, limit=50)}
+    assert first.service.namespace == "finance"
+    feedback.record(earlier, first.pk, "caused", "dana")  # as from the alert page: "it was this one"
+    later = change("billing", "config", NOW - minutes(8), external_id="b-2", **billing)
+    ranked = {r.change.id: r for r in engine.rank(alert("checkout", NOW), limit=50)}
+    assert later.pk in ranked and ranked[later.pk].direction == "none"
+    assert any(
+        r.startswith("No known dependency: its changes were confirmed as the cause of 1 earlier alert here")
+        for r in ranked[later.pk].reasons
+    )
+    # the verdict undone (deleted), billing is no candidate again
+    Feedback.objects.all().delete()
+    assert later.pk not in {r.change.id for r in engine.rank(alert("checkout", NOW + minutes(1)), limit=50)}
 
 
 def test_a_sibling_through_a_shared_dependency_ranks_below_a_direct_dependency():

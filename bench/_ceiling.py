@@ -49,19 +49,21 @@ def features(row: dict[str, Any]) -> list[float]:
     ]
 
 
-def read(path: str) -> dict[tuple[int, int], list[dict[str, Any]]]:
-    groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+Key = tuple[int, int]  # (seed, alert)
+
+
+def read(path: str) -> tuple[dict[Key, list[dict[str, Any]]], dict[Key, tuple[bool, bool]]]:
+    """Each alert's candidates, and whether it is on a fit seed and change-caused."""
+    groups: dict[Key, list[dict[str, Any]]] = defaultdict(list)
+    meta: dict[Key, tuple[bool, bool]] = {}
     with open(path) as f:
         for line in f:
             row = json.loads(line)
-            groups[(row["seed"], row["alert"])]
+            key = (row["seed"], row["alert"])
+            meta[key] = (row["fit"], row["caused"])
             if not row.get("empty"):
-                groups[(row["seed"], row["alert"])].append(row)
-    return groups
-
-
-def head(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return rows[0] if rows else {}
+                groups[key].append(row)
+    return groups, meta
 
 
 def precision(groups: dict, keys: list, score: Any, k: int = 1) -> float:
@@ -75,14 +77,9 @@ def precision(groups: dict, keys: list, score: Any, k: int = 1) -> float:
 
 
 def main(path: str) -> None:
-    groups = read(path)
-    meta = {}
-    with open(path) as f:
-        for line in f:
-            row = json.loads(line)
-            meta[(row["seed"], row["alert"])] = (row["fit"], row["caused"])
-    fit_keys = [k for k in groups if meta[k][0]]
-    eval_keys = [k for k in groups if not meta[k][0]]
+    groups, meta = read(path)
+    fit_keys = [k for k in meta if meta[k][0]]
+    eval_keys = [k for k in meta if not meta[k][0]]
     labelled = [k for k in eval_keys if meta[k][1]]
 
     def matrix(keys: list) -> tuple[Any, Any, list[int]]:

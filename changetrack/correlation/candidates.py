@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from changetrack.correlation import scoring
+from changetrack.models import Change
 
 COLUMNS = (
     "id",
@@ -401,8 +402,6 @@ def by_ids(ids: list[int], service_ids: list[int], lo: datetime, hi: datetime) -
     """Specific changes (those with a verdict on the alert), if on a related service inside the window."""
     if not ids:
         return []
-    from changetrack.models import Change
-
     rows = Change.objects.filter(pk__in=ids, service_id__in=service_ids, occurred_at__gte=lo, occurred_at__lte=hi)
     return [Candidate(**{c: getattr(r, c) for c in COLUMNS}) for r in rows]
 

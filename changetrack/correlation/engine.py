@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -171,6 +172,9 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
         episodes = context.episodes(alert, list(rels), since, health_until, until)
     model = tuning.current(ctx.verdicts_stamp)
     similar = any(caused for caused, _ in ctx.similar.values())
+    limits = bounds(model)
+    row_terms = _service_terms(model, rels, lambda rel: model.headroom(similar, False, len(rel.path) > 2))
+    health_room = math.exp(limits.health)
     return _Plan(
         at=at,
         longest=longest,
@@ -181,11 +185,11 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
         rels=rels,
         weights={sid: rel.weight for sid, rel in rels.items()},
         # a service with no episode or alert in the window leaves the health term out of its bound
-        terms=_service_terms(model, rels, lambda sid, rel: model.headroom(similar, sid in episodes, len(rel.path) > 2)),
-        row_terms=_service_terms(model, rels, lambda sid, rel: model.headroom(similar, False, len(rel.path) > 2)),
+        terms={sid: term * health_room if sid in episodes else term for sid, term in row_terms.items()},
+        row_terms=row_terms,
         health=health_windows(at, episodes),
         model=model,
-        bounds=bounds(model),
+        bounds=limits,
         names={sid: name for sid, (name, _) in info.items()},
         windows=(default, alert_kinds, per_service),
         episodes=episodes,
@@ -197,14 +201,14 @@ def _plan(alert: Alert, limit: int, moment: str | None) -> _Plan:
 
 
 def _service_terms(
-    model: ranker.Model, rels: dict[int, graph.Relation], room: Callable[[int, graph.Relation], float]
+    model: ranker.Model, rels: dict[int, graph.Relation], room: Callable[[graph.Relation], float]
 ) -> dict[int, float]:
     """``model.service_term`` of every related service, each distinct (weight, direction, room) solved once: a hub's
     hundreds of services share a few dozen."""
     known: dict[tuple[float, str, float], float] = {}
     out = {}
     for sid, rel in rels.items():
-        key = (rel.weight, rel.direction, room(sid, rel))
+        key = (rel.weight, rel.direction, room(rel))
         term = known.get(key)
         if term is None:
             term = known[key] = model.service_term(*key)

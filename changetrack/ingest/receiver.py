@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -210,40 +209,30 @@ def _forget_connection(sender: type[Connection], instance: Connection, **kwargs:
         _connections.pop(key, None)
 
 
-#: ``Connection.last_delivery_at`` is written at most once a minute per process (and the UPDATE skips a row another
-#: process moved within the minute): a busy sender's deliveries neither each queue on the connection's row lock
-#: nor each pay for the UPDATE (a page says "2 minutes ago"; the exact time is on the delivery rows)
+#: ``Connection.last_delivery_at`` moves at most once a minute: the UPDATE's condition skips a row moved within the
+#: minute (a skipped row is not locked), so a busy sender's deliveries do not each queue on the connection's row
+#: lock (a page says "2 minutes ago"; the exact time is on the delivery rows)
 LAST_DELIVERY_RESOLUTION = timedelta(minutes=1)
-#: connection id → when this process last moved its ``last_delivery_at`` (time.monotonic())
-_touched: dict[uuid.UUID, float] = {}
 
 #: The duplicate check is the key's INSERT: a key seen within the dedupe window conflicts and inserts nothing, so
-#: no delivery row either; a key seen before the window is refreshed and the delivery stored. One round trip.
-_FRESH = """
+#: no delivery row either; a key seen before the window is refreshed and the delivery stored, and the connection's
+#: last delivery moved (``LAST_DELIVERY_RESOLUTION``). One round trip.
+_INSERT = """
 WITH fresh AS (
     INSERT INTO changetrack_deliverykey AS seen (connection_id, delivery_key, received_at) VALUES (%(conn)s, %(key)s, %(now)s)
     ON CONFLICT (connection_id, delivery_key) DO UPDATE SET received_at = EXCLUDED.received_at
         WHERE seen.received_at <= %(window_start)s
     RETURNING 1
+), touched AS (
+    UPDATE changetrack_connection SET last_delivery_at = %(now)s
+    WHERE id = %(conn)s AND EXISTS (SELECT 1 FROM fresh)
+        AND (last_delivery_at IS NULL OR last_delivery_at <= %(touch_before)s)
 )
-"""
-_DELIVERY = """
 INSERT INTO changetrack_delivery
     (connection_id, integration, event_type, delivery_key, headers, body, received_at, status, error, attempts, records)
 SELECT %(conn)s, %(slug)s, %(event_type)s, %(key)s, %(headers)s, %(body)s, %(now)s, %(status)s, '', 0, 0 FROM fresh
 RETURNING id
 """
-_INSERT = _FRESH + _DELIVERY
-#: the same, also moving the connection's last delivery, in the same statement and only for a stored delivery
-_INSERT_AND_TOUCH = (
-    _FRESH
-    + """, touched AS (
-    UPDATE changetrack_connection SET last_delivery_at = %(now)s
-    WHERE id = %(conn)s AND EXISTS (SELECT 1 FROM fresh)
-        AND (last_delivery_at IS NULL OR last_delivery_at <= %(touch_before)s)
-)"""
-    + _DELIVERY
-)
 
 
 def _store(
@@ -270,15 +259,11 @@ def _store(
         "body": body,
         "status": status,
     }
-    clock = time.monotonic()
-    touch = clock - _touched.get(conn.pk, -math.inf) >= LAST_DELIVERY_RESOLUTION.total_seconds()
     # server-side binding: psycopg prepares the statement after a few uses, which saves re-planning an INSERT
     # into a partitioned table on every request; errors stay Django's (the 503 middleware relies on it)
     with db.wrap_database_errors, raw_cursor() as cur:
-        cur.execute(_INSERT_AND_TOUCH if touch else _INSERT, params)
+        cur.execute(_INSERT, params)
         row = cur.fetchone()
-    if touch and row:
-        _touched[conn.pk] = clock
     return row[0] if row else None
 
 
